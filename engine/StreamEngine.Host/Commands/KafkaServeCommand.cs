@@ -1,0 +1,88 @@
+using System.Runtime.InteropServices;
+using StreamEngine.Host.Cli;
+using StreamEngine.Kafka.Embedded;
+
+namespace StreamEngine.Host.Commands;
+
+/// <summary><c>streamengine kafka serve</c>: the embedded Kafka cluster as a process of its own.</summary>
+public static class KafkaServeCommand
+{
+    /// <summary>Topics created when none are named: the engine's input, dead-letter and late outputs.</summary>
+    public static readonly IReadOnlyList<TopicSpec> DefaultTopics =
+        [new("ad-events", 12), new("ad-events.dlq", 3), new("ad-events.late", 3)];
+
+    public static async Task<int> RunAsync(IReadOnlyList<string> args, TextWriter output)
+    {
+        ArgumentNullException.ThrowIfNull(output);
+        var parsed = Arguments.Parse("kafka serve", args, "brokers", "topic", "bootstrap-file", "port");
+        parsed.ExpectPositionals(0, 0, "nothing");
+        var brokers = parsed.WholeNumber("brokers", 3, 1, 64);
+        var portText = parsed.Value("port");
+        int? firstPort = portText is null ? null : parsed.WholeNumber("port", 0, 1, 65535 - brokers + 1);
+        List<TopicSpec> topics;
+        try
+        {
+            topics = parsed.All("topic").Select(TopicSpec.Parse).ToList();
+        }
+        catch (Exception e) when (e is FormatException or ArgumentException)
+        {
+            throw new UsageException($"kafka serve: --topic {e.Message}");
+        }
+
+        var options = new EmbeddedKafkaOptions
+        {
+            Brokers = brokers,
+            FirstPort = firstPort,
+            Topics = topics.Count > 0 ? topics : DefaultTopics,
+        };
+        var bootstrapFile = parsed.Value("bootstrap-file");
+
+        using var stopping = new CancellationTokenSource();
+        using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop);
+        using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);
+
+        using (var cluster = EmbeddedKafkaCluster.Start(options))
+        {
+            if (bootstrapFile is not null)
+            {
+                WriteAtomically(bootstrapFile, cluster.BootstrapServers + "\n");
+            }
+
+            await output.WriteLineAsync($"embedded Kafka: {brokers} broker(s) at {cluster.BootstrapServers}");
+            await output.WriteLineAsync($"topics: {string.Join(", ", options.Topics)}");
+            await output.WriteLineAsync("memory only; each partition keeps its newest ~5 MiB. Ctrl-C or SIGTERM stops.");
+            await output.FlushAsync();
+            try
+            {
+                await Task.Delay(Timeout.Infinite, stopping.Token);
+            }
+            catch (OperationCanceledException)
+            {
+            }
+
+            if (bootstrapFile is not null)
+            {
+                File.Delete(bootstrapFile);
+            }
+        }
+
+        await output.WriteLineAsync("embedded Kafka stopped");
+        return 0;
+
+        void Stop(PosixSignalContext context)
+        {
+            context.Cancel = true;
+            stopping.Cancel();
+        }
+    }
+
+    /// <summary>Writes then renames, so a script polling for the file never reads half of it.</summary>
+    private static void WriteAtomically(string path, string content)
+    {
+        var full = Path.GetFullPath(path);
+        Directory.CreateDirectory(Path.GetDirectoryName(full)!);
+        var temporary = full + ".tmp";
+        File.WriteAllText(temporary, content);
+        File.Move(temporary, full, overwrite: true);
+    }
+}

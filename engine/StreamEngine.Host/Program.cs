@@ -1,0 +1,53 @@
+using StreamEngine.Host.Cli;
+using StreamEngine.Host.Commands;
+
+namespace StreamEngine.Host;
+
+public static class Program
+{
+    private const string Usage = """
+        usage: streamengine <command> [options]
+
+        commands:
+          kafka serve [--brokers 3] [--topic NAME:PARTITIONS]... [--bootstrap-file F] [--port P]
+                                  run the embedded Kafka cluster until stopped (Ctrl-C or SIGTERM)
+          query [--set key=value]... "SQL" [--format TSV|JSONEachRow|Pretty|ArrowStream|...]
+                                  run SQL against the embedded ClickHouse store (clickhouse.path)
+          help                    show this text
+        """;
+
+    public static async Task<int> Main(string[] args)
+    {
+        ArgumentNullException.ThrowIfNull(args);
+        try
+        {
+            return args switch
+            {
+                [] or ["help" or "--help" or "-h", ..] => PrintUsage(),
+                ["kafka", "serve", .. var rest] => await KafkaServeCommand.RunAsync(rest, Console.Out),
+                ["kafka", ..] => throw new UsageException("kafka: the subcommand is 'serve' (streamengine kafka serve ...)"),
+                ["query", .. var rest] => QueryCommand.Run(rest, Console.OpenStandardOutput()),
+                [var unknown, ..] => throw new UsageException($"unknown command '{unknown}' (run `streamengine help`)"),
+            };
+        }
+        catch (UsageException e)
+        {
+            await Console.Error.WriteLineAsync($"streamengine: {e.Message}");
+            return 2;
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            // The contract: non-zero exit with a one-line reason on stderr.
+            await Console.Error.WriteLineAsync($"streamengine: {OneLine(e.Message)}");
+            return 1;
+        }
+    }
+
+    private static int PrintUsage()
+    {
+        Console.Out.WriteLine(Usage);
+        return 0;
+    }
+
+    private static string OneLine(string text) => string.Join(' ', text.Split(['\r', '\n'], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+}

@@ -45,6 +45,23 @@ internal static partial class ChDbNative
     [LibraryImport(ChDbLibrary.LibraryName)]
     internal static partial IntPtr chdb_result_error(IntPtr result);
 
+    /// <summary>Begins a streaming INSERT (statement without FORMAT or data); never null, check the error.</summary>
+    [LibraryImport(ChDbLibrary.LibraryName)]
+    internal static unsafe partial IntPtr chdb_stream_insert_n(IntPtr connection, byte* query, nuint queryLength, byte* format, nuint formatLength);
+
+    [LibraryImport(ChDbLibrary.LibraryName)]
+    internal static unsafe partial int chdb_stream_append(IntPtr stream, byte* data, nuint length);
+
+    /// <summary>Ends the INSERT and commits; returns a result to destroy.</summary>
+    [LibraryImport(ChDbLibrary.LibraryName)]
+    internal static partial IntPtr chdb_stream_done(IntPtr stream);
+
+    [LibraryImport(ChDbLibrary.LibraryName)]
+    internal static partial IntPtr chdb_stream_insert_error(IntPtr stream);
+
+    [LibraryImport(ChDbLibrary.LibraryName)]
+    internal static partial void chdb_destroy_insert_stream(IntPtr stream);
+
     /// <summary>Registers an Arrow C stream (<c>struct ArrowArrayStream*</c>) as table function input.</summary>
     [LibraryImport(ChDbLibrary.LibraryName, StringMarshalling = StringMarshalling.Utf8)]
     internal static partial int chdb_arrow_scan(IntPtr connection, string tableName, IntPtr arrowStream);

@@ -107,24 +107,54 @@ public sealed class EmbeddedClickHouse : IDisposable
 
     /// <summary>
     /// Inserts <paramref name="data"/>, encoded in <paramref name="format"/> (RowBinary, JSONEachRow, Native, ...),
-    /// with <paramref name="insertStatement"/> such as <c>INSERT INTO db.t (a, b) SETTINGS ...</c>.
+    /// with <paramref name="insertStatement"/> such as <c>INSERT INTO db.t (a, b) SETTINGS ...</c> (no FORMAT).
     /// </summary>
-    public ChDbResult Insert(string insertStatement, string format, ReadOnlySpan<byte> data)
+    /// <remarks>
+    /// Uses chDB's streaming INSERT. Data appended to the query text instead (<c>INSERT ... FORMAT X\n&lt;data&gt;</c>
+    /// through chdb_query_n) was silently cut short here: 2,570 of 1,000,000 RowBinary rows arrived, without error.
+    /// </remarks>
+    public unsafe ChDbResult Insert(string insertStatement, string format, ReadOnlySpan<byte> data)
     {
         ArgumentNullException.ThrowIfNull(insertStatement);
         ArgumentNullException.ThrowIfNull(format);
-        var head = $"{insertStatement} FORMAT {format}\n";
-        var headLength = Encoding.UTF8.GetByteCount(head);
-        var buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(headLength + data.Length);
-        try
+        var statement = Encoding.UTF8.GetBytes(insertStatement);
+        var formatBytes = Encoding.UTF8.GetBytes(format);
+        lock (_queryGate)
         {
-            Encoding.UTF8.GetBytes(head, buffer);
-            data.CopyTo(buffer.AsSpan(headLength));
-            return QueryBytes(buffer.AsSpan(0, headLength + data.Length), "TabSeparated");
-        }
-        finally
-        {
-            System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
+            var connection = LiveConnection();
+            IntPtr stream;
+            fixed (byte* q = statement)
+            fixed (byte* f = formatBytes)
+            {
+                stream = ChDbNative.chdb_stream_insert_n(connection, q, (nuint)statement.Length, f, (nuint)formatBytes.Length);
+            }
+
+            if (stream == IntPtr.Zero)
+            {
+                throw new ClickHouseException($"chDB could not start '{insertStatement}'");
+            }
+
+            try
+            {
+                ThrowIfStreamFailed(stream);
+                if (!data.IsEmpty)
+                {
+                    fixed (byte* d = data)
+                    {
+                        if (ChDbNative.chdb_stream_append(stream, d, (nuint)data.Length) != 0)
+                        {
+                            ThrowIfStreamFailed(stream);
+                            throw new ClickHouseException($"chDB refused the data of '{insertStatement}'");
+                        }
+                    }
+                }
+
+                return TakeResult(ChDbNative.chdb_stream_done(stream));
+            }
+            finally
+            {
+                ChDbNative.chdb_destroy_insert_stream(stream);
+            }
         }
     }
 
@@ -203,13 +233,18 @@ public sealed class EmbeddedClickHouse : IDisposable
     {
         var connection = LiveConnection();
         var formatBytes = Encoding.UTF8.GetBytes(format);
-        var result = new ChDbResultHandle();
         fixed (byte* q = query)
         fixed (byte* f = formatBytes)
         {
-            Marshal.InitHandle(result, ChDbNative.chdb_query_n(connection, q, (nuint)query.Length, f, (nuint)formatBytes.Length));
+            return TakeResult(ChDbNative.chdb_query_n(connection, q, (nuint)query.Length, f, (nuint)formatBytes.Length));
         }
+    }
 
+    /// <summary>Wraps a native result, or throws ClickHouse's error (freeing the result) if it carries one.</summary>
+    private static ChDbResult TakeResult(IntPtr native)
+    {
+        var result = new ChDbResultHandle();
+        Marshal.InitHandle(result, native);
         if (result.IsInvalid)
         {
             throw new ClickHouseException("chDB returned no result (the connection may have been closed)");
@@ -224,6 +259,15 @@ public sealed class EmbeddedClickHouse : IDisposable
         }
 
         return new ChDbResult(result);
+    }
+
+    private static void ThrowIfStreamFailed(IntPtr stream)
+    {
+        var error = ChDbNative.chdb_stream_insert_error(stream);
+        if (error != IntPtr.Zero)
+        {
+            throw ClickHouseException.FromServerText(Marshal.PtrToStringUTF8(error) ?? "unknown error");
+        }
     }
 
     private IntPtr LiveConnection()

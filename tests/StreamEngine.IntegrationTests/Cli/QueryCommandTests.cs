@@ -1,0 +1,53 @@
+using StreamEngine.TestUtilities;
+
+namespace StreamEngine.IntegrationTests.Cli;
+
+/// <summary>
+/// <c>streamengine query</c> against the embedded store, each call its own process: the data folder survives
+/// close and reopen, and every process exits cleanly (chDB aborts at exit when a connection is left open).
+/// </summary>
+public sealed class QueryCommandTests
+{
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(120);
+
+    [Fact]
+    public async Task Data_written_by_one_process_is_read_by_the_next_and_each_exits_cleanly()
+    {
+        using var folder = new TemporaryDirectory();
+        var path = $"clickhouse.path={folder.Path}";
+
+        using var create = await StreamEngineCli.RunAsync(Patience, "query", "--set", path,
+            "CREATE DATABASE ads; CREATE TABLE ads.t (id UInt64, campaign String) ENGINE = MergeTree ORDER BY id; " +
+            "INSERT INTO ads.t SELECT number, concat('c', toString(number % 3)) FROM numbers(1000)");
+        Assert.True(create.ExitCode == 0, $"exit {create.ExitCode}: {create.StandardError}");
+
+        using var read = await StreamEngineCli.RunAsync(Patience, "query", "--set", path, "--format", "JSONEachRow",
+            "SELECT campaign, count() AS n FROM ads.t GROUP BY campaign ORDER BY campaign");
+        Assert.True(read.ExitCode == 0, $"exit {read.ExitCode}: {read.StandardError}");
+        Assert.Equal(
+            ["{\"campaign\":\"c0\",\"n\":334}", "{\"campaign\":\"c1\",\"n\":333}", "{\"campaign\":\"c2\",\"n\":333}"],
+            read.StandardOutput.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+    }
+
+    [Fact]
+    public async Task A_failing_query_exits_1_with_ClickHouse_error_on_one_line()
+    {
+        using var folder = new TemporaryDirectory();
+
+        using var run = await StreamEngineCli.RunAsync(Patience, "query", "--set", $"clickhouse.path={folder.Path}", "SELECT * FROM no_such_table");
+
+        Assert.Equal(1, run.ExitCode);
+        var error = run.StandardError.TrimEnd('\n');
+        Assert.DoesNotContain('\n', error);
+        Assert.Contains("UNKNOWN_TABLE", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_bad_configuration_key_is_named()
+    {
+        using var run = await StreamEngineCli.RunAsync(Patience, "query", "--set", "clickhouse.paht=/tmp/x", "SELECT 1");
+
+        Assert.Equal(2, run.ExitCode);
+        Assert.Contains("unknown configuration key 'clickhouse.paht'", run.StandardError, StringComparison.Ordinal);
+    }
+}

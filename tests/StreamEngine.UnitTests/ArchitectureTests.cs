@@ -1,0 +1,52 @@
+using System.Reflection;
+
+namespace StreamEngine.UnitTests;
+
+/// <summary>The dependency boundaries DESIGN.md fixes, checked on the compiled assemblies.</summary>
+public sealed class ArchitectureTests
+{
+    private static readonly string[] ForbiddenInCore = ["Confluent.Kafka", "ClickHouse", "StreamEngine.ClickHouse", "StreamEngine.Kafka", "NATS", "Microsoft.AspNetCore", "StreamEngine.Host"];
+
+    [Fact]
+    public void The_core_references_no_Kafka_ClickHouse_NATS_or_ASP_NET()
+    {
+        var core = Assembly.Load("StreamEngine.Core");
+
+        var references = core.GetReferencedAssemblies().Select(a => a.Name!).ToList();
+
+        Assert.DoesNotContain(references, name => ForbiddenInCore.Any(f => name.StartsWith(f, StringComparison.Ordinal)));
+    }
+
+    [Fact]
+    public void The_core_project_file_references_no_connector_or_host()
+    {
+        var project = File.ReadAllText(Path.Combine(RepositoryRoot(), "engine", "StreamEngine.Core", "StreamEngine.Core.csproj"));
+
+        Assert.DoesNotContain("connectors", project, StringComparison.OrdinalIgnoreCase);
+        Assert.DoesNotContain(ForbiddenInCore, f => project.Contains($"Include=\"{f}", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Every_package_version_is_pinned_centrally()
+    {
+        var root = RepositoryRoot();
+        var projects = Directory.EnumerateFiles(root, "*.csproj", SearchOption.AllDirectories)
+            .Where(p => !p.Contains($"{Path.DirectorySeparatorChar}bin{Path.DirectorySeparatorChar}", StringComparison.Ordinal) && !p.Contains($"{Path.DirectorySeparatorChar}obj{Path.DirectorySeparatorChar}", StringComparison.Ordinal))
+            .ToList();
+
+        Assert.NotEmpty(projects);
+        Assert.All(projects, p => Assert.DoesNotMatch("<PackageReference[^>]*Version=", File.ReadAllText(p)));
+        Assert.DoesNotMatch(@"Version=""[^""]*[\*\[\(]", File.ReadAllText(Path.Combine(root, "Directory.Packages.props")));
+    }
+
+    private static string RepositoryRoot()
+    {
+        var directory = new DirectoryInfo(AppContext.BaseDirectory);
+        while (directory is not null && !File.Exists(Path.Combine(directory.FullName, "StreamEngine.sln")))
+        {
+            directory = directory.Parent;
+        }
+
+        return directory?.FullName ?? throw new InvalidOperationException("StreamEngine.sln not found above " + AppContext.BaseDirectory);
+    }
+}

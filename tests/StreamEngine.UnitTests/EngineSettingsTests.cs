@@ -1,0 +1,47 @@
+using System.Collections;
+using StreamEngine.Host.Cli;
+using StreamEngine.Host.Configuration;
+
+namespace StreamEngine.UnitTests;
+
+public sealed class EngineSettingsTests
+{
+    private static readonly IDictionary NoEnvironment = new Hashtable();
+
+    [Fact]
+    public void Defaults_apply_when_nothing_is_set()
+    {
+        var settings = EngineSettings.Load([], NoEnvironment);
+
+        Assert.Equal(".data/clickhouse", settings["clickhouse.path"]);
+        Assert.Equal("embedded", settings["clickhouse.mode"]);
+    }
+
+    [Fact]
+    public void Environment_overrides_defaults_and_set_overrides_environment()
+    {
+        var environment = new Hashtable { ["STREAMENGINE__CLICKHOUSE__PATH"] = "/from/env", ["UNRELATED"] = "x" };
+
+        Assert.Equal("/from/env", EngineSettings.Load([], environment)["clickhouse.path"]);
+        Assert.Equal("/from/set", EngineSettings.Load(["clickhouse.path=/from/set"], environment)["clickhouse.path"]);
+    }
+
+    [Theory]
+    [InlineData("clickhouse.paht=/x", "unknown configuration key 'clickhouse.paht'")]
+    [InlineData("clickhouse.mode=cloud", "configuration key 'clickhouse.mode' has a bad value 'cloud'")]
+    [InlineData("no-equals-sign", "--set 'no-equals-sign' is not key=value")]
+    public void Bad_keys_and_values_are_named(string pair, string message)
+    {
+        var error = Assert.Throws<UsageException>(() => EngineSettings.Load([pair], NoEnvironment));
+
+        Assert.Contains(message, error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_bad_environment_variable_is_named()
+    {
+        var error = Assert.Throws<UsageException>(() => EngineSettings.Load([], new Hashtable { ["STREAMENGINE__CLICKHOUSE__MODE"] = "cloud" }));
+
+        Assert.Contains("environment variable STREAMENGINE__CLICKHOUSE__MODE", error.Message, StringComparison.Ordinal);
+    }
+}

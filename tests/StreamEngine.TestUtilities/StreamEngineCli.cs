@@ -19,5 +19,9 @@ public static class StreamEngineCli
     public static Task<ChildProcess> RunAsync(TimeSpan timeout, params string[] arguments) =>
         ChildProcess.RunAsync(DotnetHost(), ["exec", AssemblyPath, .. arguments], timeout);
 
+    /// <summary>Runs the command with extra environment variables.</summary>
+    public static Task<ChildProcess> RunAsync(TimeSpan timeout, IDictionary<string, string> environment, params string[] arguments) =>
+        ChildProcess.RunAsync(DotnetHost(), ["exec", AssemblyPath, .. arguments], timeout, environment: environment);
+
     private static string DotnetHost() => Environment.ProcessPath is { } path && Path.GetFileNameWithoutExtension(path) == "dotnet" ? path : "dotnet";
 }

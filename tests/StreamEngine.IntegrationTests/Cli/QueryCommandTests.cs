@@ -50,4 +50,17 @@ public sealed class QueryCommandTests
         Assert.Equal(2, run.ExitCode);
         Assert.Contains("unknown configuration key 'clickhouse.paht'", run.StandardError, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task A_missing_chDB_library_is_reported_with_the_command_that_installs_it()
+    {
+        using var folder = new TemporaryDirectory();
+        var environment = new Dictionary<string, string> { ["STREAMENGINE_CHDB_LIB"] = folder.File("libchdb.so") };
+
+        using var run = await StreamEngineCli.RunAsync(Patience, environment, "query", "--set", $"clickhouse.path={folder.Path}", "SELECT 1");
+
+        Assert.Equal(1, run.ExitCode);
+        Assert.Contains("deploy/local/setup.sh", run.StandardError, StringComparison.Ordinal);
+        Assert.Contains(folder.File("libchdb.so"), run.StandardError, StringComparison.Ordinal);
+    }
 }

@@ -1,0 +1,35 @@
+using System.Diagnostics;
+
+namespace StreamEngine.Bench;
+
+/// <summary>One figure measured several times; reports the median (these machines are noisy) and the spread.</summary>
+internal sealed record Measurement(string Name, string Unit, IReadOnlyList<double> Samples, string Note = "")
+{
+    public double Median
+    {
+        get
+        {
+            var sorted = Samples.Order().ToArray();
+            return sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;
+        }
+    }
+
+    public string ToMarkdownRow() =>
+        FormattableString.Invariant($"| {Name} | {Median:N0} {Unit} | {Samples.Min():N0} .. {Samples.Max():N0} | {Samples.Count} | {Note} |");
+
+    /// <summary>Runs <paramref name="run"/> (which returns items processed) <paramref name="repetitions"/> times; items per second.</summary>
+    public static async Task<Measurement> RateAsync(string name, string unit, int repetitions, Func<int, Task<long>> run, string note = "")
+    {
+        var samples = new List<double>();
+        for (var i = 0; i < repetitions; i++)
+        {
+            var watch = Stopwatch.StartNew();
+            var items = await run(i);
+            samples.Add(items / watch.Elapsed.TotalSeconds);
+        }
+
+        var measurement = new Measurement(name, unit, samples, note);
+        Console.Error.WriteLine(FormattableString.Invariant($"  {name}: median {measurement.Median:N0} {unit} ({string.Join(", ", samples.Select(s => s.ToString("N0", System.Globalization.CultureInfo.InvariantCulture)))})"));
+        return measurement;
+    }
+}

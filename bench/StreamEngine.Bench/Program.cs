@@ -1,0 +1,52 @@
+using System.Globalization;
+using StreamEngine.Bench;
+
+// bench: measured ceilings for bench/RESULTS.md.
+//   dotnet run -c Release --project bench/StreamEngine.Bench -- ceilings [--repetitions 5] [--scale 1.0] [--only kafka|chdb|nats]
+if (args.Length == 0 || args[0] != "ceilings")
+{
+    Console.Error.WriteLine("usage: bench ceilings [--repetitions N] [--scale F] [--only kafka|chdb|nats]");
+    return 2;
+}
+
+var repetitions = 5;
+var scale = 1.0;
+string? only = null;
+for (var i = 1; i + 1 < args.Length; i += 2)
+{
+    switch (args[i])
+    {
+        case "--repetitions": repetitions = int.Parse(args[i + 1], CultureInfo.InvariantCulture); break;
+        case "--scale": scale = double.Parse(args[i + 1], CultureInfo.InvariantCulture); break;
+        case "--only": only = args[i + 1]; break;
+        default: Console.Error.WriteLine($"bench: unknown option {args[i]}"); return 2;
+    }
+}
+
+var results = new List<Measurement>();
+if (only is null or "kafka")
+{
+    Console.Error.WriteLine("embedded Kafka...");
+    results.AddRange(await KafkaCeilings.RunAsync(repetitions, scale));
+}
+
+if (only is null or "chdb")
+{
+    Console.Error.WriteLine("chDB...");
+    results.AddRange(await ChDbCeilings.RunAsync(repetitions, scale));
+}
+
+if (only is null or "nats")
+{
+    Console.Error.WriteLine("NATS...");
+    results.AddRange(await NatsCeilings.RunAsync(repetitions, scale));
+}
+
+Console.WriteLine("| measurement | median | range | runs | how |");
+Console.WriteLine("|---|---|---|---|---|");
+foreach (var result in results)
+{
+    Console.WriteLine(result.ToMarkdownRow());
+}
+
+return 0;

@@ -1,7 +1,6 @@
 using System.Buffers.Binary;
 using System.Text;
 using Apache.Arrow;
-using Apache.Arrow.Ipc;
 using Apache.Arrow.Types;
 using StreamEngine.ClickHouse.Embedded;
 using StreamEngine.TestUtilities;
@@ -45,7 +44,7 @@ internal static class ChDbCeilings
             _ => Task.FromResult(Insert(() => store.Insert($"INSERT INTO bench.events ({Columns})", "JSONEachRow", json))),
             $"{json.Length / rows} bytes/row, streaming INSERT"));
         results.Add(await Measurement.RateAsync($"chDB insert Arrow (C data interface), {rows:N0} rows", "rows/s", repetitions,
-            _ => Task.FromResult(Insert(() => store.InsertArrow($"INSERT INTO bench.events ({Columns})", new BatchStream(arrow)))),
+            _ => Task.FromResult(Insert(() => store.InsertArrow($"INSERT INTO bench.events ({Columns})", new InMemoryRecordBatches(arrow)))),
             $"{arrow.Count} record batches, no serialization"));
         return results;
     }
@@ -125,20 +124,5 @@ internal static class ChDbCeilings
         }
 
         return batches;
-    }
-
-    /// <summary>Hands the same batches out again on every insert.</summary>
-    private sealed class BatchStream(IReadOnlyList<RecordBatch> batches) : IArrowArrayStream
-    {
-        private int _next;
-
-        public Schema Schema => batches[0].Schema;
-
-        public ValueTask<RecordBatch?> ReadNextRecordBatchAsync(CancellationToken cancellationToken = default) =>
-            ValueTask.FromResult(_next < batches.Count ? batches[_next++] : null);
-
-        public void Dispose()
-        {
-        }
     }
 }

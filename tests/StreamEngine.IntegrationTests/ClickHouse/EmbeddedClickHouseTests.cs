@@ -1,6 +1,5 @@
 using System.Buffers.Binary;
 using Apache.Arrow;
-using Apache.Arrow.Ipc;
 using StreamEngine.ClickHouse;
 using StreamEngine.ClickHouse.Embedded;
 using StreamEngine.TestUtilities;
@@ -65,7 +64,7 @@ public sealed class EmbeddedClickHouseTests(EmbeddedClickHouseFixture clickHouse
             .Append("spend", false, c => c.Int64(s => s.AppendRange(Enumerable.Range(0, 1000).Select(i => (long)i * 3))))
             .Build()).ToList();
 
-        using (var insert = Store.InsertArrow($"INSERT INTO {db}.t (campaign, impressions, spend)", new BatchStream(batches)))
+        using (var insert = Store.InsertArrow($"INSERT INTO {db}.t (campaign, impressions, spend)", new InMemoryRecordBatches(batches)))
         {
             Assert.Equal(3000ul, insert.RowsWritten);
         }
@@ -143,19 +142,5 @@ public sealed class EmbeddedClickHouseTests(EmbeddedClickHouseFixture clickHouse
 
         Assert.Throws<NullReferenceException>(() => nothing!.GetHashCode());
         Assert.Equal("1", Store.QueryText("SELECT 1").Trim());
-    }
-
-    private sealed class BatchStream(IReadOnlyList<RecordBatch> batches) : IArrowArrayStream
-    {
-        private int _next;
-
-        public Schema Schema => batches[0].Schema;
-
-        public ValueTask<RecordBatch?> ReadNextRecordBatchAsync(CancellationToken cancellationToken = default) =>
-            ValueTask.FromResult(_next < batches.Count ? batches[_next++] : null);
-
-        public void Dispose()
-        {
-        }
     }
 }

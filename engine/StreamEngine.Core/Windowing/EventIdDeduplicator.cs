@@ -1,0 +1,121 @@
+namespace StreamEngine.Core.Windowing;
+
+/// <summary>
+/// Drops repeated event ids within a horizon of event time. Ids are kept in buckets of event time and a bucket is
+/// forgotten once the watermark is a horizon past it, so memory follows the ids within the horizon; a hard cap
+/// (<see cref="MaxIds"/>) bounds it whatever the traffic, forgetting the oldest bucket early (counted) when hit.
+/// A duplicate is the same event sent again: same id and same event time (so it lands in the same bucket).
+/// </summary>
+public sealed class EventIdDeduplicator
+{
+    private readonly SortedDictionary<long, HashSet<UInt128>> _buckets = [];
+    private readonly long _bucketMs;
+
+    public EventIdDeduplicator(TimeSpan horizon, int maxIds)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(horizon, TimeSpan.Zero);
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxIds, 1);
+        HorizonMs = (long)horizon.TotalMilliseconds;
+        MaxIds = maxIds;
+        _bucketMs = Math.Max(1000, HorizonMs / 8);
+    }
+
+    public long HorizonMs { get; }
+
+    public int MaxIds { get; }
+
+    /// <summary>Ids currently remembered.</summary>
+    public long TrackedIds { get; private set; }
+
+    /// <summary>Buckets forgotten before their time because <see cref="MaxIds"/> was reached.</summary>
+    public long EarlyEvictions { get; private set; }
+
+    /// <summary>Approximate heap bytes the remembered ids take (HashSet entry of a 128-bit id plus its bucket slot).</summary>
+    public long ApproximateBytes => TrackedIds * 36;
+
+    /// <summary>Remembers the id; false when it was already seen (a duplicate).</summary>
+    public bool TryAdd(UInt128 id, long timestampMs)
+    {
+        var bucket = WindowSpec.FloorTo(timestampMs, _bucketMs);
+        if (!_buckets.TryGetValue(bucket, out var ids))
+        {
+            _buckets[bucket] = ids = [];
+        }
+
+        if (!ids.Add(id))
+        {
+            return false;
+        }
+
+        if (++TrackedIds > MaxIds)
+        {
+            var oldest = _buckets.First();
+            TrackedIds -= oldest.Value.Count;
+            _buckets.Remove(oldest.Key);
+            EarlyEvictions++;
+        }
+
+        return true;
+    }
+
+    /// <summary>Forgets buckets that lie entirely more than a horizon behind the watermark.</summary>
+    public void Evict(long watermarkMs)
+    {
+        if (watermarkMs == long.MinValue)
+        {
+            return;
+        }
+
+        while (_buckets.Count > 0)
+        {
+            var oldest = _buckets.First();
+            if (oldest.Key + _bucketMs > watermarkMs - HorizonMs)
+            {
+                return;
+            }
+
+            TrackedIds -= oldest.Value.Count;
+            _buckets.Remove(oldest.Key);
+        }
+    }
+
+    internal void Write(BinaryWriter writer)
+    {
+        writer.Write(_buckets.Count);
+        foreach (var (bucket, ids) in _buckets)
+        {
+            writer.Write(bucket);
+            writer.Write(ids.Count);
+            foreach (var id in ids)
+            {
+                writer.Write((ulong)(id >> 64));
+                writer.Write((ulong)id);
+            }
+        }
+
+        writer.Write(EarlyEvictions);
+    }
+
+    internal void Read(BinaryReader reader)
+    {
+        _buckets.Clear();
+        TrackedIds = 0;
+        var buckets = reader.ReadInt32();
+        for (var b = 0; b < buckets; b++)
+        {
+            var bucket = reader.ReadInt64();
+            var count = reader.ReadInt32();
+            var ids = new HashSet<UInt128>(count);
+            for (var i = 0; i < count; i++)
+            {
+                var high = reader.ReadUInt64();
+                ids.Add(new UInt128(high, reader.ReadUInt64()));
+            }
+
+            _buckets[bucket] = ids;
+            TrackedIds += count;
+        }
+
+        EarlyEvictions = reader.ReadInt64();
+    }
+}

@@ -1,0 +1,40 @@
+namespace StreamEngine.Core.Windowing;
+
+/// <summary>Why a window result was emitted.</summary>
+public enum WindowEmission
+{
+    /// <summary>The window is still open; a later result replaces this one.</summary>
+    Early,
+
+    /// <summary>The watermark passed the window's end: its result as of closing.</summary>
+    Final,
+
+    /// <summary>An allowed-late event changed a closed window; replaces the earlier result.</summary>
+    LateUpdate,
+
+    /// <summary>A session was merged into another; its earlier results no longer stand.</summary>
+    Retraction,
+}
+
+/// <summary>
+/// One window's aggregate for one key. <see cref="Version"/> counts the events in the window, so it grows with
+/// input progress and is the same on a replay of the same input: sinks upsert on (key, window) by version.
+/// </summary>
+public readonly record struct WindowResult<TKey, TResult>(
+    TKey Key, long WindowStartMs, long WindowEndMs, TResult Value, long Version, WindowEmission Emission)
+{
+    public DateTime WindowStart => DateTime.UnixEpoch.AddMilliseconds(WindowStartMs);
+
+    public bool IsFinal => Emission != WindowEmission.Early;
+}
+
+/// <summary>An event that came later than the allowed lateness, with the reason; it went into no result.</summary>
+public readonly record struct LateEvent<TEvent>(TEvent Event, int Partition, long WatermarkMs, string Reason);
+
+/// <summary>Running totals of a windowed aggregation, for metrics.</summary>
+public readonly record struct WindowCounters(
+    long EventsIn, long Filtered, long Duplicates, long Late, long Aggregated, int OpenWindows, long TrackedIds, long DedupEarlyEvictions, long WatermarkMs);
+
+/// <summary>What one batch or one timer tick produced; one <c>OnNext</c> each.</summary>
+public sealed record WindowOutput<TKey, TResult, TEvent>(
+    IReadOnlyList<WindowResult<TKey, TResult>> Results, IReadOnlyList<LateEvent<TEvent>> Late, WindowCounters Counters);

@@ -1,0 +1,503 @@
+using StreamEngine.Core.Aggregation;
+using StreamEngine.Core.Events;
+using StreamEngine.Core.State;
+
+namespace StreamEngine.Core.Windowing;
+
+/// <summary>The parts of a keyed, windowed aggregation that the DSL collects.</summary>
+public sealed record WindowedAggregationSpec<TEvent, TKey>(
+    Func<TEvent, long> EventTime,
+    Func<TEvent, TKey> Key,
+    WindowSpec Window,
+    Func<TEvent, bool>? Filter = null,
+    Func<TEvent, UInt128>? EventId = null)
+    where TKey : notnull;
+
+/// <summary>
+/// The engine of a keyed, event-time windowed aggregation, fused into one per-event loop: filter, lateness,
+/// dedup, watermark, window assignment, incremental aggregation, closing and purging. Single-threaded and free of
+/// Rx so it can be driven and tested directly; <see cref="Dsl.StreamExtensions"/> runs it on an observable.
+/// </summary>
+/// <remarks>
+/// Rules (DESIGN.md, "Counting rules"): an event is late when its time is behind the watermark minus the allowed
+/// lateness, judged before the event itself moves the watermark; it goes to the late output and into nothing else.
+/// A window closes (final result) when the watermark reaches its end and is forgotten when the watermark reaches
+/// end + allowed lateness, so every event that is not late still finds its windows. Results do not depend on how
+/// the input is cut into batches.
+/// </remarks>
+public sealed class WindowedAggregation<TEvent, TKey, TAccumulator, TResult>
+    where TKey : notnull
+{
+    private readonly WindowedAggregationSpec<TEvent, TKey> _spec;
+    private readonly IAggregator<TEvent, TAccumulator, TResult> _aggregator;
+    private readonly WindowSpec _window;
+    private readonly long _latenessMs;
+    private readonly WatermarkTracker _watermarks;
+    private readonly EventIdDeduplicator? _dedup;
+    private readonly Dictionary<(TKey Key, long Start), Slot> _windows = [];
+    private readonly Dictionary<TKey, List<Slot>> _sessions = [];
+    private readonly SortedSet<Slot> _open = new(SlotByEnd.Instance);
+    private readonly SortedSet<Slot> _closed = new(SlotByEnd.Instance);
+    private readonly List<Slot> _dirty = [];
+    private readonly List<Slot> _overlapping = [];
+    private long _sequence;
+    private long _eventsIn;
+    private long _filtered;
+    private long _duplicates;
+    private long _late;
+    private long _aggregated;
+
+    public WindowedAggregation(WindowedAggregationSpec<TEvent, TKey> spec, IAggregator<TEvent, TAccumulator, TResult> aggregator, WindowOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        ArgumentNullException.ThrowIfNull(aggregator);
+        Options = options ?? new WindowOptions();
+        Options.Validate(spec.Window);
+        _spec = spec;
+        _aggregator = aggregator;
+        _window = spec.Window;
+        _latenessMs = (long)Options.AllowedLateness.TotalMilliseconds;
+        _watermarks = new WatermarkTracker(Options.WatermarkDelay, Options.IdleTimeout);
+        if (spec.EventId is not null)
+        {
+            var horizon = Options.DedupHorizon ?? TimeSpan.FromMilliseconds(_window.ExtentMs) + Options.AllowedLateness;
+            _dedup = new EventIdDeduplicator(horizon, Options.MaxDedupIds);
+        }
+    }
+
+    public WindowOptions Options { get; }
+
+    public long WatermarkMs => _watermarks.Current;
+
+    public WindowCounters Counters => new(_eventsIn, _filtered, _duplicates, _late, _aggregated, _windows.Count + _sessions.Values.Sum(s => s.Count),
+        _dedup?.TrackedIds ?? 0, _dedup?.EarlyEvictions ?? 0, _watermarks.Current);
+
+    /// <summary>Processes one batch at processing time <paramref name="nowMs"/>, adding what it emits to the lists.</summary>
+    public void Process(in EventBatch<TEvent> batch, long nowMs, List<WindowResult<TKey, TResult>> results, List<LateEvent<TEvent>> late)
+    {
+        ArgumentNullException.ThrowIfNull(results);
+        ArgumentNullException.ThrowIfNull(late);
+        var partition = batch.Partition;
+        _watermarks.Activate(partition, nowMs);
+        var filter = _spec.Filter;
+        foreach (ref readonly var item in batch.Events.Span)
+        {
+            _eventsIn++;
+            if (filter is not null && !filter(item))
+            {
+                _filtered++;
+                continue;
+            }
+
+            var timestamp = _spec.EventTime(item);
+            var watermark = _watermarks.Current;
+            if (watermark != long.MinValue && timestamp < watermark - _latenessMs)
+            {
+                _late++;
+                late.Add(new LateEvent<TEvent>(item, partition, watermark, "event time is behind the watermark by more than the allowed lateness"));
+                continue;
+            }
+
+            if (_dedup is not null && !_dedup.TryAdd(_spec.EventId!(item), timestamp))
+            {
+                _duplicates++;
+            }
+            else
+            {
+                _aggregated++;
+                Assign(item, timestamp, results);
+            }
+
+            if (_watermarks.Observe(partition, timestamp))
+            {
+                OnWatermarkAdvanced(results);
+            }
+        }
+    }
+
+    /// <summary>
+    /// A processing-time tick: idle partitions stop holding the watermark back, and windows changed since the last
+    /// tick are emitted (early updates for open ones, late updates for closed ones).
+    /// </summary>
+    public void Tick(long nowMs, List<WindowResult<TKey, TResult>> results)
+    {
+        ArgumentNullException.ThrowIfNull(results);
+        if (_watermarks.Refresh(nowMs))
+        {
+            OnWatermarkAdvanced(results);
+        }
+
+        EmitDirty(results);
+    }
+
+    /// <summary>A partition left this process: it no longer holds the watermark back.</summary>
+    public void RemovePartition(int partition, long nowMs, List<WindowResult<TKey, TResult>> results)
+    {
+        _watermarks.Remove(partition, nowMs);
+        OnWatermarkAdvanced(results);
+    }
+
+    /// <summary>End of input: every window closes and is emitted as final, then state is cleared.</summary>
+    public void Drain(List<WindowResult<TKey, TResult>> results)
+    {
+        ArgumentNullException.ThrowIfNull(results);
+        _watermarks.AdvanceTo(long.MaxValue);
+        OnWatermarkAdvanced(results);
+    }
+
+    /// <summary>Everything needed to continue exactly where this left off: watermarks, dedup ids, windows.</summary>
+    public byte[] Snapshot(KeyCodec<TKey>? keyCodec = null)
+    {
+        keyCodec ??= KeyCodecs.Default<TKey>();
+        using var buffer = new MemoryStream();
+        using (var writer = new BinaryWriter(buffer, System.Text.Encoding.UTF8, leaveOpen: true))
+        {
+            writer.Write(SnapshotFormat);
+            writer.Write(_window.ToString());
+            writer.Write(_watermarks.Current);
+            var partitions = _watermarks.Partitions().ToList();
+            writer.Write(partitions.Count);
+            foreach (var (partition, max) in partitions)
+            {
+                writer.Write(partition);
+                writer.Write(max);
+            }
+
+            writer.Write(_dedup is not null);
+            _dedup?.Write(writer);
+            writer.Write(_eventsIn);
+            writer.Write(_filtered);
+            writer.Write(_duplicates);
+            writer.Write(_late);
+            writer.Write(_aggregated);
+            var slots = AllSlots().OrderBy(s => s.Sequence).ToList();
+            writer.Write(slots.Count);
+            foreach (var slot in slots)
+            {
+                keyCodec.Write(writer, slot.Key);
+                writer.Write(slot.Start);
+                writer.Write(slot.End);
+                writer.Write(slot.Version);
+                writer.Write(slot.EmittedVersion);
+                writer.Write(slot.Closed);
+                writer.Write(slot.FinalEmitted);
+                writer.Write(slot.Dirty);
+                _aggregator.Write(writer, slot.Accumulator);
+            }
+        }
+
+        return buffer.ToArray();
+    }
+
+    /// <summary>Replaces this (fresh) operator's state with a snapshot; partitions count as active from <paramref name="nowMs"/>.</summary>
+    public void Restore(byte[] snapshot, long nowMs, KeyCodec<TKey>? keyCodec = null)
+    {
+        ArgumentNullException.ThrowIfNull(snapshot);
+        if (_eventsIn != 0 || AllSlots().Any())
+        {
+            throw new InvalidOperationException("restore into a fresh operator only");
+        }
+
+        keyCodec ??= KeyCodecs.Default<TKey>();
+        using var reader = new BinaryReader(new MemoryStream(snapshot));
+        if (reader.ReadInt32() != SnapshotFormat)
+        {
+            throw new InvalidDataException("the snapshot was written by another version of the windowed aggregation");
+        }
+
+        var window = reader.ReadString();
+        if (window != _window.ToString())
+        {
+            throw new InvalidDataException($"the snapshot holds {window} windows, this operator has {_window}");
+        }
+
+        _watermarks.AdvanceTo(reader.ReadInt64());
+        var partitions = reader.ReadInt32();
+        for (var i = 0; i < partitions; i++)
+        {
+            _watermarks.RestorePartition(reader.ReadInt32(), reader.ReadInt64(), nowMs);
+        }
+
+        if (reader.ReadBoolean())
+        {
+            (_dedup ?? throw new InvalidDataException("the snapshot has dedup state but this operator does no dedup")).Read(reader);
+        }
+
+        _eventsIn = reader.ReadInt64();
+        _filtered = reader.ReadInt64();
+        _duplicates = reader.ReadInt64();
+        _late = reader.ReadInt64();
+        _aggregated = reader.ReadInt64();
+        var count = reader.ReadInt32();
+        for (var i = 0; i < count; i++)
+        {
+            var slot = new Slot(keyCodec.Read(reader), reader.ReadInt64(), reader.ReadInt64(), ++_sequence)
+            {
+                Version = reader.ReadInt64(),
+                EmittedVersion = reader.ReadInt64(),
+                Closed = reader.ReadBoolean(),
+                FinalEmitted = reader.ReadBoolean(),
+                Dirty = reader.ReadBoolean(),
+            };
+            slot.Accumulator = _aggregator.Read(reader);
+            Track(slot);
+            (slot.Closed ? _closed : _open).Add(slot);
+            if (slot.Dirty)
+            {
+                _dirty.Add(slot);
+            }
+        }
+    }
+
+    private const int SnapshotFormat = 1;
+
+    private IEnumerable<Slot> AllSlots() => _windows.Values.Concat(_sessions.Values.SelectMany(s => s));
+
+    private void Assign(in TEvent item, long timestamp, List<WindowResult<TKey, TResult>> results)
+    {
+        var key = _spec.Key(item);
+        if (_window.Kind == WindowKind.Session)
+        {
+            AssignToSession(key, item, timestamp, results);
+            return;
+        }
+
+        for (var start = _window.LastStartContaining(timestamp); start > timestamp - _window.SizeMs; start -= _window.AdvanceMs)
+        {
+            if (!_windows.TryGetValue((key, start), out var slot))
+            {
+                slot = Open(key, start, start + _window.SizeMs);
+                _windows[(key, start)] = slot;
+            }
+
+            AddTo(slot, item);
+        }
+    }
+
+    private void AssignToSession(TKey key, in TEvent item, long timestamp, List<WindowResult<TKey, TResult>> results)
+    {
+        if (!_sessions.TryGetValue(key, out var sessions))
+        {
+            _sessions[key] = sessions = [];
+        }
+
+        // The event's own session is [t, t + gap); it joins every session it overlaps, merging them into one.
+        // Sessions of a key are disjoint, so those are exactly the ones to merge.
+        var start = timestamp;
+        var end = timestamp + _window.GapMs;
+        _overlapping.Clear();
+        foreach (var session in sessions)
+        {
+            if (session.Start < end && session.End > start)
+            {
+                _overlapping.Add(session);
+            }
+        }
+
+        Slot? target = null;
+        foreach (var session in _overlapping)
+        {
+            if (target is null)
+            {
+                target = session;
+                continue;
+            }
+
+            // The earlier-starting session survives; the other's results are withdrawn.
+            var (keep, drop) = session.Start < target.Start ? (session, target) : (target, session);
+            _aggregator.Merge(ref keep.Accumulator, drop.Accumulator);
+            keep.Version += drop.Version;
+            Reshape(keep, Math.Min(keep.Start, drop.Start), Math.Max(keep.End, drop.End), results);
+            Forget(drop, sessions);
+            if (drop.EmittedVersion > 0)
+            {
+                results.Add(new WindowResult<TKey, TResult>(drop.Key, drop.Start, drop.End, _aggregator.Result(drop.Accumulator), drop.EmittedVersion, WindowEmission.Retraction));
+            }
+
+            target = keep;
+        }
+
+        if (target is null)
+        {
+            target = Open(key, start, end);
+            sessions.Add(target);
+        }
+        else if (start < target.Start || end > target.End)
+        {
+            Reshape(target, Math.Min(start, target.Start), Math.Max(end, target.End), results);
+        }
+
+        AddTo(target, item);
+    }
+
+    private Slot Open(TKey key, long start, long end)
+    {
+        var slot = new Slot(key, start, end, ++_sequence) { Accumulator = _aggregator.Create() };
+        // A window can be born closed: its first event arrives after the watermark passed its end, within lateness.
+        slot.Closed = end <= _watermarks.Current;
+        (slot.Closed ? _closed : _open).Add(slot);
+        return slot;
+    }
+
+    private void AddTo(Slot slot, in TEvent item)
+    {
+        _aggregator.Add(ref slot.Accumulator, item);
+        slot.Version++;
+        if (!slot.Dirty)
+        {
+            slot.Dirty = true;
+            _dirty.Add(slot);
+        }
+    }
+
+    /// <summary>
+    /// Moves a session's bounds, keeping the close/expiry order right. A session emitted under its old start is
+    /// withdrawn under that identity, since sinks key results by (key, window start).
+    /// </summary>
+    private void Reshape(Slot slot, long start, long end, List<WindowResult<TKey, TResult>> results)
+    {
+        if (start != slot.Start && slot.EmittedVersion > 0)
+        {
+            results.Add(new WindowResult<TKey, TResult>(slot.Key, slot.Start, slot.End, _aggregator.Result(slot.Accumulator), slot.EmittedVersion, WindowEmission.Retraction));
+            slot.EmittedVersion = 0;
+            slot.FinalEmitted = false;
+        }
+
+        var set = slot.Closed ? _closed : _open;
+        set.Remove(slot);
+        slot.Start = start;
+        slot.End = end;
+        if (!slot.Closed || end > _watermarks.Current)
+        {
+            slot.Closed = end <= _watermarks.Current;
+        }
+
+        (slot.Closed ? _closed : _open).Add(slot);
+    }
+
+    private void Forget(Slot slot, List<Slot>? sessions = null)
+    {
+        (slot.Closed ? _closed : _open).Remove(slot);
+        slot.Removed = true;
+        if (_window.Kind == WindowKind.Session)
+        {
+            sessions ??= _sessions[slot.Key];
+            sessions.Remove(slot);
+            if (sessions.Count == 0)
+            {
+                _sessions.Remove(slot.Key);
+            }
+        }
+        else
+        {
+            _windows.Remove((slot.Key, slot.Start));
+        }
+    }
+
+    private void OnWatermarkAdvanced(List<WindowResult<TKey, TResult>> results)
+    {
+        var watermark = _watermarks.Current;
+        while (_open.Count > 0 && _open.Min!.End <= watermark)
+        {
+            var slot = _open.Min;
+            _open.Remove(slot);
+            slot.Closed = true;
+            _closed.Add(slot);
+            Emit(slot, results);
+        }
+
+        var expiry = watermark == long.MaxValue ? long.MaxValue : watermark - _latenessMs;
+        while (_closed.Count > 0 && _closed.Min!.End <= expiry)
+        {
+            var slot = _closed.Min;
+            if (slot.Dirty)
+            {
+                Emit(slot, results);
+            }
+
+            Forget(slot);
+        }
+
+        _dedup?.Evict(watermark);
+        if (_closed.Count == 0 && _open.Count == 0)
+        {
+            _dirty.Clear();
+        }
+    }
+
+    private void EmitDirty(List<WindowResult<TKey, TResult>> results)
+    {
+        foreach (var slot in _dirty)
+        {
+            if (slot.Dirty && !slot.Removed)
+            {
+                Emit(slot, results);
+            }
+        }
+
+        _dirty.Clear();
+    }
+
+    private void Emit(Slot slot, List<WindowResult<TKey, TResult>> results)
+    {
+        var emission = !slot.Closed ? WindowEmission.Early : slot.FinalEmitted ? WindowEmission.LateUpdate : WindowEmission.Final;
+        slot.FinalEmitted |= slot.Closed;
+        slot.Dirty = false;
+        slot.EmittedVersion = slot.Version;
+        results.Add(new WindowResult<TKey, TResult>(slot.Key, slot.Start, slot.End, _aggregator.Result(slot.Accumulator), slot.Version, emission));
+    }
+
+    private void Track(Slot slot)
+    {
+        if (_window.Kind == WindowKind.Session)
+        {
+            if (!_sessions.TryGetValue(slot.Key, out var sessions))
+            {
+                _sessions[slot.Key] = sessions = [];
+            }
+
+            sessions.Add(slot);
+        }
+        else
+        {
+            _windows[(slot.Key, slot.Start)] = slot;
+        }
+    }
+
+    private sealed class Slot(TKey key, long start, long end, long sequence)
+    {
+        public TAccumulator Accumulator = default!;
+
+        public TKey Key { get; } = key;
+
+        public long Start { get; set; } = start;
+
+        public long End { get; set; } = end;
+
+        public long Sequence { get; } = sequence;
+
+        /// <summary>Events aggregated: the version results carry.</summary>
+        public long Version { get; set; }
+
+        public long EmittedVersion { get; set; }
+
+        public bool Closed { get; set; }
+
+        public bool FinalEmitted { get; set; }
+
+        public bool Dirty { get; set; }
+
+        public bool Removed { get; set; }
+    }
+
+    private sealed class SlotByEnd : IComparer<Slot>
+    {
+        public static readonly SlotByEnd Instance = new();
+
+        public int Compare(Slot? x, Slot? y)
+        {
+            var byEnd = x!.End.CompareTo(y!.End);
+            return byEnd != 0 ? byEnd : x.Sequence.CompareTo(y.Sequence);
+        }
+    }
+}

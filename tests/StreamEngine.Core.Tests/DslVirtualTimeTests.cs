@@ -1,0 +1,157 @@
+using System.Reactive.Concurrency;
+using System.Reactive.Subjects;
+using StreamEngine.Core.Aggregation;
+using StreamEngine.Core.Dsl;
+using StreamEngine.Core.Events;
+using StreamEngine.Core.Windowing;
+
+namespace StreamEngine.Core.Tests;
+
+/// <summary>The DSL on an observable, in virtual time (System.Reactive's HistoricalScheduler).</summary>
+public sealed class DslVirtualTimeTests : IDisposable
+{
+    private static readonly DateTimeOffset T0 = DateTimeOffset.FromUnixTimeMilliseconds(Scripts.Start);
+    private static readonly WindowOptions Options = new()
+    {
+        WatermarkDelay = TimeSpan.FromSeconds(5),
+        AllowedLateness = TimeSpan.FromMinutes(1),
+        IdleTimeout = TimeSpan.FromSeconds(20),
+        EmitInterval = TimeSpan.FromSeconds(1),
+    };
+
+    private readonly HistoricalScheduler _clock = new(T0);
+    private readonly Subject<EventBatch<TestEvent>> _source = new();
+    private readonly List<WindowOutput<int, long, TestEvent>> _outputs = [];
+
+    public void Dispose() => _source.Dispose();
+
+    private IDisposable Pipeline(WindowOptions? options = null) =>
+        _source.WithEventTime(e => e.TimestampMs)
+            .Deduplicate(e => e.IdHash)
+            .Where(e => e.Value >= 0)
+            .KeyBy(e => e.Key)
+            .Window(Windows.Tumbling(TimeSpan.FromMinutes(1)))
+            .Aggregate(Aggregators.Sum<TestEvent>(e => e.Value), options ?? Options, _clock)
+            .Subscribe(_outputs.Add);
+
+    private IEnumerable<WindowResult<int, long>> Results => _outputs.SelectMany(o => o.Results);
+
+    private void Send(int partition, params TestEvent[] events) => _source.OnNext(new EventBatch<TestEvent>(partition, events));
+
+    private static long Minute(int minute, int secondsIn = 0) => Scripts.Start - Scripts.Start % 60_000 + minute * 60_000L + secondsIn * 1000L;
+
+    [Fact]
+    public void One_output_per_batch_early_updates_each_second_and_a_final_when_the_watermark_passes_the_end()
+    {
+        using var _ = Pipeline();
+        Send(0, new TestEvent(1, 7, Minute(1, 10), 5), new TestEvent(2, 7, Minute(1, 20), 6), new TestEvent(3, 8, Minute(1, 30), 1));
+        Assert.Empty(_outputs);
+
+        _clock.AdvanceBy(TimeSpan.FromSeconds(1));
+        var early = Assert.Single(_outputs).Results;
+        Assert.All(early, r => Assert.Equal(WindowEmission.Early, r.Emission));
+        Assert.Equal([(7, 11L, 2L), (8, 1L, 1L)], early.OrderBy(r => r.Key).Select(r => (r.Key, r.Value, r.Version)));
+
+        _clock.AdvanceBy(TimeSpan.FromSeconds(5));
+        Assert.Single(_outputs); // nothing changed: nothing re-sent
+
+        Send(0, new TestEvent(4, 9, Minute(2, 6), 1)); // watermark = 2:06 - 5 s = 2:01, past the first minute's end
+        var final = _outputs[^1].Results.Where(r => r.Emission == WindowEmission.Final).OrderBy(r => r.Key).ToList();
+        Assert.Equal([(7, 11L), (8, 1L)], final.Select(r => (r.Key, r.Value)));
+        Assert.All(final, r => Assert.Equal(Minute(1), r.WindowStartMs));
+    }
+
+    [Fact]
+    public void A_late_event_within_the_allowed_lateness_updates_its_window_with_a_higher_version()
+    {
+        using var _ = Pipeline();
+        Send(0, new TestEvent(1, 7, Minute(1, 10), 5), new TestEvent(2, 7, Minute(2, 30), 1));
+        Assert.Contains(Results, r => r is { Key: 7, Emission: WindowEmission.Final, Value: 5, Version: 1 });
+
+        Send(0, new TestEvent(3, 7, Minute(1, 50), 10)); // behind the watermark (2:25) by 35 s < 1 min
+        _clock.AdvanceBy(TimeSpan.FromSeconds(1));
+
+        var update = Assert.Single(Results, r => r.Emission == WindowEmission.LateUpdate);
+        Assert.Equal((7, Minute(1), 15L, 2L), (update.Key, update.WindowStartMs, update.Value, update.Version));
+        Assert.Empty(_outputs.SelectMany(o => o.Late));
+    }
+
+    [Fact]
+    public void An_event_beyond_the_allowed_lateness_goes_to_the_late_output_with_the_reason_and_into_no_result()
+    {
+        using var _ = Pipeline();
+        Send(0, new TestEvent(1, 7, Minute(3, 10), 5));
+        Send(0, new TestEvent(2, 7, Minute(1, 0), 100)); // watermark 3:05, 2:05 behind
+
+        var late = Assert.Single(_outputs.SelectMany(o => o.Late));
+        Assert.Equal(2, late.Event.Id);
+        Assert.Contains("allowed lateness", late.Reason, StringComparison.Ordinal);
+        Assert.Equal(1, _outputs[^1].Counters.Late);
+        _source.OnCompleted();
+        Assert.DoesNotContain(Results, r => r.Value >= 100);
+    }
+
+    [Fact]
+    public void Duplicates_are_dropped_and_counted()
+    {
+        using var _ = Pipeline();
+        var e = new TestEvent(1, 7, Minute(1, 10), 5);
+        Send(0, e, e);
+        Send(1, e);
+        _source.OnCompleted();
+
+        Assert.Equal(5, Assert.Single(Results, r => r.Emission == WindowEmission.Final).Value);
+        Assert.Equal(2, _outputs[^1].Counters.Duplicates);
+    }
+
+    [Fact]
+    public void An_idle_partition_stops_holding_the_watermark_back_and_windows_of_idle_keys_close()
+    {
+        using var _ = Pipeline();
+        Send(0, new TestEvent(1, 7, Minute(1, 10), 5));
+        Send(1, new TestEvent(2, 8, Minute(1, 15), 1));
+        // Partition 1 goes quiet; partition 0 moves on with another key only.
+        _clock.AdvanceBy(TimeSpan.FromSeconds(5));
+        Send(0, new TestEvent(3, 9, Minute(3, 0), 1));
+        Assert.DoesNotContain(Results, r => r.Emission == WindowEmission.Final);
+
+        _clock.AdvanceBy(TimeSpan.FromSeconds(21));
+        var finals = Results.Where(r => r.Emission == WindowEmission.Final).Select(r => r.Key).Order().ToList();
+        Assert.Equal([7, 8], finals); // keys 7 and 8 got no more events, and their windows closed anyway
+    }
+
+    [Fact]
+    public void When_all_traffic_stops_the_watermark_follows_processing_time_and_the_last_windows_close()
+    {
+        using var _ = Pipeline();
+        Send(0, new TestEvent(1, 7, Minute(1, 10), 5));
+        _clock.AdvanceBy(TimeSpan.FromSeconds(20));
+        Assert.DoesNotContain(Results, r => r.Emission == WindowEmission.Final);
+
+        // Idle after 20 s; then event time runs on with processing time from 1:05 (1:10 minus the delay).
+        _clock.AdvanceBy(TimeSpan.FromSeconds(56));
+        Assert.Contains(Results, r => r is { Key: 7, Emission: WindowEmission.Final, Value: 5 });
+    }
+
+    [Fact]
+    public void Without_an_emit_interval_only_finals_are_emitted()
+    {
+        using var _ = Pipeline(Options with { EmitInterval = TimeSpan.Zero });
+        Send(0, new TestEvent(1, 7, Minute(1, 10), 5));
+        _clock.AdvanceBy(TimeSpan.FromSeconds(10));
+        Assert.Empty(Results);
+
+        _source.OnCompleted();
+        Assert.Equal(WindowEmission.Final, Assert.Single(Results).Emission);
+    }
+
+    [Fact]
+    public void Completion_emits_every_open_window_as_final()
+    {
+        using var _ = Pipeline();
+        Send(0, new TestEvent(1, 7, Minute(1, 10), 5), new TestEvent(2, 8, Minute(4, 10), 3));
+        _source.OnCompleted();
+
+        Assert.Equal([(7, 5L), (8, 3L)], Results.Where(r => r.Emission == WindowEmission.Final).OrderBy(r => r.Key).Select(r => (r.Key, r.Value)));
+    }
+}

@@ -1,0 +1,177 @@
+using StreamEngine.Core.Sketches;
+using StreamEngine.Core.Windowing;
+
+namespace StreamEngine.Core.Tests;
+
+/// <summary>Sketch error bounds on known distributions, and merging equal to the union.</summary>
+public sealed class SketchTests
+{
+    [Theory]
+    [InlineData(100)]
+    [InlineData(10_000)]
+    [InlineData(100_000)]
+    [InlineData(1_000_000)]
+    public void HyperLogLog_is_within_two_percent(int distinct)
+    {
+        var sketch = new HyperLogLog();
+        for (var i = 0; i < distinct; i++)
+        {
+            sketch.Add(Hashing.Mix((ulong)i));
+            sketch.Add(Hashing.Mix((ulong)i)); // repeats do not count
+        }
+
+        var error = Math.Abs(sketch.Estimate() - distinct) / (double)distinct;
+        Assert.True(error <= 0.02, $"estimate {sketch.Estimate()} for {distinct} distinct is off by {error:P2}");
+    }
+
+    [Fact]
+    public void HyperLogLog_partials_merge_into_the_sketch_of_the_union_and_survive_serialization()
+    {
+        var whole = new HyperLogLog();
+        var left = new HyperLogLog();
+        var right = new HyperLogLog();
+        for (var i = 0; i < 300_000; i++)
+        {
+            var hash = Hashing.Mix((ulong)i);
+            whole.Add(hash);
+            (i % 3 == 0 ? left : right).Add(hash);
+            if (i % 5 == 0)
+            {
+                left.Add(hash); // overlap between the partials
+            }
+        }
+
+        var small = new HyperLogLog();
+        small.Add(Hashing.Mix(1));
+        left.Merge(right);
+        left.Merge(small);
+
+        Assert.Equal(whole.Estimate(), left.Estimate());
+        Assert.Equal(whole.Estimate(), RoundTrip(whole, s => s.Write, HyperLogLog.Read).Estimate());
+        Assert.Equal(small.Estimate(), RoundTrip(small, s => s.Write, HyperLogLog.Read).Estimate());
+    }
+
+    public static TheoryData<string> Distributions() => new() { "uniform", "lognormal", "exponential", "with-zeros" };
+
+    [Theory]
+    [MemberData(nameof(Distributions))]
+    public void Quantiles_are_within_one_percent_relative_error(string distribution)
+    {
+        var random = new Random(42);
+        var values = Enumerable.Range(0, 200_000).Select(_ => Sample(distribution, random)).ToArray();
+        var sketch = new QuantileSketch(0.01);
+        foreach (var value in values)
+        {
+            sketch.Add(value);
+        }
+
+        Array.Sort(values);
+        foreach (var q in new[] { 0.0, 0.01, 0.25, 0.5, 0.9, 0.99, 0.999, 1.0 })
+        {
+            var exact = values[(long)Math.Floor(q * (values.Length - 1))];
+            var estimate = sketch.Quantile(q);
+            Assert.True(Math.Abs(estimate - exact) <= 0.01 * exact + 1e-9, $"{distribution} q{q}: estimate {estimate}, exact {exact}");
+        }
+    }
+
+    [Fact]
+    public void Quantile_partials_merge_exactly_and_survive_serialization()
+    {
+        var random = new Random(7);
+        var whole = new QuantileSketch();
+        var parts = Enumerable.Range(0, 4).Select(_ => new QuantileSketch()).ToArray();
+        for (var i = 0; i < 100_000; i++)
+        {
+            var value = Sample("lognormal", random);
+            whole.Add(value);
+            parts[i % 4].Add(value);
+        }
+
+        var merged = new QuantileSketch();
+        foreach (var part in parts)
+        {
+            merged.Merge(RoundTrip(part, s => s.Write, QuantileSketch.Read));
+        }
+
+        Assert.Equal(whole.Buckets(), merged.Buckets());
+        Assert.Equal(whole.Count, merged.Count);
+        Assert.Equal(whole.Quantile(0.99), merged.Quantile(0.99));
+    }
+
+    [Fact]
+    public void TopK_finds_the_heavy_hitters_of_a_skewed_stream_and_merges_partials()
+    {
+        var random = new Random(3);
+        var exact = new Dictionary<int, long>();
+        var parts = new[] { new TopK<int>(64), new TopK<int>(64) };
+        for (var i = 0; i < 200_000; i++)
+        {
+            var item = Zipf(random, 5_000);
+            exact[item] = exact.GetValueOrDefault(item) + 1;
+            parts[i % 2].Add(item);
+        }
+
+        parts[0].Merge(parts[1]);
+        var expected = exact.OrderByDescending(e => e.Value).Take(5).Select(e => e.Key).ToList();
+        var top = parts[0].Top(5);
+
+        Assert.Equal(expected, top.Select(t => t.Item));
+        Assert.All(top, t => Assert.InRange(t.Count - exact[t.Item], 0, t.Error));
+        Assert.Equal(200_000, parts[0].Total);
+    }
+
+    [Fact]
+    public void The_dedup_memory_cap_forgets_the_oldest_ids_first_and_counts_it()
+    {
+        var dedup = new EventIdDeduplicator(TimeSpan.FromMinutes(8), maxIds: 1000);
+        for (var i = 0; i < 1500; i++)
+        {
+            Assert.True(dedup.TryAdd((UInt128)i, Scripts.Start + i * 1000L));
+        }
+
+        Assert.True(dedup.TrackedIds <= 1000);
+        Assert.True(dedup.EarlyEvictions > 0);
+        Assert.False(dedup.TryAdd(1499, Scripts.Start + 1499 * 1000L));
+        Assert.True(dedup.TryAdd(0, Scripts.Start)); // forgotten early: a repeat of it is no longer caught
+    }
+
+    [Fact]
+    public void Dedup_forgets_ids_a_horizon_behind_the_watermark()
+    {
+        var dedup = new EventIdDeduplicator(TimeSpan.FromMinutes(1), maxIds: 1_000_000);
+        for (var i = 0; i < 120; i++)
+        {
+            dedup.TryAdd((UInt128)i, Scripts.Start + i * 1000L);
+        }
+
+        dedup.Evict(Scripts.Start + 120_000);
+
+        Assert.InRange(dedup.TrackedIds, 60, 70);
+        Assert.False(dedup.TryAdd(119, Scripts.Start + 119_000));
+    }
+
+    private static double Sample(string distribution, Random random) => distribution switch
+    {
+        "uniform" => 1 + random.NextDouble() * 10_000,
+        "lognormal" => Math.Exp(7 + 1.2 * Gaussian(random)),
+        "exponential" => -Math.Log(1 - random.NextDouble()) * 500 + 0.001,
+        _ => random.NextDouble() < 0.3 ? 0 : 1 + random.NextDouble() * 100,
+    };
+
+    private static double Gaussian(Random random) => Math.Sqrt(-2 * Math.Log(1 - random.NextDouble())) * Math.Cos(2 * Math.PI * random.NextDouble());
+
+    private static int Zipf(Random random, int n) => (int)Math.Min(n - 1, Math.Floor(Math.Pow(n, random.NextDouble())) - 1);
+
+    private static T RoundTrip<T>(T value, Func<T, Action<BinaryWriter>> write, Func<BinaryReader, T> read)
+    {
+        using var buffer = new MemoryStream();
+        using (var writer = new BinaryWriter(buffer, System.Text.Encoding.UTF8, leaveOpen: true))
+        {
+            write(value)(writer);
+        }
+
+        buffer.Position = 0;
+        using var reader = new BinaryReader(buffer);
+        return read(reader);
+    }
+}

@@ -121,6 +121,21 @@ public sealed class SketchTests
     }
 
     [Fact]
+    public void TopSelection_returns_the_k_largest_counts_largest_first()
+    {
+        var random = new Random(9);
+        var counts = Enumerable.Range(0, 1000).Select(i => (Item: i, Count: (long)random.Next(0, 1_000_000))).ToList();
+        var selection = new TopSelection<int>(10);
+        foreach (var (item, count) in counts)
+        {
+            selection.Offer(item, count);
+        }
+
+        Assert.Equal(counts.OrderByDescending(c => c.Count).Take(10).Select(c => (c.Item, c.Count)), selection.TakeLargestFirst());
+        Assert.Empty(selection.TakeLargestFirst());
+    }
+
+    [Fact]
     public void The_dedup_memory_cap_forgets_the_oldest_ids_first_and_counts_it()
     {
         var dedup = new EventIdDeduplicator(TimeSpan.FromMinutes(8), maxIds: 1000);

@@ -9,6 +9,7 @@ namespace StreamEngine.Core.Windowing;
 public sealed class EventIdDeduplicator
 {
     private readonly SortedDictionary<long, HashSet<UInt128>> _buckets = [];
+    private readonly Stack<HashSet<UInt128>> _spare = new(); // forgotten buckets keep their capacity for reuse
     private readonly long _bucketMs;
 
     public EventIdDeduplicator(TimeSpan horizon, int maxIds)
@@ -39,7 +40,7 @@ public sealed class EventIdDeduplicator
         var bucket = WindowSpec.FloorTo(timestampMs, _bucketMs);
         if (!_buckets.TryGetValue(bucket, out var ids))
         {
-            _buckets[bucket] = ids = [];
+            _buckets[bucket] = ids = _spare.Count > 0 ? _spare.Pop() : [];
         }
 
         if (!ids.Add(id))
@@ -49,9 +50,7 @@ public sealed class EventIdDeduplicator
 
         if (++TrackedIds > MaxIds)
         {
-            var oldest = _buckets.First();
-            TrackedIds -= oldest.Value.Count;
-            _buckets.Remove(oldest.Key);
+            Forget(_buckets.First());
             EarlyEvictions++;
         }
 
@@ -74,9 +73,16 @@ public sealed class EventIdDeduplicator
                 return;
             }
 
-            TrackedIds -= oldest.Value.Count;
-            _buckets.Remove(oldest.Key);
+            Forget(oldest);
         }
+    }
+
+    private void Forget(KeyValuePair<long, HashSet<UInt128>> bucket)
+    {
+        TrackedIds -= bucket.Value.Count;
+        _buckets.Remove(bucket.Key);
+        bucket.Value.Clear();
+        _spare.Push(bucket.Value);
     }
 
     internal void Write(BinaryWriter writer)

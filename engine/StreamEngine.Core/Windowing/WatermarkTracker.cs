@@ -30,8 +30,11 @@ public sealed class WatermarkTracker
     /// <summary>Partitions not idle at the last <see cref="Refresh"/>.</summary>
     public int ActivePartitionCount => _partitions.Values.Count(p => !p.Idle);
 
-    /// <summary>A batch from <paramref name="partition"/> arrives at processing time <paramref name="nowMs"/>: it is active again.</summary>
-    public void Activate(int partition, long nowMs)
+    /// <summary>
+    /// A batch from <paramref name="partition"/> arrives at processing time <paramref name="nowMs"/>: it is active
+    /// again. Returns the partition's state for <see cref="Observe(Partition, long)"/> in the batch's loop.
+    /// </summary>
+    public Partition Activate(int partition, long nowMs)
     {
         if (!_partitions.TryGetValue(partition, out var state))
         {
@@ -45,12 +48,17 @@ public sealed class WatermarkTracker
             state.Idle = false;
             Recompute(nowMs);
         }
+
+        return state;
     }
 
     /// <summary>Records an event time on an active partition; returns true when the watermark moved.</summary>
-    public bool Observe(int partition, long timestampMs)
+    public bool Observe(int partition, long timestampMs) => Observe(_partitions[partition], timestampMs);
+
+    /// <summary>Records an event time on a partition <see cref="Activate"/> returned; returns true when the watermark moved.</summary>
+    public bool Observe(Partition state, long timestampMs)
     {
-        var state = _partitions[partition];
+        ArgumentNullException.ThrowIfNull(state);
         if (timestampMs <= state.MaxTimestampMs)
         {
             return false;
@@ -135,14 +143,19 @@ public sealed class WatermarkTracker
         return false;
     }
 
-    private sealed class Partition
+    /// <summary>One partition's progress.</summary>
+    public sealed class Partition
     {
-        public long MaxTimestampMs { get; set; } = long.MinValue;
+        internal Partition()
+        {
+        }
 
-        public long LastActivityMs { get; set; }
+        public long MaxTimestampMs { get; internal set; } = long.MinValue;
 
-        public bool Idle { get; set; }
+        public long LastActivityMs { get; internal set; }
 
-        public long WatermarkMs(long delayMs) => MaxTimestampMs == long.MinValue ? long.MinValue : MaxTimestampMs - delayMs;
+        public bool Idle { get; internal set; }
+
+        internal long WatermarkMs(long delayMs) => MaxTimestampMs == long.MinValue ? long.MinValue : MaxTimestampMs - delayMs;
     }
 }

@@ -36,8 +36,12 @@ public sealed class WindowedAggregation<TEvent, TKey, TAccumulator, TResult>
     private readonly EventIdDeduplicator? _dedup;
     private readonly Dictionary<(TKey Key, long Start), Slot> _windows = [];
     private readonly Dictionary<TKey, List<Slot>> _sessions = [];
-    private readonly SortedSet<Slot> _open = new(SlotByEnd.Instance);
-    private readonly SortedSet<Slot> _closed = new(SlotByEnd.Instance);
+    private readonly EndTimeQueue<Slot> _closing = new();   // open windows, due when the watermark reaches their end
+    private readonly EndTimeQueue<Slot> _expiring = new();  // closed windows, due at end + allowed lateness
+    private readonly Stack<Slot> _recycled = new();         // forgotten windows, reused so steady state allocates nothing
+    private readonly Action<Slot, int, long> _closeDue;
+    private readonly Action<Slot, int, long> _expireDue;
+    private List<WindowResult<TKey, TResult>>? _emitInto;
     private readonly List<Slot> _dirty = [];
     private readonly List<Slot> _overlapping = [];
     private long _sequence;
@@ -46,6 +50,7 @@ public sealed class WindowedAggregation<TEvent, TKey, TAccumulator, TResult>
     private long _duplicates;
     private long _late;
     private long _aggregated;
+    private int _liveWindows;
 
     public WindowedAggregation(WindowedAggregationSpec<TEvent, TKey> spec, IAggregator<TEvent, TAccumulator, TResult> aggregator, WindowOptions? options = null)
     {
@@ -58,6 +63,8 @@ public sealed class WindowedAggregation<TEvent, TKey, TAccumulator, TResult>
         _window = spec.Window;
         _latenessMs = (long)Options.AllowedLateness.TotalMilliseconds;
         _watermarks = new WatermarkTracker(Options.WatermarkDelay, Options.IdleTimeout);
+        _closeDue = CloseDue;
+        _expireDue = ExpireDue;
         if (spec.EventId is not null)
         {
             var horizon = Options.DedupHorizon ?? TimeSpan.FromMilliseconds(_window.ExtentMs) + Options.AllowedLateness;
@@ -69,7 +76,7 @@ public sealed class WindowedAggregation<TEvent, TKey, TAccumulator, TResult>
 
     public long WatermarkMs => _watermarks.Current;
 
-    public WindowCounters Counters => new(_eventsIn, _filtered, _duplicates, _late, _aggregated, _windows.Count + _sessions.Values.Sum(s => s.Count),
+    public WindowCounters Counters => new(_eventsIn, _filtered, _duplicates, _late, _aggregated, _liveWindows,
         _dedup?.TrackedIds ?? 0, _dedup?.EarlyEvictions ?? 0, _watermarks.Current);
 
     /// <summary>Processes one batch at processing time <paramref name="nowMs"/>, adding what it emits to the lists.</summary>
@@ -78,7 +85,7 @@ public sealed class WindowedAggregation<TEvent, TKey, TAccumulator, TResult>
         ArgumentNullException.ThrowIfNull(results);
         ArgumentNullException.ThrowIfNull(late);
         var partition = batch.Partition;
-        _watermarks.Activate(partition, nowMs);
+        var progress = _watermarks.Activate(partition, nowMs);
         var filter = _spec.Filter;
         foreach (ref readonly var item in batch.Events.Span)
         {
@@ -108,7 +115,7 @@ public sealed class WindowedAggregation<TEvent, TKey, TAccumulator, TResult>
                 Assign(item, timestamp, results);
             }
 
-            if (_watermarks.Observe(partition, timestamp))
+            if (_watermarks.Observe(progress, timestamp))
             {
                 OnWatermarkAdvanced(results);
             }
@@ -231,8 +238,12 @@ public sealed class WindowedAggregation<TEvent, TKey, TAccumulator, TResult>
         var count = reader.ReadInt32();
         for (var i = 0; i < count; i++)
         {
-            var slot = new Slot(keyCodec.Read(reader), reader.ReadInt64(), reader.ReadInt64(), ++_sequence)
+            var slot = new Slot
             {
+                Key = keyCodec.Read(reader),
+                Start = reader.ReadInt64(),
+                End = reader.ReadInt64(),
+                Sequence = ++_sequence,
                 Version = reader.ReadInt64(),
                 EmittedVersion = reader.ReadInt64(),
                 Closed = reader.ReadBoolean(),
@@ -241,7 +252,8 @@ public sealed class WindowedAggregation<TEvent, TKey, TAccumulator, TResult>
             };
             slot.Accumulator = _aggregator.Read(reader);
             Track(slot);
-            (slot.Closed ? _closed : _open).Add(slot);
+            Enqueue(slot);
+            _liveWindows++;
             if (slot.Dirty)
             {
                 _dirty.Add(slot);
@@ -252,6 +264,13 @@ public sealed class WindowedAggregation<TEvent, TKey, TAccumulator, TResult>
     private const int SnapshotFormat = 1;
 
     private IEnumerable<Slot> AllSlots() => _windows.Values.Concat(_sessions.Values.SelectMany(s => s));
+
+    /// <summary>Queues a window by its state: open ones wait to close, closed ones to expire. Older entries go stale.</summary>
+    private void Enqueue(Slot slot)
+    {
+        slot.Generation++;
+        (slot.Closed ? _expiring : _closing).Add(slot, slot.Generation, slot.End);
+    }
 
     private void Assign(in TEvent item, long timestamp, List<WindowResult<TKey, TResult>> results)
     {
@@ -332,10 +351,12 @@ public sealed class WindowedAggregation<TEvent, TKey, TAccumulator, TResult>
 
     private Slot Open(TKey key, long start, long end)
     {
-        var slot = new Slot(key, start, end, ++_sequence) { Accumulator = _aggregator.Create() };
+        var slot = _recycled.Count > 0 ? _recycled.Pop() : new Slot();
+        slot.Reset(key, start, end, ++_sequence, _aggregator.Create());
         // A window can be born closed: its first event arrives after the watermark passed its end, within lateness.
         slot.Closed = end <= _watermarks.Current;
-        (slot.Closed ? _closed : _open).Add(slot);
+        Enqueue(slot);
+        _liveWindows++;
         return slot;
     }
 
@@ -363,8 +384,6 @@ public sealed class WindowedAggregation<TEvent, TKey, TAccumulator, TResult>
             slot.FinalEmitted = false;
         }
 
-        var set = slot.Closed ? _closed : _open;
-        set.Remove(slot);
         slot.Start = start;
         slot.End = end;
         if (!slot.Closed || end > _watermarks.Current)
@@ -372,13 +391,14 @@ public sealed class WindowedAggregation<TEvent, TKey, TAccumulator, TResult>
             slot.Closed = end <= _watermarks.Current;
         }
 
-        (slot.Closed ? _closed : _open).Add(slot);
+        Enqueue(slot);
     }
 
     private void Forget(Slot slot, List<Slot>? sessions = null)
     {
-        (slot.Closed ? _closed : _open).Remove(slot);
         slot.Removed = true;
+        slot.Generation++; // its queue entries go stale
+        _liveWindows--;
         if (_window.Kind == WindowKind.Session)
         {
             sessions ??= _sessions[slot.Key];
@@ -392,37 +412,49 @@ public sealed class WindowedAggregation<TEvent, TKey, TAccumulator, TResult>
         {
             _windows.Remove((slot.Key, slot.Start));
         }
+
+        _recycled.Push(slot);
     }
 
     private void OnWatermarkAdvanced(List<WindowResult<TKey, TResult>> results)
     {
         var watermark = _watermarks.Current;
-        while (_open.Count > 0 && _open.Min!.End <= watermark)
-        {
-            var slot = _open.Min;
-            _open.Remove(slot);
-            slot.Closed = true;
-            _closed.Add(slot);
-            Emit(slot, results);
-        }
-
-        var expiry = watermark == long.MaxValue ? long.MaxValue : watermark - _latenessMs;
-        while (_closed.Count > 0 && _closed.Min!.End <= expiry)
-        {
-            var slot = _closed.Min;
-            if (slot.Dirty)
-            {
-                Emit(slot, results);
-            }
-
-            Forget(slot);
-        }
-
+        _emitInto = results;
+        _closing.TakeDue(watermark, _closeDue);
+        _expiring.TakeDue(watermark == long.MaxValue ? long.MaxValue : watermark - _latenessMs, _expireDue);
+        _emitInto = null;
         _dedup?.Evict(watermark);
-        if (_closed.Count == 0 && _open.Count == 0)
+        if (_liveWindows == 0)
         {
             _dirty.Clear();
         }
+    }
+
+    private void CloseDue(Slot slot, int generation, long end)
+    {
+        if (slot.Generation != generation || slot.Removed || slot.Closed)
+        {
+            return; // a stale entry: the window moved, closed or went since it was queued
+        }
+
+        slot.Closed = true;
+        Emit(slot, _emitInto!);
+        Enqueue(slot);
+    }
+
+    private void ExpireDue(Slot slot, int generation, long end)
+    {
+        if (slot.Generation != generation || slot.Removed || !slot.Closed)
+        {
+            return;
+        }
+
+        if (slot.Dirty)
+        {
+            Emit(slot, _emitInto!);
+        }
+
+        Forget(slot);
     }
 
     private void EmitDirty(List<WindowResult<TKey, TResult>> results)
@@ -464,17 +496,20 @@ public sealed class WindowedAggregation<TEvent, TKey, TAccumulator, TResult>
         }
     }
 
-    private sealed class Slot(TKey key, long start, long end, long sequence)
+    private sealed class Slot
     {
         public TAccumulator Accumulator = default!;
 
-        public TKey Key { get; } = key;
+        public TKey Key { get; set; } = default!;
 
-        public long Start { get; set; } = start;
+        public long Start { get; set; }
 
-        public long End { get; set; } = end;
+        public long End { get; set; }
 
-        public long Sequence { get; } = sequence;
+        public long Sequence { get; set; }
+
+        /// <summary>Bumped whenever the window is queued again or forgotten, so older queue entries are known stale.</summary>
+        public int Generation { get; set; }
 
         /// <summary>Events aggregated: the version results carry.</summary>
         public long Version { get; set; }
@@ -488,16 +523,11 @@ public sealed class WindowedAggregation<TEvent, TKey, TAccumulator, TResult>
         public bool Dirty { get; set; }
 
         public bool Removed { get; set; }
-    }
 
-    private sealed class SlotByEnd : IComparer<Slot>
-    {
-        public static readonly SlotByEnd Instance = new();
-
-        public int Compare(Slot? x, Slot? y)
+        public void Reset(TKey key, long start, long end, long sequence, TAccumulator accumulator)
         {
-            var byEnd = x!.End.CompareTo(y!.End);
-            return byEnd != 0 ? byEnd : x.Sequence.CompareTo(y.Sequence);
+            (Key, Start, End, Sequence, Accumulator) = (key, start, end, sequence, accumulator);
+            (Version, EmittedVersion, Closed, FinalEmitted, Dirty, Removed) = (0, 0, false, false, false, false);
         }
     }
 }

@@ -2,6 +2,12 @@ using BenchmarkDotNet.Configs;
 using BenchmarkDotNet.Jobs;
 using BenchmarkDotNet.Running;
 
+if (args is ["state-memory"])
+{
+    StreamEngine.Benchmarks.StateMemory.Print();
+    return;
+}
+
 // Micro-benchmarks. `--short` (the default for bench/micro.sh): 1 warm-up, 5 iterations, a few minutes in all.
 var isShort = args.Contains("--short");
 var rest = args.Where(a => a != "--short").ToArray();

@@ -5,6 +5,7 @@ namespace StreamEngine.Core.Windowing;
 /// forgotten once the watermark is a horizon past it, so memory follows the ids within the horizon; a hard cap
 /// (<see cref="MaxIds"/>) bounds it whatever the traffic, forgetting the oldest bucket early (counted) when hit.
 /// A duplicate is the same event sent again: same id and same event time (so it lands in the same bucket).
+/// Memory: about 54 bytes per remembered id, so the default cap of 20 million ids is about 1 GiB.
 /// </summary>
 public sealed class EventIdDeduplicator
 {
@@ -31,8 +32,8 @@ public sealed class EventIdDeduplicator
     /// <summary>Buckets forgotten before their time because <see cref="MaxIds"/> was reached.</summary>
     public long EarlyEvictions { get; private set; }
 
-    /// <summary>Approximate heap bytes the remembered ids take (HashSet entry of a 128-bit id plus its bucket slot).</summary>
-    public long ApproximateBytes => TrackedIds * 36;
+    /// <summary>Approximate heap bytes the remembered ids take: 54 per id as measured (`StreamEngine.Benchmarks state-memory`).</summary>
+    public long ApproximateBytes => TrackedIds * 54;
 
     /// <summary>Remembers the id; false when it was already seen (a duplicate).</summary>
     public bool TryAdd(UInt128 id, long timestampMs)

@@ -18,7 +18,7 @@ public sealed record WindowOptions
     /// <summary>How long event ids are remembered for dedup; null means window extent plus allowed lateness (the contract's minimum).</summary>
     public TimeSpan? DedupHorizon { get; init; }
 
-    /// <summary>Hard cap on remembered event ids (about 36 bytes each).</summary>
+    /// <summary>Hard cap on remembered event ids (about 54 bytes each: 20 million is about 1 GiB).</summary>
     public int MaxDedupIds { get; init; } = 20_000_000;
 
     public void Validate(WindowSpec window)

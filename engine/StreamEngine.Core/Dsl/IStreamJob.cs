@@ -1,0 +1,24 @@
+using System.Reactive.Concurrency;
+using StreamEngine.Core.Events;
+using StreamEngine.Core.Windowing;
+
+namespace StreamEngine.Core.Dsl;
+
+/// <summary>What a job gets from the host: the configured windowing behaviour and the clock to run on.</summary>
+public sealed record JobContext(WindowOptions Windowing, IScheduler Scheduler)
+{
+    /// <summary>Contract defaults on the default scheduler.</summary>
+    public static JobContext Default { get; } = new(new WindowOptions(), DefaultScheduler.Instance);
+}
+
+/// <summary>
+/// A processing job: a small class with a name and a pipeline built with the DSL from the events it is given.
+/// The host supplies the source and consumes what <see cref="Build"/> returns.
+/// </summary>
+public interface IStreamJob<TEvent, out TOutput>
+{
+    /// <summary>The job's name on the command line (<c>streamengine run --job NAME</c>), e.g. <c>ad-metrics</c>.</summary>
+    string Name { get; }
+
+    IObservable<TOutput> Build(IObservable<EventBatch<TEvent>> events, JobContext context);
+}

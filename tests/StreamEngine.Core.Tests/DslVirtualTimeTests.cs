@@ -134,6 +134,17 @@ public sealed class DslVirtualTimeTests : IDisposable
     }
 
     [Fact]
+    public void Events_a_filter_drops_still_move_event_time_forward()
+    {
+        using var _ = Pipeline();
+        Send(0, new TestEvent(1, 7, Minute(1, 10), 5));
+        Send(0, new TestEvent(2, 7, Minute(3, 0), -1)); // filtered out by Value >= 0, but its time counts
+
+        Assert.Contains(Results, r => r is { Key: 7, Emission: WindowEmission.Final, Value: 5 });
+        Assert.Equal(1, _outputs[^1].Counters.Filtered);
+    }
+
+    [Fact]
     public void Without_an_emit_interval_only_finals_are_emitted()
     {
         using var _ = Pipeline(Options with { EmitInterval = TimeSpan.Zero });

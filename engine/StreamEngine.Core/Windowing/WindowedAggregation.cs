@@ -90,13 +90,19 @@ public sealed class WindowedAggregation<TEvent, TKey, TAccumulator, TResult>
         foreach (ref readonly var item in batch.Events.Span)
         {
             _eventsIn++;
+            var timestamp = _spec.EventTime(item);
             if (filter is not null && !filter(item))
             {
+                // Filtered events still tell how far the partition's event time has come.
                 _filtered++;
+                if (_watermarks.Observe(progress, timestamp))
+                {
+                    OnWatermarkAdvanced(results);
+                }
+
                 continue;
             }
 
-            var timestamp = _spec.EventTime(item);
             var watermark = _watermarks.Current;
             if (watermark != long.MinValue && timestamp < watermark - _latenessMs)
             {

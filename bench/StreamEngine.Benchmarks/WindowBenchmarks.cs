@@ -90,42 +90,16 @@ public class WindowBenchmarks
 
     /// <summary>Naive Rx: one OnNext per event, GroupBy (key, minute), Aggregate count and sum per group.</summary>
     [Benchmark(OperationsPerInvoke = EventCount)]
-    public int NaiveRxTumblingCountSum()
-    {
-        var results = 0;
-        using var subject = new Subject<BenchEvent>();
-        using var _ = subject
-            .GroupBy(e => (e.Key, Start: e.TimestampMs - e.TimestampMs % 60_000))
-            .SelectMany(g => g.Aggregate((Count: 0L, Sum: 0L), (a, e) => (a.Count + 1, a.Sum + e.PriceMicros)).Select(a => (g.Key, a)))
-            .Subscribe(_ => results++);
-        foreach (var e in _events)
-        {
-            subject.OnNext(e);
-        }
-
-        subject.OnCompleted();
-        return results;
-    }
+    public int NaiveRxTumblingCountSum() => PushEachEvent(events => events
+        .GroupBy(e => (e.Key, Start: e.TimestampMs - e.TimestampMs % 60_000))
+        .SelectMany(g => g.Aggregate((Count: 0L, Sum: 0L), (a, e) => (a.Count + 1, a.Sum + e.PriceMicros)).Select(a => (g.Key, a))));
 
     /// <summary>Naive Rx hopping: each event fanned out to its 5 windows, GroupBy (key, window), Count per group.</summary>
     [Benchmark(OperationsPerInvoke = EventCount)]
-    public int NaiveRxHoppingCount()
-    {
-        var results = 0;
-        using var subject = new Subject<BenchEvent>();
-        using var _ = subject
-            .SelectMany(e => Enumerable.Range(0, 5).Select(i => (e.Key, Start: e.TimestampMs - e.TimestampMs % 2000 - i * 2000L)))
-            .GroupBy(k => k)
-            .SelectMany(g => g.Count().Select(c => (g.Key, c)))
-            .Subscribe(_ => results++);
-        foreach (var e in _events)
-        {
-            subject.OnNext(e);
-        }
-
-        subject.OnCompleted();
-        return results;
-    }
+    public int NaiveRxHoppingCount() => PushEachEvent(events => events
+        .SelectMany(e => Enumerable.Range(0, 5).Select(i => (e.Key, Start: e.TimestampMs - e.TimestampMs % 2000 - i * 2000L)))
+        .GroupBy(k => k)
+        .SelectMany(g => g.Count().Select(c => (g.Key, c))));
 
     /// <summary>The dedup step alone: 128-bit ids into time buckets, evicted as the watermark moves.</summary>
     [Benchmark(OperationsPerInvoke = EventCount)]
@@ -145,6 +119,21 @@ public class WindowBenchmarks
         }
 
         return kept;
+    }
+
+    /// <summary>The naive way in: one OnNext per event through <paramref name="pipeline"/>; returns the results counted.</summary>
+    private int PushEachEvent<TResult>(Func<IObservable<BenchEvent>, IObservable<TResult>> pipeline)
+    {
+        var results = 0;
+        using var subject = new Subject<BenchEvent>();
+        using var _ = pipeline(subject).Subscribe(_ => results++);
+        foreach (var e in _events)
+        {
+            subject.OnNext(e);
+        }
+
+        subject.OnCompleted();
+        return results;
     }
 
     private int Run<TAcc, TResult>(WindowedAggregation<BenchEvent, int, TAcc, TResult> engine, List<WindowResult<int, TResult>> results)

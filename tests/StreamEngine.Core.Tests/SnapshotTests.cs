@@ -5,12 +5,7 @@ namespace StreamEngine.Core.Tests;
 /// <summary>Snapshot, restore into a fresh engine, continue: the same as never stopping.</summary>
 public sealed class SnapshotTests
 {
-    private static readonly WindowOptions Options = new()
-    {
-        WatermarkDelay = TimeSpan.FromSeconds(10),
-        AllowedLateness = TimeSpan.FromMinutes(2),
-        IdleTimeout = TimeSpan.FromSeconds(30),
-    };
+    private static WindowOptions Options => WindowedAggregationPropertyTests.Options;
 
     [Theory]
     [InlineData("tumbling", 11)]

@@ -9,7 +9,7 @@ namespace StreamEngine.Core.Tests;
 /// </summary>
 public sealed class WindowedAggregationPropertyTests
 {
-    private static readonly WindowOptions Options = new()
+    internal static readonly WindowOptions Options = new()
     {
         WatermarkDelay = TimeSpan.FromSeconds(10),
         AllowedLateness = TimeSpan.FromMinutes(2),

@@ -40,7 +40,7 @@ public sealed class AdEventDecoder
     private readonly SymbolTable _symbols;
     private readonly TimeProvider _clock;
     private readonly long _earliestMs;
-    private readonly char[] _chars;
+    private long _futureLimitMs = long.MinValue; // the clock is read again only when an event time passes it
     private readonly byte[] _bytes;
     private readonly byte[] _nameBuffer = new byte[64];
 
@@ -51,7 +51,6 @@ public sealed class AdEventDecoder
         _options = options ?? new AdEventDecoderOptions();
         _clock = clock ?? TimeProvider.System;
         _earliestMs = _options.EarliestEventTime.ToUnixTimeMilliseconds();
-        _chars = new char[_options.MaxIdentifierLength];
         _bytes = new byte[_options.MaxIdentifierLength * 4];
     }
 
@@ -339,7 +338,7 @@ public sealed class AdEventDecoder
         {
             error = new DecodeError("ts-too-old", $"event time {ts} is before {_options.EarliestEventTime:O}");
         }
-        else if (ts > _clock.GetUtcNow().ToUnixTimeMilliseconds() + (long)_options.MaxFutureSkew.TotalMilliseconds)
+        else if (ts > _futureLimitMs && ts > (_futureLimitMs = _clock.GetUtcNow().ToUnixTimeMilliseconds() + (long)_options.MaxFutureSkew.TotalMilliseconds))
         {
             error = new DecodeError("ts-in-future", $"event time {ts} is more than {_options.MaxFutureSkew} ahead of now");
         }
@@ -430,7 +429,8 @@ public sealed class AdEventDecoder
             value = _bytes.AsSpan(0, reader.CopyString(_bytes));
         }
 
-        if (value.Length > _options.MaxIdentifierLength * 4 || Encoding.UTF8.GetCharCount(value) > _options.MaxIdentifierLength)
+        // UTF-8 never has fewer bytes than characters, so only long values need counting.
+        if (value.Length > _options.MaxIdentifierLength && (value.Length > _options.MaxIdentifierLength * 4 || Encoding.UTF8.GetCharCount(value) > _options.MaxIdentifierLength))
         {
             error = new DecodeError("field-too-long", $"field '{field}' is longer than {_options.MaxIdentifierLength} characters");
             return false;
@@ -453,7 +453,8 @@ public sealed class AdEventDecoder
             return false;
         }
 
-        var length = Encoding.UTF8.GetCharCount(bytes);
+        // Up to 64 bytes is at most 64 characters: only longer ids need counting.
+        var length = bytes.Length <= 64 ? bytes.Length : Encoding.UTF8.GetCharCount(bytes);
         if (length is < 1 or > 64)
         {
             error = new DecodeError("invalid-id", $"field 'id' must have 1 to 64 characters, not {length}");
@@ -478,8 +479,7 @@ public sealed class AdEventDecoder
             return false;
         }
 
-        var chars = Encoding.UTF8.GetChars(bytes, _chars);
-        symbol = _symbols.Intern(_chars.AsSpan(0, chars));
+        symbol = _symbols.InternUtf8(bytes);
         return true;
     }
 

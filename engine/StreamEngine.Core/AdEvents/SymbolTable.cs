@@ -1,4 +1,6 @@
 using System.Collections.Concurrent;
+using System.IO.Hashing;
+using System.Text;
 
 namespace StreamEngine.Core.AdEvents;
 
@@ -12,6 +14,8 @@ public sealed class SymbolTable
     private readonly ConcurrentDictionary<string, int> _ids = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, int>.AlternateLookup<ReadOnlySpan<char>> _bySpan;
     private readonly object _gate = new();
+    private readonly Dictionary<ulong, int> _byUtf8Hash = [];     // decoder thread only
+    private readonly List<byte[]> _utf8 = [[]];                    // id -> UTF-8 bytes, to confirm a hash match
     private string[] _names = new string[1024];
 
     public SymbolTable()
@@ -53,6 +57,29 @@ public sealed class SymbolTable
     }
 
     public int Intern(string name) => Intern(name.AsSpan());
+
+    /// <summary>
+    /// The id of the UTF-8 name <paramref name="utf8"/>, adding it when new. For the decoder's thread only: it skips
+    /// turning bytes into characters for names it has seen (a hash lookup and one byte comparison).
+    /// </summary>
+    public int InternUtf8(ReadOnlySpan<byte> utf8)
+    {
+        var hash = XxHash3.HashToUInt64(utf8);
+        if (_byUtf8Hash.TryGetValue(hash, out var id) && _utf8[id].AsSpan().SequenceEqual(utf8))
+        {
+            return id;
+        }
+
+        id = Intern(Encoding.UTF8.GetString(utf8));
+        while (_utf8.Count <= id)
+        {
+            _utf8.Add([]);
+        }
+
+        _utf8[id] = utf8.ToArray();
+        _byUtf8Hash.TryAdd(hash, id); // on a (vanishingly rare) hash collision the first name keeps the fast path
+        return id;
+    }
 
     /// <summary>The name of an id; "" for 0.</summary>
     public string Name(int id)

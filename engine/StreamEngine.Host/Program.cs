@@ -11,6 +11,9 @@ public static class Program
         commands:
           kafka serve [--brokers 3] [--topic NAME:PARTITIONS]... [--bootstrap-file F] [--port P]
                                   run the embedded Kafka cluster until stopped (Ctrl-C or SIGTERM)
+          generate --bootstrap B [--topic ad-events] --events N [--rate R] [--seed S]
+                   [--duplicates F] [--late F] [--malformed F] [--truth FILE] [--campaigns C]
+                                  send realistic ad traffic; --truth writes the expected ads.campaign_minute rows
           query [--set key=value]... "SQL" [--format TSV|JSONEachRow|Pretty|ArrowStream|...]
                                   run SQL against the embedded ClickHouse store (clickhouse.path)
           help                    show this text
@@ -26,6 +29,7 @@ public static class Program
                 [] or ["help" or "--help" or "-h", ..] => PrintUsage(),
                 ["kafka", "serve", .. var rest] => await KafkaServeCommand.RunAsync(rest, Console.Out),
                 ["kafka", ..] => throw new UsageException("kafka: the subcommand is 'serve' (streamengine kafka serve ...)"),
+                ["generate", .. var rest] => await GenerateCommand.RunAsync(rest, Console.Error),
                 ["query", .. var rest] => QueryCommand.Run(rest, Console.OpenStandardOutput()),
                 [var unknown, ..] => throw new UsageException($"unknown command '{unknown}' (run `streamengine help`)"),
             };

@@ -1,0 +1,198 @@
+using System.Diagnostics;
+using System.Globalization;
+using Confluent.Kafka;
+using StreamEngine.Core.AdEvents;
+using StreamEngine.Host.Cli;
+using StreamEngine.Kafka;
+
+namespace StreamEngine.Host.Commands;
+
+/// <summary>
+/// <c>streamengine generate</c>: sends realistic ad traffic to a Kafka topic, at a target rate or as fast as it
+/// can, and optionally writes the <c>ads.campaign_minute</c> rows the engine must produce from it.
+/// </summary>
+public static class GenerateCommand
+{
+    /// <summary>Messages per auction on average (bid plus the share that wins, renders, is clicked, converts).</summary>
+    private const double MessagesPerAuction = 1.4;
+
+    public static async Task<int> RunAsync(IReadOnlyList<string> args, TextWriter progress)
+    {
+        ArgumentNullException.ThrowIfNull(progress);
+        var parsed = Arguments.Parse("generate", args, "bootstrap", "topic", "events", "rate", "seed", "duplicates", "late", "malformed", "truth", "campaigns");
+        parsed.ExpectPositionals(0, 0, "nothing");
+        var bootstrap = parsed.Value("bootstrap") ?? throw new UsageException("generate: --bootstrap is required (the Kafka bootstrap servers)");
+        var topic = parsed.Value("topic") ?? "ad-events";
+        var events = parsed.WholeNumber("events", -1, 1, int.MaxValue);
+        if (events < 0)
+        {
+            throw new UsageException("generate: --events is required (how many messages to send)");
+        }
+
+        var rate = parsed.WholeNumber("rate", 0, 1, 10_000_000);
+        var options = new TrafficOptions
+        {
+            Seed = parsed.WholeNumber("seed", 1, int.MinValue, int.MaxValue),
+            Campaigns = parsed.WholeNumber("campaigns", 200, 1, 1_000_000),
+            DuplicateFraction = Fraction(parsed, "duplicates"),
+            LateFraction = Fraction(parsed, "late"),
+            MalformedFraction = Fraction(parsed, "malformed"),
+            // At a target rate event time keeps pace with the clock; flat out, the stream is as dense as a busy exchange.
+            AuctionsPerSecond = rate > 0 ? rate / MessagesPerAuction : 5_000,
+        };
+        var truthPath = parsed.Value("truth");
+
+        using var cancel = new CancellationTokenSource();
+        Console.CancelKeyPress += (_, e) =>
+        {
+            e.Cancel = true;
+            cancel.Cancel();
+        };
+
+        var summary = await SendAsync(bootstrap, topic, events, rate, options, truthPath, progress, cancel.Token);
+        await progress.WriteLineAsync(summary.ToString());
+        return summary.Failed > 0 ? 1 : 0;
+    }
+
+    private static double Fraction(Arguments parsed, string name)
+    {
+        var text = parsed.Value(name);
+        if (text is null)
+        {
+            return 0;
+        }
+
+        if (!double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var value) || value is < 0 or > 0.5)
+        {
+            throw new UsageException($"generate: --{name} must be a fraction from 0 to 0.5, not '{text}'");
+        }
+
+        return value;
+    }
+
+    private static async Task<Summary> SendAsync(string bootstrap, string topic, int total, int rate, TrafficOptions options, string? truthPath, TextWriter progress, CancellationToken cancel)
+    {
+        var truth = truthPath is null ? null : new CampaignMinuteTruth();
+        var summary = new Summary(total);
+        var failures = 0L;
+        string? firstFailure = null;
+        using var producer = KafkaClients.HighThroughputProducer(bootstrap, "streamengine-generate");
+        var watch = Stopwatch.StartNew();
+        var bar = new ProgressBar(progress, total);
+        foreach (var message in new TrafficGenerator(options).Messages().Take(total))
+        {
+            if (cancel.IsCancellationRequested)
+            {
+                break;
+            }
+
+            if (rate > 0)
+            {
+                // Pace to the target: never ahead of where the rate says we should be.
+                var due = TimeSpan.FromSeconds((double)summary.Sent / rate);
+                if (due > watch.Elapsed + TimeSpan.FromMilliseconds(2))
+                {
+                    await Task.Delay(due - watch.Elapsed, CancellationToken.None);
+                }
+            }
+
+            KafkaClients.ProduceWithBackPressure(producer, topic, new Message<byte[], byte[]> { Key = System.Text.Encoding.UTF8.GetBytes(message.Key), Value = message.Value }, report =>
+            {
+                if (report.Error.IsError)
+                {
+                    Interlocked.Increment(ref failures);
+                    Interlocked.CompareExchange(ref firstFailure, report.Error.Reason, null);
+                }
+            });
+            summary.Count(message.Kind);
+            truth?.Add(message);
+            bar.Update(summary.Sent, watch.Elapsed);
+        }
+
+        var unflushed = producer.Flush(TimeSpan.FromMinutes(2));
+        summary.Failed = Interlocked.Read(ref failures) + unflushed;
+        summary.FirstFailure = firstFailure ?? (unflushed > 0 ? $"{unflushed} messages were still undelivered after two minutes" : null);
+        summary.Elapsed = watch.Elapsed;
+        bar.Finish(summary.Sent, watch.Elapsed);
+        if (truth is not null && truthPath is not null)
+        {
+            await using var file = File.Create(truthPath);
+            truth.WriteJsonEachRow(file);
+            summary.TruthRows = truth.Rows().Count;
+        }
+
+        return summary;
+    }
+
+    private sealed class Summary(int total)
+    {
+        public long Sent { get; private set; }
+
+        public long Valid { get; private set; }
+
+        public long Duplicates { get; private set; }
+
+        public long Late { get; private set; }
+
+        public long Malformed { get; private set; }
+
+        public long Failed { get; set; }
+
+        public string? FirstFailure { get; set; }
+
+        public int TruthRows { get; set; } = -1;
+
+        public TimeSpan Elapsed { get; set; }
+
+        public void Count(MessageKind kind)
+        {
+            Sent++;
+            switch (kind)
+            {
+                case MessageKind.Valid: Valid++; break;
+                case MessageKind.Duplicate: Duplicates++; break;
+                case MessageKind.Late: Late++; break;
+                default: Malformed++; break;
+            }
+        }
+
+        public override string ToString() => string.Concat(
+            FormattableString.Invariant($"sent {Sent:N0} of {total:N0} messages in {Elapsed.TotalSeconds:F1} s ({Sent / Math.Max(Elapsed.TotalSeconds, 1e-9):N0} msg/s): "),
+            FormattableString.Invariant($"{Valid:N0} valid, {Duplicates:N0} duplicates, {Late:N0} late, {Malformed:N0} malformed"),
+            TruthRows >= 0 ? FormattableString.Invariant($"; truth: {TruthRows:N0} campaign-minute rows") : "",
+            Failed > 0 ? FormattableString.Invariant($"; {Failed:N0} NOT DELIVERED: {FirstFailure}") : "; all delivered");
+    }
+
+    /// <summary>A one-line progress bar with the rate, redrawn at most five times a second, only on a terminal.</summary>
+    private sealed class ProgressBar(TextWriter output, long total)
+    {
+        private readonly bool _enabled = !Console.IsErrorRedirected;
+        private TimeSpan _lastDrawn = TimeSpan.MinValue;
+
+        public void Update(long done, TimeSpan elapsed)
+        {
+            if (_enabled && elapsed - _lastDrawn >= TimeSpan.FromMilliseconds(200))
+            {
+                _lastDrawn = elapsed;
+                Draw(done, elapsed);
+            }
+        }
+
+        public void Finish(long done, TimeSpan elapsed)
+        {
+            if (_enabled)
+            {
+                Draw(done, elapsed);
+                output.WriteLine();
+            }
+        }
+
+        private void Draw(long done, TimeSpan elapsed)
+        {
+            const int width = 30;
+            var filled = (int)(width * done / Math.Max(total, 1));
+            output.Write(string.Create(CultureInfo.InvariantCulture,
+                $"\r[{new string('#', filled)}{new string('.', width - filled)}] {100.0 * done / Math.Max(total, 1),5:F1}% {done:N0}/{total:N0}  {done / Math.Max(elapsed.TotalSeconds, 1e-9):N0} msg/s   "));
+        }
+    }
+}

@@ -403,36 +403,33 @@ public sealed class AdEventDecoder
         return true;
     }
 
-    /// <summary>The value's unescaped UTF-8 bytes (a view of the message when nothing was escaped).</summary>
-    private bool ReadBytes(ref Utf8JsonReader reader, string field, out ReadOnlySpan<byte> value, out DecodeError error)
+    /// <summary>
+    /// The value's unescaped UTF-8 bytes (a view of the message when nothing was escaped), at most
+    /// <paramref name="maxChars"/> characters (the identifier limit by default), else <paramref name="tooLong"/>.
+    /// </summary>
+    private bool ReadBytes(ref Utf8JsonReader reader, string field, out ReadOnlySpan<byte> value, out DecodeError error, int maxChars = 0, string tooLong = "field-too-long")
     {
         error = default;
         value = default;
+        maxChars = maxChars > 0 ? maxChars : _options.MaxIdentifierLength;
         if (reader.TokenType != JsonTokenType.String)
         {
             error = DecodeError.WrongType(field, "a string");
             return false;
         }
 
-        if (!reader.ValueIsEscaped)
+        // An escape takes at most 6 bytes per character; anything longer than that is too long unread.
+        if (reader.ValueSpan.Length > Math.Min(_bytes.Length, maxChars * 6))
         {
-            value = reader.ValueSpan;
-        }
-        else
-        {
-            if (reader.ValueSpan.Length > _bytes.Length)
-            {
-                error = new DecodeError("field-too-long", $"field '{field}' is longer than {_options.MaxIdentifierLength} characters");
-                return false;
-            }
-
-            value = _bytes.AsSpan(0, reader.CopyString(_bytes));
+            error = new DecodeError(tooLong, $"field '{field}' is longer than {maxChars} characters");
+            return false;
         }
 
+        value = reader.ValueIsEscaped ? _bytes.AsSpan(0, reader.CopyString(_bytes)) : reader.ValueSpan;
         // UTF-8 never has fewer bytes than characters, so only long values need counting.
-        if (value.Length > _options.MaxIdentifierLength && (value.Length > _options.MaxIdentifierLength * 4 || Encoding.UTF8.GetCharCount(value) > _options.MaxIdentifierLength))
+        if (value.Length > maxChars && Encoding.UTF8.GetCharCount(value) > maxChars)
         {
-            error = new DecodeError("field-too-long", $"field '{field}' is longer than {_options.MaxIdentifierLength} characters");
+            error = new DecodeError(tooLong, $"field '{field}' is longer than {maxChars} characters");
             return false;
         }
 
@@ -442,22 +439,14 @@ public sealed class AdEventDecoder
     private bool ReadId(ref Utf8JsonReader reader, out UInt128 id, out DecodeError error)
     {
         id = default;
-        if (reader.TokenType == JsonTokenType.String && reader.ValueSpan.Length > 64 * 6 + 2)
-        {
-            error = new DecodeError("invalid-id", "field 'id' is longer than 64 characters");
-            return false;
-        }
-
-        if (!ReadBytes(ref reader, "id", out var bytes, out error))
+        if (!ReadBytes(ref reader, "id", out var bytes, out error, maxChars: 64, tooLong: "invalid-id"))
         {
             return false;
         }
 
-        // Up to 64 bytes is at most 64 characters: only longer ids need counting.
-        var length = bytes.Length <= 64 ? bytes.Length : Encoding.UTF8.GetCharCount(bytes);
-        if (length is < 1 or > 64)
+        if (bytes.IsEmpty)
         {
-            error = new DecodeError("invalid-id", $"field 'id' must have 1 to 64 characters, not {length}");
+            error = new DecodeError("invalid-id", "field 'id' must have 1 to 64 characters, not 0");
             return false;
         }
 

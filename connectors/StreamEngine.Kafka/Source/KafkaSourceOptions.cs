@@ -1,0 +1,38 @@
+using StreamEngine.Core.AdEvents;
+
+namespace StreamEngine.Kafka.Source;
+
+/// <summary>How the Kafka source reads ad events. Defaults follow the contract (topic names) and DESIGN.md's measurements.</summary>
+public sealed record KafkaSourceOptions
+{
+    public required string BootstrapServers { get; init; }
+
+    public required string GroupId { get; init; }
+
+    public string Topic { get; init; } = "ad-events";
+
+    public string DeadLetterTopic { get; init; } = "ad-events.dlq";
+
+    /// <summary>Most messages handed over in one poll (split per partition into batches).</summary>
+    public int MaxPollMessages { get; init; } = 10_000;
+
+    /// <summary>Batches waiting for the pipeline before the source pauses its partitions.</summary>
+    public int MaxBufferedBatches { get; init; } = 16;
+
+    /// <summary>How long one poll waits for the first message.</summary>
+    public TimeSpan PollTimeout { get; init; } = TimeSpan.FromMilliseconds(100);
+
+    /// <summary>How long a revocation waits for the pipeline to flush the partitions' results before they go.</summary>
+    public TimeSpan RevocationFlushTimeout { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Interval of librdkafka statistics (consumer lag per partition).</summary>
+    public TimeSpan StatisticsInterval { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// Further librdkafka settings passed through as given (security: <c>security.protocol</c>, <c>sasl.*</c>,
+    /// <c>ssl.*</c>); values of keys that look secret are never logged.
+    /// </summary>
+    public IReadOnlyDictionary<string, string> ClientSettings { get; init; } = new Dictionary<string, string>();
+
+    public AdEventDecoderOptions Decoder { get; init; } = new();
+}

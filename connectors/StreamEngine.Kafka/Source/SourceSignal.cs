@@ -1,0 +1,37 @@
+using StreamEngine.Core.AdEvents;
+using StreamEngine.Core.Events;
+
+namespace StreamEngine.Kafka.Source;
+
+/// <summary>What the source hands the pipeline, in order: events, and partitions coming and going.</summary>
+public abstract record SourceSignal;
+
+/// <summary>Decoded events of one partition from one poll; <see cref="EventBatch{TEvent}.NextOffset"/> is where a restart resumes.</summary>
+public sealed record EventsPolled(EventBatch<AdEvent> Batch, int DeadLettered) : SourceSignal;
+
+/// <summary>Partitions now read by this process, starting at the given offsets.</summary>
+public sealed record PartitionsAssigned(IReadOnlyDictionary<int, long> StartOffsets) : SourceSignal;
+
+/// <summary>
+/// Partitions about to leave this process. The pipeline flushes their results and then completes
+/// <see cref="Flushed"/>; the source waits for it (up to its timeout) before letting them go.
+/// </summary>
+public sealed record PartitionsRevoked(IReadOnlyList<int> Partitions, bool Lost) : SourceSignal
+{
+    public TaskCompletionSource Flushed { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+}
+
+/// <summary>Where the results for a partition end: the source seeks there on assignment (exactly-once, DESIGN.md).</summary>
+public interface IResumePositions
+{
+    /// <summary>The offset to resume from, or null when nothing has been written for the partition yet (start at the beginning).</summary>
+    long? ResumeOffset(string topic, int partition);
+}
+
+/// <summary>No stored positions: every partition starts at its beginning.</summary>
+public sealed class FromTheBeginning : IResumePositions
+{
+    public static FromTheBeginning Instance { get; } = new();
+
+    public long? ResumeOffset(string topic, int partition) => null;
+}

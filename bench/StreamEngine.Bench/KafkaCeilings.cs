@@ -106,7 +106,7 @@ internal static class KafkaCeilings
 
     private static long Consume(string bootstrap, string topic, int expected)
     {
-        var config = new ConsumerConfig { BootstrapServers = bootstrap, GroupId = $"ceiling-{Guid.NewGuid():N}", EnableAutoCommit = false };
+        var config = new ConsumerConfig { BootstrapServers = bootstrap, GroupId = $"ceiling-{Guid.NewGuid():N}", EnableAutoCommit = false, EnableAutoOffsetStore = false };
         config.Set("fetch.queue.backoff.ms", "100");
         using var consumer = new ConsumerBuilder<byte[], byte[]>(config).Build();
         consumer.Assign(Enumerable.Range(0, Partitions).Select(p => new TopicPartitionOffset(topic, p, Offset.Beginning)));

@@ -1,11 +1,12 @@
 using System.Globalization;
 using StreamEngine.Bench;
 
-// bench: measured ceilings for bench/RESULTS.md.
+// bench: measured figures for bench/RESULTS.md.
 //   dotnet run -c Release --project bench/StreamEngine.Bench -- ceilings [--repetitions 5] [--scale 1.0] [--only kafka|chdb|nats]
-if (args.Length == 0 || args[0] != "ceilings")
+//   dotnet run -c Release --project bench/StreamEngine.Bench -- source [--repetitions 3] [--scale 1.0]
+if (args.Length == 0 || args[0] is not ("ceilings" or "source"))
 {
-    Console.Error.WriteLine("usage: bench ceilings [--repetitions N] [--scale F] [--only kafka|chdb|nats]");
+    Console.Error.WriteLine("usage: bench ceilings|source [--repetitions N] [--scale F] [--only kafka|chdb|nats]");
     return 2;
 }
 
@@ -24,6 +25,13 @@ for (var i = 1; i + 1 < args.Length; i += 2)
 }
 
 var results = new List<Measurement>();
+if (args[0] == "source")
+{
+    Console.Error.WriteLine("Kafka source into the core...");
+    results.AddRange(await SourceThroughput.RunAsync(repetitions, scale));
+    only = "none";
+}
+
 if (only is null or "kafka")
 {
     Console.Error.WriteLine("embedded Kafka...");

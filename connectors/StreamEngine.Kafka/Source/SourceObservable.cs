@@ -1,0 +1,56 @@
+using System.Reactive.Linq;
+using StreamEngine.Core.AdEvents;
+using StreamEngine.Core.Events;
+
+namespace StreamEngine.Kafka.Source;
+
+/// <summary>The source as the core's input: one <c>OnNext</c> per polled batch.</summary>
+public static class SourceObservable
+{
+    /// <summary>
+    /// Starts the source and emits its batches; an assignment emits an empty batch per new partition, so the
+    /// watermark knows the partition before its first event (a partition not yet read holds event time back instead
+    /// of being skipped). <paramref name="onRevoked"/> runs before a revocation is acknowledged (flush there).
+    /// Completes when the source stops; errors with the reason when it fails.
+    /// </summary>
+    public static IObservable<EventBatch<AdEvent>> ToObservable(this KafkaAdEventSource source, Action<PartitionsRevoked>? onRevoked = null)
+    {
+        ArgumentNullException.ThrowIfNull(source);
+        return Observable.Create<EventBatch<AdEvent>>(async (observer, cancel) =>
+        {
+            source.Start();
+            try
+            {
+                await foreach (var signal in source.Signals.ReadAllAsync(cancel))
+                {
+                    switch (signal)
+                    {
+                        case EventsPolled polled:
+                            observer.OnNext(polled.Batch);
+                            break;
+                        case PartitionsAssigned assigned:
+                            foreach (var (partition, start) in assigned.StartOffsets)
+                            {
+                                observer.OnNext(new EventBatch<AdEvent>(partition, ReadOnlyMemory<AdEvent>.Empty, start));
+                            }
+
+                            break;
+                        case PartitionsRevoked revoked:
+                            onRevoked?.Invoke(revoked);
+                            revoked.Flushed.TrySetResult();
+                            break;
+                    }
+                }
+
+                observer.OnCompleted();
+            }
+            catch (OperationCanceledException) when (cancel.IsCancellationRequested)
+            {
+            }
+            catch (KafkaSourceException e)
+            {
+                observer.OnError(e);
+            }
+        });
+    }
+}

@@ -121,6 +121,20 @@ public sealed class DslVirtualTimeTests : IDisposable
     }
 
     [Fact]
+    public void A_revoked_partition_stops_holding_event_time_back_at_once()
+    {
+        using var _ = Pipeline();
+        Send(0, new TestEvent(1, 7, Minute(1, 10), 5));
+        Send(1, new TestEvent(2, 8, Minute(1, 15), 1));
+        Send(0, new TestEvent(3, 9, Minute(3, 0), 1));
+        Assert.DoesNotContain(Results, r => r.Emission == WindowEmission.Final); // partition 1 holds it back
+
+        _source.OnNext(EventBatch.Revoked<TestEvent>(1));
+
+        Assert.Equal([7, 8], Results.Where(r => r.Emission == WindowEmission.Final).Select(r => r.Key).Order());
+    }
+
+    [Fact]
     public void When_all_traffic_stops_the_watermark_follows_processing_time_and_the_last_windows_close()
     {
         using var _ = Pipeline();

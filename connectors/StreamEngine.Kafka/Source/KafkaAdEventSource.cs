@@ -374,13 +374,33 @@ public sealed class KafkaAdEventSource : IAsyncDisposable
 
         foreach (var partition in topic.GetProperty("partitions").EnumerateObject())
         {
-            if (int.TryParse(partition.Name, NumberStyles.Integer, CultureInfo.InvariantCulture, out var id) && id >= 0 &&
-                partition.Value.TryGetProperty("consumer_lag", out var lag) && lag.GetInt64() >= 0)
+            if (!int.TryParse(partition.Name, NumberStyles.Integer, CultureInfo.InvariantCulture, out var id) || id < 0 || !_lag.ContainsKey(id) && !IsAssigned(partition.Value))
             {
-                _lag[id] = lag.GetInt64();
+                continue;
+            }
+
+            // Behind the committed offset when there is one (Kafka's usual lag); before the first commit, behind
+            // what this consumer has read so far.
+            var value = partition.Value;
+            var lag = Long(value, "consumer_lag");
+            if (lag < 0)
+            {
+                var high = Long(value, "hi_offset");
+                var position = Long(value, "app_offset");
+                lag = high < 0 ? -1 : high - (position >= 0 ? position : Math.Max(0, Long(value, "lo_offset")));
+            }
+
+            if (lag >= 0)
+            {
+                _lag[id] = lag;
             }
         }
     }
+
+    private static bool IsAssigned(JsonElement partition) =>
+        partition.TryGetProperty("fetch_state", out var state) && state.GetString() is { } text && text != "none" && text != "stopped";
+
+    private static long Long(JsonElement element, string name) => element.TryGetProperty(name, out var value) && value.TryGetInt64(out var number) ? number : -1;
 }
 
 /// <summary>The source stopped; the message says why, in one line.</summary>

@@ -10,7 +10,8 @@ public static class SourceObservable
     /// <summary>
     /// Starts the source and emits its batches; an assignment emits an empty batch per new partition, so the
     /// watermark knows the partition before its first event (a partition not yet read holds event time back instead
-    /// of being skipped). <paramref name="onRevoked"/> runs before a revocation is acknowledged (flush there).
+    /// of being skipped); a revocation emits a revoked marker per partition (it stops holding event time back) and
+    /// runs <paramref name="onRevoked"/> before the revocation is acknowledged (flush there).
     /// Completes when the source stops; errors with the reason when it fails.
     /// </summary>
     public static IObservable<EventBatch<AdEvent>> ToObservable(this KafkaAdEventSource source, Action<PartitionsRevoked>? onRevoked = null)
@@ -36,6 +37,11 @@ public static class SourceObservable
 
                             break;
                         case PartitionsRevoked revoked:
+                            foreach (var partition in revoked.Partitions)
+                            {
+                                observer.OnNext(EventBatch.Revoked<AdEvent>(partition));
+                            }
+
                             onRevoked?.Invoke(revoked);
                             revoked.Flushed.TrySetResult();
                             break;

@@ -85,6 +85,12 @@ public sealed class WindowedAggregation<TEvent, TKey, TAccumulator, TResult>
         ArgumentNullException.ThrowIfNull(results);
         ArgumentNullException.ThrowIfNull(late);
         var partition = batch.Partition;
+        if (batch.Kind == EventBatchKind.PartitionRevoked)
+        {
+            RemovePartition(partition, nowMs, results);
+            return;
+        }
+
         var progress = _watermarks.Activate(partition, nowMs);
         var filter = _spec.Filter;
         foreach (ref readonly var item in batch.Events.Span)

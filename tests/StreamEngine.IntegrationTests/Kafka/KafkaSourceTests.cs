@@ -141,12 +141,19 @@ public sealed class KafkaSourceTests(EmbeddedKafkaFixture kafka) : IClassFixture
         }
 
         var reader = new SourceReader();
-        await using var source = new KafkaAdEventSource(Options(topic) with { MaxBufferedBatches = 2, MaxPollMessages = 200 }, reader, new SymbolTable());
+        var options = Options(topic) with { MaxBufferedBatches = 2, MaxPollMessages = 200, StatisticsInterval = TimeSpan.FromMilliseconds(200) };
+        await using var source = new KafkaAdEventSource(options, reader, new SymbolTable());
         source.Start();
         var reading = reader.ReadAsync(source, delayPerBatch: TimeSpan.FromMilliseconds(15));
 
-        await Eventually(() => reader.Events.Count == 6000);
+        long largestLag = 0;
+        await Eventually(() =>
+        {
+            largestLag = Math.Max(largestLag, source.ConsumerLag.Values.DefaultIfEmpty(0).Max());
+            return reader.Events.Count == 6000;
+        });
         Assert.True(source.Counters.Pauses > 0, "the source should have paused while the pipeline was behind");
+        Assert.True(largestLag > 0, "librdkafka's statistics should have shown the partitions' lag while the pipeline was behind");
         // Per partition the offsets handed over only grow: nothing skipped, nothing reordered.
         foreach (var partition in reader.Signals.OfType<EventsPolled>().GroupBy(p => p.Batch.Partition))
         {

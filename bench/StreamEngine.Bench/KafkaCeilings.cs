@@ -30,7 +30,7 @@ internal static class KafkaCeilings
                 cluster.CreateTopic(topic, Partitions);
                 topics.Add(topic);
                 Produce(cluster.BootstrapServers, topic, compression, keys, values);
-                CheckNothingDropped(cluster.BootstrapServers, topic, count);
+                TopicChecks.AssertNothingDropped(cluster.BootstrapServers, topic, Partitions, count);
                 return await Task.FromResult<long>(count);
             }, "Confluent.Kafka producer, acks=all, idempotent, linger 5 ms"));
 
@@ -79,28 +79,6 @@ internal static class KafkaCeilings
         if (producer.Flush(TimeSpan.FromMinutes(2)) > 0)
         {
             throw new InvalidOperationException("the producer could not deliver everything within two minutes");
-        }
-    }
-
-    /// <summary>The mock keeps ~5 MiB per partition and drops older batches: a figure over dropped data is void.</summary>
-    private static void CheckNothingDropped(string bootstrap, string topic, int expected)
-    {
-        using var consumer = new ConsumerBuilder<Ignore, Ignore>(new ConsumerConfig { BootstrapServers = bootstrap, GroupId = "watermarks" }).Build();
-        long total = 0;
-        for (var p = 0; p < Partitions; p++)
-        {
-            var marks = consumer.QueryWatermarkOffsets(new TopicPartition(topic, p), TimeSpan.FromSeconds(10));
-            if (marks.Low.Value != 0)
-            {
-                throw new InvalidOperationException($"{topic}[{p}] dropped its first {marks.Low.Value} messages (the mock's 5 MiB cap): use a smaller scale or more partitions");
-            }
-
-            total += marks.High.Value;
-        }
-
-        if (total != expected)
-        {
-            throw new InvalidOperationException($"{topic} holds {total} messages, expected {expected}");
         }
     }
 

@@ -57,20 +57,8 @@ internal static class SourceThroughput
         }
 
         producer.Flush(TimeSpan.FromMinutes(2));
-        using var consumer = new ConsumerBuilder<Ignore, Ignore>(new ConsumerConfig { BootstrapServers = bootstrap, GroupId = "watermarks" }).Build();
-        long total = 0;
-        for (var p = 0; p < Partitions; p++)
-        {
-            var marks = consumer.QueryWatermarkOffsets(new TopicPartition(topic, p), TimeSpan.FromSeconds(10));
-            if (marks.Low.Value != 0)
-            {
-                throw new InvalidOperationException($"{topic}[{p}] dropped {marks.Low.Value} messages (the mock's ~5 MiB cap): use a smaller --scale");
-            }
-
-            total += marks.High.Value;
-        }
-
-        Console.Error.WriteLine($"  preloaded {total:N0} messages into {Partitions} partitions, none dropped");
+        TopicChecks.AssertNothingDropped(bootstrap, topic, Partitions, count);
+        Console.Error.WriteLine($"  preloaded {count:N0} messages into {Partitions} partitions, none dropped");
     }
 
     private static long RawLoop(string bootstrap, string topic, int expected, bool decode)

@@ -63,5 +63,27 @@ public sealed class EmbeddedKafkaFixture : IDisposable
         return config;
     }
 
+    /// <summary>
+    /// Reads a topic from the beginning (a fresh group) until <paramref name="expected"/> messages arrived or
+    /// <paramref name="patience"/> ran out, and returns them; the caller asserts on the count.
+    /// </summary>
+    public List<Message<byte[], byte[]>> ReadAll(string topic, int expected, TimeSpan patience)
+    {
+        using var consumer = new ConsumerBuilder<byte[], byte[]>(ConsumerConfig($"read-{Guid.NewGuid():N}")).Build();
+        consumer.Subscribe(topic);
+        var messages = new List<Message<byte[], byte[]>>();
+        var deadline = DateTime.UtcNow + patience;
+        while (messages.Count < expected && DateTime.UtcNow < deadline)
+        {
+            if (consumer.Consume(TimeSpan.FromMilliseconds(200)) is { IsPartitionEOF: false } result)
+            {
+                messages.Add(result.Message);
+            }
+        }
+
+        consumer.Close();
+        return messages;
+    }
+
     public void Dispose() => Cluster.Dispose();
 }

@@ -68,19 +68,7 @@ public sealed class GenerateCommandTests(EmbeddedKafkaFixture kafka) : IClassFix
 
     private List<Message<byte[], byte[]>> ReadAll(string topic, int expected)
     {
-        using var consumer = new ConsumerBuilder<byte[], byte[]>(kafka.ConsumerConfig($"read-{Guid.NewGuid():N}")).Build();
-        consumer.Subscribe(topic);
-        var messages = new List<Message<byte[], byte[]>>();
-        var deadline = DateTime.UtcNow + Patience;
-        while (messages.Count < expected && DateTime.UtcNow < deadline)
-        {
-            if (consumer.Consume(TimeSpan.FromMilliseconds(200)) is { IsPartitionEOF: false } result)
-            {
-                messages.Add(result.Message);
-            }
-        }
-
-        consumer.Close();
+        var messages = kafka.ReadAll(topic, expected, Patience);
         Assert.Equal(expected, messages.Count);
         return messages;
     }

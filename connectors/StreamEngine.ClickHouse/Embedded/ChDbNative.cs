@@ -21,6 +21,12 @@ internal static partial class ChDbNative
     [LibraryImport(ChDbLibrary.LibraryName)]
     internal static unsafe partial IntPtr chdb_query_n(IntPtr connection, byte* query, nuint queryLength, byte* format, nuint formatLength);
 
+    /// <summary>A query with server-side <c>{name:Type}</c> parameters (values are bound, never spliced into the SQL).</summary>
+    [LibraryImport(ChDbLibrary.LibraryName)]
+    internal static unsafe partial IntPtr chdb_query_with_params_n(
+        IntPtr connection, byte* query, nuint queryLength, byte* format, nuint formatLength,
+        IntPtr* names, nuint* nameLengths, IntPtr* values, nuint* valueLengths, nuint count);
+
     [LibraryImport(ChDbLibrary.LibraryName)]
     internal static partial void chdb_destroy_query_result(IntPtr result);
 

@@ -92,6 +92,58 @@ public sealed class EmbeddedClickHouse : IDisposable
         }
     }
 
+    /// <summary>
+    /// Runs a query with <c>{name:Type}</c> placeholders bound to <paramref name="parameters"/> by the engine (as
+    /// ClickHouse's HTTP <c>param_name</c> does): values are never spliced into the SQL.
+    /// </summary>
+    public unsafe ChDbResult Query(string sql, string format, IReadOnlyDictionary<string, string> parameters)
+    {
+        ArgumentNullException.ThrowIfNull(sql);
+        ArgumentNullException.ThrowIfNull(parameters);
+        if (parameters.Count == 0)
+        {
+            return Query(sql, format);
+        }
+
+        var query = Encoding.UTF8.GetBytes(sql);
+        var formatBytes = Encoding.UTF8.GetBytes(format);
+        var names = parameters.Keys.Select(Encoding.UTF8.GetBytes).ToArray();
+        var values = parameters.Values.Select(Encoding.UTF8.GetBytes).ToArray();
+        var handles = names.Concat(values).Select(b => GCHandle.Alloc(b, GCHandleType.Pinned)).ToArray();
+        try
+        {
+            var namePointers = stackalloc IntPtr[names.Length];
+            var valuePointers = stackalloc IntPtr[names.Length];
+            var nameLengths = stackalloc nuint[names.Length];
+            var valueLengths = stackalloc nuint[names.Length];
+            for (var i = 0; i < names.Length; i++)
+            {
+                namePointers[i] = handles[i].AddrOfPinnedObject();
+                valuePointers[i] = handles[names.Length + i].AddrOfPinnedObject();
+                nameLengths[i] = (nuint)names[i].Length;
+                valueLengths[i] = (nuint)values[i].Length;
+            }
+
+            lock (_queryGate)
+            {
+                var connection = LiveConnection();
+                fixed (byte* q = query)
+                fixed (byte* f = formatBytes)
+                {
+                    return TakeResult(ChDbNative.chdb_query_with_params_n(connection, q, (nuint)query.Length, f, (nuint)formatBytes.Length,
+                        namePointers, nameLengths, valuePointers, valueLengths, (nuint)names.Length));
+                }
+            }
+        }
+        finally
+        {
+            foreach (var handle in handles)
+            {
+                handle.Free();
+            }
+        }
+    }
+
     /// <summary>Runs a query and returns its output as text.</summary>
     public string QueryText(string sql, string format = "TabSeparated")
     {

@@ -1,0 +1,132 @@
+using System.Net;
+using Apache.Arrow;
+using Apache.Arrow.Ipc;
+using ClickHouse.Driver.ADO;
+
+namespace StreamEngine.ClickHouse.Stores;
+
+/// <summary>How to reach a ClickHouse server (<c>clickhouse.url</c>, <c>.user</c>, <c>.password</c>, <c>.database</c>).</summary>
+public sealed record ServerStoreOptions
+{
+    public required Uri Url { get; init; }
+
+    public string User { get; init; } = "default";
+
+    public string Password { get; init; } = "";
+
+    public string Database { get; init; } = "default";
+
+    /// <summary>For TLS to a server with a certificate this machine does not trust (tests, never production).</summary>
+    public bool SkipCertificateValidation { get; init; }
+
+    /// <summary>The ClickHouse.Driver connection string for these options.</summary>
+    public string ConnectionString
+    {
+        get
+        {
+            var builder = new System.Data.Common.DbConnectionStringBuilder
+            {
+                ["Host"] = Url.Host,
+                ["Port"] = Url.Port,
+                ["Protocol"] = Url.Scheme,
+                ["Username"] = User,
+                ["Password"] = Password,
+                ["Database"] = Database,
+            };
+            if (SkipCertificateValidation)
+            {
+                builder["SkipServerCertificateValidation"] = true;
+            }
+
+            return builder.ConnectionString;
+        }
+    }
+}
+
+/// <summary>
+/// A ClickHouse server through ClickHouse.Driver over HTTP(S). Arrow batches are sent as ClickHouse's ArrowStream
+/// format (Arrow IPC) in the request body, written straight from the batch.
+/// </summary>
+public sealed class ServerStore : IClickHouseStore
+{
+    private readonly ClickHouseConnection _connection;
+
+    public ServerStore(ServerStoreOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        Options = options;
+        _connection = new ClickHouseConnection(options.ConnectionString);
+    }
+
+    public ServerStoreOptions Options { get; }
+
+    public string Description => $"ClickHouse server at {Options.Url} (database {Options.Database}, user {Options.User})";
+
+    public async Task ExecuteAsync(string sql, CancellationToken cancellationToken = default)
+    {
+        await using var command = _connection.CreateCommand();
+        command.CommandText = sql;
+        await Translate(() => command.ExecuteNonQueryAsync(cancellationToken));
+    }
+
+    public async Task<string> QueryAsync(string sql, CancellationToken cancellationToken = default)
+    {
+        await using var command = _connection.CreateCommand();
+        command.CommandText = sql;
+        await using var reader = await Translate(() => command.ExecuteReaderAsync(cancellationToken));
+        var text = new System.Text.StringBuilder();
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            for (var i = 0; i < reader.FieldCount; i++)
+            {
+                text.Append(i == 0 ? "" : "\t").Append(Convert.ToString(reader.GetValue(i), System.Globalization.CultureInfo.InvariantCulture));
+            }
+
+            text.Append('\n');
+        }
+
+        return text.ToString();
+    }
+
+    public async Task InsertAsync(string table, RecordBatch batch, string? deduplicationToken, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(batch);
+        var sql = ClickHouseSql.InsertHeader(table, batch.Schema, deduplicationToken) + " FORMAT ArrowStream";
+        using var response = await Translate(() => _connection.PostStreamAsync(sql, async (body, token) =>
+        {
+            using var writer = new ArrowStreamWriter(body, batch.Schema, leaveOpen: true);
+            await writer.WriteRecordBatchAsync(batch, token);
+            await writer.WriteEndAsync(token);
+        }, false, cancellationToken));
+        if (!response.IsSuccessStatusCode)
+        {
+            throw await ErrorFrom(response);
+        }
+    }
+
+    public async ValueTask DisposeAsync() => await _connection.DisposeAsync();
+
+    /// <summary>ClickHouse.Driver's server errors become <see cref="ClickHouseException"/> with ClickHouse's code and name.</summary>
+    private static async Task<T> Translate<T>(Func<Task<T>> call)
+    {
+        try
+        {
+            return await call();
+        }
+        catch (global::ClickHouse.Driver.ClickHouseServerException e)
+        {
+            var parsed = ClickHouseException.FromServerText(e.Message);
+            throw parsed.Code != 0 ? parsed : new ClickHouseException(e.ErrorCode, parsed.ErrorName, parsed.Message);
+        }
+        catch (HttpRequestException e)
+        {
+            throw new ClickHouseException($"ClickHouse server unreachable: {e.Message}", e);
+        }
+    }
+
+    private static async Task<ClickHouseException> ErrorFrom(HttpResponseMessage response)
+    {
+        var text = await response.Content.ReadAsStringAsync();
+        return response.StatusCode == HttpStatusCode.OK ? new ClickHouseException(text) : ClickHouseException.FromServerText(text);
+    }
+}

@@ -1,3 +1,4 @@
+using StreamEngine.Core.Events;
 using System.Diagnostics;
 using System.Reactive.Linq;
 using Confluent.Kafka;

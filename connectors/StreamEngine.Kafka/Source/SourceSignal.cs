@@ -20,18 +20,3 @@ public sealed record PartitionsRevoked(IReadOnlyList<int> Partitions, bool Lost)
 {
     public TaskCompletionSource Flushed { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 }
-
-/// <summary>Where the results for a partition end: the source seeks there on assignment (exactly-once, DESIGN.md).</summary>
-public interface IResumePositions
-{
-    /// <summary>The offset to resume from, or null when nothing has been written for the partition yet (start at the beginning).</summary>
-    long? ResumeOffset(string topic, int partition);
-}
-
-/// <summary>No stored positions: every partition starts at its beginning.</summary>
-public sealed class FromTheBeginning : IResumePositions
-{
-    public static FromTheBeginning Instance { get; } = new();
-
-    public long? ResumeOffset(string topic, int partition) => null;
-}

@@ -1,3 +1,4 @@
+using StreamEngine.Core.Events;
 using System.Collections.Concurrent;
 using System.Text;
 using Confluent.Kafka;

@@ -1,0 +1,155 @@
+using System.Security.Cryptography;
+using Apache.Arrow;
+using Apache.Arrow.Ipc;
+using Polly;
+using Polly.CircuitBreaker;
+using Polly.Retry;
+using StreamEngine.ClickHouse.Stores;
+
+namespace StreamEngine.ClickHouse.Sink;
+
+/// <summary>Running totals of a writer, for metrics.</summary>
+public readonly record struct WriterCounters(long Batches, long Rows, long FailedAttempts, long Retries);
+
+/// <summary>
+/// Writes Arrow record batches to one table and does not give up while ClickHouse is unavailable: retries with
+/// exponential backoff and jitter behind a circuit breaker, until the batch is in (or a permanent error, or
+/// <see cref="SinkOptions.GiveUpAfter"/>, stops the job). A batch carries a deduplication token made from its
+/// content, so a retry of a block that did arrive (the reply was lost) is dropped by the table.
+/// </summary>
+public sealed class TableWriter
+{
+    /// <summary>
+    /// ClickHouse errors that pass: TIMEOUT_EXCEEDED, TOO_MANY_SIMULTANEOUS_QUERIES, SOCKET_TIMEOUT, NETWORK_ERROR,
+    /// MEMORY_LIMIT_EXCEEDED, TOO_MANY_PARTS, KEEPER_EXCEPTION. Anything else (a bad query, a missing table) is not
+    /// cured by waiting and stops the job at once.
+    /// </summary>
+    private static readonly HashSet<int> TransientCodes = [159, 202, 209, 210, 241, 252, 999];
+
+    private readonly IClickHouseStore _store;
+    private readonly string _table;
+    private readonly ResiliencePipeline _pipeline;
+    private long _batches;
+    private long _rows;
+    private long _failedAttempts;
+    private long _retries;
+
+    public TableWriter(IClickHouseStore store, string table, SinkOptions? options = null, TimeProvider? clock = null)
+    {
+        ArgumentNullException.ThrowIfNull(store);
+        ArgumentNullException.ThrowIfNull(table);
+        options ??= new SinkOptions();
+        _store = store;
+        _table = table;
+        var transient = new PredicateBuilder().Handle<ClickHouseException>(IsTransient).Handle<HttpRequestException>().Handle<TimeoutException>();
+        _pipeline = new ResiliencePipelineBuilder { TimeProvider = clock ?? TimeProvider.System }
+            .AddTimeout(options.GiveUpAfter)
+            .AddRetry(new RetryStrategyOptions
+            {
+                // An open circuit is waited out like any other transient failure.
+                ShouldHandle = new PredicateBuilder().Handle<ClickHouseException>(IsTransient).Handle<HttpRequestException>().Handle<TimeoutException>().Handle<BrokenCircuitException>(),
+                BackoffType = DelayBackoffType.Exponential,
+                UseJitter = true,
+                Delay = options.InitialRetryDelay,
+                MaxDelay = options.MaxRetryDelay,
+                MaxRetryAttempts = int.MaxValue,
+                OnRetry = _ =>
+                {
+                    Interlocked.Increment(ref _retries);
+                    return ValueTask.CompletedTask;
+                },
+            })
+            .AddCircuitBreaker(new CircuitBreakerStrategyOptions
+            {
+                ShouldHandle = transient,
+                FailureRatio = 1.0,
+                MinimumThroughput = options.BreakAfterConsecutiveFailures,
+                SamplingDuration = TimeSpan.FromSeconds(30),
+                BreakDuration = options.BreakDuration,
+            })
+            .Build();
+    }
+
+    public string Table => _table;
+
+    public WriterCounters Counters => new(Interlocked.Read(ref _batches), Interlocked.Read(ref _rows), Interlocked.Read(ref _failedAttempts), Interlocked.Read(ref _retries));
+
+    /// <summary>Writes the batch; completes only once ClickHouse has it.</summary>
+    public async Task WriteAsync(RecordBatch batch, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(batch);
+        if (batch.Length == 0)
+        {
+            return;
+        }
+
+        var token = $"{_table}/{ContentHash(batch)}";
+        try
+        {
+            await _pipeline.ExecuteAsync(async ct =>
+            {
+                try
+                {
+                    await _store.InsertAsync(_table, batch, token, ct);
+                }
+                catch (Exception e) when (e is ClickHouseException or HttpRequestException or TimeoutException)
+                {
+                    Interlocked.Increment(ref _failedAttempts);
+                    throw;
+                }
+            }, cancellationToken);
+        }
+        catch (Polly.Timeout.TimeoutRejectedException e)
+        {
+            throw new ClickHouseException($"{_store.Description} did not accept a batch for {_table} within the retry limit; stopping rather than dropping it", e);
+        }
+
+        Interlocked.Increment(ref _batches);
+        Interlocked.Add(ref _rows, batch.Length);
+    }
+
+    /// <summary>Code 0: no ClickHouse code at all, i.e. the server was not reached.</summary>
+    private static bool IsTransient(ClickHouseException error) => error.Code == 0 || TransientCodes.Contains(error.Code);
+
+    /// <summary>SHA-256 of the batch in Arrow IPC: the same rows give the same token, whoever sends them.</summary>
+    private static string ContentHash(RecordBatch batch)
+    {
+        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        using var stream = new HashingStream(hash);
+        using (var writer = new ArrowStreamWriter(stream, batch.Schema, leaveOpen: true))
+        {
+            writer.WriteRecordBatch(batch);
+            writer.WriteEnd();
+        }
+
+        return Convert.ToHexString(hash.GetHashAndReset())[..32];
+    }
+
+    /// <summary>A write-only stream that feeds a hash.</summary>
+    private sealed class HashingStream(IncrementalHash hash) : Stream
+    {
+        public override bool CanRead => false;
+
+        public override bool CanSeek => false;
+
+        public override bool CanWrite => true;
+
+        public override long Length => throw new NotSupportedException();
+
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+
+        public override void Write(byte[] buffer, int offset, int count) => hash.AppendData(buffer, offset, count);
+
+        public override void Write(ReadOnlySpan<byte> buffer) => hash.AppendData(buffer);
+
+        public override void Flush()
+        {
+        }
+
+        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+        public override void SetLength(long value) => throw new NotSupportedException();
+    }
+}

@@ -113,12 +113,27 @@ public sealed class WindowedStream<TEvent, TKey>
         Aggregate(Aggregators.Count<TEvent>(), options, scheduler);
 
     /// <summary>
+    /// Aggregates as <see cref="Aggregate{TAccumulator,TResult}(IAggregator{TEvent,TAccumulator,TResult},WindowOptions?,IScheduler?)"/>,
+    /// restoring from and taking checkpoints through <paramref name="checkpoints"/> (for exactly-once sinks).
+    /// </summary>
+    public IObservable<WindowOutput<TKey, TResult, TEvent>> Aggregate<TAccumulator, TResult>(
+        IAggregator<TEvent, TAccumulator, TResult> aggregator, WindowOptions? options, IScheduler? scheduler, CheckpointHandle checkpoints)
+    {
+        ArgumentNullException.ThrowIfNull(checkpoints);
+        return AggregateCore(aggregator, options, scheduler, checkpoints);
+    }
+
+    /// <summary>
     /// Aggregates per key and window. Emits the results and late events of each batch as one output, early and
     /// late updates every <see cref="WindowOptions.EmitInterval"/> of <paramref name="scheduler"/> time, and the
     /// finals of every window when the source completes.
     /// </summary>
     public IObservable<WindowOutput<TKey, TResult, TEvent>> Aggregate<TAccumulator, TResult>(
-        IAggregator<TEvent, TAccumulator, TResult> aggregator, WindowOptions? options = null, IScheduler? scheduler = null)
+        IAggregator<TEvent, TAccumulator, TResult> aggregator, WindowOptions? options = null, IScheduler? scheduler = null) =>
+        AggregateCore(aggregator, options, scheduler, checkpoints: null);
+
+    private IObservable<WindowOutput<TKey, TResult, TEvent>> AggregateCore<TAccumulator, TResult>(
+        IAggregator<TEvent, TAccumulator, TResult> aggregator, WindowOptions? options, IScheduler? scheduler, CheckpointHandle? checkpoints)
     {
         ArgumentNullException.ThrowIfNull(aggregator);
         options ??= new WindowOptions();
@@ -130,6 +145,23 @@ public sealed class WindowedStream<TEvent, TKey>
         {
             var engine = new WindowedAggregation<TEvent, TKey, TAccumulator, TResult>(spec, aggregator, options);
             var gate = new object();
+            var nextOffsets = new Dictionary<int, long>();
+            if (checkpoints is not null)
+            {
+                if (checkpoints.RestoreFrom is { } state)
+                {
+                    engine.Restore(state, scheduler.Now.ToUnixTimeMilliseconds(), checkpoints.CodecFor<TKey>());
+                }
+
+                checkpoints.Attach(() =>
+                {
+                    lock (gate)
+                    {
+                        return new Checkpoint(engine.Snapshot(checkpoints.CodecFor<TKey>()), new Dictionary<int, long>(nextOffsets));
+                    }
+                });
+            }
+
             var done = false;
             var emitUpdates = options.EmitInterval > TimeSpan.Zero;
             var tickInterval = emitUpdates ? options.EmitInterval : TimeSpan.FromTicks(Math.Max(TimeSpan.TicksPerMillisecond, options.IdleTimeout.Ticks / 4));
@@ -175,6 +207,15 @@ public sealed class WindowedStream<TEvent, TKey>
                         var results = new List<WindowResult<TKey, TResult>>();
                         var late = new List<LateEvent<TEvent>>();
                         engine.Process(batch, scheduler.Now.ToUnixTimeMilliseconds(), results, late);
+                        if (batch.Kind == EventBatchKind.PartitionRevoked)
+                        {
+                            nextOffsets.Remove(batch.Partition); // no longer ours to checkpoint
+                        }
+                        else if (batch.NextOffset >= 0)
+                        {
+                            nextOffsets[batch.Partition] = batch.NextOffset;
+                        }
+
                         Publish(results, late);
                     }
                 },
@@ -198,7 +239,7 @@ public sealed class WindowedStream<TEvent, TKey>
                     }
                 });
 
-            return new CompositeDisposable(subscription, timer);
+            return new CompositeDisposable(subscription, timer, Disposable.Create(() => checkpoints?.Detach()));
         });
     }
 }

@@ -4,8 +4,11 @@ using StreamEngine.Core.Windowing;
 
 namespace StreamEngine.Core.Dsl;
 
-/// <summary>What a job gets from the host: the configured windowing behaviour and the clock to run on.</summary>
-public sealed record JobContext(WindowOptions Windowing, IScheduler Scheduler)
+/// <summary>
+/// What a job gets from the host: the configured windowing behaviour, the clock to run on, and (under an
+/// exactly-once sink) the checkpoint handle its aggregation restores from and is checkpointed through.
+/// </summary>
+public sealed record JobContext(WindowOptions Windowing, IScheduler Scheduler, CheckpointHandle? Checkpoints = null)
 {
     /// <summary>Contract defaults on the default scheduler.</summary>
     public static JobContext Default { get; } = new(new WindowOptions(), DefaultScheduler.Instance);

@@ -14,9 +14,37 @@ public sealed class EngineSettings
 
     private static readonly Dictionary<string, (string Default, Func<string, string?> Check)> Known = new(StringComparer.Ordinal)
     {
-        ["clickhouse.mode"] = ("embedded", v => v == "embedded" ? null : "allowed: embedded (server mode arrives with the ClickHouse sink)"),
+        ["kafka.bootstrap"] = ("", _ => null),
+        ["kafka.topic"] = ("ad-events", v => v.Length > 0 ? null : "a topic name is required"),
+        ["kafka.group"] = ("", _ => null),
+        ["clickhouse.mode"] = ("embedded", v => v == "embedded" ? null : "allowed: embedded (server mode is not wired into run yet)"),
         ["clickhouse.path"] = (".data/clickhouse", v => v.Length > 0 ? null : "a folder path is required"),
+        ["clickhouse.database"] = ("ads", v => v.Length > 0 && v.All(c => char.IsAsciiLetterOrDigit(c) || c == '_') ? null : "letters, digits and _ only"),
+        ["clickhouse.http.port"] = ("8123", v => int.TryParse(v, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var p) && p <= 65535 ? null : "a port from 0 (any free one) to 65535"),
+        ["window.watermark_delay"] = ("10s", v => TryParseDuration(v, out _) ? null : "a duration such as 250ms, 10s, 5m or 1h"),
+        ["window.allowed_lateness"] = ("5m", v => TryParseDuration(v, out _) ? null : "a duration such as 250ms, 10s, 5m or 1h"),
     };
+
+    /// <summary>Parses 250ms, 10s, 5m, 1h (or a .NET TimeSpan such as 00:00:10).</summary>
+    public static bool TryParseDuration(string text, out TimeSpan duration)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        duration = default;
+        var units = new (string Suffix, double Milliseconds)[] { ("ms", 1), ("s", 1000), ("m", 60_000), ("h", 3_600_000) };
+        foreach (var (suffix, milliseconds) in units)
+        {
+            if (text.EndsWith(suffix, StringComparison.Ordinal) && !(suffix == "s" && text.EndsWith("ms", StringComparison.Ordinal)) &&
+                double.TryParse(text[..^suffix.Length], System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var value) && value >= 0)
+            {
+                duration = TimeSpan.FromMilliseconds(value * milliseconds);
+                return true;
+            }
+        }
+
+        return TimeSpan.TryParse(text, System.Globalization.CultureInfo.InvariantCulture, out duration) && duration >= TimeSpan.Zero;
+    }
+
+    public TimeSpan Duration(string key) => TryParseDuration(this[key], out var value) ? value : throw new UsageException($"configuration key '{key}' is not a duration");
 
     private readonly Dictionary<string, string> _values;
 

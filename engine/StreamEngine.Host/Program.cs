@@ -14,6 +14,7 @@ public static class Program
           generate --bootstrap B [--topic ad-events] --events N [--rate R] [--seed S]
                    [--duplicates F] [--late F] [--malformed F] [--truth FILE] [--campaigns C]
                                   send realistic ad traffic; --truth writes the expected ads.campaign_minute rows
+          jobs list               the jobs this build can run
           run --job ad-metrics [--set key=value]... [--until-idle SECONDS]
                                   run a job from Kafka to the embedded ClickHouse, exactly once
           query [--set key=value]... "SQL" [--format TSV|JSONEachRow|Pretty|ArrowStream|...]
@@ -32,6 +33,7 @@ public static class Program
                 ["kafka", "serve", .. var rest] => await KafkaServeCommand.RunAsync(rest, Console.Out),
                 ["kafka", ..] => throw new UsageException("kafka: the subcommand is 'serve' (streamengine kafka serve ...)"),
                 ["generate", .. var rest] => await GenerateCommand.RunAsync(rest, Console.Error),
+                ["jobs", .. var rest] => JobsCommand.Run(rest, Console.Out),
                 ["run", .. var rest] => await RunCommand.RunAsync(rest, Console.Out),
                 ["query", .. var rest] => QueryCommand.Run(rest, Console.OpenStandardOutput()),
                 [var unknown, ..] => throw new UsageException($"unknown command '{unknown}' (run `streamengine help`)"),

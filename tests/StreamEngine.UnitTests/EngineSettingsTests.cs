@@ -44,4 +44,26 @@ public sealed class EngineSettingsTests
 
         Assert.Contains("environment variable STREAMENGINE__CLICKHOUSE__MODE", error.Message, StringComparison.Ordinal);
     }
+
+    [Theory]
+    [InlineData("250ms", 250)]
+    [InlineData("10s", 10_000)]
+    [InlineData("1.5s", 1_500)]
+    [InlineData("5m", 300_000)]
+    [InlineData("1h", 3_600_000)]
+    [InlineData("00:00:10", 10_000)]
+    public void Durations_read_with_units_or_as_time_spans(string text, long milliseconds)
+    {
+        Assert.True(EngineSettings.TryParseDuration(text, out var duration));
+        Assert.Equal(TimeSpan.FromMilliseconds(milliseconds), duration);
+    }
+
+    [Theory]
+    [InlineData("soon")]
+    [InlineData("-5s")]
+    [InlineData("5 parsecs")]
+    public void Other_durations_are_refused(string text)
+    {
+        Assert.False(EngineSettings.TryParseDuration(text, out _));
+    }
 }

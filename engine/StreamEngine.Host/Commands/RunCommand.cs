@@ -31,10 +31,7 @@ public static class RunCommand
         var parsed = Arguments.Parse("run", args, "job", "set", "until-idle");
         parsed.ExpectPositionals(0, 0, "nothing");
         var jobName = parsed.Value("job") ?? throw new UsageException("run: --job is required (streamengine jobs list shows them)");
-        if (jobName != "ad-metrics")
-        {
-            throw new UsageException($"run: unknown job '{jobName}' (known: ad-metrics)");
-        }
+        JobsCommand.EnsureKnown(jobName);
 
         var untilIdle = parsed.Value("until-idle") is null ? (TimeSpan?)null : TimeSpan.FromSeconds(parsed.WholeNumber("until-idle", 0, 1, 86_400));
         var settings = EngineSettings.Load(parsed.All("set"));

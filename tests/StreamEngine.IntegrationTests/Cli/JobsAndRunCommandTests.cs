@@ -1,0 +1,33 @@
+using StreamEngine.TestUtilities;
+
+namespace StreamEngine.IntegrationTests.Cli;
+
+/// <summary>The job commands' own errors and listings (the exactly-once behaviour of run is in ExactlyOnce/).</summary>
+public sealed class JobsAndRunCommandTests
+{
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(60);
+
+    [Fact]
+    public async Task Jobs_list_names_each_job_with_what_it_computes()
+    {
+        using var list = await StreamEngineCli.RunAsync(Patience, "jobs", "list");
+
+        Assert.Equal(0, list.ExitCode);
+        Assert.Contains("ad-metrics", list.StandardOutput, StringComparison.Ordinal);
+        Assert.Contains("ads.campaign_minute", list.StandardOutput, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData(new[] { "run" }, "--job is required")]
+    [InlineData(new[] { "run", "--job", "nope" }, "unknown job 'nope' (known: ad-metrics")]
+    [InlineData(new[] { "run", "--job", "ad-metrics" }, "'kafka.bootstrap' is required")]
+    [InlineData(new[] { "run", "--job", "ad-metrics", "--set", "kafka.bootstrap=x", "--set", "window.allowed_lateness=soon" }, "'window.allowed_lateness' has a bad value 'soon'")]
+    [InlineData(new[] { "jobs", "show" }, "unknown subcommand 'show'")]
+    public async Task Mistakes_stop_with_exit_code_2_and_a_reason_that_names_them(string[] arguments, string reason)
+    {
+        using var run = await StreamEngineCli.RunAsync(Patience, arguments);
+
+        Assert.Equal(2, run.ExitCode);
+        Assert.Contains(reason, run.StandardError, StringComparison.Ordinal);
+    }
+}

@@ -204,7 +204,7 @@ public sealed class KafkaAdEventSource : IAsyncDisposable
                     _byPartition[partition] = events = new List<AdEvent>(1024);
                 }
 
-                events.Add(adEvent);
+                events.Add(adEvent with { SourceOffset = result.Offset.Value });
                 Interlocked.Increment(ref _decoded);
             }
             else

@@ -71,6 +71,9 @@ public readonly record struct AdEvent
     /// <summary>Clearing price, CPM micros (win and impression events); 0 otherwise.</summary>
     public long PriceMicros { get; init; }
 
+    /// <summary>Where the source read it (the partition is the batch's), so a late or rejected event can be traced; -1 when unknown.</summary>
+    public long SourceOffset { get; init; }
+
     /// <summary>An impression's spend: price_micros / 1000, rounded down (the contract's rule).</summary>
     public long SpendMicros => Type == AdEventType.Impression ? PriceMicros / 1000 : 0;
 }

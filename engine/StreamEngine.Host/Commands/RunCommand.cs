@@ -73,7 +73,9 @@ public static class RunCommand
         long late = 0;
 
         await using var source = new KafkaAdEventSource(
-            new KafkaSourceOptions { BootstrapServers = bootstrap, GroupId = group, Topic = topic }, checkpoints, symbols, line => Console.Error.WriteLine(line));
+            new KafkaSourceOptions { BootstrapServers = bootstrap, GroupId = group, Topic = topic, DeadLetterTopic = $"{topic}.dlq" },
+            checkpoints, symbols, line => Console.Error.WriteLine(line));
+        using var lateEvents = new LateEventWriter(bootstrap, $"{topic}.late", topic, symbols);
         var checkpointGate = new SemaphoreSlim(1, 1);
 
         IReadOnlyDictionary<int, long>? lastSaved = null;
@@ -100,9 +102,10 @@ public static class RunCommand
                     return; // nothing new since the last checkpoint
                 }
 
-                // Results first, then the checkpoint that says they are covered: a crash between the two only
-                // means the replay writes the same rows (same keys and versions) again.
+                // Results (and late events) first, then the checkpoint that says they are covered: a crash between
+                // the two only means the replay writes the same rows (same keys and versions) again.
                 await writer.WriteAsync(AdMetricsJob.ToRows(rows, symbols), cancellationToken);
+                lateEvents.Flush(TimeSpan.FromSeconds(30));
                 await checkpoints.SaveAsync(checkpoint.NextOffsets, checkpoint.State, cancellationToken);
                 lastSaved = checkpoint.NextOffsets;
                 foreach (var (partition, offset) in checkpoint.NextOffsets)
@@ -129,6 +132,11 @@ public static class RunCommand
                     lock (pending)
                     {
                         pending.AddRange(result.Results);
+                    }
+
+                    foreach (var lateEvent in result.Late)
+                    {
+                        lateEvents.Write(lateEvent);
                     }
 
                     Interlocked.Add(ref late, result.Late.Count);

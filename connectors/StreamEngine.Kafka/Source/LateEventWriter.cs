@@ -1,0 +1,109 @@
+using System.Buffers;
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using Confluent.Kafka;
+using StreamEngine.Core.AdEvents;
+using StreamEngine.Core.Windowing;
+
+namespace StreamEngine.Kafka.Source;
+
+/// <summary>Headers of a record on the late topic.</summary>
+public static class LateEventHeaders
+{
+    public const string Reason = "late-reason";
+
+    /// <summary>The watermark (epoch ms) the event was judged against.</summary>
+    public const string Watermark = "late-watermark";
+}
+
+/// <summary>
+/// Writes events that came later than the allowed lateness to the late topic (<c>ad-events.late</c>): the event in the
+/// v2 wire format (its id as the 128-bit hash the engine keeps, <c>id_hash</c>), keyed by campaign, with the reason,
+/// the watermark and where it was read (<see cref="DeadLetterHeaders"/>' source headers). At least once: flush before
+/// the checkpoint that covers them.
+/// </summary>
+public sealed class LateEventWriter(string bootstrapServers, string topic, string sourceTopic, SymbolTable symbols, IReadOnlyDictionary<string, string>? clientSettings = null) : IDisposable
+{
+    private readonly IProducer<byte[], byte[]> _producer = new ProducerBuilder<byte[], byte[]>(new ProducerConfig((clientSettings ?? new Dictionary<string, string>()).ToDictionary(s => s.Key, s => s.Value))
+    {
+        BootstrapServers = bootstrapServers,
+        ClientId = "streamengine-late",
+        Acks = Acks.All,
+        EnableIdempotence = true,
+        LingerMs = 5,
+    }).Build();
+
+    private readonly ArrayBufferWriter<byte> _buffer = new(512);
+    private long _written;
+
+    public long Written => Interlocked.Read(ref _written);
+
+    public void Write(LateEvent<AdEvent> late)
+    {
+        var e = late.Event;
+        _buffer.ResetWrittenCount();
+        using (var json = new Utf8JsonWriter(_buffer))
+        {
+            json.WriteStartObject();
+            json.WriteNumber("v", 2);
+            json.WriteString("id_hash", e.Id.ToString("x32", CultureInfo.InvariantCulture));
+            json.WriteString("type", e.Type.ToString().ToLowerInvariant());
+            json.WriteNumber("ts", e.TimestampMs);
+            json.WriteString("campaign", symbols.Name(e.Campaign));
+            json.WriteString("ad", symbols.Name(e.Ad));
+            json.WriteString("placement", symbols.Name(e.Placement));
+            json.WriteString("publisher", symbols.Name(e.Publisher));
+            if (e.Country != 0)
+            {
+                json.WriteString("country", Codes.Unpack(e.Country));
+            }
+
+            if (e.Device != DeviceType.Unknown)
+            {
+                json.WriteString("device", e.Device.ToString().ToLowerInvariant());
+            }
+
+            json.WriteNumber("bid_micros", e.BidMicros);
+            json.WriteNumber("price_micros", e.PriceMicros);
+            if (e.FloorMicros >= 0)
+            {
+                json.WriteNumber("floor_micros", e.FloorMicros);
+            }
+
+            json.WriteString("currency", Codes.Unpack(e.Currency));
+            json.WriteEndObject();
+        }
+
+        var headers = new Headers
+        {
+            { LateEventHeaders.Reason, Encoding.UTF8.GetBytes(late.Reason) },
+            { LateEventHeaders.Watermark, Encoding.UTF8.GetBytes(late.WatermarkMs.ToString(CultureInfo.InvariantCulture)) },
+            { DeadLetterHeaders.SourceTopic, Encoding.UTF8.GetBytes(sourceTopic) },
+            { DeadLetterHeaders.SourcePartition, Encoding.UTF8.GetBytes(late.Partition.ToString(CultureInfo.InvariantCulture)) },
+            { DeadLetterHeaders.SourceOffset, Encoding.UTF8.GetBytes(e.SourceOffset.ToString(CultureInfo.InvariantCulture)) },
+        };
+        KafkaClients.ProduceWithBackPressure(_producer, topic, new Message<byte[], byte[]>
+        {
+            Key = Encoding.UTF8.GetBytes(symbols.Name(e.Campaign)),
+            Value = _buffer.WrittenSpan.ToArray(),
+            Headers = headers,
+        });
+        Interlocked.Increment(ref _written);
+    }
+
+    /// <summary>Waits until every late record written so far is in Kafka; throws if that does not happen in time.</summary>
+    public void Flush(TimeSpan timeout)
+    {
+        if (_producer.Flush(timeout) > 0)
+        {
+            throw new KafkaSourceException($"late events could not be delivered to {topic} within {timeout}");
+        }
+    }
+
+    public void Dispose()
+    {
+        _producer.Flush(TimeSpan.FromSeconds(10));
+        _producer.Dispose();
+    }
+}

@@ -44,6 +44,8 @@ public sealed class EngineSettings
         return TimeSpan.TryParse(text, System.Globalization.CultureInfo.InvariantCulture, out duration) && duration >= TimeSpan.Zero;
     }
 
+    public int Port(string key) => int.Parse(this[key], System.Globalization.CultureInfo.InvariantCulture);
+
     public TimeSpan Duration(string key) => TryParseDuration(this[key], out var value) ? value : throw new UsageException($"configuration key '{key}' is not a duration");
 
     private readonly Dictionary<string, string> _values;

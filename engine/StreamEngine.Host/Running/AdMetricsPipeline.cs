@@ -1,0 +1,215 @@
+using System.Diagnostics;
+using System.Reactive.Concurrency;
+using StreamEngine.ClickHouse.Embedded;
+using StreamEngine.ClickHouse.Sink;
+using StreamEngine.ClickHouse.Stores;
+using StreamEngine.Core.AdEvents;
+using StreamEngine.Core.Dsl;
+using StreamEngine.Core.State;
+using StreamEngine.Core.Windowing;
+using StreamEngine.Host.Configuration;
+using StreamEngine.Jobs;
+using StreamEngine.Kafka.Source;
+
+namespace StreamEngine.Host.Running;
+
+/// <summary>What a running job has done so far, for status lines.</summary>
+public readonly record struct PipelineStatus(long MessagesIn, long Events, long DeadLettered, long Late, long ResultRows, long Lag);
+
+/// <summary>
+/// The ad-metrics job from Kafka to the embedded ClickHouse, exactly once (docs/exactly-once.md): every checkpoint
+/// interval the results emitted so far are written, then one row with the aggregation's state and the source offsets
+/// it covers; on start the newest checkpoint is restored and the source seeks to its offsets.
+/// </summary>
+public sealed class AdMetricsPipeline : IAsyncDisposable
+{
+    private static readonly TimeSpan CheckpointInterval = TimeSpan.FromSeconds(2);
+    private readonly AdMetricsJob _job = new();
+    private readonly List<WindowResult<int, CampaignMinute>> _pending = [];
+    private readonly SemaphoreSlim _checkpointGate = new(1, 1);
+    private readonly TaskCompletionSource<Exception> _failed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private KafkaAdEventSource _source = null!;
+    private LateEventWriter _lateEvents = null!;
+    private TableWriter _writer = null!;
+    private CheckpointStore _checkpoints = null!;
+    private CheckpointHandle _handle = null!;
+    private IDisposable? _subscription;
+    private IReadOnlyDictionary<int, long>? _lastSaved;
+    private long _late;
+
+    private AdMetricsPipeline(string description) => Description = description;
+
+    /// <summary>One line on what runs where, for the start-up banner.</summary>
+    public string Description { get; private set; }
+
+    public SymbolTable Symbols { get; } = new();
+
+    public PipelineStatus Status
+    {
+        get
+        {
+            var counters = _source.Counters;
+            return new PipelineStatus(counters.MessagesIn, counters.Decoded, counters.DeadLettered, Interlocked.Read(ref _late),
+                _writer.Counters.Rows, _source.ConsumerLag.Values.Sum());
+        }
+    }
+
+    /// <summary>
+    /// Migrates the schema, restores the newest checkpoint (or, with <paramref name="forgetPositions"/>, drops the
+    /// stored positions because the Kafka cluster is new) and starts reading.
+    /// </summary>
+    public static async Task<AdMetricsPipeline> StartAsync(EngineSettings settings, EmbeddedClickHouse clickHouse, Action<string> log, bool forgetPositions, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(settings);
+        var bootstrap = settings["kafka.bootstrap"];
+        var topic = settings["kafka.topic"];
+        var database = settings["clickhouse.database"];
+        var pipeline = new AdMetricsPipeline("");
+        var group = settings["kafka.group"] is { Length: > 0 } g ? g : $"streamengine-{pipeline._job.Name}";
+        var store = new EmbeddedStore(clickHouse, ownsConnection: false);
+        await new SchemaMigrator(store, database).ApplyAsync(
+            [OffsetStore.Migration, CheckpointStore.Migration, .. AdMetricsJob.Schema.Select(m => new Migration(m.Version, m.Name, m.Statements))], cancellationToken);
+        if (forgetPositions)
+        {
+            await store.ExecuteAsync($"DELETE FROM {ClickHouseSql.Identifier(database)}.checkpoints WHERE job = {ClickHouseSql.Literal(pipeline._job.Name)}", cancellationToken);
+        }
+
+        pipeline._checkpoints = new CheckpointStore(store, database, pipeline._job.Name, topic);
+        var latest = await pipeline._checkpoints.LoadLatestAsync(cancellationToken);
+        var symbols = pipeline.Symbols;
+        // Keys are interned ids, which differ between runs: snapshots carry the names instead.
+        pipeline._handle = new CheckpointHandle
+        {
+            RestoreFrom = latest?.State,
+            KeyCodec = new KeyCodec<int>((w, campaign) => w.Write(symbols.Name(campaign)), r => symbols.Intern(r.ReadString())),
+        };
+        pipeline._writer = new TableWriter(store, $"{database}.{AdMetricsJob.ResultsTable}");
+        pipeline._source = new KafkaAdEventSource(
+            new KafkaSourceOptions { BootstrapServers = bootstrap, GroupId = group, Topic = topic, DeadLetterTopic = $"{topic}.dlq" },
+            pipeline._checkpoints, symbols, log);
+        pipeline._lateEvents = new LateEventWriter(bootstrap, $"{topic}.late", topic, symbols);
+        var context = new JobContext(new WindowOptions
+        {
+            WatermarkDelay = settings.Duration("window.watermark_delay"),
+            AllowedLateness = settings.Duration("window.allowed_lateness"),
+        }, DefaultScheduler.Instance, pipeline._handle);
+        pipeline._subscription = pipeline._job.Build(pipeline._source.ToObservable(onRevoked: _ => pipeline.CheckpointAsync().GetAwaiter().GetResult()), context)
+            .Subscribe(pipeline.OnOutput, error => pipeline._failed.TrySetResult(error));
+        pipeline.Description = $"job {pipeline._job.Name}: reading {topic} at {bootstrap} as group {group}; results in {store.Description} (database {database})" +
+                               (latest is null ? "; starting from the beginning" : $"; resuming from checkpoint {latest.Sequence}");
+        return pipeline;
+    }
+
+    /// <summary>
+    /// Checkpoints every interval until <paramref name="stopping"/> fires, the job fails (returns the error), or, with
+    /// <paramref name="untilIdle"/>, no message has arrived for that long. Null means it stopped normally.
+    /// </summary>
+    public async Task<Exception?> RunAsync(TimeSpan? untilIdle, CancellationToken stopping)
+    {
+        var lastIn = -1L;
+        var quietSince = Stopwatch.StartNew();
+        while (!stopping.IsCancellationRequested)
+        {
+            try
+            {
+                await Task.WhenAny(Task.Delay(CheckpointInterval, stopping), _failed.Task, _source.Completion);
+            }
+            catch (OperationCanceledException)
+            {
+            }
+
+            if (_failed.Task.IsCompleted)
+            {
+                return _failed.Task.Result;
+            }
+
+            if (_source.Completion.IsFaulted)
+            {
+                return _source.Completion.Exception!.InnerException;
+            }
+
+            await CheckpointAsync();
+            var messagesIn = _source.Counters.MessagesIn;
+            if (messagesIn != lastIn)
+            {
+                lastIn = messagesIn;
+                quietSince.Restart();
+            }
+            else if (untilIdle is { } idle && quietSince.Elapsed >= idle && _handle.IsAttached)
+            {
+                break;
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>Writes everything emitted so far with a last checkpoint, then stops reading.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        if (_handle.IsAttached)
+        {
+            await CheckpointAsync();
+        }
+
+        _subscription?.Dispose();
+        await _source.DisposeAsync();
+        _lateEvents.Dispose();
+        _checkpointGate.Dispose();
+    }
+
+    private void OnOutput(WindowOutput<int, CampaignMinute, AdEvent> output)
+    {
+        lock (_pending)
+        {
+            _pending.AddRange(output.Results);
+        }
+
+        foreach (var late in output.Late)
+        {
+            _lateEvents.Write(late);
+        }
+
+        Interlocked.Add(ref _late, output.Late.Count);
+    }
+
+    private async Task CheckpointAsync()
+    {
+        if (!_handle.IsAttached)
+        {
+            return;
+        }
+
+        await _checkpointGate.WaitAsync();
+        try
+        {
+            var checkpoint = _handle.Take();
+            List<WindowResult<int, CampaignMinute>> rows;
+            lock (_pending)
+            {
+                rows = [.. _pending];
+                _pending.Clear();
+            }
+
+            if (rows.Count == 0 && _lastSaved is not null && _lastSaved.Count == checkpoint.NextOffsets.Count && !_lastSaved.Except(checkpoint.NextOffsets).Any())
+            {
+                return; // nothing new since the last checkpoint
+            }
+
+            // Results (and late events) first, then the checkpoint that says they are covered: a crash between the
+            // two only means the replay writes the same rows (same keys and versions) again.
+            await _writer.WriteAsync(AdMetricsJob.ToRows(rows, Symbols));
+            _lateEvents.Flush(TimeSpan.FromSeconds(30));
+            await _checkpoints.SaveAsync(checkpoint.NextOffsets, checkpoint.State);
+            _lastSaved = checkpoint.NextOffsets;
+            foreach (var (partition, offset) in checkpoint.NextOffsets)
+            {
+                _source.MarkProcessed(partition, offset);
+            }
+        }
+        finally
+        {
+            _checkpointGate.Release();
+        }
+    }
+}

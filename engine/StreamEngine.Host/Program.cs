@@ -9,6 +9,9 @@ public static class Program
         usage: streamengine <command> [options]
 
         commands:
+          demo [--set key=value]...
+                                  everything on embedded defaults: Kafka, traffic, the ad-metrics job, ClickHouse and
+                                  its HTTP endpoint, with a live summary (Ctrl-C stops; results are kept)
           kafka serve [--brokers 3] [--topic NAME:PARTITIONS]... [--bootstrap-file F] [--port P]
                                   run the embedded Kafka cluster until stopped (Ctrl-C or SIGTERM)
           generate --bootstrap B [--topic ad-events] --events N [--rate R] [--seed S]
@@ -30,6 +33,7 @@ public static class Program
             return args switch
             {
                 [] or ["help" or "--help" or "-h", ..] => PrintUsage(),
+                ["demo", .. var rest] => await DemoCommand.RunAsync(rest, Console.Out),
                 ["kafka", "serve", .. var rest] => await KafkaServeCommand.RunAsync(rest, Console.Out),
                 ["kafka", ..] => throw new UsageException("kafka: the subcommand is 'serve' (streamengine kafka serve ...)"),
                 ["generate", .. var rest] => await GenerateCommand.RunAsync(rest, Console.Error),

@@ -1,0 +1,42 @@
+using System.Text.RegularExpressions;
+using StreamEngine.TestUtilities;
+
+namespace StreamEngine.IntegrationTests.Cli;
+
+/// <summary><c>streamengine demo</c>: everything in one process; results visible over HTTP while it runs; Ctrl-C stops it cleanly.</summary>
+public sealed partial class DemoCommandTests
+{
+    private static readonly TimeSpan Patience = TimeSpan.FromMinutes(2);
+
+    [Fact]
+    public async Task The_demo_shows_live_results_over_ClickHouse_HTTP_and_stops_cleanly_on_Ctrl_C_keeping_them()
+    {
+        using var folder = new TemporaryDirectory("streamengine-demo");
+        var store = $"clickhouse.path={folder.Path}";
+        using var demo = StreamEngineCli.Start("demo", "--set", store, "--set", "clickhouse.http.port=0");
+        var banner = await demo.WaitForOutputAsync(line => line.Contains("ClickHouse HTTP", StringComparison.Ordinal), Patience);
+        var url = new Uri(HttpUrl().Match(banner).Value);
+
+        using var http = new HttpClient { BaseAddress = url };
+        long impressions = 0;
+        var deadline = DateTime.UtcNow + Patience;
+        while (impressions == 0 && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(500);
+            var text = (await http.GetStringAsync("/?query=SELECT%20sum(impressions)%20FROM%20ads.campaign_minute")).Trim();
+            impressions = long.Parse(text, System.Globalization.CultureInfo.InvariantCulture);
+        }
+
+        Assert.True(impressions > 0, "the demo should have written campaign metrics within two minutes");
+        demo.Signal(2); // Ctrl-C
+        await demo.WaitForExitAsync(Patience);
+        Assert.True(demo.ExitCode == 0, demo.StandardError);
+        Assert.Contains("demo stopped; results kept in", demo.StandardOutput, StringComparison.Ordinal);
+
+        using var kept = await StreamEngineCli.RunAsync(Patience, "query", "--set", store, "SELECT sum(impressions) >= " + impressions + " FROM ads.campaign_minute");
+        Assert.Equal("1", kept.StandardOutput.Trim());
+    }
+
+    [GeneratedRegex(@"http://127\.0\.0\.1:\d+/")]
+    private static partial Regex HttpUrl();
+}

@@ -62,7 +62,7 @@ public sealed class KafkaAdEventSource : IAsyncDisposable
     public SourceCounters Counters => new(Interlocked.Read(ref _messagesIn), Interlocked.Read(ref _decoded), Interlocked.Read(ref _deadLettered),
         Interlocked.Read(ref _pauses), Interlocked.Read(ref _transientErrors));
 
-    /// <summary>Consumer lag per partition from librdkafka's statistics (messages behind the high watermark).</summary>
+    /// <summary>Consumer lag per partition from librdkafka's statistics: messages behind the high watermark not yet read.</summary>
     public IReadOnlyDictionary<int, long> ConsumerLag => _lag;
 
     /// <summary>The pass-through client settings with secret values masked: safe to log.</summary>
@@ -379,15 +379,15 @@ public sealed class KafkaAdEventSource : IAsyncDisposable
                 continue;
             }
 
-            // Behind the committed offset when there is one (Kafka's usual lag); before the first commit, behind
-            // what this consumer has read so far.
+            // Messages not yet read by this consumer (high watermark minus its position); before the first read,
+            // Kafka's committed-offset lag, or the whole partition.
             var value = partition.Value;
-            var lag = Long(value, "consumer_lag");
-            if (lag < 0)
+            var high = Long(value, "hi_offset");
+            var position = Long(value, "app_offset");
+            var lag = high >= 0 && position >= 0 ? high - position : Long(value, "consumer_lag");
+            if (lag < 0 && high >= 0)
             {
-                var high = Long(value, "hi_offset");
-                var position = Long(value, "app_offset");
-                lag = high < 0 ? -1 : high - (position >= 0 ? position : Math.Max(0, Long(value, "lo_offset")));
+                lag = high - Math.Max(0, Long(value, "lo_offset"));
             }
 
             if (lag >= 0)

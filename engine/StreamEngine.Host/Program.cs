@@ -39,7 +39,7 @@ public static class Program
                 ["generate", .. var rest] => await GenerateCommand.RunAsync(rest, Console.Error),
                 ["jobs", .. var rest] => JobsCommand.Run(rest, Console.Out),
                 ["run", .. var rest] => await RunCommand.RunAsync(rest, Console.Out),
-                ["query", .. var rest] => QueryCommand.Run(rest, Console.OpenStandardOutput()),
+                ["query", .. var rest] => await QueryCommand.RunAsync(rest, Console.OpenStandardOutput()),
                 [var unknown, ..] => throw new UsageException($"unknown command '{unknown}' (run `streamengine help`)"),
             };
         }

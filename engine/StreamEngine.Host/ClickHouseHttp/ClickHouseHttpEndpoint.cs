@@ -29,6 +29,9 @@ public sealed partial class ClickHouseHttpEndpoint : IAsyncDisposable
         "send_progress_in_http_headers", "http_headers_progress_interval_ms", "role", "quota_key", "stacktrace",
     };
 
+    /// <summary>Response header naming the data folder this endpoint serves.</summary>
+    public const string DataPathHeader = "X-StreamEngine-Data-Path";
+
     private readonly WebApplication _app;
     private readonly string _storePath;
     private readonly ClickHouseHttpOptions _options;
@@ -91,6 +94,8 @@ public sealed partial class ClickHouseHttpEndpoint : IAsyncDisposable
         var request = context.Request;
         var response = context.Response;
         response.Headers["X-ClickHouse-Server-Display-Name"] = "streamengine";
+        // Lets `streamengine query` tell whether this engine holds the store it was asked about.
+        response.Headers[DataPathHeader] = _storePath;
         if (request.Path == "/ping" || (request.Path == "/" && request.Method == "GET" && request.QueryString.Value is null or ""))
         {
             await response.WriteAsync("Ok.\n");

@@ -1,16 +1,18 @@
 using StreamEngine.ClickHouse.Embedded;
+using StreamEngine.Host.ClickHouseHttp;
 using StreamEngine.Host.Cli;
 using StreamEngine.Host.Configuration;
 
 namespace StreamEngine.Host.Commands;
 
 /// <summary>
-/// <c>streamengine query "SQL"</c>: runs SQL against the embedded store at <c>clickhouse.path</c> and writes the
-/// output, unchanged, to standard output. (Through the engine's HTTP endpoint while an engine runs: issue 5.)
+/// <c>streamengine query "SQL"</c>: runs SQL against the store at <c>clickhouse.path</c> and writes the output,
+/// unchanged, to standard output. While an engine serves that store (chDB lets one process open it) the query goes
+/// through the engine's ClickHouse HTTP endpoint (<c>clickhouse.http.port</c>); otherwise the store is opened directly.
 /// </summary>
 public static class QueryCommand
 {
-    public static int Run(IReadOnlyList<string> args, Stream output)
+    public static async Task<int> RunAsync(IReadOnlyList<string> args, Stream output)
     {
         ArgumentNullException.ThrowIfNull(output);
         var parsed = Arguments.Parse("query", args, "set", "format");
@@ -22,10 +24,50 @@ public static class QueryCommand
             throw new UsageException($"query: --format '{format}' is not a ClickHouse format name");
         }
 
-        using var store = EmbeddedClickHouse.Connect(new EmbeddedClickHouseOptions { Path = settings["clickhouse.path"] });
-        using var result = store.Query(parsed.Positionals[0], format);
+        var path = Path.GetFullPath(settings["clickhouse.path"]);
+        var sql = parsed.Positionals[0];
+        if (await ThroughRunningEngineAsync(settings.Port("clickhouse.http.port"), path, sql, format, output))
+        {
+            return 0;
+        }
+
+        using var store = EmbeddedClickHouse.Connect(new EmbeddedClickHouseOptions { Path = path });
+        using var result = store.Query(sql, format);
         output.Write(result.Span);
         output.Flush();
         return 0;
+    }
+
+    /// <summary>Runs the query over HTTP when an engine on the port serves this very store; false when none does.</summary>
+    private static async Task<bool> ThroughRunningEngineAsync(int port, string path, string sql, string format, Stream output)
+    {
+        if (port == 0)
+        {
+            return false;
+        }
+
+        using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}/"), Timeout = TimeSpan.FromMinutes(10) };
+        try
+        {
+            using var ping = await http.GetAsync("/ping").WaitAsync(TimeSpan.FromSeconds(2));
+            if (!ping.Headers.TryGetValues(ClickHouseHttpEndpoint.DataPathHeader, out var served) || served.FirstOrDefault() != path)
+            {
+                return false;
+            }
+        }
+        catch (Exception e) when (e is HttpRequestException or TimeoutException or TaskCanceledException)
+        {
+            return false; // no engine there
+        }
+
+        using var response = await http.PostAsync($"/?default_format={Uri.EscapeDataString(format)}", new StringContent(sql));
+        if (!response.IsSuccessStatusCode)
+        {
+            throw new StreamEngine.ClickHouse.ClickHouseException((await response.Content.ReadAsStringAsync()).Trim());
+        }
+
+        await response.Content.CopyToAsync(output);
+        await output.FlushAsync();
+        return true;
     }
 }

@@ -13,7 +13,8 @@ public sealed partial class DemoCommandTests
     {
         using var folder = new TemporaryDirectory("streamengine-demo");
         var store = $"clickhouse.path={folder.Path}";
-        using var demo = StreamEngineCli.Start("demo", "--set", store, "--set", "clickhouse.http.port=0");
+        var port = $"clickhouse.http.port={FreePort.Next()}";
+        using var demo = StreamEngineCli.Start("demo", "--set", store, "--set", port);
         var banner = await demo.WaitForOutputAsync(line => line.Contains("ClickHouse HTTP", StringComparison.Ordinal), Patience);
         var url = new Uri(HttpUrl().Match(banner).Value);
 
@@ -28,6 +29,13 @@ public sealed partial class DemoCommandTests
         }
 
         Assert.True(impressions > 0, "the demo should have written campaign metrics within two minutes");
+        // While the demo holds the store, `query` goes through its endpoint (opening the folder would be refused).
+        using (var live = await StreamEngineCli.RunAsync(Patience, "query", "--set", store, "--set", port, "SELECT count() > 0 FROM ads.campaign_minute"))
+        {
+            Assert.True(live.ExitCode == 0, live.StandardError);
+            Assert.Equal("1", live.StandardOutput.Trim());
+        }
+
         demo.Signal(2); // Ctrl-C
         await demo.WaitForExitAsync(Patience);
         Assert.True(demo.ExitCode == 0, demo.StandardError);

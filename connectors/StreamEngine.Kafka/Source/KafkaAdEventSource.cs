@@ -107,18 +107,21 @@ public sealed class KafkaAdEventSource : IAsyncDisposable
     {
         try
         {
-            using var deadLetters = new ProducerBuilder<byte[], byte[]>(ProducerConfig()).Build();
-            using var consumer = BuildConsumer();
-            consumer.Subscribe(_options.Topic);
-            _log($"kafka source: reading {_options.Topic} as group {_options.GroupId} from {_options.BootstrapServers}");
-            try
+            // The clients are closed before completion is signalled, so nothing of theirs outlives the source.
+            using (var deadLetters = new ProducerBuilder<byte[], byte[]>(ProducerConfig()).Build())
+            using (var consumer = BuildConsumer())
             {
-                Poll(consumer, deadLetters);
-            }
-            finally
-            {
-                CommitProcessed(consumer);
-                consumer.Close(); // leaves the group: its partitions move at once
+                consumer.Subscribe(_options.Topic);
+                _log($"kafka source: reading {_options.Topic} as group {_options.GroupId} from {_options.BootstrapServers}");
+                try
+                {
+                    Poll(consumer, deadLetters);
+                }
+                finally
+                {
+                    CommitProcessed(consumer);
+                    consumer.Close(); // leaves the group: its partitions move at once
+                }
             }
 
             _signals.Writer.TryComplete();

@@ -22,7 +22,11 @@ public static class Program
                                   run a job from Kafka to the embedded ClickHouse, exactly once
           query [--set key=value]... "SQL" [--format TSV|JSONEachRow|Pretty|ArrowStream|...]
                                   run SQL against the embedded ClickHouse store (clickhouse.path)
+          validate --config FILE  check a YAML or JSON configuration and show the effective values
           help                    show this text
+
+        run, query and demo take --config FILE (YAML or JSON) and --set key=value; later wins: defaults, file,
+        environment (STREAMENGINE__KAFKA__BOOTSTRAP), --set.
         """;
 
     public static async Task<int> Main(string[] args)
@@ -37,6 +41,7 @@ public static class Program
                 ["kafka", "serve", .. var rest] => await KafkaServeCommand.RunAsync(rest, Console.Out),
                 ["kafka", ..] => throw new UsageException("kafka: the subcommand is 'serve' (streamengine kafka serve ...)"),
                 ["generate", .. var rest] => await GenerateCommand.RunAsync(rest, Console.Error),
+                ["validate", .. var rest] => ValidateCommand.Run(rest, Console.Out),
                 ["jobs", .. var rest] => JobsCommand.Run(rest, Console.Out),
                 ["run", .. var rest] => await RunCommand.RunAsync(rest, Console.Out),
                 ["query", .. var rest] => await QueryCommand.RunAsync(rest, Console.OpenStandardOutput()),

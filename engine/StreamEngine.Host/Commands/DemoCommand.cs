@@ -25,7 +25,7 @@ public static class DemoCommand
     public static async Task<int> RunAsync(IReadOnlyList<string> args, TextWriter output)
     {
         ArgumentNullException.ThrowIfNull(output);
-        var parsed = Arguments.Parse("demo", args, "set");
+        var parsed = Arguments.Parse("demo", args, "set", "config");
         parsed.ExpectPositionals(0, 0, "nothing");
         using var stopping = new CancellationTokenSource();
         using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop);
@@ -36,7 +36,7 @@ public static class DemoCommand
             Brokers = 3,
             Topics = [new("ad-events", 12), new("ad-events.dlq", 3), new("ad-events.late", 3)],
         });
-        var settings = EngineSettings.Load([.. parsed.All("set"), $"kafka.bootstrap={kafka.BootstrapServers}", "kafka.topic=ad-events"]);
+        var settings = EngineSettings.Load([.. parsed.All("set"), $"kafka.bootstrap={kafka.BootstrapServers}", "kafka.topic=ad-events"], configFile: parsed.Value("config"));
         var path = Path.GetFullPath(settings["clickhouse.path"]);
         using var clickHouse = EmbeddedClickHouse.Connect(new EmbeddedClickHouseOptions { Path = path });
         await using var endpoint = await ClickHouseHttpEndpoint.StartAsync(clickHouse, new ClickHouseHttpOptions { Port = settings.Port("clickhouse.http.port") }, stopping.Token);

@@ -15,9 +15,9 @@ public static class QueryCommand
     public static async Task<int> RunAsync(IReadOnlyList<string> args, Stream output)
     {
         ArgumentNullException.ThrowIfNull(output);
-        var parsed = Arguments.Parse("query", args, "set", "format");
+        var parsed = Arguments.Parse("query", args, "set", "config", "format");
         parsed.ExpectPositionals(1, 1, "the SQL to run (streamengine query \"SELECT ...\")");
-        var settings = EngineSettings.Load(parsed.All("set"));
+        var settings = EngineSettings.Load(parsed.All("set"), configFile: parsed.Value("config"));
         var format = parsed.Value("format") ?? "TSV";
         if (format.Length == 0 || !format.All(char.IsAsciiLetterOrDigit))
         {

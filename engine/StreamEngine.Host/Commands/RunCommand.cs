@@ -17,12 +17,12 @@ public static class RunCommand
     public static async Task<int> RunAsync(IReadOnlyList<string> args, TextWriter output)
     {
         ArgumentNullException.ThrowIfNull(output);
-        var parsed = Arguments.Parse("run", args, "job", "set", "until-idle");
+        var parsed = Arguments.Parse("run", args, "job", "set", "config", "until-idle");
         parsed.ExpectPositionals(0, 0, "nothing");
         var jobName = parsed.Value("job") ?? throw new UsageException("run: --job is required (streamengine jobs list shows them)");
         JobsCommand.EnsureKnown(jobName);
         var untilIdle = parsed.Value("until-idle") is null ? (TimeSpan?)null : TimeSpan.FromSeconds(parsed.WholeNumber("until-idle", 0, 1, 86_400));
-        var settings = EngineSettings.Load(parsed.All("set"));
+        var settings = EngineSettings.Load(parsed.All("set"), configFile: parsed.Value("config"));
         if (settings["kafka.bootstrap"].Length == 0)
         {
             throw new UsageException("run: configuration key 'kafka.bootstrap' is required (the Kafka bootstrap servers)");

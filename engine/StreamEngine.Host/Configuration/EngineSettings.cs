@@ -4,9 +4,11 @@ using StreamEngine.Host.Cli;
 namespace StreamEngine.Host.Configuration;
 
 /// <summary>
-/// Configuration keys and their values, from (later wins) built-in defaults, environment variables
-/// (<c>STREAMENGINE__CLICKHOUSE__PATH</c> for <c>clickhouse.path</c>) and <c>--set key=value</c>.
-/// Only keys the running commands use are known so far; an unknown key or a bad value is an error that names it.
+/// Configuration keys and their values, from (later wins) built-in defaults, a YAML or JSON file (<c>--config</c>;
+/// nested maps give dotted keys), environment variables (<c>STREAMENGINE__CLICKHOUSE__PATH</c> for
+/// <c>clickhouse.path</c>) and <c>--set key=value</c>. An unknown key or a bad value is an error that names it and where
+/// it came from. Kafka security settings (<c>kafka.security.protocol</c>, <c>kafka.sasl.*</c>, <c>kafka.ssl.*</c>) pass
+/// through to the Kafka clients unchecked and are never shown.
 /// </summary>
 public sealed class EngineSettings
 {
@@ -55,11 +57,19 @@ public sealed class EngineSettings
     public string this[string key] => _values[key];
 
     /// <summary>Merges defaults, the given environment and <c>--set</c> pairs, validating every value.</summary>
-    public static EngineSettings Load(IEnumerable<string> setPairs, IDictionary? environment = null)
+    public static EngineSettings Load(IEnumerable<string> setPairs, IDictionary? environment = null, string? configFile = null)
     {
         ArgumentNullException.ThrowIfNull(setPairs);
         environment ??= Environment.GetEnvironmentVariables();
         var values = Known.ToDictionary(k => k.Key, k => k.Value.Default, StringComparer.Ordinal);
+        if (configFile is not null)
+        {
+            foreach (var (key, value) in ConfigFile.Read(configFile))
+            {
+                Apply(values, key, value, configFile);
+            }
+        }
+
         foreach (DictionaryEntry entry in environment)
         {
             if (entry.Key is string name && name.StartsWith(EnvironmentPrefix, StringComparison.Ordinal) && entry.Value is string value)
@@ -83,8 +93,25 @@ public sealed class EngineSettings
         return new EngineSettings(values);
     }
 
+    /// <summary>Kafka client settings passed through (security), without the <c>kafka.</c> prefix.</summary>
+    public IReadOnlyDictionary<string, string> KafkaClientSettings =>
+        _values.Where(v => IsPassThrough(v.Key)).ToDictionary(v => v.Key["kafka.".Length..], v => v.Value, StringComparer.Ordinal);
+
+    /// <summary>Every key with its effective value, pass-through values masked: safe to print.</summary>
+    public IEnumerable<KeyValuePair<string, string>> Printable() =>
+        _values.OrderBy(v => v.Key, StringComparer.Ordinal).Select(v => IsPassThrough(v.Key) ? new KeyValuePair<string, string>(v.Key, "****") : v);
+
+    private static bool IsPassThrough(string key) =>
+        key.StartsWith("kafka.security.", StringComparison.Ordinal) || key.StartsWith("kafka.sasl.", StringComparison.Ordinal) || key.StartsWith("kafka.ssl.", StringComparison.Ordinal);
+
     private static void Apply(Dictionary<string, string> values, string key, string value, string source)
     {
+        if (IsPassThrough(key))
+        {
+            values[key] = value;
+            return;
+        }
+
         if (!Known.TryGetValue(key, out var known))
         {
             throw new UsageException($"unknown configuration key '{key}' (from {source}; known: {string.Join(", ", Known.Keys)})");

@@ -85,9 +85,9 @@ public sealed class AdMetricsPipeline : IAsyncDisposable
         };
         pipeline._writer = new TableWriter(store, $"{database}.{AdMetricsJob.ResultsTable}");
         pipeline._source = new KafkaAdEventSource(
-            new KafkaSourceOptions { BootstrapServers = bootstrap, GroupId = group, Topic = topic, DeadLetterTopic = $"{topic}.dlq" },
+            new KafkaSourceOptions { BootstrapServers = bootstrap, GroupId = group, Topic = topic, DeadLetterTopic = $"{topic}.dlq", ClientSettings = settings.KafkaClientSettings },
             pipeline._checkpoints, symbols, log);
-        pipeline._lateEvents = new LateEventWriter(bootstrap, $"{topic}.late", topic, symbols);
+        pipeline._lateEvents = new LateEventWriter(bootstrap, $"{topic}.late", topic, symbols, settings.KafkaClientSettings);
         var context = new JobContext(new WindowOptions
         {
             WatermarkDelay = settings.Duration("window.watermark_delay"),

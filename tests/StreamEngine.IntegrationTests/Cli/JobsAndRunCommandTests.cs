@@ -30,4 +30,24 @@ public sealed class JobsAndRunCommandTests
         Assert.Equal(2, run.ExitCode);
         Assert.Contains(reason, run.StandardError, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task Validate_shows_the_effective_configuration_with_secrets_masked_or_names_the_problem()
+    {
+        using var folder = new TemporaryDirectory();
+        var good = folder.File("engine.yaml");
+        await File.WriteAllTextAsync(good, "kafka:\n  bootstrap: b:9092\n  sasl.password: hunter2\nwindow:\n  allowed_lateness: 1m\n");
+        var bad = folder.File("bad.json");
+        await File.WriteAllTextAsync(bad, "{ \"kafka\": { \"bootstrapp\": \"x\" } }");
+
+        using var ok = await StreamEngineCli.RunAsync(Patience, "validate", "--config", good);
+        using var wrong = await StreamEngineCli.RunAsync(Patience, "validate", "--config", bad);
+
+        Assert.Equal(0, ok.ExitCode);
+        Assert.Contains("kafka.bootstrap = b:9092", ok.StandardOutput, StringComparison.Ordinal);
+        Assert.Contains("window.allowed_lateness = 1m", ok.StandardOutput, StringComparison.Ordinal);
+        Assert.DoesNotContain("hunter2", ok.StandardOutput, StringComparison.Ordinal);
+        Assert.Equal(2, wrong.ExitCode);
+        Assert.Contains("unknown configuration key 'kafka.bootstrapp'", wrong.StandardError, StringComparison.Ordinal);
+    }
 }

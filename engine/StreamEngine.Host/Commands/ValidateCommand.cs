@@ -1,0 +1,24 @@
+using StreamEngine.Host.Cli;
+using StreamEngine.Host.Configuration;
+
+namespace StreamEngine.Host.Commands;
+
+/// <summary><c>streamengine validate --config FILE</c>: checks a configuration as a start would, and shows the result.</summary>
+public static class ValidateCommand
+{
+    public static int Run(IReadOnlyList<string> args, TextWriter output)
+    {
+        ArgumentNullException.ThrowIfNull(output);
+        var parsed = Arguments.Parse("validate", args, "config", "set");
+        parsed.ExpectPositionals(0, 0, "nothing");
+        var file = parsed.Value("config") ?? throw new UsageException("validate: --config FILE is required");
+        var settings = EngineSettings.Load(parsed.All("set"), configFile: file);
+        output.WriteLine($"{file}: valid. Effective configuration (defaults, file, environment, --set; secrets masked):");
+        foreach (var (key, value) in settings.Printable())
+        {
+            output.WriteLine($"  {key} = {value}");
+        }
+
+        return 0;
+    }
+}

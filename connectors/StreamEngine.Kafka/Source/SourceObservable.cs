@@ -14,7 +14,13 @@ public static class SourceObservable
     /// runs <paramref name="onRevoked"/> before the revocation is acknowledged (flush there).
     /// Completes when the source stops; errors with the reason when it fails.
     /// </summary>
-    public static IObservable<EventBatch<AdEvent>> ToObservable(this KafkaAdEventSource source, Action<PartitionsRevoked>? onRevoked = null)
+    /// <param name="source">The source; started on subscription.</param>
+    /// <param name="onRevoked">Runs before a revocation is acknowledged.</param>
+    /// <param name="waitForRoom">
+    /// Awaited before each batch is handed on; a sink that is behind (ClickHouse down) holds it, the source's channel
+    /// fills and the source pauses its partitions: back-pressure instead of buffering without bound.
+    /// </param>
+    public static IObservable<EventBatch<AdEvent>> ToObservable(this KafkaAdEventSource source, Action<PartitionsRevoked>? onRevoked = null, Func<CancellationToken, Task>? waitForRoom = null)
     {
         ArgumentNullException.ThrowIfNull(source);
         return Observable.Create<EventBatch<AdEvent>>(async (observer, cancel) =>
@@ -27,6 +33,11 @@ public static class SourceObservable
                     switch (signal)
                     {
                         case EventsPolled polled:
+                            if (waitForRoom is not null)
+                            {
+                                await waitForRoom(cancel);
+                            }
+
                             observer.OnNext(polled.Batch);
                             break;
                         case PartitionsAssigned assigned:

@@ -37,12 +37,18 @@ public static class DemoCommand
             Topics = [new("ad-events", 12), new("ad-events.dlq", 3), new("ad-events.late", 3)],
         });
         var settings = EngineSettings.Load([.. parsed.All("set"), $"kafka.bootstrap={kafka.BootstrapServers}", "kafka.topic=ad-events"], configFile: parsed.Value("config"));
+        if (settings["clickhouse.mode"] != "embedded")
+        {
+            throw new UsageException("demo: runs on embedded defaults; clickhouse.mode=server is for streamengine run");
+        }
+
         var path = Path.GetFullPath(settings["clickhouse.path"]);
         using var clickHouse = EmbeddedClickHouse.Connect(new EmbeddedClickHouseOptions { Path = path });
         await using var endpoint = await ClickHouseHttpEndpoint.StartAsync(clickHouse, new ClickHouseHttpOptions { Port = settings.Port("clickhouse.http.port") }, stopping.Token);
         var log = new List<string>();
         // The Kafka cluster is new and empty each time: positions stored by an earlier demo no longer apply (results stay).
-        var pipeline = await AdMetricsPipeline.StartAsync(settings, clickHouse, line => { lock (log) { log.Add(line); } }, forgetPositions: true, stopping.Token);
+        await using var store = new StreamEngine.ClickHouse.Stores.EmbeddedStore(clickHouse, ownsConnection: false);
+        var pipeline = await AdMetricsPipeline.StartAsync(settings, store, line => { lock (log) { log.Add(line); } }, forgetPositions: true, stopping.Token);
         using var generating = new CancellationTokenSource();
         var generator = Task.Run(() => Generate(kafka.BootstrapServers, generating.Token));
 

@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using StreamEngine.ClickHouse.Embedded;
+using StreamEngine.ClickHouse.Stores;
 using StreamEngine.Host.ClickHouseHttp;
 using StreamEngine.Host.Cli;
 using StreamEngine.Host.Configuration;
@@ -32,13 +33,18 @@ public static class RunCommand
         using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop);
         using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);
 
-        using var clickHouse = EmbeddedClickHouse.Connect(new EmbeddedClickHouseOptions { Path = settings["clickhouse.path"] });
-        await using var endpoint = await ClickHouseHttpEndpoint.StartAsync(clickHouse, new ClickHouseHttpOptions { Port = settings.Port("clickhouse.http.port") }, stopping.Token);
-        var pipeline = await AdMetricsPipeline.StartAsync(settings, clickHouse, line => Console.Error.WriteLine(line), forgetPositions: false, stopping.Token);
+        // Embedded: chDB in this process, served over ClickHouse's HTTP interface. Server: a ClickHouse server over HTTP(S).
+        var embedded = settings["clickhouse.mode"] == "embedded";
+        using var clickHouse = embedded ? EmbeddedClickHouse.Connect(new EmbeddedClickHouseOptions { Path = settings["clickhouse.path"] }) : null;
+        await using var endpoint = clickHouse is null ? null : await ClickHouseHttpEndpoint.StartAsync(clickHouse, new ClickHouseHttpOptions { Port = settings.Port("clickhouse.http.port") }, stopping.Token);
+        await using IClickHouseStore store = clickHouse is not null
+            ? new EmbeddedStore(clickHouse, ownsConnection: false)
+            : new ServerStore(new ServerStoreOptions { Url = new Uri(settings["clickhouse.url"]), User = settings["clickhouse.user"], Password = settings["clickhouse.password"] });
+        var pipeline = await AdMetricsPipeline.StartAsync(settings, store, line => Console.Error.WriteLine(line), forgetPositions: false, stopping.Token);
         Exception? failure;
         try
         {
-            await output.WriteLineAsync($"streamengine run: {pipeline.Description}; ClickHouse HTTP at {endpoint.Url}");
+            await output.WriteLineAsync($"streamengine run: {pipeline.Description}" + (endpoint is null ? "" : $"; ClickHouse HTTP at {endpoint.Url}"));
             await output.FlushAsync();
             failure = await pipeline.RunAsync(untilIdle, stopping.Token);
         }
@@ -56,7 +62,8 @@ public static class RunCommand
         }
 
         await output.WriteLineAsync($"streamengine run: stopped; {status.MessagesIn:N0} messages read, {status.Events:N0} events, " +
-                                    $"{status.DeadLettered:N0} dead-lettered, {status.Late:N0} late, {status.ResultRows:N0} result rows written");
+                                    $"{status.DeadLettered:N0} dead-lettered, {status.Late:N0} late, {status.ResultRows:N0} result rows written" +
+                                    (status.FailedWrites > 0 ? $" ({status.FailedWrites:N0} failed write attempts retried)" : ""));
         return 0;
 
         void Stop(PosixSignalContext signal)

@@ -19,7 +19,10 @@ public sealed class EngineSettings
         ["kafka.bootstrap"] = ("", _ => null),
         ["kafka.topic"] = ("ad-events", v => v.Length > 0 ? null : "a topic name is required"),
         ["kafka.group"] = ("", _ => null),
-        ["clickhouse.mode"] = ("embedded", v => v == "embedded" ? null : "allowed: embedded (server mode is not wired into run yet)"),
+        ["clickhouse.mode"] = ("embedded", v => v is "embedded" or "server" ? null : "allowed: embedded, server"),
+        ["clickhouse.url"] = ("http://127.0.0.1:8123/", v => Uri.TryCreate(v, UriKind.Absolute, out var u) && u.Scheme is "http" or "https" ? null : "an http:// or https:// URL"),
+        ["clickhouse.user"] = ("default", _ => null),
+        ["clickhouse.password"] = ("", _ => null),
         ["clickhouse.path"] = (".data/clickhouse", v => v.Length > 0 ? null : "a folder path is required"),
         ["clickhouse.database"] = ("ads", v => v.Length > 0 && v.All(c => char.IsAsciiLetterOrDigit(c) || c == '_') ? null : "letters, digits and _ only"),
         ["clickhouse.http.port"] = ("8123", v => int.TryParse(v, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var p) && p <= 65535 ? null : "a port from 0 (any free one) to 65535"),
@@ -99,7 +102,9 @@ public sealed class EngineSettings
 
     /// <summary>Every key with its effective value, pass-through values masked: safe to print.</summary>
     public IEnumerable<KeyValuePair<string, string>> Printable() =>
-        _values.OrderBy(v => v.Key, StringComparer.Ordinal).Select(v => IsPassThrough(v.Key) ? new KeyValuePair<string, string>(v.Key, "****") : v);
+        _values.OrderBy(v => v.Key, StringComparer.Ordinal).Select(v => IsSecret(v.Key) && v.Value.Length > 0 ? new KeyValuePair<string, string>(v.Key, "****") : v);
+
+    private static bool IsSecret(string key) => IsPassThrough(key) || key == "clickhouse.password";
 
     private static bool IsPassThrough(string key) =>
         key.StartsWith("kafka.security.", StringComparison.Ordinal) || key.StartsWith("kafka.sasl.", StringComparison.Ordinal) || key.StartsWith("kafka.ssl.", StringComparison.Ordinal);

@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Reactive.Concurrency;
-using StreamEngine.ClickHouse.Embedded;
 using StreamEngine.ClickHouse.Sink;
 using StreamEngine.ClickHouse.Stores;
 using StreamEngine.Core.AdEvents;
@@ -14,7 +13,7 @@ using StreamEngine.Kafka.Source;
 namespace StreamEngine.Host.Running;
 
 /// <summary>What a running job has done so far, for status lines.</summary>
-public readonly record struct PipelineStatus(long MessagesIn, long Events, long DeadLettered, long Late, long ResultRows, long Lag);
+public readonly record struct PipelineStatus(long MessagesIn, long Events, long DeadLettered, long Late, long ResultRows, long Lag, long FailedWrites);
 
 /// <summary>
 /// The ad-metrics job from Kafka to the embedded ClickHouse, exactly once (docs/exactly-once.md): every checkpoint
@@ -24,6 +23,9 @@ public readonly record struct PipelineStatus(long MessagesIn, long Events, long 
 public sealed class AdMetricsPipeline : IAsyncDisposable
 {
     private static readonly TimeSpan CheckpointInterval = TimeSpan.FromSeconds(2);
+
+    /// <summary>Result rows waiting for ClickHouse before the source is held back (it then pauses its partitions).</summary>
+    private const int MaxPendingRows = 200_000;
     private readonly AdMetricsJob _job = new();
     private readonly List<WindowResult<int, CampaignMinute>> _pending = [];
     private readonly SemaphoreSlim _checkpointGate = new(1, 1);
@@ -50,7 +52,7 @@ public sealed class AdMetricsPipeline : IAsyncDisposable
         {
             var counters = _source.Counters;
             return new PipelineStatus(counters.MessagesIn, counters.Decoded, counters.DeadLettered, Interlocked.Read(ref _late),
-                _writer.Counters.Rows, _source.ConsumerLag.Values.Sum());
+                _writer.Counters.Rows, _source.ConsumerLag.Values.Sum(), _writer.Counters.FailedAttempts);
         }
     }
 
@@ -58,15 +60,15 @@ public sealed class AdMetricsPipeline : IAsyncDisposable
     /// Migrates the schema, restores the newest checkpoint (or, with <paramref name="forgetPositions"/>, drops the
     /// stored positions because the Kafka cluster is new) and starts reading.
     /// </summary>
-    public static async Task<AdMetricsPipeline> StartAsync(EngineSettings settings, EmbeddedClickHouse clickHouse, Action<string> log, bool forgetPositions, CancellationToken cancellationToken)
+    public static async Task<AdMetricsPipeline> StartAsync(EngineSettings settings, IClickHouseStore store, Action<string> log, bool forgetPositions, CancellationToken cancellationToken)
     {
+        ArgumentNullException.ThrowIfNull(store);
         ArgumentNullException.ThrowIfNull(settings);
         var bootstrap = settings["kafka.bootstrap"];
         var topic = settings["kafka.topic"];
         var database = settings["clickhouse.database"];
         var pipeline = new AdMetricsPipeline("");
         var group = settings["kafka.group"] is { Length: > 0 } g ? g : $"streamengine-{pipeline._job.Name}";
-        var store = new EmbeddedStore(clickHouse, ownsConnection: false);
         await new SchemaMigrator(store, database).ApplyAsync(
             [OffsetStore.Migration, CheckpointStore.Migration, .. AdMetricsJob.Schema.Select(m => new Migration(m.Version, m.Name, m.Statements))], cancellationToken);
         if (forgetPositions)
@@ -93,7 +95,8 @@ public sealed class AdMetricsPipeline : IAsyncDisposable
             WatermarkDelay = settings.Duration("window.watermark_delay"),
             AllowedLateness = settings.Duration("window.allowed_lateness"),
         }, DefaultScheduler.Instance, pipeline._handle);
-        pipeline._subscription = pipeline._job.Build(pipeline._source.ToObservable(onRevoked: _ => pipeline.CheckpointAsync().GetAwaiter().GetResult()), context)
+        var events = pipeline._source.ToObservable(onRevoked: _ => pipeline.CheckpointAsync().GetAwaiter().GetResult(), waitForRoom: pipeline.WaitForRoomAsync);
+        pipeline._subscription = pipeline._job.Build(events, context)
             .Subscribe(pipeline.OnOutput, error => pipeline._failed.TrySetResult(error));
         pipeline.Description = $"job {pipeline._job.Name}: reading {topic} at {bootstrap} as group {group}; results in {store.Description} (database {database})" +
                                (latest is null ? "; starting from the beginning" : $"; resuming from checkpoint {latest.Sequence}");
@@ -156,6 +159,26 @@ public sealed class AdMetricsPipeline : IAsyncDisposable
         await _source.DisposeAsync();
         _lateEvents.Dispose();
         _checkpointGate.Dispose();
+    }
+
+    /// <summary>Holds the next batch while too many result rows wait for ClickHouse (it is down or slow).</summary>
+    private async Task WaitForRoomAsync(CancellationToken cancellationToken)
+    {
+        while (PendingRows >= MaxPendingRows && !_failed.Task.IsCompleted)
+        {
+            await Task.Delay(50, cancellationToken);
+        }
+    }
+
+    private int PendingRows
+    {
+        get
+        {
+            lock (_pending)
+            {
+                return _pending.Count;
+            }
+        }
     }
 
     private void OnOutput(WindowOutput<int, CampaignMinute, AdEvent> output)

@@ -23,9 +23,9 @@ public sealed class CrashTests
         await kafka.WaitForOutputAsync(line => line.StartsWith("embedded Kafka:", StringComparison.Ordinal), Patience);
         var bootstrap = (await File.ReadAllTextAsync(bootstrapFile)).Trim();
         var truthFile = folder.File("truth.json");
-        // Traffic keeps arriving while the engine is killed and restarted (about 20 s at this rate), so the kills
+        // Traffic keeps arriving while the engine is killed and restarted (about 30 s at this rate), so the kills
         // land mid-stream: open windows, half-written checkpoints, unread partitions.
-        using var generate = StreamEngineCli.Start("generate", "--bootstrap", bootstrap, "--events", "60000", "--rate", "3000", "--seed", "7",
+        using var generate = StreamEngineCli.Start("generate", "--bootstrap", bootstrap, "--events", "60000", "--rate", "2000", "--seed", "7",
             "--duplicates", "0.02", "--malformed", "0.01", "--truth", truthFile);
 
         var store = $"clickhouse.path={folder.File("clickhouse")}";
@@ -36,7 +36,9 @@ public sealed class CrashTests
             // need not time out first.
             using var engine = StreamEngineCli.Start("run", "--job", "ad-metrics", "--set", $"kafka.bootstrap={bootstrap}", "--set", store,
                 "--set", "clickhouse.http.port=0", "--set", $"kafka.group=crash-{crash}");
-            await Task.Delay(TimeSpan.FromMilliseconds(random.Next(300, 4000)));
+            // Killed at a random moment after it started working: before, during or after a checkpoint (every 2 s).
+            await engine.WaitForOutputAsync(line => line.StartsWith("streamengine run:", StringComparison.Ordinal), Patience);
+            await Task.Delay(TimeSpan.FromMilliseconds(random.Next(200, 4500)));
             Assert.False(engine.HasExited, $"run {crash} exited by itself ({(engine.HasExited ? engine.ExitCode : 0)}): {engine.StandardError}");
             engine.Signal(9);
             await engine.WaitForExitAsync(Patience);

@@ -70,7 +70,7 @@ public sealed class AdMetricsPipeline : IAsyncDisposable
         var pipeline = new AdMetricsPipeline("");
         var group = settings["kafka.group"] is { Length: > 0 } g ? g : $"streamengine-{pipeline._job.Name}";
         await new SchemaMigrator(store, database).ApplyAsync(
-            [OffsetStore.Migration, CheckpointStore.Migration, .. AdMetricsJob.Schema.Select(m => new Migration(m.Version, m.Name, m.Statements))], cancellationToken);
+            [CheckpointStore.Migration, .. AdMetricsJob.Schema.Select(m => new Migration(m.Version, m.Name, m.Statements))], cancellationToken);
         if (forgetPositions)
         {
             await store.ExecuteAsync($"DELETE FROM {ClickHouseSql.Identifier(database)}.checkpoints WHERE job = {ClickHouseSql.Literal(pipeline._job.Name)}", cancellationToken);

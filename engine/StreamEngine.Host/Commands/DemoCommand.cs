@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Runtime.InteropServices;
-using Confluent.Kafka;
 using StreamEngine.ClickHouse.Embedded;
 using StreamEngine.Core.AdEvents;
 using StreamEngine.Host.ClickHouseHttp;
@@ -125,25 +124,7 @@ public static class DemoCommand
             DuplicateFraction = 0.01,
             MalformedFraction = 0.005,
         });
-        var watch = Stopwatch.StartNew();
-        long sent = 0;
-        foreach (var message in generator.Messages())
-        {
-            if (cancellation.IsCancellationRequested)
-            {
-                break;
-            }
-
-            var due = TimeSpan.FromSeconds((double)sent / EventsPerSecond);
-            if (due > watch.Elapsed)
-            {
-                cancellation.WaitHandle.WaitOne(due - watch.Elapsed);
-            }
-
-            KafkaClients.ProduceWithBackPressure(producer, "ad-events", new Message<byte[], byte[]> { Key = System.Text.Encoding.UTF8.GetBytes(message.Key), Value = message.Value });
-            sent++;
-        }
-
+        TrafficSender.Send(producer, "ad-events", generator.Messages(), EventsPerSecond, cancellation);
         producer.Flush(TimeSpan.FromSeconds(10));
     }
 }

@@ -1,8 +1,8 @@
 using System.Diagnostics;
 using System.Globalization;
-using Confluent.Kafka;
 using StreamEngine.Core.AdEvents;
 using StreamEngine.Host.Cli;
+using StreamEngine.Host.Running;
 using StreamEngine.Kafka;
 
 namespace StreamEngine.Host.Commands;
@@ -79,35 +79,21 @@ public static class GenerateCommand
         using var producer = KafkaClients.HighThroughputProducer(bootstrap, "streamengine-generate");
         var watch = Stopwatch.StartNew();
         var bar = new ProgressBar(progress, total);
-        foreach (var message in new TrafficGenerator(options).Messages().Take(total))
-        {
-            if (cancel.IsCancellationRequested)
+        await Task.Run(() => TrafficSender.Send(producer, topic, new TrafficGenerator(options).Messages().Take(total), rate, cancel,
+            sent: message =>
             {
-                break;
-            }
-
-            if (rate > 0)
-            {
-                // Pace to the target: never ahead of where the rate says we should be.
-                var due = TimeSpan.FromSeconds((double)summary.Sent / rate);
-                if (due > watch.Elapsed + TimeSpan.FromMilliseconds(2))
-                {
-                    await Task.Delay(due - watch.Elapsed, CancellationToken.None);
-                }
-            }
-
-            KafkaClients.ProduceWithBackPressure(producer, topic, new Message<byte[], byte[]> { Key = System.Text.Encoding.UTF8.GetBytes(message.Key), Value = message.Value }, report =>
+                summary.Count(message.Kind);
+                truth?.Add(message);
+                bar.Update(summary.Sent, watch.Elapsed);
+            },
+            delivered: report =>
             {
                 if (report.Error.IsError)
                 {
                     Interlocked.Increment(ref failures);
                     Interlocked.CompareExchange(ref firstFailure, report.Error.Reason, null);
                 }
-            });
-            summary.Count(message.Kind);
-            truth?.Add(message);
-            bar.Update(summary.Sent, watch.Elapsed);
-        }
+            }), CancellationToken.None);
 
         var unflushed = producer.Flush(TimeSpan.FromMinutes(2));
         summary.Failed = Interlocked.Read(ref failures) + unflushed;

@@ -188,6 +188,7 @@ public sealed class KafkaAdEventSource : IAsyncDisposable
     private void Take(IConsumer<byte[], byte[]> consumer, ConsumeResult<byte[], byte[]> first, IProducer<byte[], byte[]> deadLetters)
     {
         var taken = 0;
+        var decoded = 0;
         var anyDeadLetter = false;
         for (var result = first; result is not null; result = taken < _options.MaxPollMessages ? consumer.Consume(TimeSpan.Zero) : null)
         {
@@ -197,7 +198,6 @@ public sealed class KafkaAdEventSource : IAsyncDisposable
             }
 
             taken++;
-            Interlocked.Increment(ref _messagesIn);
             var partition = result.Partition.Value;
             var (_, deadLettered) = _progress.GetValueOrDefault(partition);
             if (_decoder.TryDecode(result.Message.Value ?? [], out var adEvent, out var error))
@@ -208,7 +208,7 @@ public sealed class KafkaAdEventSource : IAsyncDisposable
                 }
 
                 events.Add(adEvent with { SourceOffset = result.Offset.Value });
-                Interlocked.Increment(ref _decoded);
+                decoded++;
             }
             else
             {
@@ -220,6 +220,9 @@ public sealed class KafkaAdEventSource : IAsyncDisposable
             _progress[partition] = (result.Offset.Value + 1, deadLettered);
         }
 
+        // Counted once per poll, not per message: other threads read them, the loop should not pay for it each time.
+        Interlocked.Add(ref _messagesIn, taken);
+        Interlocked.Add(ref _decoded, decoded);
         if (anyDeadLetter && deadLetters.Flush(TimeSpan.FromSeconds(30)) > 0)
         {
             // The batch's offsets cover these messages: they must be in the dead-letter topic before it goes on.

@@ -9,8 +9,8 @@ namespace StreamEngine.Jobs;
 
 /// <summary>
 /// <c>ad-metrics</c>: per campaign and minute, bids, wins, impressions, clicks, conversions, spend and unique users,
-/// into <c>ads.campaign_minute</c>. Events are keyed by campaign on the wire, so a campaign's minute is whole in one
-/// partition and no partials need merging.
+/// into <c>ads.campaign_minute</c>. State is per source partition; events are keyed by campaign on the wire, so a
+/// campaign's minute is normally whole in one partition.
 /// </summary>
 public sealed class AdMetricsJob : IStreamJob<AdEvent, WindowOutput<int, CampaignMinute, AdEvent>>
 {
@@ -33,8 +33,10 @@ public sealed class AdMetricsJob : IStreamJob<AdEvent, WindowOutput<int, Campaig
     }
 
     /// <summary>
-    /// Versioned schema: rows keyed by (campaign, minute) with the window's version, and the analysts' view that
-    /// shows each window's newest version (no FINAL needed by the reader).
+    /// Versioned schema: rows keyed by (campaign, minute, source partition) with the window's version; the
+    /// analysts' view takes each partition's newest version and adds the partitions up (no FINAL needed by the
+    /// reader). Campaigns are the message key, so a campaign's minute normally has one partition; if producers key
+    /// otherwise, the partials still add up (unique users then count a user once per partition).
     /// </summary>
     public static IReadOnlyList<(int Version, string Name, string[] Statements)> Schema { get; } =
     [
@@ -43,12 +45,19 @@ public sealed class AdMetricsJob : IStreamJob<AdEvent, WindowOutput<int, Campaig
             "CREATE TABLE IF NOT EXISTS {database}.campaign_minute_results (window_start DateTime64(3, 'UTC'), campaign String, bids UInt64, wins UInt64, " +
             "impressions UInt64, clicks UInt64, conversions UInt64, spend_micros Int64, unique_users UInt64, version UInt64, is_final UInt8, " +
             "written_at DateTime64(3, 'UTC') DEFAULT now64(3)) ENGINE = ReplacingMergeTree(version) ORDER BY (campaign, window_start)",
-            "CREATE VIEW IF NOT EXISTS {database}.campaign_minute AS SELECT toDateTime(window_start, 'UTC') AS window_start, campaign, bids, wins, " +
-            "impressions, clicks, conversions, spend_micros, if(impressions = 0, 0, clicks / impressions) AS ctr, " +
-            "if(impressions = 0, 0, spend_micros * 1000 / impressions) AS ecpm_micros, unique_users FROM (" +
-            "SELECT window_start, campaign, argMax(bids, version) AS bids, argMax(wins, version) AS wins, argMax(impressions, version) AS impressions, " +
-            "argMax(clicks, version) AS clicks, argMax(conversions, version) AS conversions, argMax(spend_micros, version) AS spend_micros, " +
-            "argMax(unique_users, version) AS unique_users FROM {database}.campaign_minute_results GROUP BY window_start, campaign)",
+        ]),
+        (102, "ad-metrics: per-partition partials",
+        [
+            "ALTER TABLE {database}.campaign_minute_results ADD COLUMN IF NOT EXISTS source_partition Int32 AFTER campaign, " +
+            "MODIFY ORDER BY (campaign, window_start, source_partition)",
+            "CREATE OR REPLACE VIEW {database}.campaign_minute AS SELECT toDateTime(window_start, 'UTC') AS window_start, campaign, " +
+            "sum(bids) AS bids, sum(wins) AS wins, sum(impressions) AS impressions, sum(clicks) AS clicks, sum(conversions) AS conversions, " +
+            "sum(spend_micros) AS spend_micros, if(impressions = 0, 0, clicks / impressions) AS ctr, " +
+            "if(impressions = 0, 0, spend_micros * 1000 / impressions) AS ecpm_micros, sum(unique_users) AS unique_users FROM (" +
+            "SELECT window_start, campaign, source_partition, argMax(bids, version) AS bids, argMax(wins, version) AS wins, " +
+            "argMax(impressions, version) AS impressions, argMax(clicks, version) AS clicks, argMax(conversions, version) AS conversions, " +
+            "argMax(spend_micros, version) AS spend_micros, argMax(unique_users, version) AS unique_users " +
+            "FROM {database}.campaign_minute_results GROUP BY window_start, campaign, source_partition) GROUP BY window_start, campaign",
         ]),
     ];
 
@@ -59,6 +68,7 @@ public sealed class AdMetricsJob : IStreamJob<AdEvent, WindowOutput<int, Campaig
         ArgumentNullException.ThrowIfNull(symbols);
         var windowStart = new TimestampArray.Builder(new TimestampType(TimeUnit.Millisecond, "UTC"));
         var campaign = new StringArray.Builder();
+        var partition = new Int32Array.Builder();
         var columns = Enumerable.Range(0, 8).Select(_ => new UInt64Array.Builder()).ToArray();
         var spend = new Int64Array.Builder();
         var final = new UInt8Array.Builder();
@@ -66,6 +76,7 @@ public sealed class AdMetricsJob : IStreamJob<AdEvent, WindowOutput<int, Campaig
         {
             windowStart.Append(DateTimeOffset.FromUnixTimeMilliseconds(r.WindowStartMs));
             campaign.Append(symbols.Name(r.Key));
+            partition.Append(Math.Max(0, r.Partition));
             var v = r.Value;
             columns[0].Append((ulong)v.Bids);
             columns[1].Append((ulong)v.Wins);
@@ -81,6 +92,7 @@ public sealed class AdMetricsJob : IStreamJob<AdEvent, WindowOutput<int, Campaig
         return new RecordBatch.Builder()
             .Append("window_start", false, windowStart.Build())
             .Append("campaign", false, campaign.Build())
+            .Append("source_partition", false, partition.Build())
             .Append("bids", false, columns[0].Build())
             .Append("wins", false, columns[1].Build())
             .Append("impressions", false, columns[2].Build())

@@ -18,13 +18,16 @@ public static class EngineRunner
 
         public List<LateEvent<TestEvent>> Late { get; } = [];
 
-        /// <summary>What a sink holds after upserting every result by (key, start) by version and deleting retractions.</summary>
+        /// <summary>
+        /// What a sink holds after upserting every result by (key, start, partition) by version and deleting
+        /// retractions, with the partitions' partials of a window added up.
+        /// </summary>
         public Dictionary<(int Key, long Start, long End), (long Count, long Sum)> Final()
         {
-            var rows = new Dictionary<(int Key, long Start), WindowResult<int, (long Count, long Sum)>>();
+            var rows = new Dictionary<(int Key, long Start, int Partition), WindowResult<int, (long Count, long Sum)>>();
             foreach (var result in Emitted)
             {
-                var id = (result.Key, result.WindowStartMs);
+                var id = (result.Key, result.WindowStartMs, result.Partition);
                 if (result.Emission == WindowEmission.Retraction)
                 {
                     if (rows.TryGetValue(id, out var current) && current.Version <= result.Version)
@@ -38,7 +41,8 @@ public static class EngineRunner
                 }
             }
 
-            return rows.Values.ToDictionary(r => (r.Key, r.WindowStartMs, r.WindowEndMs), r => r.Value);
+            return rows.Values.GroupBy(r => (r.Key, r.WindowStartMs, r.WindowEndMs))
+                .ToDictionary(g => g.Key, g => (g.Sum(r => r.Value.Count), g.Sum(r => r.Value.Sum)));
         }
     }
 

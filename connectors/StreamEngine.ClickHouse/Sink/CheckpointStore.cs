@@ -1,82 +1,159 @@
+using System.Collections.Concurrent;
 using System.Globalization;
 using Apache.Arrow;
 using StreamEngine.ClickHouse.Stores;
+using StreamEngine.Core.Dsl;
 using StreamEngine.Core.Events;
 
 namespace StreamEngine.ClickHouse.Sink;
 
-/// <summary>A stored checkpoint: the aggregation state and the source offsets it covers.</summary>
-public sealed record StoredCheckpoint(long Sequence, IReadOnlyDictionary<int, long> NextOffsets, byte[] State);
-
 /// <summary>
 /// Checkpoints kept in ClickHouse beside the results they follow (exactly once, docs/exactly-once.md): one row per
-/// checkpoint with the source offsets and the operator state. The newest one is where a (re)started engine resumes:
-/// its state is restored and its offsets are where the source seeks.
+/// job, topic and source partition with the partition's operator state and the offset it covers. On assignment the
+/// source asks for the partitions' offsets (<see cref="ResumeOffsets"/>), and the states read in the same query wait
+/// here until the aggregation takes them (<see cref="TakeRestoredState"/>), so a partition's state and its resume
+/// offset always come from the same checkpoint.
+/// <para>
+/// The table is a ReplacingMergeTree on the offset: per partition the furthest checkpoint wins, even over one a
+/// process that lost the partition writes later (a partition's state at an offset is the same whoever computed it),
+/// and merges keep one row per partition.
+/// </para>
 /// </summary>
-public sealed class CheckpointStore(IClickHouseStore store, string database, string job, string topic) : IResumePositions
+public sealed class CheckpointStore : IResumePositions
 {
-    private readonly string _table = $"{database}.checkpoints";
-    private long _sequence;
-    private IReadOnlyDictionary<int, long> _resume = new Dictionary<int, long>();
+    private readonly IClickHouseStore _store;
+    private readonly string _database;
+    private readonly string _table;
+    private readonly string _topic;
+    private readonly TableWriter _writer;
+    private readonly ConcurrentDictionary<int, byte[]> _restorable = new();
 
-    /// <summary>The table's migration (kept a day, then dropped by TTL: only the newest checkpoint matters).</summary>
-    public static Migration Migration { get; } = new(2, "checkpoints",
+    public CheckpointStore(IClickHouseStore store, string database, string job, string topic, SinkOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(store);
+        _store = store;
+        _database = database;
+        Job = job;
+        _topic = topic;
+        _table = $"{database}.partition_checkpoints";
+        _writer = new TableWriter(store, _table, options);
+    }
+
+    /// <summary>
+    /// The table's migration. (Version 2's <c>checkpoints</c> table held one state for all of a process's partitions;
+    /// <see cref="ThrowIfOnlyLegacyCheckpointsAsync"/> refuses to start over it rather than replay into its results twice.)
+    /// </summary>
+    public static Migration Migration { get; } = new(3, "checkpoints per source partition",
     [
-        "CREATE TABLE IF NOT EXISTS {database}.checkpoints (job String, seq UInt64, topic String, offsets String, state String, " +
-        "written_at DateTime64(3, 'UTC') DEFAULT now64(3)) ENGINE = MergeTree ORDER BY (job, seq) TTL toDateTime(written_at) + INTERVAL 1 DAY",
+        "CREATE TABLE IF NOT EXISTS {database}.partition_checkpoints (job String, topic String, partition Int32, next_offset UInt64, state String, " +
+        "written_at DateTime64(3, 'UTC') DEFAULT now64(3)) ENGINE = ReplacingMergeTree(next_offset) ORDER BY (job, topic, partition)",
     ]);
 
-    public string Job { get; } = job;
+    public string Job { get; }
 
-    /// <summary>Reads the newest checkpoint of this job, or null when it has none yet.</summary>
-    public async Task<StoredCheckpoint?> LoadLatestAsync(CancellationToken cancellationToken = default)
+    /// <summary>Rows, batches and failed attempts of the checkpoint writes.</summary>
+    public WriterCounters Counters => _writer.Counters;
+
+    /// <summary>
+    /// Stops the start when the job has checkpoints only in the whole-process format of migration 2: they cannot be
+    /// split per partition, and starting over would write its results a second time under partition numbers.
+    /// </summary>
+    public async Task ThrowIfOnlyLegacyCheckpointsAsync(CancellationToken cancellationToken = default)
     {
-        var row = (await store.QueryAsync(
-            $"SELECT seq, offsets, base64Encode(state) FROM {ClickHouseSql.Identifier(_table)} WHERE job = {ClickHouseSql.Literal(Job)} " +
-            $"AND topic = {ClickHouseSql.Literal(topic)} ORDER BY seq DESC LIMIT 1", cancellationToken)).Trim('\n');
-        if (row.Length == 0)
+        var legacy = $"{_database}.checkpoints";
+        var exists = (await _store.QueryAsync($"EXISTS TABLE {ClickHouseSql.Identifier(legacy)}", cancellationToken)).Trim() == "1";
+        if (!exists || await CountAsync(legacy, cancellationToken) == 0 || await CountAsync(_table, cancellationToken) > 0)
         {
-            return null;
+            return;
         }
 
-        var fields = row.Split('\t');
-        var checkpoint = new StoredCheckpoint(long.Parse(fields[0], CultureInfo.InvariantCulture), ParseOffsets(fields[1]), Convert.FromBase64String(fields[2]));
-        _sequence = checkpoint.Sequence;
-        _resume = checkpoint.NextOffsets;
-        return checkpoint;
+        throw new InvalidOperationException(
+            $"{legacy} holds checkpoints of job {Job} in the format before per-partition state; they cannot be resumed. " +
+            $"Drop the job's results and run 'DELETE FROM {legacy} WHERE job = {ClickHouseSql.Literal(Job)}' to recompute from the topic's beginning");
     }
 
-    /// <summary>Where the last loaded or saved checkpoint says a partition resumes.</summary>
-    public long? ResumeOffset(string topic, int partition) => _resume.TryGetValue(partition, out var offset) ? offset : null;
-
-    /// <summary>Stores a checkpoint; call only after the results it covers are written.</summary>
-    public async Task SaveAsync(IReadOnlyDictionary<int, long> nextOffsets, byte[] state, CancellationToken cancellationToken = default)
+    /// <summary>Forgets every stored position of the job (its source is a new, empty cluster).</summary>
+    public async Task ForgetAsync(CancellationToken cancellationToken = default)
     {
-        ArgumentNullException.ThrowIfNull(nextOffsets);
-        ArgumentNullException.ThrowIfNull(state);
-        // Offsets of partitions this run has not touched carry over from the checkpoint it started from.
-        var merged = new Dictionary<int, long>(_resume);
-        foreach (var (partition, offset) in nextOffsets)
+        await _store.ExecuteAsync($"DELETE FROM {ClickHouseSql.Identifier(_table)} WHERE job = {ClickHouseSql.Literal(Job)}", cancellationToken);
+        if ((await _store.QueryAsync($"EXISTS TABLE {ClickHouseSql.Identifier(_database)}.checkpoints", cancellationToken)).Trim() == "1")
         {
-            merged[partition] = offset;
+            await _store.ExecuteAsync($"DELETE FROM {ClickHouseSql.Identifier(_database)}.checkpoints WHERE job = {ClickHouseSql.Literal(Job)}", cancellationToken);
+        }
+    }
+
+    private async Task<long> CountAsync(string table, CancellationToken cancellationToken) => long.Parse(
+        await _store.QueryAsync($"SELECT count() FROM {ClickHouseSql.Identifier(table)} WHERE job = {ClickHouseSql.Literal(Job)}", cancellationToken),
+        CultureInfo.InvariantCulture);
+
+    /// <summary>
+    /// Reads the newest checkpoint of each partition (waiting out an unavailable ClickHouse as writes do), keeps
+    /// their states for <see cref="TakeRestoredState"/> and returns their offsets.
+    /// </summary>
+    public IReadOnlyDictionary<int, long> ResumeOffsets(string topic, IReadOnlyList<int> partitions)
+    {
+        ArgumentNullException.ThrowIfNull(partitions);
+        return LoadAsync(topic, partitions).GetAwaiter().GetResult();
+    }
+
+    /// <summary>The async form of <see cref="ResumeOffsets"/>.</summary>
+    public async Task<IReadOnlyDictionary<int, long>> LoadAsync(string topic, IReadOnlyList<int> partitions, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(partitions);
+        var offsets = new Dictionary<int, long>();
+        if (partitions.Count == 0 || topic != _topic)
+        {
+            return offsets;
         }
 
-        var sequence = ++_sequence;
+        var output = await _writer.QueryAsync(
+            $"SELECT partition, max(next_offset), base64Encode(argMax(state, next_offset)) FROM {ClickHouseSql.Identifier(_table)} " +
+            $"WHERE job = {ClickHouseSql.Literal(Job)} AND topic = {ClickHouseSql.Literal(topic)} " +
+            $"AND partition IN ({string.Join(',', partitions.Select(p => p.ToString(CultureInfo.InvariantCulture)))}) GROUP BY partition",
+            cancellationToken);
+        foreach (var line in output.Split('\n', StringSplitOptions.RemoveEmptyEntries))
+        {
+            var fields = line.Split('\t');
+            var partition = int.Parse(fields[0], CultureInfo.InvariantCulture);
+            offsets[partition] = long.Parse(fields[1], CultureInfo.InvariantCulture);
+            _restorable[partition] = Convert.FromBase64String(fields[2]);
+        }
+
+        // A partition without a checkpoint must not pick up a state left from an earlier assignment.
+        foreach (var partition in partitions.Where(p => !offsets.ContainsKey(p)))
+        {
+            _restorable.TryRemove(partition, out _);
+        }
+
+        return offsets;
+    }
+
+    /// <summary>The state read with the partition's resume offset at its last assignment, once; null when it had none.</summary>
+    public byte[]? TakeRestoredState(int partition) => _restorable.TryRemove(partition, out var state) ? state : null;
+
+    /// <summary>Stores the partitions' checkpoints; call only after the results they cover are written.</summary>
+    public async Task SaveAsync(Checkpoint checkpoint, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(checkpoint);
+        if (checkpoint.IsEmpty)
+        {
+            return;
+        }
+
+        var parts = checkpoint.Partitions;
         var batch = new RecordBatch.Builder()
-            .Append("job", false, c => c.String(s => s.Append(Job)))
-            .Append("seq", false, c => c.UInt64(s => s.Append((ulong)sequence)))
-            .Append("topic", false, c => c.String(s => s.Append(topic)))
-            .Append("offsets", false, c => c.String(s => s.Append(FormatOffsets(merged))))
-            .Append("state", false, c => c.Binary(s => s.Append(state.AsSpan())))
+            .Append("job", false, c => c.String(s => s.AppendRange(parts.Select(_ => Job))))
+            .Append("topic", false, c => c.String(s => s.AppendRange(parts.Select(_ => _topic))))
+            .Append("partition", false, c => c.Int32(s => s.AppendRange(parts.Select(p => p.Partition))))
+            .Append("next_offset", false, c => c.UInt64(s => s.AppendRange(parts.Select(p => (ulong)p.NextOffset))))
+            .Append("state", false, c => c.Binary(s =>
+            {
+                foreach (var part in parts)
+                {
+                    s.Append(part.State.AsSpan());
+                }
+            }))
             .Build();
-        await store.InsertAsync(_table, batch, $"{Job}/checkpoint/{sequence}", cancellationToken);
-        _resume = merged;
+        await _writer.WriteAsync(batch, cancellationToken);
     }
-
-    private static string FormatOffsets(IReadOnlyDictionary<int, long> offsets) =>
-        string.Join(',', offsets.OrderBy(o => o.Key).Select(o => string.Create(CultureInfo.InvariantCulture, $"{o.Key}:{o.Value}")));
-
-    private static Dictionary<int, long> ParseOffsets(string text) =>
-        text.Split(',', StringSplitOptions.RemoveEmptyEntries).Select(pair => pair.Split(':'))
-            .ToDictionary(p => int.Parse(p[0], CultureInfo.InvariantCulture), p => long.Parse(p[1], CultureInfo.InvariantCulture));
 }

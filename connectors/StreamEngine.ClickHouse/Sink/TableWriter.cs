@@ -84,13 +84,28 @@ public sealed class TableWriter
         }
 
         var token = $"{_table}/{ContentHash(batch)}";
+        await ResilientAsync(ct => _store.InsertAsync(_table, batch, token, ct), "accept a batch for", cancellationToken);
+        Interlocked.Increment(ref _batches);
+        Interlocked.Add(ref _rows, batch.Length);
+    }
+
+    /// <summary>Runs a query about this table with the same patience as a write (for reading back what the sink stored).</summary>
+    public async Task<string> QueryAsync(string sql, CancellationToken cancellationToken = default)
+    {
+        var output = "";
+        await ResilientAsync(async ct => output = await _store.QueryAsync(sql, ct), "answer a query on", cancellationToken);
+        return output;
+    }
+
+    private async Task ResilientAsync(Func<CancellationToken, Task> action, string what, CancellationToken cancellationToken)
+    {
         try
         {
             await _pipeline.ExecuteAsync(async ct =>
             {
                 try
                 {
-                    await _store.InsertAsync(_table, batch, token, ct);
+                    await action(ct);
                 }
                 catch (Exception e) when (e is ClickHouseException or HttpRequestException or TimeoutException)
                 {
@@ -101,11 +116,8 @@ public sealed class TableWriter
         }
         catch (Polly.Timeout.TimeoutRejectedException e)
         {
-            throw new ClickHouseException($"{_store.Description} did not accept a batch for {_table} within the retry limit; stopping rather than dropping it", e);
+            throw new ClickHouseException($"{_store.Description} did not {what} {_table} within the retry limit; stopping rather than dropping data", e);
         }
-
-        Interlocked.Increment(ref _batches);
-        Interlocked.Add(ref _rows, batch.Length);
     }
 
     /// <summary>Code 0: no ClickHouse code at all, i.e. the server was not reached.</summary>

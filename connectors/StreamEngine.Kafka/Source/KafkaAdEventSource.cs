@@ -32,6 +32,7 @@ public sealed class KafkaAdEventSource : IAsyncDisposable
     private readonly ConcurrentDictionary<int, long> _processed = new();
     private readonly Dictionary<int, List<AdEvent>> _byPartition = [];
     private readonly Dictionary<int, (long NextOffset, int DeadLettered)> _progress = [];
+    private readonly Dictionary<int, long> _nextToRead = [];  // consumer thread only; -1: the partition's beginning
     private readonly TaskCompletionSource _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private Thread? _thread;
     private long _messagesIn;
@@ -40,6 +41,7 @@ public sealed class KafkaAdEventSource : IAsyncDisposable
     private long _pauses;
     private long _transientErrors;
     private volatile string? _fatal;
+    private volatile bool _caughtUp;
 
     public KafkaAdEventSource(KafkaSourceOptions options, IResumePositions positions, SymbolTable symbols, Action<string>? log = null)
     {
@@ -64,6 +66,12 @@ public sealed class KafkaAdEventSource : IAsyncDisposable
 
     /// <summary>Consumer lag per partition from librdkafka's statistics: messages behind the high watermark not yet read.</summary>
     public IReadOnlyDictionary<int, long> ConsumerLag => _lag;
+
+    /// <summary>
+    /// Whether, at the last poll that found nothing, partitions were assigned and every one had been read up to its
+    /// high watermark (asked of the brokers, not taken from the periodic statistics). Any message read clears it.
+    /// </summary>
+    public bool IsCaughtUp => _caughtUp;
 
     /// <summary>The pass-through client settings with secret values masked: safe to log.</summary>
     public IReadOnlyDictionary<string, string> RedactedSettings =>
@@ -139,6 +147,7 @@ public sealed class KafkaAdEventSource : IAsyncDisposable
     {
         var backoff = TimeSpan.FromMilliseconds(100);
         var lastCommit = DateTime.UtcNow;
+        var lastCaughtUpCheck = DateTime.MinValue;
         var paused = false;
         while (!_stop.IsCancellationRequested)
         {
@@ -158,8 +167,14 @@ public sealed class KafkaAdEventSource : IAsyncDisposable
                 var first = consumer.Consume(_options.PollTimeout);
                 if (first is not null && !first.IsPartitionEOF)
                 {
+                    _caughtUp = false;
                     Take(consumer, first, deadLetters);
                     paused = Publish(consumer, paused);
+                }
+                else if (!paused && DateTime.UtcNow - lastCaughtUpCheck > TimeSpan.FromSeconds(1))
+                {
+                    _caughtUp = CheckCaughtUp(consumer);
+                    lastCaughtUpCheck = DateTime.UtcNow;
                 }
 
                 backoff = TimeSpan.FromMilliseconds(100);
@@ -237,6 +252,7 @@ public sealed class KafkaAdEventSource : IAsyncDisposable
         {
             var events = _byPartition.TryGetValue(partition, out var list) ? list.ToArray() : [];
             list?.Clear();
+            _nextToRead[partition] = nextOffset;
             var signal = new EventsPolled(new EventBatch<AdEvent>(partition, events, nextOffset), deadLettered);
             if (!_signals.Writer.TryWrite(signal))
             {
@@ -253,6 +269,35 @@ public sealed class KafkaAdEventSource : IAsyncDisposable
 
         _progress.Clear();
         return paused;
+    }
+
+    /// <summary>Every assigned partition read up to its high watermark (a partition never read: empty).</summary>
+    private bool CheckCaughtUp(IConsumer<byte[], byte[]> consumer)
+    {
+        var assignment = consumer.Assignment;
+        if (assignment.Count == 0)
+        {
+            return false;
+        }
+
+        try
+        {
+            foreach (var partition in assignment)
+            {
+                var marks = consumer.QueryWatermarkOffsets(partition, TimeSpan.FromSeconds(2));
+                var next = _nextToRead.GetValueOrDefault(partition.Partition.Value, -1);
+                if (next >= 0 ? next < marks.High.Value : marks.Low.Value < marks.High.Value)
+                {
+                    return false;
+                }
+            }
+
+            return true;
+        }
+        catch (KafkaException)
+        {
+            return false; // a broker is unreachable: not known to be caught up
+        }
     }
 
     /// <summary>Waits for room in the channel (the pipeline is reading), unless the source is stopping.</summary>
@@ -328,8 +373,15 @@ public sealed class KafkaAdEventSource : IAsyncDisposable
 
     private IEnumerable<TopicPartitionOffset> OnAssigned(IConsumer<byte[], byte[]> consumer, List<TopicPartition> partitions)
     {
-        var starts = partitions.ToDictionary(p => p.Partition.Value, p => _positions.ResumeOffset(p.Topic, p.Partition.Value) ?? -1);
-        _log($"kafka source: assigned partitions {string.Join(',', starts.Keys.Order())}");
+        var stored = _positions.ResumeOffsets(_options.Topic, [.. partitions.Select(p => p.Partition.Value)]);
+        var starts = partitions.ToDictionary(p => p.Partition.Value, p => stored.TryGetValue(p.Partition.Value, out var offset) ? offset : -1);
+        _log($"kafka source: assigned partitions {string.Join(", ", starts.OrderBy(s => s.Key).Select(s => s.Value >= 0 ? $"{s.Key}@{s.Value}" : $"{s.Key}@beginning"))}");
+        foreach (var (partition, start) in starts)
+        {
+            _nextToRead[partition] = start;
+        }
+
+        _caughtUp = false;
         Write(new PartitionsAssigned(starts));
         return partitions.Select(p => new TopicPartitionOffset(p, starts[p.Partition.Value] is var start and >= 0 ? new Offset(start) : Offset.Beginning));
     }
@@ -348,6 +400,7 @@ public sealed class KafkaAdEventSource : IAsyncDisposable
         foreach (var partition in partitions)
         {
             _lag.TryRemove(partition, out _);
+            _nextToRead.Remove(partition);
         }
     }
 

@@ -10,8 +10,8 @@ public static class SourceObservable
     /// <summary>
     /// Starts the source and emits its batches; an assignment emits an empty batch per new partition, so the
     /// watermark knows the partition before its first event (a partition not yet read holds event time back instead
-    /// of being skipped); a revocation emits a revoked marker per partition (it stops holding event time back) and
-    /// runs <paramref name="onRevoked"/> before the revocation is acknowledged (flush there).
+    /// of being skipped); a revocation runs <paramref name="onRevoked"/> (flush there, while the partitions' state is
+    /// still in the pipeline), then emits a revoked marker per partition, before the revocation is acknowledged.
     /// Completes when the source stops; errors with the reason when it fails.
     /// </summary>
     /// <param name="source">The source; started on subscription.</param>
@@ -48,12 +48,13 @@ public static class SourceObservable
 
                             break;
                         case PartitionsRevoked revoked:
+                            // Flush (checkpoint) while the partitions' state is still here, then let it go.
+                            onRevoked?.Invoke(revoked);
                             foreach (var partition in revoked.Partitions)
                             {
                                 observer.OnNext(EventBatch.Revoked<AdEvent>(partition));
                             }
 
-                            onRevoked?.Invoke(revoked);
                             revoked.Flushed.TrySetResult();
                             break;
                     }

@@ -2,23 +2,36 @@ using StreamEngine.Core.State;
 
 namespace StreamEngine.Core.Dsl;
 
-/// <summary>A consistent cut of a running aggregation: its state, and the source offsets that state covers.</summary>
-/// <param name="State">The operator's snapshot (windows, watermarks, dedup ids, counters).</param>
-/// <param name="NextOffsets">Per source partition, the offset after the last batch the state includes.</param>
-public sealed record Checkpoint(byte[] State, IReadOnlyDictionary<int, long> NextOffsets);
+/// <summary>One source partition's share of a checkpoint: its state and the offset that state covers.</summary>
+/// <param name="Partition">The source partition.</param>
+/// <param name="NextOffset">The offset after the last batch the state includes (where the partition resumes).</param>
+/// <param name="State">The partition's operator snapshot (windows, watermark, dedup ids, counters).</param>
+/// <param name="Revision">Which change of the running aggregation this is; <see cref="CheckpointHandle.Confirm"/> takes it back.</param>
+public sealed record PartitionCheckpoint(int Partition, long NextOffset, byte[] State, long Revision);
+
+/// <summary>A consistent cut of a running aggregation: the partitions that changed since the last confirmed cut.</summary>
+public sealed record Checkpoint(IReadOnlyList<PartitionCheckpoint> Partitions)
+{
+    public bool IsEmpty => Partitions.Count == 0;
+}
 
 /// <summary>
-/// Connects a sink to a running aggregation for exactly-once: <see cref="Take"/> snapshots the state together with
-/// the offsets it covers, between two batches; <see cref="RestoreFrom"/> starts a new run from such a snapshot.
-/// Pass one to <see cref="WindowedStream{TEvent,TKey}.Aggregate{TAccumulator,TResult}"/>; one subscription at a time.
+/// Connects a sink to a running aggregation for exactly-once. The aggregation keeps its state per source partition
+/// (Kafka Streams' tasks): a partition's windows, watermark and dedup ids depend on that partition's events alone,
+/// so its state moves with it to whichever process the consumer group gives it. <see cref="Take"/> snapshots the
+/// partitions changed since the last <see cref="Confirm"/>, each with the offset it covers, between two batches;
+/// <see cref="RestoreState"/> gives a partition's stored snapshot when the aggregation first sees the partition.
+/// Pass one to <see cref="WindowedStream{TEvent,TKey}.Aggregate{TAccumulator,TResult}(Aggregation.IAggregator{TEvent,TAccumulator,TResult},Windowing.WindowOptions?,System.Reactive.Concurrency.IScheduler?,CheckpointHandle)"/>;
+/// one subscription at a time.
 /// </summary>
 public sealed class CheckpointHandle
 {
     private readonly object _gate = new();
-    private Func<Checkpoint>? _take;
+    private readonly Dictionary<int, long> _confirmed = [];
+    private Func<Func<int, long, bool>, Checkpoint>? _take;
 
-    /// <summary>State to restore when the aggregation starts (from the last stored checkpoint), or null to start empty.</summary>
-    public byte[]? RestoreFrom { get; init; }
+    /// <summary>A partition's stored snapshot (from the checkpoint whose offset the source seeks to), or null to start it empty.</summary>
+    public Func<int, byte[]?> RestoreState { get; init; } = _ => null;
 
     /// <summary>How keys are written into snapshots; the default handles int, long, string, Guid and UInt128.</summary>
     public object? KeyCodec { get; init; }
@@ -35,21 +48,42 @@ public sealed class CheckpointHandle
         }
     }
 
-    /// <summary>Snapshots the attached aggregation between two batches.</summary>
+    /// <summary>Snapshots the partitions that changed since their last confirmed checkpoint, between two batches.</summary>
     public Checkpoint Take()
     {
-        Func<Checkpoint>? take;
+        Func<Func<int, long, bool>, Checkpoint>? take;
         lock (_gate)
         {
             take = _take;
         }
 
-        return take is null ? throw new InvalidOperationException("no aggregation is running on this checkpoint handle") : take();
+        return take is null ? throw new InvalidOperationException("no aggregation is running on this checkpoint handle") : take(Changed);
+    }
+
+    /// <summary>Says the checkpoint is stored: its partitions are left out of the next <see cref="Take"/> until they change again.</summary>
+    public void Confirm(Checkpoint checkpoint)
+    {
+        ArgumentNullException.ThrowIfNull(checkpoint);
+        lock (_gate)
+        {
+            foreach (var partition in checkpoint.Partitions)
+            {
+                _confirmed[partition.Partition] = partition.Revision;
+            }
+        }
+    }
+
+    private bool Changed(int partition, long revision)
+    {
+        lock (_gate)
+        {
+            return !_confirmed.TryGetValue(partition, out var confirmed) || confirmed != revision;
+        }
     }
 
     internal KeyCodec<TKey>? CodecFor<TKey>() => KeyCodec as KeyCodec<TKey>;
 
-    internal void Attach(Func<Checkpoint> take)
+    internal void Attach(Func<Func<int, long, bool>, Checkpoint> take)
     {
         lock (_gate)
         {

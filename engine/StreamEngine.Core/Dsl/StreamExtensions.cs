@@ -114,7 +114,9 @@ public sealed class WindowedStream<TEvent, TKey>
 
     /// <summary>
     /// Aggregates as <see cref="Aggregate{TAccumulator,TResult}(IAggregator{TEvent,TAccumulator,TResult},WindowOptions?,IScheduler?)"/>,
-    /// restoring from and taking checkpoints through <paramref name="checkpoints"/> (for exactly-once sinks).
+    /// with state per source partition, restored from and checkpointed through <paramref name="checkpoints"/> (for
+    /// exactly-once sinks). Each partition has its own windows, watermark and dedup ids; results carry their
+    /// partition, and a key whose events span partitions gets one partial per partition, for the sink to add up.
     /// </summary>
     public IObservable<WindowOutput<TKey, TResult, TEvent>> Aggregate<TAccumulator, TResult>(
         IAggregator<TEvent, TAccumulator, TResult> aggregator, WindowOptions? options, IScheduler? scheduler, CheckpointHandle checkpoints)
@@ -143,24 +145,15 @@ public sealed class WindowedStream<TEvent, TKey>
         var source = _source;
         return Observable.Create<WindowOutput<TKey, TResult, TEvent>>(observer =>
         {
-            var engine = new WindowedAggregation<TEvent, TKey, TAccumulator, TResult>(spec, aggregator, options);
+            var tasks = new AggregationTasks<TEvent, TKey, TAccumulator, TResult>(spec, aggregator, options, checkpoints);
             var gate = new object();
-            var nextOffsets = new Dictionary<int, long>();
-            if (checkpoints is not null)
+            checkpoints?.Attach(changedSince =>
             {
-                if (checkpoints.RestoreFrom is { } state)
+                lock (gate)
                 {
-                    engine.Restore(state, scheduler.Now.ToUnixTimeMilliseconds(), checkpoints.CodecFor<TKey>());
+                    return tasks.Take(changedSince);
                 }
-
-                checkpoints.Attach(() =>
-                {
-                    lock (gate)
-                    {
-                        return new Checkpoint(engine.Snapshot(checkpoints.CodecFor<TKey>()), new Dictionary<int, long>(nextOffsets));
-                    }
-                });
-            }
+            });
 
             var done = false;
             var emitUpdates = options.EmitInterval > TimeSpan.Zero;
@@ -170,8 +163,16 @@ public sealed class WindowedStream<TEvent, TKey>
             {
                 if (results.Count > 0 || late.Count > 0)
                 {
-                    observer.OnNext(new WindowOutput<TKey, TResult, TEvent>(results, late, engine.Counters));
+                    observer.OnNext(new WindowOutput<TKey, TResult, TEvent>(results, late, tasks.Counters));
                 }
+            }
+
+            // A failure inside the operator (a snapshot that does not restore, an aggregator that throws) ends the
+            // stream with the error instead of escaping into the source.
+            void Fail(Exception error)
+            {
+                done = true;
+                observer.OnError(error);
             }
 
             var timer = scheduler.SchedulePeriodic(tickInterval, () =>
@@ -184,7 +185,16 @@ public sealed class WindowedStream<TEvent, TKey>
                     }
 
                     var results = new List<WindowResult<TKey, TResult>>();
-                    engine.Tick(scheduler.Now.ToUnixTimeMilliseconds(), results);
+                    try
+                    {
+                        tasks.Tick(scheduler.Now.ToUnixTimeMilliseconds(), results);
+                    }
+                    catch (Exception e) when (e is InvalidOperationException or InvalidDataException or ArgumentException)
+                    {
+                        Fail(e);
+                        return;
+                    }
+
                     if (!emitUpdates)
                     {
                         results.RemoveAll(r => r.Emission is WindowEmission.Early or WindowEmission.LateUpdate);
@@ -206,14 +216,14 @@ public sealed class WindowedStream<TEvent, TKey>
 
                         var results = new List<WindowResult<TKey, TResult>>();
                         var late = new List<LateEvent<TEvent>>();
-                        engine.Process(batch, scheduler.Now.ToUnixTimeMilliseconds(), results, late);
-                        if (batch.Kind == EventBatchKind.PartitionRevoked)
+                        try
                         {
-                            nextOffsets.Remove(batch.Partition); // no longer ours to checkpoint
+                            tasks.Process(batch, scheduler.Now.ToUnixTimeMilliseconds(), results, late);
                         }
-                        else if (batch.NextOffset >= 0)
+                        catch (Exception e) when (e is InvalidOperationException or InvalidDataException or ArgumentException or EndOfStreamException)
                         {
-                            nextOffsets[batch.Partition] = batch.NextOffset;
+                            Fail(e);
+                            return;
                         }
 
                         Publish(results, late);
@@ -223,8 +233,7 @@ public sealed class WindowedStream<TEvent, TKey>
                 {
                     lock (gate)
                     {
-                        done = true;
-                        observer.OnError(error);
+                        Fail(error);
                     }
                 },
                 () =>
@@ -233,7 +242,7 @@ public sealed class WindowedStream<TEvent, TKey>
                     {
                         done = true;
                         var results = new List<WindowResult<TKey, TResult>>();
-                        engine.Drain(results);
+                        tasks.Drain(results);
                         Publish(results, []);
                         observer.OnCompleted();
                     }

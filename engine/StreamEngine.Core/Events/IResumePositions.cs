@@ -1,13 +1,16 @@
 namespace StreamEngine.Core.Events;
 
 /// <summary>
-/// Where the stored results for a source partition end: a source seeks there on assignment (exactly once,
-/// DESIGN.md). Implemented by the sink's offset store; sources consult it.
+/// Where the stored results for source partitions end: a source seeks there on assignment (exactly once,
+/// DESIGN.md). Implemented by the sink's checkpoint store; sources consult it once per assignment.
 /// </summary>
 public interface IResumePositions
 {
-    /// <summary>The offset to resume from, or null when nothing has been written for the partition yet (start at the beginning).</summary>
-    long? ResumeOffset(string topic, int partition);
+    /// <summary>
+    /// The offsets to resume <paramref name="partitions"/> from; a partition missing from the answer has nothing
+    /// written yet and starts at its beginning.
+    /// </summary>
+    IReadOnlyDictionary<int, long> ResumeOffsets(string topic, IReadOnlyList<int> partitions);
 }
 
 /// <summary>No stored positions: every partition starts at its beginning.</summary>
@@ -15,5 +18,5 @@ public sealed class FromTheBeginning : IResumePositions
 {
     public static FromTheBeginning Instance { get; } = new();
 
-    public long? ResumeOffset(string topic, int partition) => null;
+    public IReadOnlyDictionary<int, long> ResumeOffsets(string topic, IReadOnlyList<int> partitions) => new Dictionary<int, long>();
 }

@@ -19,9 +19,11 @@ public enum WindowEmission
 /// <summary>
 /// One window's aggregate for one key. <see cref="Version"/> counts the events in the window, so it grows with
 /// input progress and is the same on a replay of the same input: sinks upsert on (key, window) by version.
+/// With state per source partition, <see cref="Partition"/> says whose partial it is (sinks upsert on
+/// (key, window, partition) and sum the partitions); -1 when one state spans every partition.
 /// </summary>
 public readonly record struct WindowResult<TKey, TResult>(
-    TKey Key, long WindowStartMs, long WindowEndMs, TResult Value, long Version, WindowEmission Emission)
+    TKey Key, long WindowStartMs, long WindowEndMs, TResult Value, long Version, WindowEmission Emission, int Partition = -1)
 {
     public DateTime WindowStart => DateTime.UnixEpoch.AddMilliseconds(WindowStartMs);
 
@@ -33,7 +35,22 @@ public readonly record struct LateEvent<TEvent>(TEvent Event, int Partition, lon
 
 /// <summary>Running totals of a windowed aggregation, for metrics.</summary>
 public readonly record struct WindowCounters(
-    long EventsIn, long Filtered, long Duplicates, long Late, long Aggregated, int OpenWindows, long TrackedIds, long DedupEarlyEvictions, long WatermarkMs);
+    long EventsIn, long Filtered, long Duplicates, long Late, long Aggregated, int OpenWindows, long TrackedIds, long DedupEarlyEvictions, long WatermarkMs)
+{
+    /// <summary>
+    /// The totals of two states side by side: counters and gauges add up; the watermark is the lower one (the
+    /// event time every part has reached), ignoring a part that has none yet.
+    /// </summary>
+    public static WindowCounters operator +(WindowCounters a, WindowCounters b) => new(
+        a.EventsIn + b.EventsIn, a.Filtered + b.Filtered, a.Duplicates + b.Duplicates, a.Late + b.Late, a.Aggregated + b.Aggregated,
+        a.OpenWindows + b.OpenWindows, a.TrackedIds + b.TrackedIds, a.DedupEarlyEvictions + b.DedupEarlyEvictions,
+        a.WatermarkMs == long.MinValue ? b.WatermarkMs : b.WatermarkMs == long.MinValue ? a.WatermarkMs : Math.Min(a.WatermarkMs, b.WatermarkMs));
+
+    public static WindowCounters Add(WindowCounters a, WindowCounters b) => a + b;
+
+    /// <summary>Only what keeps counting when a state goes away (its gauges and watermark left with it).</summary>
+    public WindowCounters Totals => this with { OpenWindows = 0, TrackedIds = 0, WatermarkMs = long.MinValue };
+}
 
 /// <summary>What one batch or one timer tick produced; one <c>OnNext</c> each.</summary>
 public sealed record WindowOutput<TKey, TResult, TEvent>(

@@ -74,6 +74,9 @@ public sealed class WindowedAggregation<TEvent, TKey, TAccumulator, TResult>
 
     public WindowOptions Options { get; }
 
+    /// <summary>The source partition this state belongs to, stamped on its results; -1 (the default) when it spans all.</summary>
+    public int Partition { get; init; } = -1;
+
     public long WatermarkMs => _watermarks.Current;
 
     public WindowCounters Counters => new(_eventsIn, _filtered, _duplicates, _late, _aggregated, _liveWindows,
@@ -342,7 +345,7 @@ public sealed class WindowedAggregation<TEvent, TKey, TAccumulator, TResult>
             Forget(drop, sessions);
             if (drop.EmittedVersion > 0)
             {
-                results.Add(new WindowResult<TKey, TResult>(drop.Key, drop.Start, drop.End, _aggregator.Result(drop.Accumulator), drop.EmittedVersion, WindowEmission.Retraction));
+                results.Add(new WindowResult<TKey, TResult>(drop.Key, drop.Start, drop.End, _aggregator.Result(drop.Accumulator), drop.EmittedVersion, WindowEmission.Retraction, Partition));
             }
 
             target = keep;
@@ -391,7 +394,7 @@ public sealed class WindowedAggregation<TEvent, TKey, TAccumulator, TResult>
     {
         if (start != slot.Start && slot.EmittedVersion > 0)
         {
-            results.Add(new WindowResult<TKey, TResult>(slot.Key, slot.Start, slot.End, _aggregator.Result(slot.Accumulator), slot.EmittedVersion, WindowEmission.Retraction));
+            results.Add(new WindowResult<TKey, TResult>(slot.Key, slot.Start, slot.End, _aggregator.Result(slot.Accumulator), slot.EmittedVersion, WindowEmission.Retraction, Partition));
             slot.EmittedVersion = 0;
             slot.FinalEmitted = false;
         }
@@ -488,7 +491,7 @@ public sealed class WindowedAggregation<TEvent, TKey, TAccumulator, TResult>
         slot.FinalEmitted |= slot.Closed;
         slot.Dirty = false;
         slot.EmittedVersion = slot.Version;
-        results.Add(new WindowResult<TKey, TResult>(slot.Key, slot.Start, slot.End, _aggregator.Result(slot.Accumulator), slot.Version, emission));
+        results.Add(new WindowResult<TKey, TResult>(slot.Key, slot.Start, slot.End, _aggregator.Result(slot.Accumulator), slot.Version, emission, Partition));
     }
 
     private void Track(Slot slot)

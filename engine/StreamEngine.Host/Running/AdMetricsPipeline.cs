@@ -16,9 +16,9 @@ namespace StreamEngine.Host.Running;
 public readonly record struct PipelineStatus(long MessagesIn, long Events, long DeadLettered, long Late, long ResultRows, long Lag, long FailedWrites);
 
 /// <summary>
-/// The ad-metrics job from Kafka to the embedded ClickHouse, exactly once (docs/exactly-once.md): every checkpoint
-/// interval the results emitted so far are written, then one row with the aggregation's state and the source offsets
-/// it covers; on start the newest checkpoint is restored and the source seeks to its offsets.
+/// The ad-metrics job from Kafka to ClickHouse, exactly once (docs/exactly-once.md): every checkpoint interval the
+/// results emitted so far are written, then a row per changed source partition with its state and the offset it
+/// covers; when a partition is assigned, its newest checkpoint is restored and the source seeks to its offset.
 /// </summary>
 public sealed class AdMetricsPipeline : IAsyncDisposable
 {
@@ -36,7 +36,6 @@ public sealed class AdMetricsPipeline : IAsyncDisposable
     private CheckpointStore _checkpoints = null!;
     private CheckpointHandle _handle = null!;
     private IDisposable? _subscription;
-    private IReadOnlyDictionary<int, long>? _lastSaved;
     private long _late;
 
     private AdMetricsPipeline(string description) => Description = description;
@@ -52,7 +51,7 @@ public sealed class AdMetricsPipeline : IAsyncDisposable
         {
             var counters = _source.Counters;
             return new PipelineStatus(counters.MessagesIn, counters.Decoded, counters.DeadLettered, Interlocked.Read(ref _late),
-                _writer.Counters.Rows, _source.ConsumerLag.Values.Sum(), _writer.Counters.FailedAttempts);
+                _writer.Counters.Rows, _source.ConsumerLag.Values.Sum(), _writer.Counters.FailedAttempts + _checkpoints.Counters.FailedAttempts);
         }
     }
 
@@ -71,18 +70,18 @@ public sealed class AdMetricsPipeline : IAsyncDisposable
         var group = settings["kafka.group"] is { Length: > 0 } g ? g : $"streamengine-{pipeline._job.Name}";
         await new SchemaMigrator(store, database).ApplyAsync(
             [CheckpointStore.Migration, .. AdMetricsJob.Schema.Select(m => new Migration(m.Version, m.Name, m.Statements))], cancellationToken);
+        pipeline._checkpoints = new CheckpointStore(store, database, pipeline._job.Name, topic);
         if (forgetPositions)
         {
-            await store.ExecuteAsync($"DELETE FROM {ClickHouseSql.Identifier(database)}.checkpoints WHERE job = {ClickHouseSql.Literal(pipeline._job.Name)}", cancellationToken);
+            await pipeline._checkpoints.ForgetAsync(cancellationToken);
         }
 
-        pipeline._checkpoints = new CheckpointStore(store, database, pipeline._job.Name, topic);
-        var latest = await pipeline._checkpoints.LoadLatestAsync(cancellationToken);
+        await pipeline._checkpoints.ThrowIfOnlyLegacyCheckpointsAsync(cancellationToken);
         var symbols = pipeline.Symbols;
         // Keys are interned ids, which differ between runs: snapshots carry the names instead.
         pipeline._handle = new CheckpointHandle
         {
-            RestoreFrom = latest?.State,
+            RestoreState = pipeline._checkpoints.TakeRestoredState,
             KeyCodec = new KeyCodec<int>((w, campaign) => w.Write(symbols.Name(campaign)), r => symbols.Intern(r.ReadString())),
         };
         pipeline._writer = new TableWriter(store, $"{database}.{AdMetricsJob.ResultsTable}");
@@ -98,14 +97,15 @@ public sealed class AdMetricsPipeline : IAsyncDisposable
         var events = pipeline._source.ToObservable(onRevoked: _ => pipeline.CheckpointAsync().GetAwaiter().GetResult(), waitForRoom: pipeline.WaitForRoomAsync);
         pipeline._subscription = pipeline._job.Build(events, context)
             .Subscribe(pipeline.OnOutput, error => pipeline._failed.TrySetResult(error));
-        pipeline.Description = $"job {pipeline._job.Name}: reading {topic} at {bootstrap} as group {group}; results in {store.Description} (database {database})" +
-                               (latest is null ? "; starting from the beginning" : $"; resuming from checkpoint {latest.Sequence}");
+        pipeline.Description = $"job {pipeline._job.Name}: reading {topic} at {bootstrap} as group {group}; results in {store.Description} (database {database}); " +
+                               "each partition resumes from its checkpoint";
         return pipeline;
     }
 
     /// <summary>
     /// Checkpoints every interval until <paramref name="stopping"/> fires, the job fails (returns the error), or, with
-    /// <paramref name="untilIdle"/>, no message has arrived for that long. Null means it stopped normally.
+    /// <paramref name="untilIdle"/>, every assigned partition has been read to its end, everything read has been
+    /// processed, and no message has arrived for that long. Null means it stopped normally.
     /// </summary>
     public async Task<Exception?> RunAsync(TimeSpan? untilIdle, CancellationToken stopping)
     {
@@ -138,7 +138,7 @@ public sealed class AdMetricsPipeline : IAsyncDisposable
                 lastIn = messagesIn;
                 quietSince.Restart();
             }
-            else if (untilIdle is { } idle && quietSince.Elapsed >= idle && _handle.IsAttached)
+            else if (untilIdle is { } idle && quietSince.Elapsed >= idle && _handle.IsAttached && _source.IsCaughtUp && _source.Signals.Count == 0)
             {
                 break;
             }
@@ -214,7 +214,7 @@ public sealed class AdMetricsPipeline : IAsyncDisposable
                 _pending.Clear();
             }
 
-            if (rows.Count == 0 && _lastSaved is not null && _lastSaved.Count == checkpoint.NextOffsets.Count && !_lastSaved.Except(checkpoint.NextOffsets).Any())
+            if (rows.Count == 0 && checkpoint.IsEmpty)
             {
                 return; // nothing new since the last checkpoint
             }
@@ -223,11 +223,11 @@ public sealed class AdMetricsPipeline : IAsyncDisposable
             // two only means the replay writes the same rows (same keys and versions) again.
             await _writer.WriteAsync(AdMetricsJob.ToRows(rows, Symbols));
             _lateEvents.Flush(TimeSpan.FromSeconds(30));
-            await _checkpoints.SaveAsync(checkpoint.NextOffsets, checkpoint.State);
-            _lastSaved = checkpoint.NextOffsets;
-            foreach (var (partition, offset) in checkpoint.NextOffsets)
+            await _checkpoints.SaveAsync(checkpoint);
+            _handle.Confirm(checkpoint);
+            foreach (var partition in checkpoint.Partitions)
             {
-                _source.MarkProcessed(partition, offset);
+                _source.MarkProcessed(partition.Partition, partition.NextOffset);
             }
         }
         finally

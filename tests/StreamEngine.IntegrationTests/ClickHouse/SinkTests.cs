@@ -2,12 +2,13 @@ using Apache.Arrow;
 using StreamEngine.ClickHouse;
 using StreamEngine.ClickHouse.Sink;
 using StreamEngine.ClickHouse.Stores;
+using StreamEngine.Core.Dsl;
 using StreamEngine.Host.ClickHouseHttp;
 using StreamEngine.TestUtilities;
 
 namespace StreamEngine.IntegrationTests.ClickHouse;
 
-/// <summary>The sink's writer and offset store against the server store, with ClickHouse failing for a while.</summary>
+/// <summary>The sink's writer and checkpoint store against the server store, with ClickHouse failing for a while.</summary>
 [Collection(EmbeddedClickHouseCollection.Name)]
 public sealed class SinkTests(EmbeddedClickHouseFixture clickHouse) : IAsyncLifetime
 {
@@ -78,24 +79,27 @@ public sealed class SinkTests(EmbeddedClickHouseFixture clickHouse) : IAsyncLife
     }
 
     [Fact]
-    public async Task Offsets_are_stored_per_job_and_the_latest_save_wins()
+    public async Task Checkpoints_are_kept_per_job_and_partition_and_the_furthest_one_wins()
     {
-        var migrator = new SchemaMigrator(Store, _db);
-        await migrator.ApplyAsync([OffsetStore.Migration]);
-        var adMetrics = new OffsetStore(Store, _db, "ad-metrics");
-        var other = new OffsetStore(Store, _db, "bid-landscape");
+        await new SchemaMigrator(Store, _db).ApplyAsync([CheckpointStore.Migration]);
+        var adMetrics = new CheckpointStore(Store, _db, "ad-metrics", "ad-events", FastRetries);
+        var other = new CheckpointStore(Store, _db, "bid-landscape", "ad-events", FastRetries);
 
-        await adMetrics.SaveAsync("ad-events", new Dictionary<int, long> { [0] = 100, [1] = 50 });
-        await adMetrics.SaveAsync("ad-events", new Dictionary<int, long> { [0] = 250 });
-        await other.SaveAsync("ad-events", new Dictionary<int, long> { [0] = 7 });
+        await adMetrics.SaveAsync(new Checkpoint([new(0, 100, [1], 1), new(1, 50, [2], 2)]));
+        await adMetrics.SaveAsync(new Checkpoint([new(0, 250, [3], 3)]));
+        // A process that lost partition 0 in a rebalance writes its older checkpoint late: it must not win.
+        await adMetrics.SaveAsync(new Checkpoint([new(0, 200, [4], 1)]));
+        await other.SaveAsync(new Checkpoint([new(0, 7, [5], 1)]));
 
-        var restarted = new OffsetStore(Store, _db, "ad-metrics");
-        Assert.Null(restarted.ResumeOffset("ad-events", 0));
-        await restarted.LoadAsync();
-        Assert.Equal(250, restarted.ResumeOffset("ad-events", 0));
-        Assert.Equal(50, restarted.ResumeOffset("ad-events", 1));
-        Assert.Null(restarted.ResumeOffset("ad-events", 2));
-        Assert.Null(restarted.ResumeOffset("other-topic", 0));
+        var restarted = new CheckpointStore(Store, _db, "ad-metrics", "ad-events", FastRetries);
+        Assert.Null(restarted.TakeRestoredState(0));
+        var offsets = restarted.ResumeOffsets("ad-events", [0, 1, 2]);
+        Assert.Equal(new Dictionary<int, long> { [0] = 250, [1] = 50 }, offsets);
+        Assert.Equal([3], restarted.TakeRestoredState(0));
+        Assert.Null(restarted.TakeRestoredState(0)); // handed out once
+        Assert.Equal([2], restarted.TakeRestoredState(1));
+        Assert.Null(restarted.TakeRestoredState(2));
+        Assert.Empty(restarted.ResumeOffsets("other-topic", [0]));
     }
 
     private static RecordBatch Rows(int from, int count) => new RecordBatch.Builder()

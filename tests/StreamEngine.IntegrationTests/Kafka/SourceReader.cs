@@ -29,7 +29,8 @@ internal sealed class SourceReader : IResumePositions
     /// <summary>Partitions assigned and not revoked since.</summary>
     public IReadOnlyCollection<int> CurrentPartitions => _current.Keys.Order().ToList();
 
-    public long? ResumeOffset(string topic, int partition) => _positions.TryGetValue(partition, out var offset) ? offset : null;
+    public IReadOnlyDictionary<int, long> ResumeOffsets(string topic, IReadOnlyList<int> partitions) =>
+        partitions.Where(_positions.ContainsKey).ToDictionary(p => p, p => _positions[p]);
 
     /// <summary>Reads until the source completes; <paramref name="delayPerBatch"/> makes a slow pipeline.</summary>
     public Task ReadAsync(KafkaAdEventSource source, TimeSpan delayPerBatch = default) => Task.Run(async () =>

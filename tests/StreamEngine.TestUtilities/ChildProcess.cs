@@ -115,12 +115,18 @@ public sealed class ChildProcess : IDisposable
     }
 
     /// <summary>Waits until a line of standard output satisfies <paramref name="predicate"/>.</summary>
-    public async Task<string> WaitForOutputAsync(Func<string, bool> predicate, TimeSpan timeout)
+    public Task<string> WaitForOutputAsync(Func<string, bool> predicate, TimeSpan timeout) => WaitForLineAsync(() => StandardOutput, predicate, timeout);
+
+    /// <summary>Waits until a line of standard error contains <paramref name="text"/> (where logs go).</summary>
+    public Task<string> WaitForStandardErrorAsync(string text, TimeSpan timeout) =>
+        WaitForLineAsync(() => StandardError, line => line.Contains(text, StringComparison.Ordinal), timeout);
+
+    private async Task<string> WaitForLineAsync(Func<string> stream, Func<string, bool> predicate, TimeSpan timeout)
     {
         var deadline = DateTime.UtcNow + timeout;
         while (DateTime.UtcNow < deadline)
         {
-            var line = StandardOutput.Split('\n').FirstOrDefault(predicate);
+            var line = stream().Split('\n').FirstOrDefault(predicate);
             if (line is not null)
             {
                 return line;

@@ -51,7 +51,9 @@ public static class KafkaServeCommand
             await output.WriteLineAsync($"embedded Kafka: {brokers} broker(s) at {cluster.BootstrapServers}");
             await output.WriteLineAsync($"topics: {string.Join(", ", options.Topics)}");
             await output.WriteLineAsync("memory only; each partition keeps its newest ~5 MiB. Ctrl-C or SIGTERM stops.");
+            await output.WriteLineAsync($"fault injection on standard input: 'broker down N', 'broker up N' (N in 1..{brokers}), 'leader TOPIC PARTITION N'");
             await output.FlushAsync();
+            _ = Task.Run(() => ReadCommands(cluster, Console.In, output), CancellationToken.None);
             try
             {
                 await Task.Delay(Timeout.Infinite, stopping.Token);
@@ -75,6 +77,56 @@ public static class KafkaServeCommand
             stopping.Cancel();
         }
     }
+
+    /// <summary>
+    /// Fault injection for tests and experiments, one command per line; each is acknowledged with a line. Ends when
+    /// the input does (a service started without input reads nothing).
+    /// </summary>
+    private static void ReadCommands(EmbeddedKafkaCluster cluster, TextReader input, TextWriter output)
+    {
+        while (input.ReadLine() is { } line)
+        {
+            var words = line.Split(' ', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+            string reply;
+            try
+            {
+                reply = words switch
+                {
+                    ["broker", "down", var id] => Do(() => cluster.SetBrokerDown(Broker(cluster, id)), $"broker {id} down"),
+                    ["broker", "up", var id] => Do(() => cluster.SetBrokerUp(Broker(cluster, id)), $"broker {id} up"),
+                    ["leader", var topic, var partition, var id] => Do(
+                        () => cluster.SetPartitionLeader(topic, int.Parse(partition, System.Globalization.CultureInfo.InvariantCulture), Broker(cluster, id)),
+                        $"leader of {topic}[{partition}] is broker {id}"),
+                    [] => "",
+                    _ => $"unknown command '{line}': try 'broker down N', 'broker up N', 'leader TOPIC PARTITION N'",
+                };
+            }
+            catch (Exception e) when (e is FormatException or ArgumentException or InvalidOperationException)
+            {
+                reply = $"'{line}' failed: {e.Message}";
+            }
+
+            if (reply.Length > 0)
+            {
+                lock (output)
+                {
+                    output.WriteLine(reply);
+                    output.Flush();
+                }
+            }
+        }
+    }
+
+    private static string Do(Action action, string done)
+    {
+        action();
+        return done;
+    }
+
+    private static int Broker(EmbeddedKafkaCluster cluster, string id) =>
+        int.TryParse(id, System.Globalization.CultureInfo.InvariantCulture, out var broker) && cluster.BrokerIds.Contains(broker)
+            ? broker
+            : throw new ArgumentException($"no broker {id} (brokers are 1..{cluster.BrokerIds.Count})");
 
     /// <summary>Writes then renames, so a script polling for the file never reads half of it.</summary>
     private static void WriteAtomically(string path, string content)

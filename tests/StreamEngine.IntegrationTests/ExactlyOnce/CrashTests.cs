@@ -57,9 +57,18 @@ public sealed class CrashTests
         using var query = await StreamEngineCli.RunAsync(Patience, "query", "--set", store, "--format", "JSONEachRow",
             "SELECT * FROM ads.campaign_minute ORDER BY window_start, campaign");
         Assert.True(query.ExitCode == 0, query.StandardError);
-        var actual = Rows(query.StandardOutput);
-        var truth = Rows(await File.ReadAllTextAsync(truthFile));
+        Truth.AssertCampaignMinutesEqual(await File.ReadAllTextAsync(truthFile), query.StandardOutput);
+    }
+}
 
+/// <summary>Compares <c>ads.campaign_minute</c> (as JSONEachRow) with the generator's truth file.</summary>
+internal static class Truth
+{
+    /// <summary>Row for row: counts and spend exactly, unique users within the HyperLogLog's error.</summary>
+    public static void AssertCampaignMinutesEqual(string truthJsonEachRow, string actualJsonEachRow)
+    {
+        var actual = Rows(actualJsonEachRow);
+        var truth = Rows(truthJsonEachRow);
         Assert.Equal(truth.Keys.Order(), actual.Keys.Order());
         foreach (var (key, expected) in truth)
         {
@@ -69,7 +78,6 @@ public sealed class CrashTests
                 Assert.True(Long(expected, column) == Long(got, column), $"{key} {column}: expected {Long(expected, column)}, got {Long(got, column)}");
             }
 
-            // Unique users are a HyperLogLog estimate: within its error at these sizes.
             var users = Long(expected, "unique_users");
             Assert.InRange(Long(got, "unique_users"), users - Math.Max(3, users * 3 / 100), users + Math.Max(3, users * 3 / 100));
         }

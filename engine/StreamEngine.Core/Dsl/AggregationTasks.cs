@@ -39,7 +39,7 @@ internal sealed class AggregationTasks<TEvent, TKey, TAccumulator, TResult>
     /// <summary>Counters of the live states plus the totals of those that were dropped (so totals never go back).</summary>
     public WindowCounters Counters => _tasks.Values.Aggregate(_retired, (sum, task) => sum + task.Engine.Counters);
 
-    public void Process(in EventBatch<TEvent> batch, long nowMs, List<WindowResult<TKey, TResult>> results, List<LateEvent<TEvent>> late)
+    public void Process(in EventBatch<TEvent> batch, long nowMs, List<WindowResult<TKey, TResult>> results, List<LateEvent<TEvent>> late, List<TEvent>? accepted = null)
     {
         if (PerPartition && batch.Kind == EventBatchKind.PartitionRevoked)
         {
@@ -53,7 +53,7 @@ internal sealed class AggregationTasks<TEvent, TKey, TAccumulator, TResult>
         }
 
         var task = TaskFor(PerPartition ? batch.Partition : Shared, batch.NextOffset, nowMs);
-        task.Engine.Process(batch, nowMs, results, late);
+        task.Engine.Process(batch, nowMs, results, late, accepted);
         if (batch.Count > 0 || batch.NextOffset > task.NextOffset)
         {
             task.NextOffset = Math.Max(task.NextOffset, batch.NextOffset);

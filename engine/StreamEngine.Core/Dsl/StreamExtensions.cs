@@ -159,11 +159,11 @@ public sealed class WindowedStream<TEvent, TKey>
             var emitUpdates = options.EmitInterval > TimeSpan.Zero;
             var tickInterval = emitUpdates ? options.EmitInterval : TimeSpan.FromTicks(Math.Max(TimeSpan.TicksPerMillisecond, options.IdleTimeout.Ticks / 4));
 
-            void Publish(List<WindowResult<TKey, TResult>> results, List<LateEvent<TEvent>> late)
+            void Publish(List<WindowResult<TKey, TResult>> results, List<LateEvent<TEvent>> late, EventBatch<TEvent> accepted = default)
             {
-                if (results.Count > 0 || late.Count > 0)
+                if (results.Count > 0 || late.Count > 0 || accepted.Count > 0)
                 {
-                    observer.OnNext(new WindowOutput<TKey, TResult, TEvent>(results, late, tasks.Counters));
+                    observer.OnNext(new WindowOutput<TKey, TResult, TEvent>(results, late, tasks.Counters) { Accepted = accepted });
                 }
             }
 
@@ -216,9 +216,10 @@ public sealed class WindowedStream<TEvent, TKey>
 
                         var results = new List<WindowResult<TKey, TResult>>();
                         var late = new List<LateEvent<TEvent>>();
+                        var accepted = options.EmitAcceptedEvents && batch.Count > 0 ? new List<TEvent>(batch.Count) : null;
                         try
                         {
-                            tasks.Process(batch, scheduler.Now.ToUnixTimeMilliseconds(), results, late);
+                            tasks.Process(batch, scheduler.Now.ToUnixTimeMilliseconds(), results, late, accepted);
                         }
                         catch (Exception e) when (e is InvalidOperationException or InvalidDataException or ArgumentException or EndOfStreamException)
                         {
@@ -226,7 +227,7 @@ public sealed class WindowedStream<TEvent, TKey>
                             return;
                         }
 
-                        Publish(results, late);
+                        Publish(results, late, accepted is { Count: > 0 } ? new EventBatch<TEvent>(batch.Partition, accepted.ToArray(), batch.NextOffset) : default);
                     }
                 },
                 error =>

@@ -1,3 +1,5 @@
+using StreamEngine.Core.Events;
+
 namespace StreamEngine.Core.Windowing;
 
 /// <summary>Why a window result was emitted.</summary>
@@ -54,4 +56,11 @@ public readonly record struct WindowCounters(
 
 /// <summary>What one batch or one timer tick produced; one <c>OnNext</c> each.</summary>
 public sealed record WindowOutput<TKey, TResult, TEvent>(
-    IReadOnlyList<WindowResult<TKey, TResult>> Results, IReadOnlyList<LateEvent<TEvent>> Late, WindowCounters Counters);
+    IReadOnlyList<WindowResult<TKey, TResult>> Results, IReadOnlyList<LateEvent<TEvent>> Late, WindowCounters Counters)
+{
+    /// <summary>
+    /// With <see cref="WindowOptions.EmitAcceptedEvents"/>: the batch's events that went into windows (deduplicated,
+    /// not late), for a sink of raw events; its partition and offset are the batch's. Empty otherwise.
+    /// </summary>
+    public EventBatch<TEvent> Accepted { get; init; }
+}

@@ -82,8 +82,11 @@ public sealed class WindowedAggregation<TEvent, TKey, TAccumulator, TResult>
     public WindowCounters Counters => new(_eventsIn, _filtered, _duplicates, _late, _aggregated, _liveWindows,
         _dedup?.TrackedIds ?? 0, _dedup?.EarlyEvictions ?? 0, _watermarks.Current);
 
-    /// <summary>Processes one batch at processing time <paramref name="nowMs"/>, adding what it emits to the lists.</summary>
-    public void Process(in EventBatch<TEvent> batch, long nowMs, List<WindowResult<TKey, TResult>> results, List<LateEvent<TEvent>> late)
+    /// <summary>
+    /// Processes one batch at processing time <paramref name="nowMs"/>, adding what it emits to the lists, and, when
+    /// <paramref name="accepted"/> is given, the events that went into windows (not filtered, late or duplicate).
+    /// </summary>
+    public void Process(in EventBatch<TEvent> batch, long nowMs, List<WindowResult<TKey, TResult>> results, List<LateEvent<TEvent>> late, List<TEvent>? accepted = null)
     {
         ArgumentNullException.ThrowIfNull(results);
         ArgumentNullException.ThrowIfNull(late);
@@ -128,6 +131,7 @@ public sealed class WindowedAggregation<TEvent, TKey, TAccumulator, TResult>
             {
                 _aggregated++;
                 Assign(item, timestamp, results);
+                accepted?.Add(item);
             }
 
             if (_watermarks.Observe(progress, timestamp))

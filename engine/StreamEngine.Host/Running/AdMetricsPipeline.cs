@@ -4,6 +4,7 @@ using StreamEngine.ClickHouse.Sink;
 using StreamEngine.ClickHouse.Stores;
 using StreamEngine.Core.AdEvents;
 using StreamEngine.Core.Dsl;
+using StreamEngine.Core.Events;
 using StreamEngine.Core.State;
 using StreamEngine.Core.Windowing;
 using StreamEngine.Host.Configuration;
@@ -28,11 +29,14 @@ public sealed class AdMetricsPipeline : IAsyncDisposable
     private const int MaxPendingRows = 200_000;
     private readonly AdMetricsJob _job = new();
     private readonly List<WindowResult<int, CampaignMinute>> _pending = [];
+    private readonly List<EventBatch<AdEvent>> _pendingEvents = [];
+    private int _pendingEventCount;
     private readonly SemaphoreSlim _checkpointGate = new(1, 1);
     private readonly TaskCompletionSource<Exception> _failed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private KafkaAdEventSource _source = null!;
     private LateEventWriter _lateEvents = null!;
     private TableWriter _writer = null!;
+    private TableWriter? _eventWriter;
     private CheckpointStore _checkpoints = null!;
     private CheckpointHandle _handle = null!;
     private IDisposable? _subscription;
@@ -51,7 +55,7 @@ public sealed class AdMetricsPipeline : IAsyncDisposable
         {
             var counters = _source.Counters;
             return new PipelineStatus(counters.MessagesIn, counters.Decoded, counters.DeadLettered, Interlocked.Read(ref _late),
-                _writer.Counters.Rows, _source.ConsumerLag.Values.Sum(), _writer.Counters.FailedAttempts + _checkpoints.Counters.FailedAttempts);
+                _writer.Counters.Rows, _source.ConsumerLag.Values.Sum(), _writer.Counters.FailedAttempts + _checkpoints.Counters.FailedAttempts + (_eventWriter?.Counters.FailedAttempts ?? 0));
         }
     }
 
@@ -68,8 +72,10 @@ public sealed class AdMetricsPipeline : IAsyncDisposable
         var database = settings["clickhouse.database"];
         var pipeline = new AdMetricsPipeline("");
         var group = settings["kafka.group"] is { Length: > 0 } g ? g : $"streamengine-{pipeline._job.Name}";
+        var rawEvents = settings.Flag("clickhouse.raw_events");
         await new SchemaMigrator(store, database).ApplyAsync(
-            [CheckpointStore.Migration, .. AdMetricsJob.Schema.Select(m => new Migration(m.Version, m.Name, m.Statements))], cancellationToken);
+            [CheckpointStore.Migration, .. AdMetricsJob.Schema.Concat(rawEvents ? RawEvents.Schema : []).Select(m => new Migration(m.Version, m.Name, m.Statements))],
+            cancellationToken);
         pipeline._checkpoints = new CheckpointStore(store, database, pipeline._job.Name, topic);
         if (forgetPositions)
         {
@@ -85,6 +91,7 @@ public sealed class AdMetricsPipeline : IAsyncDisposable
             KeyCodec = new KeyCodec<int>((w, campaign) => w.Write(symbols.Name(campaign)), r => symbols.Intern(r.ReadString())),
         };
         pipeline._writer = new TableWriter(store, $"{database}.{AdMetricsJob.ResultsTable}");
+        pipeline._eventWriter = rawEvents ? new TableWriter(store, $"{database}.{RawEvents.Table}") : null;
         pipeline._source = new KafkaAdEventSource(
             new KafkaSourceOptions { BootstrapServers = bootstrap, GroupId = group, Topic = topic, DeadLetterTopic = $"{topic}.dlq", ClientSettings = settings.KafkaClientSettings },
             pipeline._checkpoints, symbols, log);
@@ -93,6 +100,7 @@ public sealed class AdMetricsPipeline : IAsyncDisposable
         {
             WatermarkDelay = settings.Duration("window.watermark_delay"),
             AllowedLateness = settings.Duration("window.allowed_lateness"),
+            EmitAcceptedEvents = rawEvents,
         }, DefaultScheduler.Instance, pipeline._handle);
         var events = pipeline._source.ToObservable(onRevoked: _ => pipeline.CheckpointAsync().GetAwaiter().GetResult(), waitForRoom: pipeline.WaitForRoomAsync);
         pipeline._subscription = pipeline._job.Build(events, context)
@@ -176,7 +184,7 @@ public sealed class AdMetricsPipeline : IAsyncDisposable
         {
             lock (_pending)
             {
-                return _pending.Count;
+                return _pending.Count + _pendingEventCount;
             }
         }
     }
@@ -186,6 +194,11 @@ public sealed class AdMetricsPipeline : IAsyncDisposable
         lock (_pending)
         {
             _pending.AddRange(output.Results);
+            if (output.Accepted.Count > 0)
+            {
+                _pendingEvents.Add(output.Accepted);
+                _pendingEventCount += output.Accepted.Count;
+            }
         }
 
         foreach (var late in output.Late)
@@ -208,20 +221,29 @@ public sealed class AdMetricsPipeline : IAsyncDisposable
         {
             var checkpoint = _handle.Take();
             List<WindowResult<int, CampaignMinute>> rows;
+            List<EventBatch<AdEvent>> events;
             lock (_pending)
             {
                 rows = [.. _pending];
                 _pending.Clear();
+                events = [.. _pendingEvents];
+                _pendingEvents.Clear();
+                _pendingEventCount = 0;
             }
 
-            if (rows.Count == 0 && checkpoint.IsEmpty)
+            if (rows.Count == 0 && events.Count == 0 && checkpoint.IsEmpty)
             {
                 return; // nothing new since the last checkpoint
             }
 
-            // Results (and late events) first, then the checkpoint that says they are covered: a crash between the
-            // two only means the replay writes the same rows (same keys and versions) again.
+            // Results, raw events and late events first, then the checkpoint that says they are covered: a crash
+            // between the two only means the replay writes the same rows (same keys and versions) again.
             await _writer.WriteAsync(AdMetricsJob.ToRows(rows, Symbols));
+            if (_eventWriter is not null && events.Count > 0)
+            {
+                await _eventWriter.WriteAsync(RawEvents.ToRows(events, Symbols));
+            }
+
             _lateEvents.Flush(TimeSpan.FromSeconds(30));
             await _checkpoints.SaveAsync(checkpoint);
             _handle.Confirm(checkpoint);

@@ -58,12 +58,16 @@ public sealed class CrashTests
             "SELECT * FROM ads.campaign_minute ORDER BY window_start, campaign");
         Assert.True(query.ExitCode == 0, query.StandardError);
         Truth.AssertCampaignMinutesEqual(await File.ReadAllTextAsync(truthFile), query.StandardOutput);
+        using var events = await StreamEngineCli.RunAsync(Patience, "query", "--set", store, "SELECT count(), uniqExact(event_id_hash) FROM ads.events");
+        Truth.AssertRawEventsComplete(await File.ReadAllTextAsync(truthFile), events.StandardOutput);
     }
 }
 
 /// <summary>Compares <c>ads.campaign_minute</c> (as JSONEachRow) with the generator's truth file.</summary>
 internal static class Truth
 {
+    private static readonly string[] EventCounts = ["bids", "wins", "impressions", "clicks", "conversions"];
+
     /// <summary>Row for row: counts and spend exactly, unique users within the HyperLogLog's error.</summary>
     public static void AssertCampaignMinutesEqual(string truthJsonEachRow, string actualJsonEachRow)
     {
@@ -73,7 +77,7 @@ internal static class Truth
         foreach (var (key, expected) in truth)
         {
             var got = actual[key];
-            foreach (var column in new[] { "bids", "wins", "impressions", "clicks", "conversions", "spend_micros" })
+            foreach (var column in EventCounts.Append("spend_micros"))
             {
                 Assert.True(Long(expected, column) == Long(got, column), $"{key} {column}: expected {Long(expected, column)}, got {Long(got, column)}");
             }
@@ -81,6 +85,13 @@ internal static class Truth
             var users = Long(expected, "unique_users");
             Assert.InRange(Long(got, "unique_users"), users - Math.Max(3, users * 3 / 100), users + Math.Max(3, users * 3 / 100));
         }
+    }
+
+    /// <summary><c>count(), uniqExact(event_id_hash)</c> of <c>ads.events</c>: every counted event once.</summary>
+    public static void AssertRawEventsComplete(string truthJsonEachRow, string countAndUniqueIds)
+    {
+        var expected = Rows(truthJsonEachRow).Values.Sum(row => EventCounts.Sum(c => Long(row, c)));
+        Assert.Equal($"{expected}\t{expected}", countAndUniqueIds.Trim());
     }
 
     private static Dictionary<string, JsonElement> Rows(string jsonEachRow) =>

@@ -91,6 +91,7 @@ public sealed class FaultTests(EmbeddedClickHouseFixture clickHouse)
 
         var actual = clickHouse.Store.QueryText($"SELECT * FROM {database}.campaign_minute ORDER BY window_start, campaign FORMAT JSONEachRow");
         Truth.AssertCampaignMinutesEqual(await File.ReadAllTextAsync(truthFile), actual);
+        Truth.AssertRawEventsComplete(await File.ReadAllTextAsync(truthFile), clickHouse.Store.QueryText($"SELECT count(), uniqExact(event_id_hash) FROM {database}.events"));
         var partitions = clickHouse.Store.QueryText($"SELECT uniqExact(partition) FROM {database}.partition_checkpoints").Trim();
         Assert.Equal("12", partitions);
     }

@@ -32,65 +32,152 @@ public static class RawEvents
     /// <summary>
     /// One Arrow batch of events. <c>event_id_hash</c> is the hex XXH3-128 hash of the wire id (what dedup compares;
     /// the id itself is not kept); <c>floor_micros</c> is -1 when the event had none; <c>user_hash</c> 0 when absent.
+    /// Columns are written by index straight into the buffers Arrow will own, names as cached UTF-8 bytes.
     /// </summary>
-    public static RecordBatch ToRows(IReadOnlyList<EventBatch<AdEvent>> batches, SymbolTable symbols)
+    public static RecordBatch ToRows(IReadOnlyList<EventBatch<AdEvent>> batches, Utf8Names names)
     {
         ArgumentNullException.ThrowIfNull(batches);
-        ArgumentNullException.ThrowIfNull(symbols);
-        var time = new TimestampArray.Builder(new TimestampType(TimeUnit.Millisecond, "UTC"));
-        var strings = Enumerable.Range(0, 9).Select(_ => new StringArray.Builder()).ToArray(); // type .. currency, id
-        var userHash = new UInt64Array.Builder();
-        var prices = Enumerable.Range(0, 4).Select(_ => new Int64Array.Builder()).ToArray(); // bid, floor, price, offset
-        var version = new UInt8Array.Builder();
-        var partition = new Int32Array.Builder();
-        Span<byte> hex = stackalloc byte[32];
+        ArgumentNullException.ThrowIfNull(names);
+        var count = batches.Sum(b => b.Count);
+        var time = new FixedColumn<long>(count);
+        var strings = Enumerable.Range(0, 9).Select(_ => new Utf8Column(count)).ToArray(); // type .. currency, id
+        var userHash = new FixedColumn<ulong>(count);
+        var prices = Enumerable.Range(0, 4).Select(_ => new FixedColumn<long>(count)).ToArray(); // bid, floor, price, offset
+        var version = new FixedColumn<byte>(count);
+        var partition = new FixedColumn<int>(count);
+        Span<byte> code = stackalloc byte[32];
+        var row = 0;
         foreach (var batch in batches)
         {
             foreach (ref readonly var e in batch.Events.Span)
             {
-                time.Append(DateTimeOffset.FromUnixTimeMilliseconds(e.TimestampMs));
+                time[row] = e.TimestampMs;
                 strings[0].Append(TypeNames[(int)e.Type]);
-                strings[1].Append(symbols.Name(e.Campaign));
-                strings[2].Append(symbols.Name(e.Ad));
-                strings[3].Append(symbols.Name(e.Placement));
-                strings[4].Append(symbols.Name(e.Publisher));
-                strings[5].Append(Codes.Unpack(e.Country));
+                strings[1].Append(names.Of(e.Campaign));
+                strings[2].Append(names.Of(e.Ad));
+                strings[3].Append(names.Of(e.Placement));
+                strings[4].Append(names.Of(e.Publisher));
+                strings[5].Append(Unpack(e.Country, code));
                 strings[6].Append(DeviceNames[(int)e.Device]);
-                strings[7].Append(Codes.Unpack(e.Currency));
-                e.Id.TryFormat(hex, out _, "x32", null);
-                strings[8].Append(hex); // UTF-8 bytes: no string per event
-                userHash.Append(e.UserHash);
-                prices[0].Append(e.BidMicros);
-                prices[1].Append(e.FloorMicros);
-                prices[2].Append(e.PriceMicros);
-                prices[3].Append(e.SourceOffset);
-                version.Append(e.SchemaVersion);
-                partition.Append(batch.Partition);
+                strings[7].Append(Unpack(e.Currency, code));
+                e.Id.TryFormat(code, out _, "x32", null);
+                strings[8].Append(code);
+                userHash[row] = e.UserHash;
+                prices[0][row] = e.BidMicros;
+                prices[1][row] = e.FloorMicros;
+                prices[2][row] = e.PriceMicros;
+                prices[3][row] = e.SourceOffset;
+                version[row] = e.SchemaVersion;
+                partition[row] = batch.Partition;
+                row++;
             }
         }
 
         return new RecordBatch.Builder()
-            .Append("event_time", false, time.Build())
+            .Append("event_time", false, new TimestampArray(new TimestampType(TimeUnit.Millisecond, "UTC"), time.Build(), ArrowBuffer.Empty, count, 0, 0))
             .Append("type", false, strings[0].Build())
             .Append("campaign", false, strings[1].Build())
             .Append("ad", false, strings[2].Build())
             .Append("slot", false, strings[3].Build())
             .Append("publisher", false, strings[4].Build())
-            .Append("user_hash", false, userHash.Build())
+            .Append("user_hash", false, new UInt64Array(userHash.Build(), ArrowBuffer.Empty, count, 0, 0))
             .Append("country", false, strings[5].Build())
             .Append("device", false, strings[6].Build())
-            .Append("bid_micros", false, prices[0].Build())
-            .Append("floor_micros", false, prices[1].Build())
-            .Append("price_micros", false, prices[2].Build())
+            .Append("bid_micros", false, Int64Column(prices[0], count))
+            .Append("floor_micros", false, Int64Column(prices[1], count))
+            .Append("price_micros", false, Int64Column(prices[2], count))
             .Append("currency", false, strings[7].Build())
-            .Append("schema_version", false, version.Build())
+            .Append("schema_version", false, new UInt8Array(version.Build(), ArrowBuffer.Empty, count, 0, 0))
             .Append("event_id_hash", false, strings[8].Build())
-            .Append("source_partition", false, partition.Build())
-            .Append("source_offset", false, prices[3].Build())
+            .Append("source_partition", false, new Int32Array(partition.Build(), ArrowBuffer.Empty, count, 0, 0))
+            .Append("source_offset", false, Int64Column(prices[3], count))
             .Build();
     }
 
-    private static readonly string[] TypeNames = ["", "bid", "win", "impression", "click", "conversion"];
+    private static Int64Array Int64Column(FixedColumn<long> values, int count) => new(values.Build(), ArrowBuffer.Empty, count, 0, 0);
 
-    private static readonly string[] DeviceNames = ["", "desktop", "mobile", "tablet", "ctv", "other"];
+    /// <summary>A packed ASCII code (see <see cref="Codes"/>) as its bytes, most significant first; empty for 0.</summary>
+    private static ReadOnlySpan<byte> Unpack(int packed, Span<byte> into)
+    {
+        var length = 0;
+        for (var shift = 24; shift >= 0; shift -= 8)
+        {
+            var b = (byte)(packed >> shift);
+            if (b != 0 || length > 0)
+            {
+                into[length++] = b;
+            }
+        }
+
+        return into[..length];
+    }
+
+    private static readonly byte[][] TypeNames = [.. new[] { "", "bid", "win", "impression", "click", "conversion" }.Select(System.Text.Encoding.UTF8.GetBytes)];
+
+    private static readonly byte[][] DeviceNames = [.. new[] { "", "desktop", "mobile", "tablet", "ctv", "other" }.Select(System.Text.Encoding.UTF8.GetBytes)];
+}
+
+/// <summary>The UTF-8 bytes of interned names, cached by id, for writing columns. One writer thread at a time.</summary>
+public sealed class Utf8Names(SymbolTable symbols)
+{
+    private byte[]?[] _bytes = new byte[1024][];
+
+    public ReadOnlySpan<byte> Of(int id)
+    {
+        if (id >= _bytes.Length)
+        {
+            System.Array.Resize(ref _bytes, Math.Max(id + 1, _bytes.Length * 2));
+        }
+
+        return _bytes[id] ??= System.Text.Encoding.UTF8.GetBytes(symbols.Name(id));
+    }
+}
+
+/// <summary>A fixed-width column written by index straight into the bytes Arrow will own (no per-value builder calls).</summary>
+internal sealed class FixedColumn<T>(int count)
+    where T : unmanaged
+{
+    private readonly byte[] _bytes = new byte[count * System.Runtime.CompilerServices.Unsafe.SizeOf<T>()];
+
+    public T this[int row]
+    {
+        set => System.Runtime.InteropServices.MemoryMarshal.Cast<byte, T>(_bytes.AsSpan())[row] = value;
+    }
+
+    public ArrowBuffer Build() => new(_bytes);
+}
+
+/// <summary>A string column written straight into Arrow's offset and data layout.</summary>
+internal sealed class Utf8Column
+{
+    private readonly int[] _offsets;
+    private byte[] _data;
+    private int _length;
+    private int _used;
+
+    public Utf8Column(int capacity)
+    {
+        _offsets = new int[capacity + 1];
+        _data = new byte[Math.Max(64, capacity * 8)];
+    }
+
+    public void Append(ReadOnlySpan<byte> utf8)
+    {
+        if (_used + utf8.Length > _data.Length)
+        {
+            System.Array.Resize(ref _data, Math.Max(_data.Length * 2, _used + utf8.Length));
+        }
+
+        utf8.CopyTo(_data.AsSpan(_used));
+        _used += utf8.Length;
+        _offsets[++_length] = _used;
+    }
+
+    public StringArray Build() => new(
+        _length,
+        new ArrowBuffer(System.Runtime.InteropServices.MemoryMarshal.AsBytes(_offsets.AsSpan(0, _length + 1)).ToArray()),
+        new ArrowBuffer(_data.AsMemory(0, _used)),
+        ArrowBuffer.Empty,
+        0,
+        0);
 }

@@ -171,7 +171,7 @@ public sealed class KafkaAdEventSource : IAsyncDisposable
                     Take(consumer, first, deadLetters);
                     paused = Publish(consumer, paused);
                 }
-                else if (!paused && DateTime.UtcNow - lastCaughtUpCheck > TimeSpan.FromSeconds(1))
+                else if (!paused && DateTime.UtcNow - lastCaughtUpCheck > TimeSpan.FromMilliseconds(200))
                 {
                     _caughtUp = CheckCaughtUp(consumer);
                     lastCaughtUpCheck = DateTime.UtcNow;
@@ -284,8 +284,14 @@ public sealed class KafkaAdEventSource : IAsyncDisposable
         {
             foreach (var partition in assignment)
             {
-                var marks = consumer.QueryWatermarkOffsets(partition, TimeSpan.FromSeconds(2));
+                // The high watermark every fetch response brings; asked of the broker only before the first one.
                 var next = _nextToRead.GetValueOrDefault(partition.Partition.Value, -1);
+                var marks = consumer.GetWatermarkOffsets(partition);
+                if (marks.High == Offset.Unset || (next < 0 && marks.Low == Offset.Unset))
+                {
+                    marks = consumer.QueryWatermarkOffsets(partition, TimeSpan.FromSeconds(2));
+                }
+
                 if (next >= 0 ? next < marks.High.Value : marks.Low.Value < marks.High.Value)
                 {
                     return false;

@@ -25,8 +25,14 @@ public sealed class AdMetricsPipeline : IAsyncDisposable
 {
     private static readonly TimeSpan CheckpointInterval = TimeSpan.FromSeconds(2);
 
-    /// <summary>Result rows waiting for ClickHouse before the source is held back (it then pauses its partitions).</summary>
-    private const int MaxPendingRows = 200_000;
+    /// <summary>How often the run loop looks at the source between checkpoints.</summary>
+    private static readonly TimeSpan WakeInterval = TimeSpan.FromMilliseconds(100);
+
+    /// <summary>Rows (results and raw events) waiting for ClickHouse before the source is held back (it then pauses its partitions).</summary>
+    private const int MaxPendingRows = 1_000_000;
+
+    /// <summary>Rows waiting that make a checkpoint start before its interval is up (batches by size and by time).</summary>
+    private const int FlushAtPendingRows = 250_000;
     private readonly AdMetricsJob _job = new();
     private readonly List<WindowResult<int, CampaignMinute>> _pending = [];
     private readonly List<EventBatch<AdEvent>> _pendingEvents = [];
@@ -37,17 +43,26 @@ public sealed class AdMetricsPipeline : IAsyncDisposable
     private LateEventWriter _lateEvents = null!;
     private TableWriter _writer = null!;
     private TableWriter? _eventWriter;
+    private Utf8Names _names = null!;
     private CheckpointStore _checkpoints = null!;
     private CheckpointHandle _handle = null!;
     private IDisposable? _subscription;
     private long _late;
 
-    private AdMetricsPipeline(string description) => Description = description;
+    private readonly Action<string> _log;
+
+    private AdMetricsPipeline(Action<string> log) => _log = log;
 
     /// <summary>One line on what runs where, for the start-up banner.</summary>
-    public string Description { get; private set; }
+    public string Description { get; private set; } = "";
 
     public SymbolTable Symbols { get; } = new();
+
+    /// <summary>
+    /// From process start until every assigned partition had first been read to its end and the results covering
+    /// it were written (null until then): after a restart, the recovery time.
+    /// </summary>
+    public TimeSpan? CaughtUpAfter { get; private set; }
 
     public PipelineStatus Status
     {
@@ -70,7 +85,7 @@ public sealed class AdMetricsPipeline : IAsyncDisposable
         var bootstrap = settings["kafka.bootstrap"];
         var topic = settings["kafka.topic"];
         var database = settings["clickhouse.database"];
-        var pipeline = new AdMetricsPipeline("");
+        var pipeline = new AdMetricsPipeline(log);
         var group = settings["kafka.group"] is { Length: > 0 } g ? g : $"streamengine-{pipeline._job.Name}";
         var rawEvents = settings.Flag("clickhouse.raw_events");
         await new SchemaMigrator(store, database).ApplyAsync(
@@ -92,6 +107,7 @@ public sealed class AdMetricsPipeline : IAsyncDisposable
         };
         pipeline._writer = new TableWriter(store, $"{database}.{AdMetricsJob.ResultsTable}");
         pipeline._eventWriter = rawEvents ? new TableWriter(store, $"{database}.{RawEvents.Table}") : null;
+        pipeline._names = new Utf8Names(pipeline.Symbols);
         pipeline._source = new KafkaAdEventSource(
             new KafkaSourceOptions { BootstrapServers = bootstrap, GroupId = group, Topic = topic, DeadLetterTopic = $"{topic}.dlq", ClientSettings = settings.KafkaClientSettings },
             pipeline._checkpoints, symbols, log);
@@ -119,11 +135,12 @@ public sealed class AdMetricsPipeline : IAsyncDisposable
     {
         var lastIn = -1L;
         var quietSince = Stopwatch.StartNew();
+        var sinceCheckpoint = Stopwatch.StartNew();
         while (!stopping.IsCancellationRequested)
         {
             try
             {
-                await Task.WhenAny(Task.Delay(CheckpointInterval, stopping), _failed.Task, _source.Completion);
+                await Task.WhenAny(Task.Delay(WakeInterval, stopping), _failed.Task, _source.Completion);
             }
             catch (OperationCanceledException)
             {
@@ -139,14 +156,30 @@ public sealed class AdMetricsPipeline : IAsyncDisposable
                 return _source.Completion.Exception!.InnerException;
             }
 
+            // The first time everything assigned has been read, checkpoint at once: that is when the results are
+            // caught up (what recovery time measures), and the line says when.
+            var caughtUp = _handle.IsAttached && _source.IsCaughtUp && _source.Signals.Count == 0;
+            var firstCatchUp = caughtUp && CaughtUpAfter is null;
+            if (sinceCheckpoint.Elapsed < CheckpointInterval && !firstCatchUp && PendingRows < FlushAtPendingRows)
+            {
+                continue;
+            }
+
             await CheckpointAsync();
+            sinceCheckpoint.Restart();
+            if (firstCatchUp)
+            {
+                CaughtUpAfter = DateTime.Now - Process.GetCurrentProcess().StartTime;
+                _log($"job {_job.Name}: caught up {CaughtUpAfter.Value.TotalSeconds:F2} s after process start (every assigned partition read to its end, its results written)");
+            }
+
             var messagesIn = _source.Counters.MessagesIn;
             if (messagesIn != lastIn)
             {
                 lastIn = messagesIn;
                 quietSince.Restart();
             }
-            else if (untilIdle is { } idle && quietSince.Elapsed >= idle && _handle.IsAttached && _source.IsCaughtUp && _source.Signals.Count == 0)
+            else if (untilIdle is { } idle && quietSince.Elapsed >= idle && caughtUp)
             {
                 break;
             }
@@ -241,7 +274,7 @@ public sealed class AdMetricsPipeline : IAsyncDisposable
             await _writer.WriteAsync(AdMetricsJob.ToRows(rows, Symbols));
             if (_eventWriter is not null && events.Count > 0)
             {
-                await _eventWriter.WriteAsync(RawEvents.ToRows(events, Symbols));
+                await _eventWriter.WriteAsync(RawEvents.ToRows(events, _names));
             }
 
             _lateEvents.Flush(TimeSpan.FromSeconds(30));

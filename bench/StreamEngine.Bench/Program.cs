@@ -4,9 +4,10 @@ using StreamEngine.Bench;
 // bench: measured figures for bench/RESULTS.md.
 //   dotnet run -c Release --project bench/StreamEngine.Bench -- ceilings [--repetitions 5] [--scale 1.0] [--only kafka|chdb|nats]
 //   dotnet run -c Release --project bench/StreamEngine.Bench -- source [--repetitions 3] [--scale 1.0]
-if (args.Length == 0 || args[0] is not ("ceilings" or "source"))
+//   dotnet run -c Release --project bench/StreamEngine.Bench -- sinks [--repetitions 5] [--scale 1.0]
+if (args.Length == 0 || args[0] is not ("ceilings" or "source" or "sinks"))
 {
-    Console.Error.WriteLine("usage: bench ceilings|source [--repetitions N] [--scale F] [--only kafka|chdb|nats]");
+    Console.Error.WriteLine("usage: bench ceilings|source|sinks [--repetitions N] [--scale F] [--only kafka|chdb|nats]");
     return 2;
 }
 
@@ -29,6 +30,13 @@ if (args[0] == "source")
 {
     Console.Error.WriteLine("Kafka source into the core...");
     results.AddRange(await SourceThroughput.RunAsync(repetitions, scale));
+    only = "none";
+}
+
+if (args[0] == "sinks")
+{
+    Console.Error.WriteLine("ClickHouse sinks...");
+    results.AddRange(await SinkThroughput.RunAsync(repetitions, scale));
     only = "none";
 }
 

@@ -96,7 +96,7 @@ internal static class SourceThroughput
             .WithEventTime(e => e.TimestampMs)
             .Deduplicate(e => e.Id)
             .KeyBy(e => e.Campaign)
-            .Window(Windows.Tumbling(TimeSpan.FromMinutes(1)))
+            .Window(Core.Windowing.Windows.Tumbling(TimeSpan.FromMinutes(1)))
             .Aggregate(Aggregators.Combine(Aggregators.Count<AdEvent>(), Aggregators.Sum<AdEvent>(e => e.SpendMicros)), new WindowOptions { EmitInterval = TimeSpan.Zero })
             .Subscribe(output => finals += output.Results.Count);
         while (source.Counters.MessagesIn < expected)

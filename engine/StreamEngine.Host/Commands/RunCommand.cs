@@ -39,7 +39,13 @@ public static class RunCommand
         await using var endpoint = clickHouse is null ? null : await ClickHouseHttpEndpoint.StartAsync(clickHouse, new ClickHouseHttpOptions { Port = settings.Port("clickhouse.http.port") }, stopping.Token);
         await using IClickHouseStore store = clickHouse is not null
             ? new EmbeddedStore(clickHouse, ownsConnection: false)
-            : new ServerStore(new ServerStoreOptions { Url = new Uri(settings["clickhouse.url"]), User = settings["clickhouse.user"], Password = settings["clickhouse.password"] });
+            : new ServerStore(new ServerStoreOptions
+            {
+                Url = new Uri(settings["clickhouse.url"]),
+                User = settings["clickhouse.user"],
+                Password = settings["clickhouse.password"],
+                SkipCertificateValidation = settings.Flag("clickhouse.tls.accept_invalid_certificate"),
+            });
         var pipeline = await AdMetricsPipeline.StartAsync(settings, store, line => Console.Error.WriteLine(line), forgetPositions: false, stopping.Token);
         Exception? failure;
         try

@@ -30,6 +30,41 @@ public sealed class QueryCommandTests
     }
 
     [Fact]
+    public async Task Format_ArrowStream_writes_Arrow_IPC_a_notebook_can_read()
+    {
+        using var folder = new TemporaryDirectory();
+        var output = folder.File("result.arrow");
+
+        // Through a shell, so standard output goes to a file byte for byte.
+        using var run = await ChildProcess.RunAsync("bash", ["-c", "exec \"$0\" exec \"$1\" query --set \"$2\" --format ArrowStream \"$3\" > \"$4\"",
+            Environment.ProcessPath!, StreamEngineCli.AssemblyPath, $"clickhouse.path={folder.Path}",
+            "SELECT number AS id, concat('c', toString(number % 3)) AS campaign FROM numbers(1000)", output], Patience);
+        Assert.True(run.ExitCode == 0, $"exit {run.ExitCode}: {run.StandardError}");
+
+        await using var file = File.OpenRead(output);
+        // ClickHouse compresses Arrow buffers with LZ4 frames by default, as pyarrow and Arrow's codecs expect.
+        using var reader = new Apache.Arrow.Ipc.ArrowStreamReader(file, new Apache.Arrow.Compression.CompressionCodecFactory());
+        Assert.Equal(["id", "campaign"], reader.Schema.FieldsList.Select(f => f.Name));
+        long rows = 0;
+        long sum = 0;
+        while (await reader.ReadNextRecordBatchAsync() is { } batch)
+        {
+            using (batch)
+            {
+                rows += batch.Length;
+                var ids = (Apache.Arrow.UInt64Array)batch.Column(0);
+                for (var i = 0; i < batch.Length; i++)
+                {
+                    sum += (long)ids.GetValue(i)!.Value;
+                }
+            }
+        }
+
+        Assert.Equal(1000, rows);
+        Assert.Equal(999 * 1000 / 2, sum);
+    }
+
+    [Fact]
     public async Task A_failing_query_exits_1_with_ClickHouse_error_on_one_line()
     {
         using var folder = new TemporaryDirectory();

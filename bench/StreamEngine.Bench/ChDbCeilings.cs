@@ -57,19 +57,7 @@ internal static class ChDbCeilings
     {
         using var buffer = new MemoryStream(rows * 64);
         Span<byte> number = stackalloc byte[8];
-        void WriteString(string s)
-        {
-            var bytes = Encoding.UTF8.GetBytes(s);
-            var length = (uint)bytes.Length;
-            while (length >= 0x80)
-            {
-                buffer.WriteByte((byte)(length | 0x80));
-                length >>= 7;
-            }
-
-            buffer.WriteByte((byte)length);
-            buffer.Write(bytes);
-        }
+        void WriteString(string s) => RowBinary.WriteString(buffer, Encoding.UTF8.GetBytes(s));
 
         for (var i = 0; i < rows; i++)
         {

@@ -3,6 +3,7 @@ using Apache.Arrow.Types;
 using StreamEngine.Core.AdEvents;
 using StreamEngine.Core.Dsl;
 using StreamEngine.Core.Events;
+using StreamEngine.Core.State;
 using StreamEngine.Core.Windowing;
 
 namespace StreamEngine.Jobs;
@@ -12,25 +13,27 @@ namespace StreamEngine.Jobs;
 /// into <c>ads.campaign_minute</c>. State is per source partition; events are keyed by campaign on the wire, so a
 /// campaign's minute is normally whole in one partition.
 /// </summary>
-public sealed class AdMetricsJob : IStreamJob<AdEvent, WindowOutput<int, CampaignMinute, AdEvent>>
+public sealed class AdMetricsJob : AdJob<int, CampaignMinute>
 {
-    public string Name => "ad-metrics";
+    public override string Name => "ad-metrics";
 
-    /// <summary>The results table the rows go to (under the configured database).</summary>
-    public const string ResultsTable = "campaign_minute_results";
+    public override string Summary =>
+        "per campaign and minute: bids, wins, impressions, clicks, conversions, spend, CTR, eCPM, unique users -> ads.campaign_minute; raw events -> ads.events";
 
-    public IObservable<WindowOutput<int, CampaignMinute, AdEvent>> Build(IObservable<EventBatch<AdEvent>> events, JobContext context)
-    {
-        ArgumentNullException.ThrowIfNull(context);
-        var perMinute = events
-            .WithEventTime(e => e.TimestampMs)
-            .Deduplicate(e => e.Id)
-            .KeyBy(e => e.Campaign)
-            .Window(Windows.Tumbling(TimeSpan.FromMinutes(1)));
-        return context.Checkpoints is { } checkpoints
-            ? perMinute.Aggregate(new CampaignMinuteAggregator(), context.Windowing, context.Scheduler, checkpoints)
-            : perMinute.Aggregate(new CampaignMinuteAggregator(), context.Windowing, context.Scheduler);
-    }
+    public override string ResultsTable => "campaign_minute_results";
+
+    public override bool WritesRawEvents => true;
+
+    public override IObservable<WindowOutput<int, CampaignMinute, AdEvent>> Build(IObservable<EventBatch<AdEvent>> events, JobContext context) =>
+        Aggregate(
+            events.WithEventTime(e => e.TimestampMs)
+                .Deduplicate(e => e.Id)
+                .KeyBy(e => e.Campaign)
+                .Window(Windows.Tumbling(TimeSpan.FromMinutes(1))),
+            new CampaignMinuteAggregator(),
+            context);
+
+    public override KeyCodec<int> KeyCodec(SymbolTable symbols) => InternedNames(symbols);
 
     /// <summary>
     /// Versioned schema: rows keyed by (campaign, minute, source partition) with the window's version; the
@@ -38,15 +41,15 @@ public sealed class AdMetricsJob : IStreamJob<AdEvent, WindowOutput<int, Campaig
     /// reader). Campaigns are the message key, so a campaign's minute normally has one partition; if producers key
     /// otherwise, the partials still add up (unique users then count a user once per partition).
     /// </summary>
-    public static IReadOnlyList<(int Version, string Name, string[] Statements)> Schema { get; } =
+    public override IReadOnlyList<SchemaStep> Schema { get; } =
     [
-        (101, "ad-metrics: campaign_minute results and view",
+        new(101, "ad-metrics: campaign_minute results and view",
         [
             "CREATE TABLE IF NOT EXISTS {database}.campaign_minute_results (window_start DateTime64(3, 'UTC'), campaign String, bids UInt64, wins UInt64, " +
             "impressions UInt64, clicks UInt64, conversions UInt64, spend_micros Int64, unique_users UInt64, version UInt64, is_final UInt8, " +
             "written_at DateTime64(3, 'UTC') DEFAULT now64(3)) ENGINE = ReplacingMergeTree(version) ORDER BY (campaign, window_start)",
         ]),
-        (102, "ad-metrics: per-partition partials",
+        new(102, "ad-metrics: per-partition partials",
         [
             "ALTER TABLE {database}.campaign_minute_results ADD COLUMN IF NOT EXISTS source_partition Int32 AFTER campaign, " +
             "MODIFY ORDER BY (campaign, window_start, source_partition)",
@@ -62,10 +65,10 @@ public sealed class AdMetricsJob : IStreamJob<AdEvent, WindowOutput<int, Campaig
     ];
 
     /// <summary>Result rows as one Arrow batch for the results table (retractions do not occur for tumbling windows).</summary>
-    public static RecordBatch ToRows(IReadOnlyList<WindowResult<int, CampaignMinute>> results, SymbolTable symbols)
+    public override RecordBatch ToRows(IReadOnlyList<WindowResult<int, CampaignMinute>> results, Utf8Names names)
     {
         ArgumentNullException.ThrowIfNull(results);
-        ArgumentNullException.ThrowIfNull(symbols);
+        ArgumentNullException.ThrowIfNull(names);
         var windowStart = new TimestampArray.Builder(new TimestampType(TimeUnit.Millisecond, "UTC"));
         var campaign = new StringArray.Builder();
         var partition = new Int32Array.Builder();
@@ -75,7 +78,7 @@ public sealed class AdMetricsJob : IStreamJob<AdEvent, WindowOutput<int, Campaig
         foreach (var r in results)
         {
             windowStart.Append(DateTimeOffset.FromUnixTimeMilliseconds(r.WindowStartMs));
-            campaign.Append(symbols.Name(r.Key));
+            campaign.Append(names.Of(r.Key));
             partition.Append(Math.Max(0, r.Partition));
             var v = r.Value;
             columns[0].Append((ulong)v.Bids);

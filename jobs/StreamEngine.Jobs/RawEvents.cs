@@ -1,6 +1,7 @@
 using Apache.Arrow;
 using Apache.Arrow.Types;
 using StreamEngine.Core.AdEvents;
+using StreamEngine.Core.Dsl;
 using StreamEngine.Core.Events;
 
 namespace StreamEngine.Jobs;
@@ -15,9 +16,9 @@ public static class RawEvents
 {
     public const string Table = "events_log";
 
-    public static IReadOnlyList<(int Version, string Name, string[] Statements)> Schema { get; } =
+    public static IReadOnlyList<SchemaStep> Schema { get; } =
     [
-        (110, "raw events",
+        new(110, "raw events",
         [
             "CREATE TABLE IF NOT EXISTS {database}.events_log (event_time DateTime64(3, 'UTC'), type LowCardinality(String), " +
             "campaign LowCardinality(String), ad String, slot LowCardinality(String), publisher LowCardinality(String), " +
@@ -115,22 +116,6 @@ public static class RawEvents
     private static readonly byte[][] TypeNames = [.. new[] { "", "bid", "win", "impression", "click", "conversion" }.Select(System.Text.Encoding.UTF8.GetBytes)];
 
     private static readonly byte[][] DeviceNames = [.. new[] { "", "desktop", "mobile", "tablet", "ctv", "other" }.Select(System.Text.Encoding.UTF8.GetBytes)];
-}
-
-/// <summary>The UTF-8 bytes of interned names, cached by id, for writing columns. One writer thread at a time.</summary>
-public sealed class Utf8Names(SymbolTable symbols)
-{
-    private byte[]?[] _bytes = new byte[1024][];
-
-    public ReadOnlySpan<byte> Of(int id)
-    {
-        if (id >= _bytes.Length)
-        {
-            System.Array.Resize(ref _bytes, Math.Max(id + 1, _bytes.Length * 2));
-        }
-
-        return _bytes[id] ??= System.Text.Encoding.UTF8.GetBytes(symbols.Name(id));
-    }
 }
 
 /// <summary>A fixed-width column written by index straight into the bytes Arrow will own (no per-value builder calls).</summary>

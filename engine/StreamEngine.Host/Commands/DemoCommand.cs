@@ -7,6 +7,7 @@ using StreamEngine.Host.ClickHouseHttp;
 using StreamEngine.Host.Cli;
 using StreamEngine.Host.Configuration;
 using StreamEngine.Host.Running;
+using StreamEngine.Jobs;
 using StreamEngine.Kafka;
 using StreamEngine.Kafka.Embedded;
 
@@ -47,7 +48,7 @@ public static class DemoCommand
         var log = new List<string>();
         // The Kafka cluster is new and empty each time: positions stored by an earlier demo no longer apply (results stay).
         await using var store = new StreamEngine.ClickHouse.Stores.EmbeddedStore(clickHouse, ownsConnection: false);
-        var pipeline = await AdMetricsPipeline.StartAsync(settings, store, line => { lock (log) { log.Add(line); } }, forgetPositions: true, stopping.Token);
+        var pipeline = await JobCatalog.StartAsync(new AdMetricsJob(), settings, store, line => { lock (log) { log.Add(line); } }, forgetPositions: true, stopping.Token);
         using var generating = new CancellationTokenSource();
         var generator = Task.Run(() => Generate(kafka.BootstrapServers, generating.Token));
 

@@ -9,7 +9,7 @@ using StreamEngine.Host.Running;
 namespace StreamEngine.Host.Commands;
 
 /// <summary>
-/// <c>streamengine run --job NAME</c>: a job from Kafka to ClickHouse, exactly once (see <see cref="AdMetricsPipeline"/>),
+/// <c>streamengine run --job NAME</c>: a job from Kafka to ClickHouse, exactly once (see <see cref="JobPipeline{TKey,TResult}"/>),
 /// serving ClickHouse's HTTP interface over the store meanwhile. <c>--until-idle S</c> exits 0 once no message has
 /// arrived for S seconds and everything is flushed.
 /// </summary>
@@ -21,7 +21,7 @@ public static class RunCommand
         var parsed = Arguments.Parse("run", args, "job", "set", "config", "until-idle");
         parsed.ExpectPositionals(0, 0, "nothing");
         var jobName = parsed.Value("job") ?? throw new UsageException("run: --job is required (streamengine jobs list shows them)");
-        JobsCommand.EnsureKnown(jobName);
+        var job = JobCatalog.Find(jobName);
         var untilIdle = parsed.Value("until-idle") is null ? (TimeSpan?)null : TimeSpan.FromSeconds(parsed.WholeNumber("until-idle", 0, 1, 86_400));
         var settings = EngineSettings.Load(parsed.All("set"), configFile: parsed.Value("config"));
         if (settings["kafka.bootstrap"].Length == 0)
@@ -46,7 +46,7 @@ public static class RunCommand
                 Password = settings["clickhouse.password"],
                 SkipCertificateValidation = settings.Flag("clickhouse.tls.accept_invalid_certificate"),
             });
-        var pipeline = await AdMetricsPipeline.StartAsync(settings, store, line => Console.Error.WriteLine(line), forgetPositions: false, stopping.Token);
+        var pipeline = await JobCatalog.StartAsync(job, settings, store, line => Console.Error.WriteLine(line), forgetPositions: false, stopping.Token);
         Exception? failure;
         try
         {

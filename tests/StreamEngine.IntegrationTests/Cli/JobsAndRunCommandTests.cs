@@ -13,8 +13,9 @@ public sealed class JobsAndRunCommandTests
         using var list = await StreamEngineCli.RunAsync(Patience, "jobs", "list");
 
         Assert.Equal(0, list.ExitCode);
-        Assert.Contains("ad-metrics", list.StandardOutput, StringComparison.Ordinal);
-        Assert.Contains("ads.campaign_minute", list.StandardOutput, StringComparison.Ordinal);
+        var lines = list.StandardOutput.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Contains(lines, l => l.StartsWith("ad-metrics ", StringComparison.Ordinal) && l.Contains("ads.campaign_minute", StringComparison.Ordinal));
+        Assert.Contains(lines, l => l.StartsWith("bid-landscape ", StringComparison.Ordinal) && l.Contains("ads.slot_minute", StringComparison.Ordinal));
     }
 
     [Theory]

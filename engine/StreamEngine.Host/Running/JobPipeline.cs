@@ -16,12 +16,50 @@ namespace StreamEngine.Host.Running;
 /// <summary>What a running job has done so far, for status lines.</summary>
 public readonly record struct PipelineStatus(long MessagesIn, long Events, long DeadLettered, long Late, long ResultRows, long Lag, long FailedWrites);
 
+/// <summary>A running job, whatever its key and result types (see <see cref="JobPipeline{TKey,TResult}"/>).</summary>
+public interface IJobPipeline : IAsyncDisposable
+{
+    /// <summary>One line on what runs where, for the start-up banner.</summary>
+    string Description { get; }
+
+    PipelineStatus Status { get; }
+
+    /// <summary>From process start until every assigned partition was first read to its end and its results written.</summary>
+    TimeSpan? CaughtUpAfter { get; }
+
+    /// <summary>
+    /// Checkpoints every interval until <paramref name="stopping"/> fires, the job fails (returns the error), or, with
+    /// <paramref name="untilIdle"/>, every assigned partition has been read to its end, everything read has been
+    /// processed, and no message has arrived for that long. Null means it stopped normally.
+    /// </summary>
+    Task<Exception?> RunAsync(TimeSpan? untilIdle, CancellationToken stopping);
+}
+
+/// <summary>Starts <see cref="JobPipeline{TKey,TResult}"/>s.</summary>
+public static class JobPipeline
+{
+    /// <summary>
+    /// Migrates the job's schema, forgets stored positions when asked (<paramref name="forgetPositions"/>: the Kafka
+    /// cluster is new) and starts reading; each partition resumes from its checkpoint when it is assigned.
+    /// </summary>
+    public static async Task<JobPipeline<TKey, TResult>> StartAsync<TKey, TResult>(
+        AdJob<TKey, TResult> job, EngineSettings settings, IClickHouseStore store, Action<string> log, bool forgetPositions, CancellationToken cancellationToken)
+        where TKey : notnull
+    {
+        ArgumentNullException.ThrowIfNull(job);
+        var pipeline = new JobPipeline<TKey, TResult>(job, log);
+        await pipeline.StartAsync(settings, store, forgetPositions, cancellationToken);
+        return pipeline;
+    }
+}
+
 /// <summary>
-/// The ad-metrics job from Kafka to ClickHouse, exactly once (docs/exactly-once.md): every checkpoint interval the
-/// results emitted so far are written, then a row per changed source partition with its state and the offset it
-/// covers; when a partition is assigned, its newest checkpoint is restored and the source seeks to its offset.
+/// A job from Kafka to ClickHouse, exactly once (docs/exactly-once.md): every checkpoint interval the results emitted
+/// so far are written, then a row per changed source partition with its state and the offset it covers; when a
+/// partition is assigned, its newest checkpoint is restored and the source seeks to its offset.
 /// </summary>
-public sealed class AdMetricsPipeline : IAsyncDisposable
+public sealed class JobPipeline<TKey, TResult> : IJobPipeline
+    where TKey : notnull
 {
     private static readonly TimeSpan CheckpointInterval = TimeSpan.FromSeconds(2);
 
@@ -33,8 +71,8 @@ public sealed class AdMetricsPipeline : IAsyncDisposable
 
     /// <summary>Rows waiting that make a checkpoint start before its interval is up (batches by size and by time).</summary>
     private const int FlushAtPendingRows = 250_000;
-    private readonly AdMetricsJob _job = new();
-    private readonly List<WindowResult<int, CampaignMinute>> _pending = [];
+    private readonly AdJob<TKey, TResult> _job;
+    private readonly List<WindowResult<TKey, TResult>> _pending = [];
     private readonly List<EventBatch<AdEvent>> _pendingEvents = [];
     private int _pendingEventCount;
     private readonly SemaphoreSlim _checkpointGate = new(1, 1);
@@ -51,7 +89,11 @@ public sealed class AdMetricsPipeline : IAsyncDisposable
 
     private readonly Action<string> _log;
 
-    private AdMetricsPipeline(Action<string> log) => _log = log;
+    internal JobPipeline(AdJob<TKey, TResult> job, Action<string> log)
+    {
+        _job = job;
+        _log = log;
+    }
 
     /// <summary>One line on what runs where, for the start-up banner.</summary>
     public string Description { get; private set; } = "";
@@ -78,59 +120,52 @@ public sealed class AdMetricsPipeline : IAsyncDisposable
     /// Migrates the schema, restores the newest checkpoint (or, with <paramref name="forgetPositions"/>, drops the
     /// stored positions because the Kafka cluster is new) and starts reading.
     /// </summary>
-    public static async Task<AdMetricsPipeline> StartAsync(EngineSettings settings, IClickHouseStore store, Action<string> log, bool forgetPositions, CancellationToken cancellationToken)
+    internal async Task StartAsync(EngineSettings settings, IClickHouseStore store, bool forgetPositions, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(store);
         ArgumentNullException.ThrowIfNull(settings);
         var bootstrap = settings["kafka.bootstrap"];
         var topic = settings["kafka.topic"];
         var database = settings["clickhouse.database"];
-        var pipeline = new AdMetricsPipeline(log);
-        var group = settings["kafka.group"] is { Length: > 0 } g ? g : $"streamengine-{pipeline._job.Name}";
-        var rawEvents = settings.Flag("clickhouse.raw_events");
+        var group = settings["kafka.group"] is { Length: > 0 } g ? g : $"streamengine-{_job.Name}";
+        var rawEvents = _job.WritesRawEvents && settings.Flag("clickhouse.raw_events");
         await new SchemaMigrator(store, database).ApplyAsync(
-            [CheckpointStore.Migration, .. AdMetricsJob.Schema.Concat(rawEvents ? RawEvents.Schema : []).Select(m => new Migration(m.Version, m.Name, m.Statements))],
+            [CheckpointStore.Migration, .. _job.Schema.Concat(rawEvents ? RawEvents.Schema : []).Select(m => new Migration(m.Version, m.Name, [.. m.Statements]))],
             cancellationToken);
-        pipeline._checkpoints = new CheckpointStore(store, database, pipeline._job.Name, topic);
+        _checkpoints = new CheckpointStore(store, database, _job.Name, topic);
         if (forgetPositions)
         {
-            await pipeline._checkpoints.ForgetAsync(cancellationToken);
+            await _checkpoints.ForgetAsync(cancellationToken);
         }
 
-        await pipeline._checkpoints.ThrowIfOnlyLegacyCheckpointsAsync(cancellationToken);
-        var symbols = pipeline.Symbols;
+        await _checkpoints.ThrowIfOnlyLegacyCheckpointsAsync(cancellationToken);
+        var symbols = Symbols;
         // Keys are interned ids, which differ between runs: snapshots carry the names instead.
-        pipeline._handle = new CheckpointHandle
+        _handle = new CheckpointHandle
         {
-            RestoreState = pipeline._checkpoints.TakeRestoredState,
-            KeyCodec = new KeyCodec<int>((w, campaign) => w.Write(symbols.Name(campaign)), r => symbols.Intern(r.ReadString())),
+            RestoreState = _checkpoints.TakeRestoredState,
+            KeyCodec = _job.KeyCodec(symbols),
         };
-        pipeline._writer = new TableWriter(store, $"{database}.{AdMetricsJob.ResultsTable}");
-        pipeline._eventWriter = rawEvents ? new TableWriter(store, $"{database}.{RawEvents.Table}") : null;
-        pipeline._names = new Utf8Names(pipeline.Symbols);
-        pipeline._source = new KafkaAdEventSource(
+        _writer = new TableWriter(store, $"{database}.{_job.ResultsTable}");
+        _eventWriter = rawEvents ? new TableWriter(store, $"{database}.{RawEvents.Table}") : null;
+        _names = new Utf8Names(Symbols);
+        _source = new KafkaAdEventSource(
             new KafkaSourceOptions { BootstrapServers = bootstrap, GroupId = group, Topic = topic, DeadLetterTopic = $"{topic}.dlq", ClientSettings = settings.KafkaClientSettings },
-            pipeline._checkpoints, symbols, log);
-        pipeline._lateEvents = new LateEventWriter(bootstrap, $"{topic}.late", topic, symbols, settings.KafkaClientSettings);
+            _checkpoints, symbols, _log);
+        _lateEvents = new LateEventWriter(bootstrap, $"{topic}.late", topic, symbols, settings.KafkaClientSettings);
         var context = new JobContext(new WindowOptions
         {
             WatermarkDelay = settings.Duration("window.watermark_delay"),
             AllowedLateness = settings.Duration("window.allowed_lateness"),
             EmitAcceptedEvents = rawEvents,
-        }, DefaultScheduler.Instance, pipeline._handle);
-        var events = pipeline._source.ToObservable(onRevoked: _ => pipeline.CheckpointAsync().GetAwaiter().GetResult(), waitForRoom: pipeline.WaitForRoomAsync);
-        pipeline._subscription = pipeline._job.Build(events, context)
-            .Subscribe(pipeline.OnOutput, error => pipeline._failed.TrySetResult(error));
-        pipeline.Description = $"job {pipeline._job.Name}: reading {topic} at {bootstrap} as group {group}; results in {store.Description} (database {database}); " +
+        }, DefaultScheduler.Instance, _handle);
+        var events = _source.ToObservable(onRevoked: _ => CheckpointAsync().GetAwaiter().GetResult(), waitForRoom: WaitForRoomAsync);
+        _subscription = _job.Build(events, context)
+            .Subscribe(OnOutput, error => _failed.TrySetResult(error));
+        Description = $"job {_job.Name}: reading {topic} at {bootstrap} as group {group}; results in {store.Description} (database {database}); " +
                                "each partition resumes from its checkpoint";
-        return pipeline;
     }
 
-    /// <summary>
-    /// Checkpoints every interval until <paramref name="stopping"/> fires, the job fails (returns the error), or, with
-    /// <paramref name="untilIdle"/>, every assigned partition has been read to its end, everything read has been
-    /// processed, and no message has arrived for that long. Null means it stopped normally.
-    /// </summary>
     public async Task<Exception?> RunAsync(TimeSpan? untilIdle, CancellationToken stopping)
     {
         var lastIn = -1L;
@@ -222,7 +257,7 @@ public sealed class AdMetricsPipeline : IAsyncDisposable
         }
     }
 
-    private void OnOutput(WindowOutput<int, CampaignMinute, AdEvent> output)
+    private void OnOutput(WindowOutput<TKey, TResult, AdEvent> output)
     {
         lock (_pending)
         {
@@ -253,7 +288,7 @@ public sealed class AdMetricsPipeline : IAsyncDisposable
         try
         {
             var checkpoint = _handle.Take();
-            List<WindowResult<int, CampaignMinute>> rows;
+            List<WindowResult<TKey, TResult>> rows;
             List<EventBatch<AdEvent>> events;
             lock (_pending)
             {
@@ -271,7 +306,7 @@ public sealed class AdMetricsPipeline : IAsyncDisposable
 
             // Results, raw events and late events first, then the checkpoint that says they are covered: a crash
             // between the two only means the replay writes the same rows (same keys and versions) again.
-            await _writer.WriteAsync(AdMetricsJob.ToRows(rows, Symbols));
+            await _writer.WriteAsync(_job.ToRows(rows, _names));
             if (_eventWriter is not null && events.Count > 0)
             {
                 await _eventWriter.WriteAsync(RawEvents.ToRows(events, _names));

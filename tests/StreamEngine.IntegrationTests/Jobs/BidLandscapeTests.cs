@@ -1,0 +1,112 @@
+using System.Globalization;
+using Confluent.Kafka;
+using StreamEngine.Core.AdEvents;
+using StreamEngine.Host.ClickHouseHttp;
+using StreamEngine.Jobs;
+using StreamEngine.TestUtilities;
+
+namespace StreamEngine.IntegrationTests.Jobs;
+
+/// <summary>
+/// <c>bid-landscape</c> against a brute-force computation over the same generated events: slots span all partitions
+/// (messages are keyed by campaign), so <c>ads.slot_minute</c> is only right if the view merges the partitions'
+/// partials correctly. Counts, floor statistics and density exactly; quantiles within the sketch's 1%.
+/// </summary>
+[Collection(ClickHouse.EmbeddedClickHouseCollection.Name)]
+public sealed class BidLandscapeTests(EmbeddedClickHouseFixture clickHouse)
+{
+    private static readonly TimeSpan Patience = TimeSpan.FromMinutes(2);
+    private static readonly double[] Quantiles = [0.5, 0.9, 0.99];
+
+    [Fact]
+    public async Task Slot_minutes_merged_across_partitions_equal_a_brute_force_computation()
+    {
+        using var kafka = EmbeddedKafkaFixture.Start(new StreamEngine.Kafka.Embedded.EmbeddedKafkaOptions { Brokers = 1 });
+        var topic = kafka.CreateTopic("landscape", 6);
+        var symbols = new SymbolTable();
+        var decoder = new AdEventDecoder(symbols);
+        var expected = new Dictionary<(long Minute, string Slot), List<AdEvent>>();
+        var seen = new HashSet<UInt128>();
+        using (var producer = new ProducerBuilder<string, byte[]>(kafka.ProducerConfig()).Build())
+        {
+            foreach (var message in new TrafficGenerator(new TrafficOptions { Seed = 23, DuplicateFraction = 0.02, Campaigns = 40, Placements = 12 }).Messages().Take(30_000))
+            {
+                producer.Produce(topic, new Message<string, byte[]> { Key = message.Key, Value = message.Value });
+                if (decoder.TryDecode(message.Value, out var e, out _) && seen.Add(e.Id) && e.Type is AdEventType.Bid or AdEventType.Win)
+                {
+                    var key = (e.TimestampMs / 60_000 * 60, symbols.Name(e.Placement));
+                    if (!expected.TryGetValue(key, out var events))
+                    {
+                        expected[key] = events = [];
+                    }
+
+                    events.Add(e);
+                }
+            }
+
+            producer.Flush(Patience);
+        }
+
+        var database = clickHouse.CreateDatabase("landscape");
+        await using (var endpoint = await ClickHouseHttpEndpoint.StartAsync(clickHouse.Store, new ClickHouseHttpOptions { Port = 0 }))
+        {
+            using var run = await StreamEngineCli.RunAsync(Patience, "run", "--job", "bid-landscape", "--until-idle", "2",
+                "--set", $"kafka.bootstrap={kafka.BootstrapServers}", "--set", $"kafka.topic={topic}",
+                "--set", "clickhouse.mode=server", "--set", $"clickhouse.url={endpoint.Url}", "--set", $"clickhouse.database={database}");
+            Assert.True(run.ExitCode == 0, $"exit {run.ExitCode}: {run.StandardError}");
+        }
+
+        var rows = clickHouse.Store.QueryText(
+                $"SELECT toUnixTimestamp(window_start), slot, bids, wins, bid_p50_micros, bid_p90_micros, bid_p99_micros, clearing_p50_micros, " +
+                $"clearing_p90_micros, clearing_p99_micros, bids_with_floor, floor_avg_micros, floor_min_micros, floor_max_micros, toString(bid_density) " +
+                $"FROM {database}.slot_minute")
+            .Split('\n', StringSplitOptions.RemoveEmptyEntries)
+            .Select(line => line.Split('\t'))
+            .ToDictionary(f => (long.Parse(f[0], CultureInfo.InvariantCulture), f[1]));
+        Assert.Equal(expected.Keys.Order(), rows.Keys.Order());
+        // The slots really do span partitions: otherwise this would not test the merge.
+        var partials = clickHouse.Store.QueryText($"SELECT max(n) FROM (SELECT uniqExact(source_partition) AS n FROM {database}.slot_minute_results GROUP BY window_start, slot)");
+        Assert.True(int.Parse(partials.Trim(), CultureInfo.InvariantCulture) > 1, "every slot minute came from one partition");
+
+        foreach (var (key, events) in expected)
+        {
+            var row = rows[key];
+            var bids = events.Where(e => e.Type == AdEventType.Bid).ToList();
+            var wins = events.Where(e => e.Type == AdEventType.Win).ToList();
+            var floors = bids.Where(e => e.FloorMicros >= 0).Select(e => e.FloorMicros).ToList();
+            Assert.Equal(bids.Count.ToString(CultureInfo.InvariantCulture), row[2]);
+            Assert.Equal(wins.Count.ToString(CultureInfo.InvariantCulture), row[3]);
+            AssertQuantiles(bids.Select(e => e.BidMicros).ToList(), row[4..7], key);
+            AssertQuantiles(wins.Select(e => e.PriceMicros).ToList(), row[7..10], key);
+            Assert.Equal(floors.Count.ToString(CultureInfo.InvariantCulture), row[10]);
+            if (floors.Count > 0)
+            {
+                Assert.Equal(floors.Average(), double.Parse(row[11], CultureInfo.InvariantCulture), 6);
+                Assert.Equal(floors.Min().ToString(CultureInfo.InvariantCulture), row[12]);
+                Assert.Equal(floors.Max().ToString(CultureInfo.InvariantCulture), row[13]);
+            }
+
+            var density = bids.GroupBy(e => Math.Min(e.BidMicros / SlotMinuteAggregator.DensityStepMicros, SlotMinuteAggregator.DensitySteps - 1) * SlotMinuteAggregator.DensityStepMicros)
+                .OrderBy(g => g.Key).Select(g => $"{g.Key}:{g.Count()}");
+            Assert.Equal("{" + string.Join(',', density) + "}", row[14]);
+        }
+    }
+
+    /// <summary>p50, p90, p99 by rank floor(q * (n - 1)), as the sketch defines them, within its relative accuracy.</summary>
+    private static void AssertQuantiles(List<long> values, string[] reported, (long, string) key)
+    {
+        if (values.Count == 0)
+        {
+            Assert.All(reported, r => Assert.Equal("nan", r));
+            return;
+        }
+
+        values.Sort();
+        foreach (var (q, text) in Quantiles.Zip(reported))
+        {
+            var exact = values[(int)Math.Floor(q * (values.Count - 1))];
+            var got = double.Parse(text, CultureInfo.InvariantCulture);
+            Assert.True(Math.Abs(got - exact) <= exact * SlotMinuteAggregator.RelativeAccuracy + 1e-6, $"{key} p{q * 100}: exact {exact}, reported {got}");
+        }
+    }
+}

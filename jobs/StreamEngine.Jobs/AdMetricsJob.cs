@@ -18,19 +18,18 @@ public sealed class AdMetricsJob : AdJob<int, CampaignMinute>
     public override string Name => "ad-metrics";
 
     public override string Summary =>
-        "per campaign and minute: bids, wins, impressions, clicks, conversions, spend, CTR, eCPM, unique users -> ads.campaign_minute; raw events -> ads.events";
-
-    public override string ResultsTable => "campaign_minute_results";
+        "per campaign and minute: bids, wins, impressions, clicks, conversions, spend, CTR, eCPM, unique users -> ads.campaign_minute; " +
+        "by creative -> ads.ad_minute; by country and device -> ads.campaign_geo_device_minute; raw events -> ads.events";
 
     public override bool WritesRawEvents => true;
 
-    public override IObservable<WindowOutput<int, CampaignMinute, AdEvent>> Build(IObservable<EventBatch<AdEvent>> events, JobContext context) =>
+    public override IObservable<WindowOutput<int, CampaignMinute, AdEvent>> Build(IObservable<EventBatch<AdEvent>> events, JobContext context, SymbolTable symbols) =>
         Aggregate(
             events.WithEventTime(e => e.TimestampMs)
                 .Deduplicate(e => e.Id)
                 .KeyBy(e => e.Campaign)
                 .Window(Windows.Tumbling(TimeSpan.FromMinutes(1))),
-            new CampaignMinuteAggregator(),
+            new CampaignMinuteAggregator(symbols),
             context);
 
     public override KeyCodec<int> KeyCodec(SymbolTable symbols) => InternedNames(symbols);
@@ -62,49 +61,108 @@ public sealed class AdMetricsJob : AdJob<int, CampaignMinute>
             "argMax(spend_micros, version) AS spend_micros, argMax(unique_users, version) AS unique_users " +
             "FROM {database}.campaign_minute_results GROUP BY window_start, campaign, source_partition) GROUP BY window_start, campaign",
         ]),
+        new(103, "ad-metrics: breakdowns by creative, country and device",
+        [
+            "CREATE TABLE IF NOT EXISTS {database}.campaign_breakdown_results (window_start DateTime64(3, 'UTC'), campaign String, source_partition Int32, " +
+            "ad String, country LowCardinality(String), device LowCardinality(String), bids UInt64, wins UInt64, impressions UInt64, clicks UInt64, " +
+            "conversions UInt64, spend_micros Int64, version UInt64, is_final UInt8, written_at DateTime64(3, 'UTC') DEFAULT now64(3)) " +
+            "ENGINE = ReplacingMergeTree(version) ORDER BY (campaign, window_start, ad, country, device, source_partition)",
+            BreakdownView("ad_minute", "ad"),
+            BreakdownView("campaign_geo_device_minute", "country, device"),
+        ]),
     ];
 
-    /// <summary>Result rows as one Arrow batch for the results table (retractions do not occur for tumbling windows).</summary>
-    public override RecordBatch ToRows(IReadOnlyList<WindowResult<int, CampaignMinute>> results, Utf8Names names)
+    /// <summary>
+    /// A view over the breakdown partials: each partition's newest version of each part, added up over partitions and
+    /// the parts not in <paramref name="by"/>, with CTR and eCPM like <c>ads.campaign_minute</c>.
+    /// </summary>
+    private static string BreakdownView(string name, string by) =>
+        $"CREATE OR REPLACE VIEW {{database}}.{name} AS SELECT toDateTime(window_start, 'UTC') AS window_start, campaign, {by}, " +
+        "sum(p_bids) AS bids, sum(p_wins) AS wins, sum(p_impressions) AS impressions, sum(p_clicks) AS clicks, sum(p_conversions) AS conversions, " +
+        "sum(p_spend) AS spend_micros, if(impressions = 0, 0, clicks / impressions) AS ctr, if(impressions = 0, 0, spend_micros * 1000 / impressions) AS ecpm_micros FROM (" +
+        "SELECT window_start, campaign, ad, country, device, source_partition, argMax(bids, version) AS p_bids, argMax(wins, version) AS p_wins, " +
+        "argMax(impressions, version) AS p_impressions, argMax(clicks, version) AS p_clicks, argMax(conversions, version) AS p_conversions, " +
+        "argMax(spend_micros, version) AS p_spend FROM {database}.campaign_breakdown_results " +
+        $"GROUP BY window_start, campaign, ad, country, device, source_partition) GROUP BY window_start, campaign, {by}";
+
+    /// <summary>
+    /// Rows for the campaign table and the breakdown table (every part of a campaign's minute, with the campaign
+    /// window's version; retractions do not occur for tumbling windows).
+    /// </summary>
+    public override IReadOnlyList<TableRows> ToRows(IReadOnlyList<WindowResult<int, CampaignMinute>> results, Utf8Names names)
     {
         ArgumentNullException.ThrowIfNull(results);
         ArgumentNullException.ThrowIfNull(names);
-        var windowStart = new TimestampArray.Builder(new TimestampType(TimeUnit.Millisecond, "UTC"));
-        var campaign = new StringArray.Builder();
-        var partition = new Int32Array.Builder();
-        var columns = Enumerable.Range(0, 8).Select(_ => new UInt64Array.Builder()).ToArray();
-        var spend = new Int64Array.Builder();
-        var final = new UInt8Array.Builder();
+        var campaigns = new ResultColumns(names);
+        var users = new UInt64Array.Builder();
+        var parts = new ResultColumns(names);
+        var ad = new StringArray.Builder();
+        var country = new StringArray.Builder();
+        var device = new StringArray.Builder();
         foreach (var r in results)
         {
-            windowStart.Append(DateTimeOffset.FromUnixTimeMilliseconds(r.WindowStartMs));
-            campaign.Append(names.Of(r.Key));
-            partition.Append(Math.Max(0, r.Partition));
             var v = r.Value;
-            columns[0].Append((ulong)v.Bids);
-            columns[1].Append((ulong)v.Wins);
-            columns[2].Append((ulong)v.Impressions);
-            columns[3].Append((ulong)v.Clicks);
-            columns[4].Append((ulong)v.Conversions);
-            columns[5].Append((ulong)v.UniqueUsers);
-            columns[6].Append((ulong)r.Version);
-            spend.Append(v.SpendMicros);
-            final.Append(r.IsFinal ? (byte)1 : (byte)0);
+            campaigns.Append(r, new EventCounts(v.Bids, v.Wins, v.Impressions, v.Clicks, v.Conversions, v.SpendMicros));
+            users.Append((ulong)v.UniqueUsers);
+            foreach (var (key, counts) in v.Breakdown)
+            {
+                parts.Append(r, counts);
+                ad.Append(names.Of(key.Ad));
+                country.Append(Codes.Unpack(key.Country));
+                device.Append(DeviceNames[(int)key.Device]);
+            }
         }
 
-        return new RecordBatch.Builder()
-            .Append("window_start", false, windowStart.Build())
-            .Append("campaign", false, campaign.Build())
-            .Append("source_partition", false, partition.Build())
-            .Append("bids", false, columns[0].Build())
-            .Append("wins", false, columns[1].Build())
-            .Append("impressions", false, columns[2].Build())
-            .Append("clicks", false, columns[3].Build())
-            .Append("conversions", false, columns[4].Build())
-            .Append("spend_micros", false, spend.Build())
-            .Append("unique_users", false, columns[5].Build())
-            .Append("version", false, columns[6].Build())
-            .Append("is_final", false, final.Build())
+        return
+        [
+            new("campaign_minute_results", campaigns.Build(b => b.Append("unique_users", false, users.Build()))),
+            new("campaign_breakdown_results", parts.Build(b => b
+                .Append("ad", false, ad.Build())
+                .Append("country", false, country.Build())
+                .Append("device", false, device.Build()))),
+        ];
+    }
+
+    private static readonly string[] DeviceNames = ["", "desktop", "mobile", "tablet", "ctv", "other"];
+
+    /// <summary>The columns every ad-metrics results table has: the window, campaign, partition, counts, version.</summary>
+    private sealed class ResultColumns(Utf8Names names)
+    {
+        private readonly TimestampArray.Builder _windowStart = new(new TimestampType(TimeUnit.Millisecond, "UTC"));
+        private readonly StringArray.Builder _campaign = new();
+        private readonly Int32Array.Builder _partition = new();
+        private readonly UInt64Array.Builder[] _counts = [.. Enumerable.Range(0, 6).Select(_ => new UInt64Array.Builder())];
+        private readonly Int64Array.Builder _spend = new();
+        private readonly UInt8Array.Builder _final = new();
+
+        public void Append(in WindowResult<int, CampaignMinute> result, in EventCounts counts)
+        {
+            _windowStart.Append(DateTimeOffset.FromUnixTimeMilliseconds(result.WindowStartMs));
+            _campaign.Append(names.Of(result.Key));
+            _partition.Append(Math.Max(0, result.Partition));
+            _counts[0].Append((ulong)counts.Bids);
+            _counts[1].Append((ulong)counts.Wins);
+            _counts[2].Append((ulong)counts.Impressions);
+            _counts[3].Append((ulong)counts.Clicks);
+            _counts[4].Append((ulong)counts.Conversions);
+            _counts[5].Append((ulong)result.Version);
+            _spend.Append(counts.SpendMicros);
+            _final.Append(result.IsFinal ? (byte)1 : (byte)0);
+        }
+
+        public RecordBatch Build(Func<RecordBatch.Builder, RecordBatch.Builder> more) =>
+            more(new RecordBatch.Builder()
+                .Append("window_start", false, _windowStart.Build())
+                .Append("campaign", false, _campaign.Build())
+                .Append("source_partition", false, _partition.Build())
+                .Append("bids", false, _counts[0].Build())
+                .Append("wins", false, _counts[1].Build())
+                .Append("impressions", false, _counts[2].Build())
+                .Append("clicks", false, _counts[3].Build())
+                .Append("conversions", false, _counts[4].Build())
+                .Append("spend_micros", false, _spend.Build())
+                .Append("version", false, _counts[5].Build())
+                .Append("is_final", false, _final.Build()))
             .Build();
     }
 }

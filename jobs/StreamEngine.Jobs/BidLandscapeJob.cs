@@ -23,9 +23,7 @@ public sealed class BidLandscapeJob : AdJob<int, SlotMinute>
     public override string Summary =>
         "per slot and minute: bids, wins, win rate, bid and clearing price p50/p90/p99, floor statistics, bid density -> ads.slot_minute";
 
-    public override string ResultsTable => "slot_minute_results";
-
-    public override IObservable<WindowOutput<int, SlotMinute, AdEvent>> Build(IObservable<EventBatch<AdEvent>> events, JobContext context) =>
+    public override IObservable<WindowOutput<int, SlotMinute, AdEvent>> Build(IObservable<EventBatch<AdEvent>> events, JobContext context, SymbolTable symbols) =>
         Aggregate(
             events.WithEventTime(e => e.TimestampMs)
                 .Deduplicate(e => e.Id)
@@ -66,7 +64,10 @@ public sealed class BidLandscapeJob : AdJob<int, SlotMinute>
         ]),
     ];
 
-    public override RecordBatch ToRows(IReadOnlyList<WindowResult<int, SlotMinute>> results, Utf8Names names)
+    public override IReadOnlyList<TableRows> ToRows(IReadOnlyList<WindowResult<int, SlotMinute>> results, Utf8Names names) =>
+        [new("slot_minute_results", SlotRows(results, names))];
+
+    private static RecordBatch SlotRows(IReadOnlyList<WindowResult<int, SlotMinute>> results, Utf8Names names)
     {
         ArgumentNullException.ThrowIfNull(results);
         ArgumentNullException.ThrowIfNull(names);

@@ -1,49 +1,90 @@
+using System.Runtime.InteropServices;
 using StreamEngine.Core.AdEvents;
 using StreamEngine.Core.Aggregation;
 using StreamEngine.Core.Sketches;
 
 namespace StreamEngine.Jobs;
 
-/// <summary>One campaign's minute: what <c>ads.campaign_minute</c> shows.</summary>
-public readonly record struct CampaignMinute(long Bids, long Wins, long Impressions, long Clicks, long Conversions, long SpendMicros, long UniqueUsers);
+/// <summary>
+/// One campaign's minute: what <c>ads.campaign_minute</c> shows, and its breakdown by creative, country and device
+/// (<c>ads.ad_minute</c>, <c>ads.campaign_geo_device_minute</c>).
+/// </summary>
+public sealed record CampaignMinute(long Bids, long Wins, long Impressions, long Clicks, long Conversions, long SpendMicros, long UniqueUsers)
+{
+    public IReadOnlyList<KeyValuePair<BreakdownKey, EventCounts>> Breakdown { get; init; } = [];
+}
+
+/// <summary>What a campaign's minute breaks down by: creative, country (packed, 0 when absent) and device.</summary>
+public readonly record struct BreakdownKey(int Ad, ushort Country, DeviceType Device);
+
+/// <summary>Counts per event type and spend for one part of a campaign's minute.</summary>
+public record struct EventCounts(long Bids, long Wins, long Impressions, long Clicks, long Conversions, long SpendMicros)
+{
+    public void Add(in AdEvent e)
+    {
+        switch (e.Type)
+        {
+            case AdEventType.Bid: Bids++; break;
+            case AdEventType.Win: Wins++; break;
+            case AdEventType.Impression:
+                Impressions++;
+                SpendMicros += e.SpendMicros;
+                break;
+            case AdEventType.Click: Clicks++; break;
+            case AdEventType.Conversion: Conversions++; break;
+        }
+    }
+
+    public void Add(in EventCounts other)
+    {
+        Bids += other.Bids;
+        Wins += other.Wins;
+        Impressions += other.Impressions;
+        Clicks += other.Clicks;
+        Conversions += other.Conversions;
+        SpendMicros += other.SpendMicros;
+    }
+
+    public readonly void Write(BinaryWriter writer)
+    {
+        writer.Write(Bids);
+        writer.Write(Wins);
+        writer.Write(Impressions);
+        writer.Write(Clicks);
+        writer.Write(Conversions);
+        writer.Write(SpendMicros);
+    }
+
+    public static EventCounts Read(BinaryReader reader) =>
+        new(reader.ReadInt64(), reader.ReadInt64(), reader.ReadInt64(), reader.ReadInt64(), reader.ReadInt64(), reader.ReadInt64());
+}
 
 /// <summary>The running counters of a campaign's minute; users as a HyperLogLog so partials merge.</summary>
 public sealed class CampaignCounters
 {
-    public long Bids { get; set; }
+    private EventCounts _totals;
 
-    public long Wins { get; set; }
-
-    public long Impressions { get; set; }
-
-    public long Clicks { get; set; }
-
-    public long Conversions { get; set; }
-
-    public long SpendMicros { get; set; }
+    /// <summary>The minute's counts, updated in place.</summary>
+    public ref EventCounts Totals => ref _totals;
 
     public HyperLogLog Users { get; init; } = new();
+
+    public Dictionary<BreakdownKey, EventCounts> Breakdown { get; init; } = [];
 }
 
-/// <summary>Counts per event type, spend (price_micros / 1000 per impression, rounded down), approximate unique users.</summary>
-public sealed class CampaignMinuteAggregator : IAggregator<AdEvent, CampaignCounters, CampaignMinute>
+/// <summary>
+/// Counts per event type, spend (price_micros / 1000 per impression, rounded down), approximate unique users, and the
+/// same counts per creative, country and device.
+/// </summary>
+/// <param name="symbols">Names the creatives: snapshots hold names, since interned ids differ between processes.</param>
+public sealed class CampaignMinuteAggregator(SymbolTable symbols) : IAggregator<AdEvent, CampaignCounters, CampaignMinute>
 {
     public CampaignCounters Create() => new();
 
     public void Add(ref CampaignCounters accumulator, in AdEvent item)
     {
-        switch (item.Type)
-        {
-            case AdEventType.Bid: accumulator.Bids++; break;
-            case AdEventType.Win: accumulator.Wins++; break;
-            case AdEventType.Impression:
-                accumulator.Impressions++;
-                accumulator.SpendMicros += item.SpendMicros;
-                break;
-            case AdEventType.Click: accumulator.Clicks++; break;
-            case AdEventType.Conversion: accumulator.Conversions++; break;
-        }
-
+        accumulator.Totals.Add(item);
+        CollectionsMarshal.GetValueRefOrAddDefault(accumulator.Breakdown, new BreakdownKey(item.Ad, item.Country, item.Device), out _).Add(item);
         if (item.UserHash != 0)
         {
             accumulator.Users.Add(item.UserHash);
@@ -52,41 +93,50 @@ public sealed class CampaignMinuteAggregator : IAggregator<AdEvent, CampaignCoun
 
     public void Merge(ref CampaignCounters into, CampaignCounters other)
     {
-        into.Bids += other.Bids;
-        into.Wins += other.Wins;
-        into.Impressions += other.Impressions;
-        into.Clicks += other.Clicks;
-        into.Conversions += other.Conversions;
-        into.SpendMicros += other.SpendMicros;
+        into.Totals.Add(other.Totals);
         into.Users.Merge(other.Users);
+        foreach (var (key, counts) in other.Breakdown)
+        {
+            CollectionsMarshal.GetValueRefOrAddDefault(into.Breakdown, key, out _).Add(counts);
+        }
     }
 
-    public CampaignMinute Result(CampaignCounters accumulator) =>
-        new(accumulator.Bids, accumulator.Wins, accumulator.Impressions, accumulator.Clicks, accumulator.Conversions, accumulator.SpendMicros, accumulator.Users.Estimate());
+    public CampaignMinute Result(CampaignCounters accumulator)
+    {
+        var t = accumulator.Totals;
+        return new CampaignMinute(t.Bids, t.Wins, t.Impressions, t.Clicks, t.Conversions, t.SpendMicros, accumulator.Users.Estimate())
+        {
+            Breakdown = [.. accumulator.Breakdown],
+        };
+    }
 
     public void Write(BinaryWriter writer, CampaignCounters accumulator)
     {
         ArgumentNullException.ThrowIfNull(writer);
-        foreach (var value in new[] { accumulator.Bids, accumulator.Wins, accumulator.Impressions, accumulator.Clicks, accumulator.Conversions, accumulator.SpendMicros })
-        {
-            writer.Write(value);
-        }
-
+        accumulator.Totals.Write(writer);
         accumulator.Users.Write(writer);
+        writer.Write(accumulator.Breakdown.Count);
+        foreach (var (key, counts) in accumulator.Breakdown)
+        {
+            writer.Write(symbols.Name(key.Ad));
+            writer.Write(key.Country);
+            writer.Write((byte)key.Device);
+            counts.Write(writer);
+        }
     }
 
     public CampaignCounters Read(BinaryReader reader)
     {
         ArgumentNullException.ThrowIfNull(reader);
-        return new CampaignCounters
+        var totals = EventCounts.Read(reader);
+        var counters = new CampaignCounters { Users = HyperLogLog.Read(reader) };
+        counters.Totals = totals;
+        var parts = reader.ReadInt32();
+        for (var i = 0; i < parts; i++)
         {
-            Bids = reader.ReadInt64(),
-            Wins = reader.ReadInt64(),
-            Impressions = reader.ReadInt64(),
-            Clicks = reader.ReadInt64(),
-            Conversions = reader.ReadInt64(),
-            SpendMicros = reader.ReadInt64(),
-            Users = HyperLogLog.Read(reader),
-        };
+            counters.Breakdown[new BreakdownKey(symbols.Intern(reader.ReadString()), reader.ReadUInt16(), (DeviceType)reader.ReadByte())] = EventCounts.Read(reader);
+        }
+
+        return counters;
     }
 }

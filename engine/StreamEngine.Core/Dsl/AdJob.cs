@@ -7,6 +7,9 @@ using StreamEngine.Core.Windowing;
 
 namespace StreamEngine.Core.Dsl;
 
+/// <summary>Rows for one of a job's results tables (named under the configured database).</summary>
+public sealed record TableRows(string Table, RecordBatch Rows);
+
 /// <summary>One versioned, idempotent schema change of a job: statements with <c>{database}</c> for the database.</summary>
 public sealed record SchemaStep(int Version, string Name, IReadOnlyList<string> Statements);
 
@@ -27,17 +30,17 @@ public abstract class AdJob<TKey, TResult> : IAdJob
 
     public abstract IReadOnlyList<SchemaStep> Schema { get; }
 
-    /// <summary>The table (under the configured database) that <see cref="ToRows"/> fills.</summary>
-    public abstract string ResultsTable { get; }
-
     /// <summary>Whether this job also writes the raw, deduplicated events to <c>ads.events</c> (one job per deployment should).</summary>
     public virtual bool WritesRawEvents => false;
 
-    /// <summary>The pipeline: events in, windowed results out (use <see cref="JobContext.Windowing"/> and its checkpoints).</summary>
-    public abstract IObservable<WindowOutput<TKey, TResult, AdEvent>> Build(IObservable<EventBatch<AdEvent>> events, JobContext context);
+    /// <summary>
+    /// The pipeline: events in, windowed results out (use <see cref="JobContext.Windowing"/> and its checkpoints).
+    /// <paramref name="symbols"/> names the events' interned ids; state that holds ids must snapshot their names.
+    /// </summary>
+    public abstract IObservable<WindowOutput<TKey, TResult, AdEvent>> Build(IObservable<EventBatch<AdEvent>> events, JobContext context, SymbolTable symbols);
 
-    /// <summary>Results as one Arrow batch for <see cref="ResultsTable"/>.</summary>
-    public abstract RecordBatch ToRows(IReadOnlyList<WindowResult<TKey, TResult>> results, Utf8Names names);
+    /// <summary>Results as Arrow batches, one per results table (a table without rows may be left out).</summary>
+    public abstract IReadOnlyList<TableRows> ToRows(IReadOnlyList<WindowResult<TKey, TResult>> results, Utf8Names names);
 
     /// <summary>How keys go into snapshots; interned ids must be written as names (ids differ between processes).</summary>
     public virtual KeyCodec<TKey>? KeyCodec(SymbolTable symbols) => null;

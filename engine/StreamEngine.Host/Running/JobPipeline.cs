@@ -79,7 +79,9 @@ public sealed class JobPipeline<TKey, TResult> : IJobPipeline
     private readonly TaskCompletionSource<Exception> _failed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private KafkaAdEventSource _source = null!;
     private LateEventWriter _lateEvents = null!;
-    private TableWriter _writer = null!;
+    private readonly Dictionary<string, TableWriter> _writers = [];
+    private IClickHouseStore _store = null!;
+    private string _database = "";
     private TableWriter? _eventWriter;
     private Utf8Names _names = null!;
     private CheckpointStore _checkpoints = null!;
@@ -112,7 +114,8 @@ public sealed class JobPipeline<TKey, TResult> : IJobPipeline
         {
             var counters = _source.Counters;
             return new PipelineStatus(counters.MessagesIn, counters.Decoded, counters.DeadLettered, Interlocked.Read(ref _late),
-                _writer.Counters.Rows, _source.ConsumerLag.Values.Sum(), _writer.Counters.FailedAttempts + _checkpoints.Counters.FailedAttempts + (_eventWriter?.Counters.FailedAttempts ?? 0));
+                ResultWriters.Sum(w => w.Counters.Rows), _source.ConsumerLag.Values.Sum(),
+                ResultWriters.Append(_eventWriter).Sum(w => w?.Counters.FailedAttempts ?? 0) + _checkpoints.Counters.FailedAttempts);
         }
     }
 
@@ -146,7 +149,7 @@ public sealed class JobPipeline<TKey, TResult> : IJobPipeline
             RestoreState = _checkpoints.TakeRestoredState,
             KeyCodec = _job.KeyCodec(symbols),
         };
-        _writer = new TableWriter(store, $"{database}.{_job.ResultsTable}");
+        (_store, _database) = (store, database);
         _eventWriter = rawEvents ? new TableWriter(store, $"{database}.{RawEvents.Table}") : null;
         _names = new Utf8Names(Symbols);
         _source = new KafkaAdEventSource(
@@ -160,7 +163,7 @@ public sealed class JobPipeline<TKey, TResult> : IJobPipeline
             EmitAcceptedEvents = rawEvents,
         }, DefaultScheduler.Instance, _handle);
         var events = _source.ToObservable(onRevoked: _ => CheckpointAsync().GetAwaiter().GetResult(), waitForRoom: WaitForRoomAsync);
-        _subscription = _job.Build(events, context)
+        _subscription = _job.Build(events, context, Symbols)
             .Subscribe(OnOutput, error => _failed.TrySetResult(error));
         Description = $"job {_job.Name}: reading {topic} at {bootstrap} as group {group}; results in {store.Description} (database {database}); " +
                                "each partition resumes from its checkpoint";
@@ -237,6 +240,30 @@ public sealed class JobPipeline<TKey, TResult> : IJobPipeline
         _checkpointGate.Dispose();
     }
 
+    private TableWriter[] ResultWriters
+    {
+        get
+        {
+            lock (_writers)
+            {
+                return [.. _writers.Values];
+            }
+        }
+    }
+
+    private TableWriter WriterFor(string table)
+    {
+        lock (_writers)
+        {
+            if (!_writers.TryGetValue(table, out var writer))
+            {
+                _writers[table] = writer = new TableWriter(_store, $"{_database}.{table}");
+            }
+
+            return writer;
+        }
+    }
+
     /// <summary>Holds the next batch while too many result rows wait for ClickHouse (it is down or slow).</summary>
     private async Task WaitForRoomAsync(CancellationToken cancellationToken)
     {
@@ -306,7 +333,11 @@ public sealed class JobPipeline<TKey, TResult> : IJobPipeline
 
             // Results, raw events and late events first, then the checkpoint that says they are covered: a crash
             // between the two only means the replay writes the same rows (same keys and versions) again.
-            await _writer.WriteAsync(_job.ToRows(rows, _names));
+            foreach (var table in rows.Count == 0 ? [] : _job.ToRows(rows, _names))
+            {
+                await WriterFor(table.Table).WriteAsync(table.Rows);
+            }
+
             if (_eventWriter is not null && events.Count > 0)
             {
                 await _eventWriter.WriteAsync(RawEvents.ToRows(events, _names));

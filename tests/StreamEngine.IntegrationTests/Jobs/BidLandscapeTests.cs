@@ -1,7 +1,5 @@
 using System.Globalization;
-using Confluent.Kafka;
 using StreamEngine.Core.AdEvents;
-using StreamEngine.Host.ClickHouseHttp;
 using StreamEngine.Jobs;
 using StreamEngine.TestUtilities;
 
@@ -15,46 +13,16 @@ namespace StreamEngine.IntegrationTests.Jobs;
 [Collection(ClickHouse.EmbeddedClickHouseCollection.Name)]
 public sealed class BidLandscapeTests(EmbeddedClickHouseFixture clickHouse)
 {
-    private static readonly TimeSpan Patience = TimeSpan.FromMinutes(2);
     private static readonly double[] Quantiles = [0.5, 0.9, 0.99];
 
     [Fact]
     public async Task Slot_minutes_merged_across_partitions_equal_a_brute_force_computation()
     {
-        using var kafka = EmbeddedKafkaFixture.Start(new StreamEngine.Kafka.Embedded.EmbeddedKafkaOptions { Brokers = 1 });
-        var topic = kafka.CreateTopic("landscape", 6);
-        var symbols = new SymbolTable();
-        var decoder = new AdEventDecoder(symbols);
-        var expected = new Dictionary<(long Minute, string Slot), List<AdEvent>>();
-        var seen = new HashSet<UInt128>();
-        using (var producer = new ProducerBuilder<string, byte[]>(kafka.ProducerConfig()).Build())
-        {
-            foreach (var message in new TrafficGenerator(new TrafficOptions { Seed = 23, DuplicateFraction = 0.02, Campaigns = 40, Placements = 12 }).Messages().Take(30_000))
-            {
-                producer.Produce(topic, new Message<string, byte[]> { Key = message.Key, Value = message.Value });
-                if (decoder.TryDecode(message.Value, out var e, out _) && seen.Add(e.Id) && e.Type is AdEventType.Bid or AdEventType.Win)
-                {
-                    var key = (e.TimestampMs / 60_000 * 60, symbols.Name(e.Placement));
-                    if (!expected.TryGetValue(key, out var events))
-                    {
-                        expected[key] = events = [];
-                    }
-
-                    events.Add(e);
-                }
-            }
-
-            producer.Flush(Patience);
-        }
-
-        var database = clickHouse.CreateDatabase("landscape");
-        await using (var endpoint = await ClickHouseHttpEndpoint.StartAsync(clickHouse.Store, new ClickHouseHttpOptions { Port = 0 }))
-        {
-            using var run = await StreamEngineCli.RunAsync(Patience, "run", "--job", "bid-landscape", "--until-idle", "2",
-                "--set", $"kafka.bootstrap={kafka.BootstrapServers}", "--set", $"kafka.topic={topic}",
-                "--set", "clickhouse.mode=server", "--set", $"clickhouse.url={endpoint.Url}", "--set", $"clickhouse.database={database}");
-            Assert.True(run.ExitCode == 0, $"exit {run.ExitCode}: {run.StandardError}");
-        }
+        var (database, events, symbols) = await JobRun.RunAsync("bid-landscape", clickHouse.Store, "landscape",
+            new TrafficOptions { Seed = 23, DuplicateFraction = 0.02, Campaigns = 40, Placements = 12 }, 30_000);
+        var expected = events.Where(e => e.Type is AdEventType.Bid or AdEventType.Win)
+            .GroupBy(e => (e.TimestampMs / 60_000 * 60, symbols.Name(e.Placement)))
+            .ToDictionary(g => g.Key, g => g.ToList());
 
         var rows = clickHouse.Store.QueryText(
                 $"SELECT toUnixTimestamp(window_start), slot, bids, wins, bid_p50_micros, bid_p90_micros, bid_p99_micros, clearing_p50_micros, " +
@@ -68,11 +36,11 @@ public sealed class BidLandscapeTests(EmbeddedClickHouseFixture clickHouse)
         var partials = clickHouse.Store.QueryText($"SELECT max(n) FROM (SELECT uniqExact(source_partition) AS n FROM {database}.slot_minute_results GROUP BY window_start, slot)");
         Assert.True(int.Parse(partials.Trim(), CultureInfo.InvariantCulture) > 1, "every slot minute came from one partition");
 
-        foreach (var (key, events) in expected)
+        foreach (var (key, slotEvents) in expected)
         {
             var row = rows[key];
-            var bids = events.Where(e => e.Type == AdEventType.Bid).ToList();
-            var wins = events.Where(e => e.Type == AdEventType.Win).ToList();
+            var bids = slotEvents.Where(e => e.Type == AdEventType.Bid).ToList();
+            var wins = slotEvents.Where(e => e.Type == AdEventType.Win).ToList();
             var floors = bids.Where(e => e.FloorMicros >= 0).Select(e => e.FloorMicros).ToList();
             Assert.Equal(bids.Count.ToString(CultureInfo.InvariantCulture), row[2]);
             Assert.Equal(wins.Count.ToString(CultureInfo.InvariantCulture), row[3]);

@@ -17,9 +17,10 @@ public static class Program
           generate --bootstrap B [--topic ad-events] --events N [--rate R] [--seed S]
                    [--duplicates F] [--late F] [--malformed F] [--truth FILE] [--campaigns C]
                                   send realistic ad traffic; --truth writes the expected ads.campaign_minute rows
-          jobs list               the jobs this build can run
-          run --job ad-metrics [--set key=value]... [--until-idle SECONDS]
-                                  run a job from Kafka to the embedded ClickHouse, exactly once
+          jobs list [--assembly DLL]
+                                  the jobs this build (or a job author's assembly) can run
+          run --job NAME [--assembly DLL] [--set key=value]... [--until-idle SECONDS]
+                                  run a job from Kafka to ClickHouse (embedded or server), exactly once
           query [--set key=value]... "SQL" [--format TSV|JSONEachRow|Pretty|ArrowStream|...]
                                   run SQL against the embedded ClickHouse store (clickhouse.path)
           validate --config FILE  check a YAML or JSON configuration and show the effective values

@@ -9,15 +9,16 @@ public static class JobsCommand
     public static int Run(IReadOnlyList<string> args, TextWriter output)
     {
         ArgumentNullException.ThrowIfNull(output);
-        var parsed = Arguments.Parse("jobs", args);
+        var parsed = Arguments.Parse("jobs", args, "assembly");
         parsed.ExpectPositionals(1, 1, "a subcommand (streamengine jobs list)");
         if (parsed.Positionals[0] != "list")
         {
             throw new UsageException($"jobs: unknown subcommand '{parsed.Positionals[0]}' (the subcommand is 'list')");
         }
 
-        var width = JobCatalog.BuiltIn.Max(j => j.Name.Length);
-        foreach (var job in JobCatalog.BuiltIn)
+        var jobs = parsed.Value("assembly") is { } assembly ? JobCatalog.FromAssembly(assembly) : JobCatalog.BuiltIn;
+        var width = jobs.Max(j => j.Name.Length);
+        foreach (var job in jobs)
         {
             output.WriteLine($"{job.Name.PadRight(width)}  {job.Summary}");
         }

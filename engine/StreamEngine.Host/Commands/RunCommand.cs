@@ -18,10 +18,10 @@ public static class RunCommand
     public static async Task<int> RunAsync(IReadOnlyList<string> args, TextWriter output)
     {
         ArgumentNullException.ThrowIfNull(output);
-        var parsed = Arguments.Parse("run", args, "job", "set", "config", "until-idle");
+        var parsed = Arguments.Parse("run", args, "job", "assembly", "set", "config", "until-idle");
         parsed.ExpectPositionals(0, 0, "nothing");
         var jobName = parsed.Value("job") ?? throw new UsageException("run: --job is required (streamengine jobs list shows them)");
-        var job = JobCatalog.Find(jobName);
+        var job = JobCatalog.Find(jobName, parsed.Value("assembly") is { } assembly ? JobCatalog.FromAssembly(assembly) : null);
         var untilIdle = parsed.Value("until-idle") is null ? (TimeSpan?)null : TimeSpan.FromSeconds(parsed.WholeNumber("until-idle", 0, 1, 86_400));
         var settings = EngineSettings.Load(parsed.All("set"), configFile: parsed.Value("config"));
         if (settings["kafka.bootstrap"].Length == 0)

@@ -11,6 +11,53 @@ public static class JobCatalog
 {
     public static IReadOnlyList<IAdJob> BuiltIn { get; } = [new AdMetricsJob(), new BidLandscapeJob()];
 
+    /// <summary>
+    /// The jobs in a job author's assembly (<c>--assembly PATH.dll</c>): its public, non-abstract classes that derive
+    /// from <see cref="AdJob{TKey,TResult}"/> and have a parameterless constructor. The assembly references the
+    /// engine's core, which resolves to the host's own copy.
+    /// </summary>
+    public static IReadOnlyList<IAdJob> FromAssembly(string path)
+    {
+        var full = Path.GetFullPath(path);
+        if (!File.Exists(full))
+        {
+            throw new UsageException($"run: --assembly '{path}': no such file");
+        }
+
+        // The job's own dependencies (its NuGet packages) resolve from its folder and .deps.json; the engine's
+        // assemblies (the core, Arrow, Rx) are already loaded and shared.
+        var dependencies = new System.Runtime.Loader.AssemblyDependencyResolver(full);
+        System.Runtime.Loader.AssemblyLoadContext.Default.Resolving += (context, name) =>
+            dependencies.ResolveAssemblyToPath(name) is { } dependency ? context.LoadFromAssemblyPath(dependency) : null;
+        System.Reflection.Assembly assembly;
+        try
+        {
+            assembly = System.Runtime.Loader.AssemblyLoadContext.Default.LoadFromAssemblyPath(full);
+        }
+        catch (Exception e) when (e is BadImageFormatException or FileLoadException)
+        {
+            throw new UsageException($"run: --assembly '{path}' is not a .NET assembly this host can load: {e.Message}");
+        }
+
+        Type[] types;
+        try
+        {
+            types = assembly.GetExportedTypes();
+        }
+        catch (Exception e) when (e is System.Reflection.ReflectionTypeLoadException or FileNotFoundException or TypeLoadException)
+        {
+            throw new UsageException($"run: --assembly '{path}': its types do not load in this engine: {e.Message}");
+        }
+
+        var jobs = types
+            .Where(t => t is { IsClass: true, IsAbstract: false } && typeof(IAdJob).IsAssignableFrom(t) && t.GetConstructor(Type.EmptyTypes) is not null)
+            .Select(t => (IAdJob)Activator.CreateInstance(t)!)
+            .ToList();
+        return jobs.Count > 0
+            ? jobs
+            : throw new UsageException($"run: --assembly '{path}' holds no job (a public class deriving from AdJob<TKey, TResult> with a parameterless constructor)");
+    }
+
     /// <summary>The job called <paramref name="name"/>; a usage error naming the known ones otherwise.</summary>
     public static IAdJob Find(string name, IReadOnlyList<IAdJob>? jobs = null)
     {

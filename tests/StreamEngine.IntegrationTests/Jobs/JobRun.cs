@@ -17,7 +17,7 @@ internal static class JobRun
 
     /// <summary>Runs the job over <paramref name="messages"/> generated messages; returns the database and the counted events.</summary>
     public static async Task<(string Database, List<AdEvent> Events, SymbolTable Symbols)> RunAsync(
-        string job, EmbeddedClickHouse clickHouse, string databasePrefix, TrafficOptions traffic, int messages, int partitions = 6)
+        string job, EmbeddedClickHouse clickHouse, string databasePrefix, TrafficOptions traffic, int messages, int partitions = 6, string? assembly = null)
     {
         using var kafka = EmbeddedKafkaFixture.Start(new StreamEngine.Kafka.Embedded.EmbeddedKafkaOptions { Brokers = 1 });
         var topic = kafka.CreateTopic(databasePrefix, partitions);
@@ -41,9 +41,10 @@ internal static class JobRun
 
         var database = $"{databasePrefix}_{Guid.NewGuid():N}"[..(databasePrefix.Length + 9)];
         await using var endpoint = await ClickHouseHttpEndpoint.StartAsync(clickHouse, new ClickHouseHttpOptions { Port = 0 });
-        using var run = await StreamEngineCli.RunAsync(Patience, "run", "--job", job, "--until-idle", "2",
+        using var run = await StreamEngineCli.RunAsync(Patience, [
+            "run", "--job", job, "--until-idle", "2", .. assembly is null ? Array.Empty<string>() : ["--assembly", assembly],
             "--set", $"kafka.bootstrap={kafka.BootstrapServers}", "--set", $"kafka.topic={topic}",
-            "--set", "clickhouse.mode=server", "--set", $"clickhouse.url={endpoint.Url}", "--set", $"clickhouse.database={database}");
+            "--set", "clickhouse.mode=server", "--set", $"clickhouse.url={endpoint.Url}", "--set", $"clickhouse.database={database}"]);
         Assert.True(run.ExitCode == 0, $"exit {run.ExitCode}: {run.StandardError}");
         return (database, events, symbols);
     }

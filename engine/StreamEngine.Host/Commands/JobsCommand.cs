@@ -16,11 +16,11 @@ public static class JobsCommand
             throw new UsageException($"jobs: unknown subcommand '{parsed.Positionals[0]}' (the subcommand is 'list')");
         }
 
-        var jobs = parsed.Value("assembly") is { } assembly ? JobCatalog.FromAssembly(assembly) : JobCatalog.BuiltIn;
+        var jobs = parsed.Value("assembly") is { } assembly ? [.. JobCatalog.FromAssembly(assembly).Select(j => (j.Name, j.Summary))] : JobCatalog.Summaries;
         var width = jobs.Max(j => j.Name.Length);
-        foreach (var job in jobs)
+        foreach (var (name, summary) in jobs)
         {
-            output.WriteLine($"{job.Name.PadRight(width)}  {job.Summary}");
+            output.WriteLine($"{name.PadRight(width)}  {summary}");
         }
 
         return 0;

@@ -5,6 +5,7 @@ using StreamEngine.Host.ClickHouseHttp;
 using StreamEngine.Host.Cli;
 using StreamEngine.Host.Configuration;
 using StreamEngine.Host.Running;
+using StreamEngine.Jobs;
 
 namespace StreamEngine.Host.Commands;
 
@@ -21,10 +22,14 @@ public static class RunCommand
         var parsed = Arguments.Parse("run", args, "job", "assembly", "set", "config", "until-idle");
         parsed.ExpectPositionals(0, 0, "nothing");
         var jobName = parsed.Value("job") ?? throw new UsageException("run: --job is required (streamengine jobs list shows them)");
-        var job = JobCatalog.Find(jobName, parsed.Value("assembly") is { } assembly ? JobCatalog.FromAssembly(assembly) : null);
+        var jobs = parsed.Value("assembly") is { } assembly ? JobCatalog.FromAssembly(assembly) : null;
+        if (jobName != DynamicPricing.Name || jobs is not null)
+        {
+            JobCatalog.Find(jobName, jobs); // an unknown job stops here, before anything starts
+        }
         var untilIdle = parsed.Value("until-idle") is null ? (TimeSpan?)null : TimeSpan.FromSeconds(parsed.WholeNumber("until-idle", 0, 1, 86_400));
         var settings = EngineSettings.Load(parsed.All("set"), configFile: parsed.Value("config"));
-        if (settings["kafka.bootstrap"].Length == 0)
+        if (settings["kafka.bootstrap"].Length == 0 && !(jobName == DynamicPricing.Name && jobs is null))
         {
             throw new UsageException("run: configuration key 'kafka.bootstrap' is required (the Kafka bootstrap servers)");
         }
@@ -46,7 +51,7 @@ public static class RunCommand
                 Password = settings["clickhouse.password"],
                 SkipCertificateValidation = settings.Flag("clickhouse.tls.accept_invalid_certificate"),
             });
-        var pipeline = await JobCatalog.StartAsync(job, settings, store, line => Console.Error.WriteLine(line), forgetPositions: false, stopping.Token);
+        var pipeline = await JobCatalog.StartAsync(jobName, jobs, settings, store, line => Console.Error.WriteLine(line), stopping.Token);
         Exception? failure;
         try
         {

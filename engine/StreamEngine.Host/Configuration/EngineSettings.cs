@@ -1,4 +1,5 @@
 using System.Collections;
+using System.Globalization;
 using StreamEngine.Host.Cli;
 
 namespace StreamEngine.Host.Configuration;
@@ -28,6 +29,12 @@ public sealed class EngineSettings
         ["clickhouse.http.port"] = ("8123", v => int.TryParse(v, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var p) && p <= 65535 ? null : "a port from 0 (any free one) to 65535"),
         ["clickhouse.tls.accept_invalid_certificate"] = ("false", v => v is "true" or "false" ? null : "true (tests only: no certificate check on https://) or false"),
         ["clickhouse.raw_events"] = ("true", v => v is "true" or "false" ? null : "true (write ads.events) or false"),
+        ["pricing.min_samples"] = ("200", v => long.TryParse(v, NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n >= 1 ? null : "a whole number of bids, at least 1"),
+        ["pricing.max_step_change"] = ("0.2", v => TryNumber(v, out var x) && x > 0 && x <= 10 ? null : "a fraction above 0 and at most 10 (0.2 = 20% per minute)"),
+        ["pricing.smoothing"] = ("0.3", v => TryNumber(v, out var x) && x > 0 && x <= 1 ? null : "a weight above 0 and at most 1 (1 = no smoothing)"),
+        ["pricing.interval"] = ("5s", v => TryParseDuration(v, out var d) && d >= TimeSpan.FromMilliseconds(100) ? null : "a duration of at least 100ms, such as 5s"),
+        ["pricing.lookback"] = ("30m", v => TryParseDuration(v, out var d) && d >= TimeSpan.FromMinutes(2) ? null : "a duration of at least 2m, such as 30m"),
+        ["pacing.campaigns_file"] = ("", v => v.Length == 0 || File.Exists(v) ? null : "an existing CSV file (campaign,daily_budget)"),
         ["window.watermark_delay"] = ("10s", v => TryParseDuration(v, out _) ? null : "a duration such as 250ms, 10s, 5m or 1h"),
         ["window.allowed_lateness"] = ("5m", v => TryParseDuration(v, out _) ? null : "a duration such as 250ms, 10s, 5m or 1h"),
     };
@@ -52,6 +59,13 @@ public sealed class EngineSettings
     }
 
     public bool Flag(string key) => this[key] == "true";
+
+    public long WholeNumber(string key) => long.Parse(this[key], CultureInfo.InvariantCulture);
+
+    public double Number(string key) => double.Parse(this[key], CultureInfo.InvariantCulture);
+
+    private static bool TryNumber(string text, out double value) =>
+        double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out value) && double.IsFinite(value);
 
     public int Port(string key) => int.Parse(this[key], System.Globalization.CultureInfo.InvariantCulture);
 

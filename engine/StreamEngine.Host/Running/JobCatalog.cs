@@ -11,6 +11,10 @@ public static class JobCatalog
 {
     public static IReadOnlyList<IAdJob> BuiltIn { get; } = [new AdMetricsJob(), new BidLandscapeJob()];
 
+    /// <summary>Every built-in job by name and summary: the Kafka jobs, and <c>dynamic-pricing</c>, which reads what they store.</summary>
+    public static IReadOnlyList<(string Name, string Summary)> Summaries { get; } =
+        [.. BuiltIn.Select(j => (j.Name, j.Summary)), (DynamicPricing.Name, DynamicPricing.Summary)];
+
     /// <summary>
     /// The jobs in a job author's assembly (<c>--assembly PATH.dll</c>): its public, non-abstract classes that derive
     /// from <see cref="AdJob{TKey,TResult}"/> and have a parameterless constructor. The assembly references the
@@ -61,10 +65,16 @@ public static class JobCatalog
     /// <summary>The job called <paramref name="name"/>; a usage error naming the known ones otherwise.</summary>
     public static IAdJob Find(string name, IReadOnlyList<IAdJob>? jobs = null)
     {
-        jobs ??= BuiltIn;
-        return jobs.FirstOrDefault(j => j.Name == name)
-               ?? throw new UsageException($"run: unknown job '{name}' (known: {string.Join(", ", jobs.Select(j => j.Name))}; see streamengine jobs list)");
+        var known = jobs?.Select(j => j.Name) ?? Summaries.Select(j => j.Name);
+        return (jobs ?? BuiltIn).FirstOrDefault(j => j.Name == name)
+               ?? throw new UsageException($"run: unknown job '{name}' (known: {string.Join(", ", known)}; see streamengine jobs list)");
     }
+
+    /// <summary>Starts the job called <paramref name="name"/> (one of <paramref name="jobs"/>, or a built-in one).</summary>
+    public static async Task<IJobPipeline> StartAsync(string name, IReadOnlyList<IAdJob>? jobs, EngineSettings settings, IClickHouseStore store, Action<string> log, CancellationToken cancellationToken) =>
+        jobs is null && name == DynamicPricing.Name
+            ? await DynamicPricingRunner.StartAsync(settings, store, log, cancellationToken)
+            : await StartAsync(Find(name, jobs), settings, store, log, forgetPositions: false, cancellationToken);
 
     /// <summary>Starts the job's pipeline (see <see cref="JobPipeline.StartAsync{TKey,TResult}"/>).</summary>
     public static Task<IJobPipeline> StartAsync(IAdJob job, EngineSettings settings, IClickHouseStore store, Action<string> log, bool forgetPositions, CancellationToken cancellationToken)

@@ -16,6 +16,7 @@ public sealed class JobsAndRunCommandTests
         var lines = list.StandardOutput.Split('\n', StringSplitOptions.RemoveEmptyEntries);
         Assert.Contains(lines, l => l.StartsWith("ad-metrics ", StringComparison.Ordinal) && l.Contains("ads.campaign_minute", StringComparison.Ordinal));
         Assert.Contains(lines, l => l.StartsWith("bid-landscape ", StringComparison.Ordinal) && l.Contains("ads.slot_minute", StringComparison.Ordinal));
+        Assert.Contains(lines, l => l.StartsWith("dynamic-pricing ", StringComparison.Ordinal) && l.Contains("ads.floor_recommendation", StringComparison.Ordinal));
     }
 
     [Theory]

@@ -1,0 +1,277 @@
+using System.Globalization;
+using Apache.Arrow;
+using StreamEngine.ClickHouse.Sink;
+using StreamEngine.ClickHouse.Stores;
+using StreamEngine.Core.Pricing;
+using StreamEngine.Core.Sketches;
+using StreamEngine.Host.Configuration;
+using StreamEngine.Jobs;
+
+namespace StreamEngine.Host.Running;
+
+/// <summary>
+/// Runs <c>dynamic-pricing</c> (see <see cref="DynamicPricing"/>): every <c>pricing.interval</c> it recomputes the floor
+/// recommendations of the closed slot minutes in the look-back from the merged bid distributions in ClickHouse, in
+/// minute order per slot (each depends on the one before), writes those that changed, and raises an alert for every
+/// campaign minute whose pacing status turned to over, under or exhausted. Everything it writes is keyed (slot and
+/// minute; campaign, minute and status), so reruns and several engines agree.
+/// </summary>
+public sealed class DynamicPricingRunner : IJobPipeline
+{
+    private readonly IClickHouseStore _store;
+    private readonly string _database;
+    private readonly FloorPolicy _policy;
+    private readonly TimeSpan _interval;
+    private readonly TimeSpan _lookback;
+    private readonly TimeSpan _closedAfter;
+    private readonly Action<string> _log;
+    private readonly TimeProvider _clock;
+    private readonly TableWriter _recommendations;
+    private readonly TableWriter _alerts;
+    private readonly QuantileSketch _buckets = new(SlotMinuteAggregator.RelativeAccuracy);
+    private readonly Dictionary<(string Slot, long Minute), (long Samples, double Recommended)> _written = [];
+    private readonly HashSet<(string Campaign, long Minute, string Status)> _raised = [];
+    private long _rows;
+
+    private DynamicPricingRunner(EngineSettings settings, IClickHouseStore store, Action<string> log, TimeProvider clock)
+    {
+        _clock = clock;
+        _store = store;
+        _database = settings["clickhouse.database"];
+        _policy = new FloorPolicy
+        {
+            MinSamples = settings.WholeNumber("pricing.min_samples"),
+            MaxStepChange = settings.Number("pricing.max_step_change"),
+            Smoothing = settings.Number("pricing.smoothing"),
+        };
+        _interval = settings.Duration("pricing.interval");
+        _lookback = settings.Duration("pricing.lookback");
+        // A minute is closed once the watermark has passed it and the sinks have had a checkpoint to write it.
+        _closedAfter = settings.Duration("window.watermark_delay") + TimeSpan.FromSeconds(5);
+        _log = log;
+        _recommendations = new TableWriter(store, $"{_database}.{DynamicPricing.RecommendationTable}");
+        _alerts = new TableWriter(store, $"{_database}.{DynamicPricing.AlertTable}");
+        Description = $"job {DynamicPricing.Name}: floors and pacing from {store.Description} (database {_database}) every {_interval.TotalSeconds:0.#} s, " +
+                      $"look-back {_lookback.TotalMinutes:0.#} min";
+    }
+
+    public string Description { get; }
+
+    public PipelineStatus Status => new(0, 0, 0, 0, Interlocked.Read(ref _rows), 0, _recommendations.Counters.FailedAttempts + _alerts.Counters.FailedAttempts);
+
+    public TimeSpan? CaughtUpAfter { get; private set; }
+
+    /// <summary>Migrates the schemas it reads and writes, loads the campaigns file's budgets, and is ready to run.</summary>
+    public static async Task<DynamicPricingRunner> StartAsync(
+        EngineSettings settings, IClickHouseStore store, Action<string> log, CancellationToken cancellationToken, TimeProvider? clock = null)
+    {
+        ArgumentNullException.ThrowIfNull(settings);
+        ArgumentNullException.ThrowIfNull(store);
+        var runner = new DynamicPricingRunner(settings, store, log, clock ?? TimeProvider.System);
+        var migrations = new AdMetricsJob().Schema.Concat(new BidLandscapeJob().Schema).Concat(DynamicPricing.Schema)
+            .Select(m => new Migration(m.Version, m.Name, [.. m.Statements]));
+        await new SchemaMigrator(store, runner._database).ApplyAsync(migrations, cancellationToken);
+        if (settings["pacing.campaigns_file"] is { Length: > 0 } file)
+        {
+            var campaigns = DynamicPricing.ReadCampaigns(file);
+            await new TableWriter(store, $"{runner._database}.{DynamicPricing.BudgetTable}").WriteAsync(new RecordBatch.Builder()
+                .Append("campaign", false, c => c.String(s => s.AppendRange(campaigns.Select(x => x.Campaign))))
+                .Append("daily_budget_micros", false, c => c.Int64(s => s.AppendRange(campaigns.Select(x => x.DailyBudgetMicros))))
+                .Build(), cancellationToken);
+            log($"job {DynamicPricing.Name}: {campaigns.Count} campaign budgets loaded from {file}");
+        }
+
+        return runner;
+    }
+
+    public async Task<Exception?> RunAsync(TimeSpan? untilIdle, CancellationToken stopping)
+    {
+        var quietSince = DateTime.UtcNow;
+        while (!stopping.IsCancellationRequested)
+        {
+            var changed = 0;
+            try
+            {
+                changed = await CycleAsync(stopping);
+            }
+            catch (OperationCanceledException) when (stopping.IsCancellationRequested)
+            {
+                break;
+            }
+            catch (StreamEngine.ClickHouse.ClickHouseException e)
+            {
+                return e;
+            }
+
+            CaughtUpAfter ??= DateTime.Now - System.Diagnostics.Process.GetCurrentProcess().StartTime;
+            if (changed > 0)
+            {
+                quietSince = DateTime.UtcNow;
+            }
+            else if (untilIdle is { } idle && DateTime.UtcNow - quietSince >= idle)
+            {
+                break;
+            }
+
+            try
+            {
+                await Task.Delay(_interval, stopping);
+            }
+            catch (OperationCanceledException)
+            {
+            }
+        }
+
+        return null;
+    }
+
+    public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+
+    /// <summary>One round: floors, then pacing alerts. Returns how many rows it wrote (0: nothing changed).</summary>
+    public async Task<int> CycleAsync(CancellationToken cancellationToken = default) =>
+        await RecommendFloorsAsync(cancellationToken) + await RaisePacingAlertsAsync(cancellationToken);
+
+    /// <summary>Recomputes the look-back's closed slot minutes in order; writes the ones that changed. Returns how many.</summary>
+    private async Task<int> RecommendFloorsAsync(CancellationToken cancellationToken)
+    {
+        var now = _clock.GetUtcNow();
+        var from = Minute(now - _lookback);
+        var to = Minute(now - _closedAfter) - 60; // the last minute whose end is closed
+        var db = ClickHouseSql.Identifier(_database);
+        var previous = (await _recommendations.QueryAsync(
+                $"SELECT slot, argMax(recommended_floor_micros, window_start) FROM {db}.floor_recommendation " +
+                $"WHERE window_start < toDateTime({from}, 'UTC') AND NOT isNaN(recommended_floor_micros) GROUP BY slot", cancellationToken))
+            .Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l.Split('\t'))
+            .ToDictionary(f => f[0], f => double.Parse(f[1], CultureInfo.InvariantCulture), StringComparer.Ordinal);
+        var minutes = await _recommendations.QueryAsync(
+            $"SELECT toUnixTimestamp(window_start), slot, bid.1, bid.2 FROM (SELECT window_start, slot, sumMap(b, c) AS bid FROM (" +
+            $"SELECT window_start, slot, source_partition, argMax(bid_buckets, version) AS b, argMax(bid_counts, version) AS c FROM {db}.slot_minute_results " +
+            $"WHERE window_start >= toDateTime({from}, 'UTC') AND window_start <= toDateTime({to}, 'UTC') GROUP BY window_start, slot, source_partition) " +
+            "GROUP BY window_start, slot) ORDER BY slot, window_start", cancellationToken);
+
+        var rows = new List<(long Minute, string Slot, FloorRecommendation Recommendation)>();
+        FloorRecommendation? last = null;
+        string? slot = null;
+        foreach (var fields in minutes.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l.Split('\t')))
+        {
+            if (fields[1] != slot)
+            {
+                slot = fields[1];
+                last = previous.TryGetValue(slot, out var before) ? new FloorRecommendation(0, before, before, 0, 0, FloorStatus.Initial) : null;
+            }
+
+            var minute = long.Parse(fields[0], CultureInfo.InvariantCulture);
+            var recommendation = FloorRecommender.Next(last, Histogram(fields[2], fields[3]), _policy);
+            last = recommendation;
+            var key = (slot, minute);
+            if (!_written.TryGetValue(key, out var written) || written.Samples != recommendation.Samples || !written.Recommended.Equals(recommendation.RecommendedMicros))
+            {
+                rows.Add((minute, slot, recommendation));
+                _written[key] = (recommendation.Samples, recommendation.RecommendedMicros);
+            }
+        }
+
+        if (rows.Count > 0)
+        {
+            await _recommendations.WriteAsync(RecommendationRows(rows), cancellationToken);
+            Interlocked.Add(ref _rows, rows.Count);
+        }
+
+        foreach (var stale in _written.Keys.Where(k => k.Minute < from).ToList())
+        {
+            _written.Remove(stale);
+        }
+
+        return rows.Count;
+    }
+
+    /// <summary>Alerts for the campaign minutes in the look-back whose status turned to over, under or exhausted. Returns how many were new.</summary>
+    private async Task<int> RaisePacingAlertsAsync(CancellationToken cancellationToken)
+    {
+        var from = Minute(_clock.GetUtcNow() - _lookback);
+        var db = ClickHouseSql.Identifier(_database);
+        var statuses = await _alerts.QueryAsync(
+            $"SELECT campaign, toUnixTimestamp(window_start), status, pace_ratio, spend_today_micros, daily_budget_micros FROM {db}.campaign_pacing " +
+            $"WHERE window_start >= toDateTime({from - 60}, 'UTC') ORDER BY campaign, window_start", cancellationToken);
+        var alerts = new List<string[]>();
+        string[]? before = null;
+        foreach (var fields in statuses.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l.Split('\t')))
+        {
+            var previousStatus = before is not null && before[0] == fields[0] ? before[2] : "";
+            before = fields;
+            if (!DynamicPricing.AlertingStatuses.Contains(fields[2]) || previousStatus == fields[2] || previousStatus.Length == 0)
+            {
+                continue;
+            }
+
+            if (_raised.Add((fields[0], long.Parse(fields[1], CultureInfo.InvariantCulture), fields[2])))
+            {
+                alerts.Add([.. fields, previousStatus]);
+                _log($"pacing alert: campaign {fields[0]} is {fields[2]} (was {previousStatus}) at {DateTimeOffset.FromUnixTimeSeconds(long.Parse(fields[1], CultureInfo.InvariantCulture)):HH:mm} UTC, pace {double.Parse(fields[3], CultureInfo.InvariantCulture):0.00}");
+            }
+        }
+
+        if (alerts.Count > 0)
+        {
+            await _alerts.WriteAsync(new RecordBatch.Builder()
+                .Append("window_start", false, c => c.UInt32(s => s.AppendRange(alerts.Select(a => uint.Parse(a[1], CultureInfo.InvariantCulture)))))
+                .Append("campaign", false, c => c.String(s => s.AppendRange(alerts.Select(a => a[0]))))
+                .Append("status", false, c => c.String(s => s.AppendRange(alerts.Select(a => a[2]))))
+                .Append("previous_status", false, c => c.String(s => s.AppendRange(alerts.Select(a => a[6]))))
+                .Append("pace_ratio", false, c => c.Double(s => s.AppendRange(alerts.Select(a => double.Parse(a[3], CultureInfo.InvariantCulture)))))
+                .Append("spend_today_micros", false, c => c.Int64(s => s.AppendRange(alerts.Select(a => long.Parse(a[4], CultureInfo.InvariantCulture)))))
+                .Append("daily_budget_micros", false, c => c.Int64(s => s.AppendRange(alerts.Select(a => long.Parse(a[5], CultureInfo.InvariantCulture)))))
+                .Build(), cancellationToken);
+        }
+
+        return alerts.Count;
+    }
+
+    private static long Minute(DateTimeOffset time) => time.ToUnixTimeSeconds() / 60 * 60;
+
+    /// <summary>Bucket keys and counts as ClickHouse prints arrays (<c>[1,2,3]</c>) into (value, count), ascending.</summary>
+    private List<(double Value, long Count)> Histogram(string buckets, string counts)
+    {
+        static IEnumerable<string> Items(string array) => array.Trim('[', ']').Split(',', StringSplitOptions.RemoveEmptyEntries);
+        return [.. Items(buckets).Zip(Items(counts)).Select(p =>
+        {
+            var bucket = int.Parse(p.First, CultureInfo.InvariantCulture);
+            return (bucket == SlotMinuteAggregator.ZeroBucket ? 0 : _buckets.ValueOf(bucket), long.Parse(p.Second, CultureInfo.InvariantCulture));
+        })];
+    }
+
+    private static RecordBatch RecommendationRows(List<(long Minute, string Slot, FloorRecommendation Recommendation)> rows)
+    {
+        var computedAt = DateTimeOffset.UtcNow; // a version: the newest computation wins, whatever the clock of the data
+        return new RecordBatch.Builder()
+            .Append("window_start", false, c => c.UInt32(s => s.AppendRange(rows.Select(r => (uint)r.Minute))))
+            .Append("slot", false, c => c.String(s => s.AppendRange(rows.Select(r => r.Slot))))
+            .Append("samples", false, c => c.UInt64(s => s.AppendRange(rows.Select(r => (ulong)r.Recommendation.Samples))))
+            .Append("optimal_floor_micros", false, c => c.Double(s => s.AppendRange(rows.Select(r => r.Recommendation.OptimalMicros))))
+            .Append("recommended_floor_micros", false, c => c.Double(s => s.AppendRange(rows.Select(r => r.Recommendation.RecommendedMicros))))
+            .Append("expected_revenue_per_bid_micros", false, c => c.Double(s => s.AppendRange(rows.Select(r => r.Recommendation.ExpectedRevenuePerBidMicros))))
+            .Append("confidence", false, c => c.Double(s => s.AppendRange(rows.Select(r => r.Recommendation.Confidence))))
+            .Append("status", false, c => c.String(s => s.AppendRange(rows.Select(r => Snake(r.Recommendation.Status)))))
+            .Append("computed_at", false, ComputedAt(computedAt, rows.Count))
+            .Build();
+    }
+
+    private static TimestampArray ComputedAt(DateTimeOffset at, int count)
+    {
+        var column = new TimestampArray.Builder(new Apache.Arrow.Types.TimestampType(Apache.Arrow.Types.TimeUnit.Millisecond, "UTC"));
+        for (var i = 0; i < count; i++)
+        {
+            column.Append(at);
+        }
+
+        return column.Build();
+    }
+
+    private static string Snake(FloorStatus status) => status switch
+    {
+        FloorStatus.Initial => "initial",
+        FloorStatus.Updated => "updated",
+        FloorStatus.StepLimited => "step_limited",
+        _ => "insufficient_samples",
+    };
+}

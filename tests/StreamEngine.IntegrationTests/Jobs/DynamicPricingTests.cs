@@ -1,0 +1,175 @@
+using System.Globalization;
+using StreamEngine.ClickHouse.Stores;
+using StreamEngine.Core.AdEvents;
+using StreamEngine.Core.Pricing;
+using StreamEngine.Core.Sketches;
+using StreamEngine.Core.Windowing;
+using StreamEngine.Host.Configuration;
+using StreamEngine.Host.Running;
+using StreamEngine.Jobs;
+using StreamEngine.TestUtilities;
+
+namespace StreamEngine.IntegrationTests.Jobs;
+
+/// <summary>
+/// <c>dynamic-pricing</c> on scripted inputs in ClickHouse, at a fixed clock (2026-01-15 12:00:30 UTC): budget pacing
+/// over a scripted morning against the same arithmetic done here, the alerts it raises, and floor recommendations
+/// chained over merged per-partition bid distributions, recomputed when a late partial arrives.
+/// </summary>
+[Collection(ClickHouse.EmbeddedClickHouseCollection.Name)]
+public sealed class DynamicPricingTests(EmbeddedClickHouseFixture clickHouse)
+{
+    private const long Budget = 1_440_000_000; // 1,440 USD a day
+    private static readonly DateTimeOffset Day = new(2026, 1, 15, 0, 0, 0, TimeSpan.Zero);
+    private static readonly DateTimeOffset Now = Day.AddHours(12).AddSeconds(30);
+
+    [Fact]
+    public async Task Pacing_over_a_scripted_morning_matches_the_arithmetic_and_raises_one_over_delivery_alert()
+    {
+        var (runner, store, database) = await StartAsync("pacing");
+        var weights = DynamicPricing.HourlyTrafficWeights;
+        var w = "[" + string.Join(",", weights) + "]";
+        // 720 minutes of spend: "steady" on the traffic-shaped pace, "slow" at half of it, "burst" at 4x from 11:30.
+        foreach (var (campaign, factor) in new[] { ("steady", "1"), ("slow", "0.5"), ("burst", "if(number >= 690, 4, 1)") })
+        {
+            await store.ExecuteAsync(
+                $"INSERT INTO {database}.campaign_minute_results (window_start, campaign, source_partition, bids, wins, impressions, clicks, conversions, " +
+                $"spend_micros, unique_users, version, is_final) SELECT toDateTime64('2026-01-15 00:00:00', 3, 'UTC') + number * 60, '{campaign}', 0, 0, 0, 1, 0, 0, " +
+                $"toInt64({Budget} * {w}[intDiv(number, 60) + 1] / 60 / {weights.Sum()} * {factor}), 0, 1, 1 FROM numbers(720)");
+            await store.ExecuteAsync($"INSERT INTO {database}.campaign_budgets (campaign, daily_budget_micros) VALUES ('{campaign}', {Budget})");
+        }
+
+        var expected = new Dictionary<string, List<(long Spent, double Linear, double Shaped, string Status)>>();
+        foreach (var (campaign, factor) in new (string, Func<int, double>)[] { ("steady", _ => 1), ("slow", _ => 0.5), ("burst", n => n >= 690 ? 4 : 1) })
+        {
+            long spent = 0;
+            var minutes = expected[campaign] = [];
+            for (var n = 0; n < 720; n++)
+            {
+                var (hour, minute) = (n / 60, n % 60);
+                spent += (long)(Budget * (double)weights[hour] / 60 / weights.Sum() * factor(n));
+                var shaped = Budget * (weights.Take(hour).Sum() + weights[hour] * (minute + 1) / 60.0) / weights.Sum();
+                var ratio = spent / shaped;
+                var status = spent >= Budget ? "exhausted" : shaped < Budget * 0.01 ? "warming_up" : ratio > 1.2 ? "over" : ratio < 0.8 ? "under" : "on_pace";
+                minutes.Add((spent, Budget * (n + 1) / 1440.0, shaped, status));
+            }
+        }
+
+        var rows = clickHouse.Store.QueryText(
+            $"SELECT campaign, toUnixTimestamp(window_start), spend_today_micros, ideal_linear_micros, ideal_shaped_micros, pace_ratio, pacing_multiplier, " +
+            $"throttle_probability, status FROM {database}.campaign_pacing ORDER BY campaign, window_start").Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(3 * 720, rows.Length);
+        foreach (var fields in rows.Select(r => r.Split('\t')))
+        {
+            var n = (int)((long.Parse(fields[1], CultureInfo.InvariantCulture) - Day.ToUnixTimeSeconds()) / 60);
+            var e = expected[fields[0]][n];
+            Assert.Equal(e.Spent, long.Parse(fields[2], CultureInfo.InvariantCulture));
+            Assert.Equal(e.Linear, Double(fields[3]), 3);
+            Assert.Equal(e.Shaped, Double(fields[4]), 3);
+            Assert.Equal(e.Spent / e.Shaped, Double(fields[5]), 9);
+            var multiplier = Math.Min(2, e.Shaped / e.Spent);
+            Assert.Equal(multiplier, Double(fields[6]), 9);
+            Assert.Equal(Math.Max(0, 1 - multiplier), Double(fields[7]), 9);
+            Assert.True(e.Status == fields[8], $"{fields[0]} minute {n}: expected {e.Status}, got {fields[8]}");
+        }
+
+        Assert.Equal("on_pace", expected["steady"][^1].Status);
+        Assert.Equal("under", expected["slow"][^1].Status);
+        await runner.CycleAsync();
+
+        // Alerts: status changes into over/under/exhausted within the look-back (11:30-11:59); only "burst" changes there.
+        var overAt = Enumerable.Range(690, 30).First(n => expected["burst"][n].Status == "over");
+        var alerts = clickHouse.Store.QueryText($"SELECT campaign, toUnixTimestamp(window_start), status, previous_status FROM {database}.pacing_alerts FINAL");
+        Assert.Equal($"burst\t{Day.AddMinutes(overAt).ToUnixTimeSeconds()}\tover\ton_pace", alerts.Trim());
+        Assert.Equal(0, await runner.CycleAsync()); // nothing new: nothing written twice
+    }
+
+    [Fact]
+    public async Task Floors_are_chained_over_merged_partials_and_recomputed_when_a_late_partial_arrives()
+    {
+        var (runner, store, database) = await StartAsync("floors");
+        var minutes = Enumerable.Range(0, 19).Select(i => Day.AddHours(11).AddMinutes(40 + i).ToUnixTimeMilliseconds()).ToList();
+        var partials = new List<WindowResult<int, SlotMinute>>();
+        var random = new Random(3);
+        foreach (var (minute, i) in minutes.Select((m, i) => (m, i)))
+        {
+            foreach (var partition in new[] { 0, 1 })
+            {
+                partials.Add(Partial(minute, partition, random, bids: 150, top: 2_000_000 + i * 150_000));
+            }
+        }
+
+        await Insert(store, database, partials);
+        // Minutes 11:40-11:58 are closed at 12:00:30; each has 300 bids from two partitions.
+        Assert.Equal(19, await runner.CycleAsync());
+        AssertChain(database, partials);
+        Assert.Equal(0, await runner.CycleAsync()); // unchanged inputs write nothing
+
+        // A late partial for 11:45 (a third partition) changes that minute and every later one in the chain.
+        var late = Partial(minutes[5], 2, random, bids: 400, top: 6_000_000);
+        await Insert(store, database, [late]);
+        Assert.Equal(14, await runner.CycleAsync());
+        AssertChain(database, [.. partials, late]);
+        return;
+
+        static async Task Insert(IClickHouseStore store, string database, List<WindowResult<int, SlotMinute>> results)
+        {
+            var symbols = new SymbolTable();
+            symbols.Intern("slot-1");
+            foreach (var rows in new BidLandscapeJob().ToRows(results, new Utf8Names(symbols)))
+            {
+                await store.InsertAsync($"{database}.{rows.Table}", rows.Rows, null);
+            }
+        }
+    }
+
+    /// <summary>The floor view equals FloorRecommender's chain over each minute's partials added up.</summary>
+    private void AssertChain(string database, List<WindowResult<int, SlotMinute>> partials)
+    {
+        var sketch = new QuantileSketch(SlotMinuteAggregator.RelativeAccuracy);
+        FloorRecommendation? previous = null;
+        var expected = new List<string>();
+        foreach (var minute in partials.GroupBy(p => p.WindowStartMs).OrderBy(g => g.Key))
+        {
+            var histogram = minute.SelectMany(p => p.Value.BidBuckets).GroupBy(b => b.Bucket).OrderBy(b => b.Key)
+                .Select(b => (sketch.ValueOf(b.Key), b.Sum(x => x.Count))).ToList();
+            var next = FloorRecommender.Next(previous, histogram, new FloorPolicy());
+            previous = next;
+            expected.Add(string.Create(CultureInfo.InvariantCulture, $"{minute.Key / 1000} {next.Samples} {next.RecommendedMicros:F3} {next.OptimalMicros:F3}"));
+        }
+
+        var actual = clickHouse.Store.QueryText(
+                $"SELECT toUnixTimestamp(window_start), samples, recommended_floor_micros, optimal_floor_micros FROM {database}.floor_recommendation WHERE slot = 'slot-1' ORDER BY window_start")
+            .Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l.Split('\t'))
+            .Select(f => string.Create(CultureInfo.InvariantCulture, $"{f[0]} {f[1]} {Double(f[2]):F3} {Double(f[3]):F3}"));
+        Assert.Equal(expected, actual);
+    }
+
+    private static WindowResult<int, SlotMinute> Partial(long minute, int partition, Random random, int bids, int top)
+    {
+        var sketch = new QuantileSketch(SlotMinuteAggregator.RelativeAccuracy);
+        for (var i = 0; i < bids; i++)
+        {
+            sketch.Add(1 + random.NextDouble() * top);
+        }
+
+        var value = new SlotMinute(bids, 0, [.. sketch.Buckets()], [], 0, 0, 0, 0, []);
+        return new WindowResult<int, SlotMinute>(1, minute, minute + 60_000, value, bids, WindowEmission.Final, partition);
+    }
+
+    private async Task<(DynamicPricingRunner Runner, IClickHouseStore Store, string Database)> StartAsync(string prefix)
+    {
+        var database = clickHouse.CreateDatabase(prefix);
+        var store = new EmbeddedStore(clickHouse.Store, ownsConnection: false);
+        var settings = EngineSettings.Load([$"clickhouse.database={database}", "pricing.min_samples=200"], new Dictionary<string, string>());
+        var runner = await DynamicPricingRunner.StartAsync(settings, store, _ => { }, CancellationToken.None, new FixedClock(Now));
+        return (runner, store, database);
+    }
+
+    private static double Double(string text) => double.Parse(text, CultureInfo.InvariantCulture);
+
+    private sealed class FixedClock(DateTimeOffset now) : TimeProvider
+    {
+        public override DateTimeOffset GetUtcNow() => now;
+    }
+}

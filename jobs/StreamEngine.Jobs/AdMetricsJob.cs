@@ -99,19 +99,32 @@ public sealed class AdMetricsJob : AdJob<int, CampaignMinute>
         var ad = new StringArray.Builder();
         var country = new StringArray.Builder();
         var device = new StringArray.Builder();
-        foreach (var r in results)
+        var newest = long.MinValue;
+        foreach (var r in results.LatestPerWindow())
         {
             var v = r.Value;
             campaigns.Append(r, new EventCounts(v.Bids, v.Wins, v.Impressions, v.Clicks, v.Conversions, v.SpendMicros));
             users.Append((ulong)v.UniqueUsers);
+            newest = Math.Max(newest, r.WindowStartMs);
             foreach (var (key, counts) in v.Breakdown)
             {
+                // Only parts that changed since they were last written: an unchanged part's row (with an older version)
+                // already holds these counts, and the views take each part's newest row.
+                if (_writtenParts.TryGetValue((r.WindowStartMs, r.Key, r.Partition, key), out var written) && written == counts)
+                {
+                    continue;
+                }
+
+                _writtenParts[(r.WindowStartMs, r.Key, r.Partition, key)] = counts;
                 parts.Append(r, counts);
                 ad.Append(names.Of(key.Ad));
                 country.Append(Codes.Unpack(key.Country));
                 device.Append(DeviceNames[(int)key.Device]);
             }
         }
+
+        // Forget parts of windows long closed (a late update for one only rewrites its parts).
+        _writtenParts.Keys.Where(k => k.WindowStartMs < newest - ForgetPartsAfterMs).ToList().ForEach(k => _writtenParts.Remove(k));
 
         return
         [
@@ -124,6 +137,11 @@ public sealed class AdMetricsJob : AdJob<int, CampaignMinute>
     }
 
     private static readonly string[] DeviceNames = ["", "desktop", "mobile", "tablet", "ctv", "other"];
+
+    private const long ForgetPartsAfterMs = 30 * 60_000;
+
+    /// <summary>What this run last wrote per breakdown part (a job instance serves one pipeline; checkpoints call ToRows one at a time).</summary>
+    private readonly Dictionary<(long WindowStartMs, int Campaign, int Partition, BreakdownKey Part), EventCounts> _writtenParts = [];
 
     /// <summary>The columns every ad-metrics results table has: the window, campaign, partition, counts, version.</summary>
     private sealed class ResultColumns(Utf8Names names)

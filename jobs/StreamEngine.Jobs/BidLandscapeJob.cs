@@ -65,7 +65,7 @@ public sealed class BidLandscapeJob : AdJob<int, SlotMinute>
     ];
 
     public override IReadOnlyList<TableRows> ToRows(IReadOnlyList<WindowResult<int, SlotMinute>> results, Utf8Names names) =>
-        [new("slot_minute_results", SlotRows(results, names))];
+        [new("slot_minute_results", SlotRows(results.LatestPerWindow(), names))];
 
     private static RecordBatch SlotRows(IReadOnlyList<WindowResult<int, SlotMinute>> results, Utf8Names names)
     {

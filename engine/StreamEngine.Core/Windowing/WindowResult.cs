@@ -64,3 +64,34 @@ public sealed record WindowOutput<TKey, TResult, TEvent>(
     /// </summary>
     public EventBatch<TEvent> Accepted { get; init; }
 }
+
+/// <summary>Helpers for sinks of window results.</summary>
+public static class WindowResults
+{
+    /// <summary>
+    /// The last result of each (key, window, partition), in the order the windows first appear: what an upserting
+    /// sink ends up holding, so a batch of results need carry nothing more (early updates superseded within it drop out).
+    /// </summary>
+    public static List<WindowResult<TKey, TResult>> LatestPerWindow<TKey, TResult>(this IReadOnlyList<WindowResult<TKey, TResult>> results)
+        where TKey : notnull
+    {
+        ArgumentNullException.ThrowIfNull(results);
+        var index = new Dictionary<(TKey Key, long Start, int Partition), int>();
+        var latest = new List<WindowResult<TKey, TResult>>();
+        foreach (var result in results)
+        {
+            var id = (result.Key, result.WindowStartMs, result.Partition);
+            if (index.TryGetValue(id, out var at))
+            {
+                latest[at] = result;
+            }
+            else
+            {
+                index[id] = latest.Count;
+                latest.Add(result);
+            }
+        }
+
+        return latest;
+    }
+}

@@ -15,8 +15,8 @@ namespace StreamEngine.Host.Commands;
 
 /// <summary>
 /// <c>streamengine demo</c>: everything in one process on embedded defaults: the embedded Kafka cluster, the traffic
-/// generator at a realistic rate, the ad-metrics job into the embedded ClickHouse (kept between runs) with its HTTP
-/// endpoint, and a live summary, until Ctrl-C.
+/// generator at a realistic rate, the three jobs (ad-metrics, bid-landscape, dynamic-pricing) into the embedded
+/// ClickHouse (kept between runs) with its HTTP endpoint, and a live one-screen summary, until Ctrl-C.
 /// </summary>
 public static class DemoCommand
 {
@@ -46,48 +46,84 @@ public static class DemoCommand
         using var clickHouse = EmbeddedClickHouse.Connect(new EmbeddedClickHouseOptions { Path = path });
         await using var endpoint = await ClickHouseHttpEndpoint.StartAsync(clickHouse, new ClickHouseHttpOptions { Port = settings.Port("clickhouse.http.port") }, stopping.Token);
         var log = new List<string>();
+        void Log(string line)
+        {
+            lock (log)
+            {
+                log.Add(line);
+            }
+        }
+
         // The Kafka cluster is new and empty each time: positions stored by an earlier demo no longer apply (results stay).
         await using var store = new StreamEngine.ClickHouse.Stores.EmbeddedStore(clickHouse, ownsConnection: false);
-        var pipeline = await JobCatalog.StartAsync(new AdMetricsJob(), settings, store, line => { lock (log) { log.Add(line); } }, forgetPositions: true, stopping.Token);
+        var jobs = new List<IJobPipeline>();
+        foreach (var job in JobCatalog.BuiltIn)
+        {
+            jobs.Add(await JobCatalog.StartAsync(job, settings, store, Log, forgetPositions: true, stopping.Token));
+        }
+
+        var pricing = await DynamicPricingRunner.StartAsync(settings, store, Log, stopping.Token);
+        jobs.Add(pricing);
+        await SetDemoBudgetsAsync(store, settings["clickhouse.database"]);
         using var generating = new CancellationTokenSource();
         var generator = Task.Run(() => Generate(kafka.BootstrapServers, generating.Token));
 
+        var url = endpoint.Url;
         await output.WriteLineAsync($"""
             StreamEngine demo (Ctrl-C stops)
               Kafka (embedded, in memory)   {kafka.BootstrapServers}   topics ad-events:12, ad-events.dlq:3, ad-events.late:3
               traffic generator             {EventsPerSecond:N0} events/s, 1% duplicates, 0.5% malformed
-              job                           {pipeline.Description}
+              jobs                          {string.Join(Environment.NewLine + new string(' ', 32), jobs.Select(j => j.Description))}
               ClickHouse (embedded)         data in {path} (kept between runs)
-              ClickHouse HTTP               {endpoint.Url}
+              ClickHouse HTTP               {url}
 
             Try, while it runs:
-              curl '{endpoint.Url}?query=SELECT+campaign,sum(impressions)+AS+i,sum(spend_micros)+AS+spend+FROM+ads.campaign_minute+GROUP+BY+campaign+ORDER+BY+i+DESC+LIMIT+5+FORMAT+PrettyCompact'
-              curl '{endpoint.Url}?query=SELECT+window_start,sum(bids),sum(impressions),sum(clicks)+FROM+ads.campaign_minute+GROUP+BY+window_start+ORDER+BY+window_start+DESC+LIMIT+5'
+              curl '{url}?query=SELECT+campaign,sum(impressions)+AS+i,sum(spend_micros)+AS+spend+FROM+ads.campaign_minute+GROUP+BY+campaign+ORDER+BY+i+DESC+LIMIT+5+FORMAT+PrettyCompact'
+              curl '{url}?query=SELECT+window_start,slot,bids,win_rate,bid_p50_micros,clearing_p90_micros+FROM+ads.slot_minute+ORDER+BY+window_start+DESC,bids+DESC+LIMIT+5+FORMAT+PrettyCompact'
+              curl '{url}?query=SELECT+window_start,slot,recommended_floor_micros,confidence,status+FROM+ads.floor_recommendation+ORDER+BY+window_start+DESC+LIMIT+5+FORMAT+PrettyCompact'
+              curl '{url}?query=SELECT+campaign,argMax(status,window_start)+AS+s,argMax(pace_ratio,window_start)+AS+pace+FROM+ads.campaign_pacing+GROUP+BY+campaign+ORDER+BY+pace+DESC+LIMIT+5+FORMAT+PrettyCompact'
             and after it stops:
               ./streamengine query --set clickhouse.path={path} "SELECT * FROM ads.campaign_minute ORDER BY window_start DESC LIMIT 5" --format Pretty
             """);
         await output.FlushAsync();
 
-        var running = pipeline.RunAsync(untilIdle: null, stopping.Token);
+        var running = jobs.Select(j => j.RunAsync(untilIdle: null, stopping.Token)).ToList();
         var interactive = !Console.IsOutputRedirected;
         var watch = Stopwatch.StartNew();
         long lastEvents = 0;
         var lastReport = TimeSpan.Zero;
-        while (!running.IsCompleted)
+        var first = true;
+        while (!running.Any(r => r.IsCompleted))
         {
-            await Task.WhenAny(running, Task.Delay(TimeSpan.FromSeconds(interactive ? 1 : 10)));
-            var status = pipeline.Status;
+            await Task.WhenAny([.. running, Task.Delay(TimeSpan.FromSeconds(interactive ? 1 : 10))]);
+            var status = jobs[0].Status; // ad-metrics reads every event
             var elapsed = watch.Elapsed;
             var rate = (status.Events - lastEvents) / Math.Max((elapsed - lastReport).TotalSeconds, 1e-9);
             (lastEvents, lastReport) = (status.Events, elapsed);
-            await output.WriteLineAsync(string.Create(CultureInfo.InvariantCulture,
-                $"[{elapsed:hh\\:mm\\:ss}] {rate,8:N0} events/s   {status.Events,12:N0} events   lag {status.Lag,6:N0}   late {status.Late:N0}   dead-lettered {status.DeadLettered:N0}   result rows {status.ResultRows:N0}   top: {TopCampaigns(clickHouse)}"));
+            var summary = Summary(clickHouse, elapsed, rate, status, jobs);
+            if (interactive)
+            {
+                // One screen, redrawn in place: move up over the previous summary and clear to the end.
+                await output.WriteAsync((first ? "" : $"\u001b[{SummaryLines}F\u001b[J") + summary);
+                first = false;
+            }
+            else
+            {
+                await output.WriteLineAsync(summary.Split('\n')[0]);
+            }
+
+            await output.FlushAsync();
         }
 
         await generating.CancelAsync();
         await generator;
-        var failure = await running;
-        await pipeline.DisposeAsync();
+        Exception? failure = null;
+        foreach (var (job, run) in jobs.Zip(running))
+        {
+            failure ??= await run;
+            await job.DisposeAsync();
+        }
+
         await output.WriteLineAsync(failure is null ? $"demo stopped; results kept in {path}" : $"demo stopped: {failure.Message}");
         return failure is null ? 0 : 1;
 
@@ -98,14 +134,35 @@ public static class DemoCommand
         }
     }
 
-    /// <summary>The campaigns with most impressions over the last five minutes of results.</summary>
-    private static string TopCampaigns(EmbeddedClickHouse clickHouse)
+    private const int SummaryLines = 6;
+
+    /// <summary>The live summary: <see cref="SummaryLines"/> lines, the first one complete on its own (for logs).</summary>
+    private static string Summary(EmbeddedClickHouse clickHouse, TimeSpan elapsed, double rate, PipelineStatus status, List<IJobPipeline> jobs) =>
+        string.Create(CultureInfo.InvariantCulture, $"""
+            [{elapsed:hh\:mm\:ss}] {rate,8:N0} events/s   {status.Events,12:N0} events   lag {status.Lag,6:N0}   late {status.Late:N0}   dead-lettered {status.DeadLettered:N0}   result rows {jobs.Sum(j => j.Status.ResultRows):N0}
+              top campaigns (impressions, last 5 min)   {Top(clickHouse, "SELECT campaign, sum(impressions) AS i FROM ads.campaign_minute WHERE window_start >= now() - INTERVAL 5 MINUTE GROUP BY campaign ORDER BY i DESC LIMIT 3")}
+              busiest slots (bids, last minute)          {Top(clickHouse, "SELECT slot, bids FROM ads.slot_minute WHERE window_start >= now() - INTERVAL 2 MINUTE ORDER BY window_start DESC, bids DESC LIMIT 3")}
+              recommended floors (CPM micros)            {Top(clickHouse, "SELECT slot, round(recommended_floor_micros) FROM ads.floor_recommendation WHERE window_start >= now() - INTERVAL 10 MINUTE AND NOT isNaN(recommended_floor_micros) ORDER BY window_start DESC, samples DESC LIMIT 3")}
+              pacing (campaign status pace)             {Top(clickHouse, "SELECT campaign, s, round(p, 2) FROM (SELECT campaign, argMax(status, window_start) AS s, argMax(pace_ratio, window_start) AS p FROM ads.campaign_pacing WHERE window_start >= today() GROUP BY campaign) ORDER BY p DESC LIMIT 3")}
+              pacing alerts today                        {Top(clickHouse, "SELECT status, count() FROM ads.pacing_alerts WHERE window_start >= today() GROUP BY status ORDER BY status")}
+
+            """);
+
+    /// <summary>
+    /// Daily budgets for the generator's campaigns, sized to the demo's traffic so pacing has something to say: the
+    /// top campaigns get a budget below their pace (they over-deliver), the rest one around it.
+    /// </summary>
+    private static async Task SetDemoBudgetsAsync(StreamEngine.ClickHouse.Stores.EmbeddedStore store, string database) =>
+        await store.ExecuteAsync(
+            $"INSERT INTO {StreamEngine.ClickHouse.Stores.ClickHouseSql.Identifier(database)}.{DynamicPricing.BudgetTable} (campaign, daily_budget_micros) " +
+            "SELECT concat('cmp-', leftPad(toString(number + 1), 4, '0')), toInt64(if(number < 5, 20, 400) * 1000000) FROM numbers(200)");
+
+    /// <summary>A small query's rows on one line ("a 1, b 2"), or why it failed.</summary>
+    private static string Top(EmbeddedClickHouse clickHouse, string sql)
     {
         try
         {
-            var rows = clickHouse.QueryText(
-                "SELECT campaign, sum(impressions) AS i FROM ads.campaign_minute WHERE window_start >= now() - INTERVAL 5 MINUTE " +
-                "GROUP BY campaign ORDER BY i DESC LIMIT 3");
+            var rows = clickHouse.QueryText(sql);
             return string.Join(", ", rows.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(r => r.Replace('\t', ' ')));
         }
         catch (StreamEngine.ClickHouse.ClickHouseException e)

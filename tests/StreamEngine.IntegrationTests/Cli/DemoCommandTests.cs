@@ -19,16 +19,19 @@ public sealed partial class DemoCommandTests
         var url = new Uri(HttpUrl().Match(banner).Value);
 
         using var http = new HttpClient { BaseAddress = url };
-        long impressions = 0;
+        long impressions = 0, bids = 0;
         var deadline = DateTime.UtcNow + Patience;
-        while (impressions == 0 && DateTime.UtcNow < deadline)
+        while ((impressions == 0 || bids == 0) && DateTime.UtcNow < deadline)
         {
             await Task.Delay(500);
-            var text = (await http.GetStringAsync("/?query=SELECT%20sum(impressions)%20FROM%20ads.campaign_minute")).Trim();
-            impressions = long.Parse(text, System.Globalization.CultureInfo.InvariantCulture);
+            var sql = Uri.EscapeDataString("SELECT (SELECT sum(impressions) FROM ads.campaign_minute), (SELECT sum(bids) FROM ads.slot_minute)");
+            var fields = (await http.GetStringAsync($"/?query={sql}")).Trim().Split('\t');
+            (impressions, bids) = (long.Parse(fields[0], System.Globalization.CultureInfo.InvariantCulture), long.Parse(fields[1], System.Globalization.CultureInfo.InvariantCulture));
         }
 
-        Assert.True(impressions > 0, "the demo should have written campaign metrics within two minutes");
+        Assert.True(impressions > 0, "the demo should have written campaign metrics (ad-metrics) within two minutes");
+        Assert.True(bids > 0, "the demo should have written slot metrics (bid-landscape) within two minutes");
+        Assert.Contains("job dynamic-pricing", demo.StandardOutput, StringComparison.Ordinal);
         // While the demo holds the store, `query` goes through its endpoint (opening the folder would be refused).
         using (var live = await StreamEngineCli.RunAsync(Patience, "query", "--set", store, "--set", port, "SELECT count() > 0 FROM ads.campaign_minute"))
         {

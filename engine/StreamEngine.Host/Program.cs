@@ -9,7 +9,7 @@ public static class Program
         usage: streamengine <command> [options]
 
         commands:
-          demo [--set key=value]...
+          demo [--port 5000] [--set key=value]...
                                   everything on embedded defaults: Kafka, traffic, the ad-metrics job, ClickHouse and
                                   its HTTP endpoint, with a live summary (Ctrl-C stops; results are kept)
           kafka serve [--brokers 3] [--topic NAME:PARTITIONS]... [--bootstrap-file F] [--port P]

@@ -14,14 +14,29 @@ public static class StreamEngineCli
     }
 
     public static ChildProcess Start(params string[] arguments) =>
-        ChildProcess.Start(DotnetHost(), ["exec", AssemblyPath, .. arguments]);
+        ChildProcess.Start(DotnetHost(), ["exec", AssemblyPath, .. arguments], Environment());
 
     public static Task<ChildProcess> RunAsync(TimeSpan timeout, params string[] arguments) =>
-        ChildProcess.RunAsync(DotnetHost(), ["exec", AssemblyPath, .. arguments], timeout);
+        ChildProcess.RunAsync(DotnetHost(), ["exec", AssemblyPath, .. arguments], timeout, environment: Environment());
 
     /// <summary>Runs the command with extra environment variables.</summary>
     public static Task<ChildProcess> RunAsync(TimeSpan timeout, IDictionary<string, string> environment, params string[] arguments) =>
-        ChildProcess.RunAsync(DotnetHost(), ["exec", AssemblyPath, .. arguments], timeout, environment: environment);
+        ChildProcess.RunAsync(DotnetHost(), ["exec", AssemblyPath, .. arguments], timeout, environment: Environment(environment));
 
-    private static string DotnetHost() => Environment.ProcessPath is { } path && Path.GetFileNameWithoutExtension(path) == "dotnet" ? path : "dotnet";
+    /// <summary>
+    /// Engines started by tests take any free port for their own HTTP port (metrics, health), so several run at once;
+    /// a test that needs a known one passes <c>--set http.port=N</c>, which wins.
+    /// </summary>
+    private static Dictionary<string, string> Environment(IDictionary<string, string>? extra = null)
+    {
+        var environment = new Dictionary<string, string> { ["STREAMENGINE__HTTP__PORT"] = "0" };
+        foreach (var (key, value) in extra ?? new Dictionary<string, string>())
+        {
+            environment[key] = value;
+        }
+
+        return environment;
+    }
+
+    private static string DotnetHost() => System.Environment.ProcessPath is { } path && Path.GetFileNameWithoutExtension(path) == "dotnet" ? path : "dotnet";
 }

@@ -6,6 +6,7 @@ using StreamEngine.Core.AdEvents;
 using StreamEngine.Host.ClickHouseHttp;
 using StreamEngine.Host.Cli;
 using StreamEngine.Host.Configuration;
+using StreamEngine.Host.Observability;
 using StreamEngine.Host.Running;
 using StreamEngine.Jobs;
 using StreamEngine.Kafka;
@@ -25,7 +26,7 @@ public static class DemoCommand
     public static async Task<int> RunAsync(IReadOnlyList<string> args, TextWriter output)
     {
         ArgumentNullException.ThrowIfNull(output);
-        var parsed = Arguments.Parse("demo", args, "set", "config");
+        var parsed = Arguments.Parse("demo", args, "set", "config", "port");
         parsed.ExpectPositionals(0, 0, "nothing");
         using var stopping = new CancellationTokenSource();
         using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop);
@@ -36,7 +37,9 @@ public static class DemoCommand
             Brokers = 3,
             Topics = [new("ad-events", 12), new("ad-events.dlq", 3), new("ad-events.late", 3)],
         });
-        var settings = EngineSettings.Load([.. parsed.All("set"), $"kafka.bootstrap={kafka.BootstrapServers}", "kafka.topic=ad-events"], configFile: parsed.Value("config"));
+        var settings = EngineSettings.Load(
+            [.. parsed.All("set"), .. parsed.Value("port") is { } port ? [$"http.port={port}"] : Array.Empty<string>(), $"kafka.bootstrap={kafka.BootstrapServers}", "kafka.topic=ad-events"],
+            configFile: parsed.Value("config"));
         if (settings["clickhouse.mode"] != "embedded")
         {
             throw new UsageException("demo: runs on embedded defaults; clickhouse.mode=server is for streamengine run");
@@ -65,6 +68,9 @@ public static class DemoCommand
         var pricing = await DynamicPricingRunner.StartAsync(settings, store, Log, stopping.Token);
         jobs.Add(pricing);
         await SetDemoBudgetsAsync(store, settings["clickhouse.database"]);
+        var named = jobs.Select(j => (j.Description.Split(':')[0]["job ".Length..], j)).ToList();
+        using var metrics = new EngineMetrics(named);
+        await using var http = await EngineHttpHost.StartAsync(settings.Port("http.port"), named, stopping.Token);
         using var generating = new CancellationTokenSource();
         var generator = Task.Run(() => Generate(kafka.BootstrapServers, generating.Token));
 
@@ -76,6 +82,7 @@ public static class DemoCommand
               jobs                          {string.Join(Environment.NewLine + new string(' ', 32), jobs.Select(j => j.Description))}
               ClickHouse (embedded)         data in {path} (kept between runs)
               ClickHouse HTTP               {url}
+              metrics and health            {http.Url}metrics   {http.Url}healthz   {http.Url}readyz
 
             Try, while it runs:
               curl '{url}?query=SELECT+campaign,sum(impressions)+AS+i,sum(spend_micros)+AS+spend+FROM+ads.campaign_minute+GROUP+BY+campaign+ORDER+BY+i+DESC+LIMIT+5+FORMAT+PrettyCompact'

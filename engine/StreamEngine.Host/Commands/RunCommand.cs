@@ -4,6 +4,7 @@ using StreamEngine.ClickHouse.Stores;
 using StreamEngine.Host.ClickHouseHttp;
 using StreamEngine.Host.Cli;
 using StreamEngine.Host.Configuration;
+using StreamEngine.Host.Observability;
 using StreamEngine.Host.Running;
 using StreamEngine.Jobs;
 
@@ -53,9 +54,12 @@ public static class RunCommand
             });
         var pipeline = await JobCatalog.StartAsync(jobName, jobs, settings, store, line => Console.Error.WriteLine(line), stopping.Token);
         Exception? failure;
+        using var metrics = new EngineMetrics([(jobName, pipeline)]);
+        await using var http = await EngineHttpHost.StartAsync(settings.Port("http.port"), [(jobName, pipeline)], stopping.Token);
         try
         {
-            await output.WriteLineAsync($"streamengine run: {pipeline.Description}" + (endpoint is null ? "" : $"; ClickHouse HTTP at {endpoint.Url}"));
+            await output.WriteLineAsync($"streamengine run: {pipeline.Description}" + (endpoint is null ? "" : $"; ClickHouse HTTP at {endpoint.Url}") +
+                                        $"; metrics at {http.Url}metrics");
             await output.FlushAsync();
             failure = await pipeline.RunAsync(untilIdle, stopping.Token);
         }

@@ -28,6 +28,7 @@ public sealed class EngineSettings
         ["clickhouse.database"] = ("ads", v => v.Length > 0 && v.All(c => char.IsAsciiLetterOrDigit(c) || c == '_') ? null : "letters, digits and _ only"),
         ["clickhouse.http.port"] = ("8123", v => int.TryParse(v, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var p) && p <= 65535 ? null : "a port from 0 (any free one) to 65535"),
         ["clickhouse.tls.accept_invalid_certificate"] = ("false", v => v is "true" or "false" ? null : "true (tests only: no certificate check on https://) or false"),
+        ["http.port"] = ("5000", v => int.TryParse(v, NumberStyles.None, CultureInfo.InvariantCulture, out var p) && p <= 65535 ? null : "a port from 0 (any free one) to 65535"),
         ["clickhouse.raw_events"] = ("true", v => v is "true" or "false" ? null : "true (write ads.events) or false"),
         ["pricing.min_samples"] = ("200", v => long.TryParse(v, NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n >= 1 ? null : "a whole number of bids, at least 1"),
         ["pricing.max_step_change"] = ("0.2", v => TryNumber(v, out var x) && x > 0 && x <= 10 ? null : "a fraction above 0 and at most 10 (0.2 = 20% per minute)"),

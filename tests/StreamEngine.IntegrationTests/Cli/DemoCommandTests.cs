@@ -14,7 +14,8 @@ public sealed partial class DemoCommandTests
         using var folder = new TemporaryDirectory("streamengine-demo");
         var store = $"clickhouse.path={folder.Path}";
         var port = $"clickhouse.http.port={FreePort.Next()}";
-        using var demo = StreamEngineCli.Start("demo", "--set", store, "--set", port);
+        var httpPort = FreePort.Next();
+        using var demo = StreamEngineCli.Start("demo", "--port", httpPort.ToString(System.Globalization.CultureInfo.InvariantCulture), "--set", store, "--set", port);
         var banner = await demo.WaitForOutputAsync(line => line.Contains("ClickHouse HTTP", StringComparison.Ordinal), Patience);
         var url = new Uri(HttpUrl().Match(banner).Value);
 
@@ -32,6 +33,15 @@ public sealed partial class DemoCommandTests
         Assert.True(impressions > 0, "the demo should have written campaign metrics (ad-metrics) within two minutes");
         Assert.True(bids > 0, "the demo should have written slot metrics (bid-landscape) within two minutes");
         Assert.Contains("job dynamic-pricing", demo.StandardOutput, StringComparison.Ordinal);
+
+        // The engine's own port: Prometheus metrics per job (no campaign or slot labels), liveness.
+        using var engine = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{httpPort}/") };
+        var metrics = await engine.GetStringAsync("/metrics");
+        var decoded = Regex.Match(metrics, @"^streamengine_events_decoded_total\{job=""ad-metrics""\} (\d+)", RegexOptions.Multiline);
+        Assert.True(decoded.Success && long.Parse(decoded.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) > 0, metrics);
+        Assert.Contains("# TYPE streamengine_events_decoded_total counter", metrics, StringComparison.Ordinal);
+        Assert.DoesNotContain("campaign=", metrics, StringComparison.Ordinal);
+        Assert.Equal("ok", (await engine.GetStringAsync("/healthz")).Trim());
         // While the demo holds the store, `query` goes through its endpoint (opening the folder would be refused).
         using (var live = await StreamEngineCli.RunAsync(Patience, "query", "--set", store, "--set", port, "SELECT count() > 0 FROM ads.campaign_minute"))
         {

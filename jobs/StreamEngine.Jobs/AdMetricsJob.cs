@@ -138,6 +138,36 @@ public sealed class AdMetricsJob : AdJob<int, CampaignMinute>
 
     private static readonly string[] DeviceNames = ["", "desktop", "mobile", "tablet", "ctv", "other"];
 
+    /// <summary>
+    /// <c>adtrack.metrics.campaign.CAMPAIGN</c>: the campaign's minute as <c>ads.campaign_minute</c> has it (window_start,
+    /// counts, spend, CTR, eCPM, unique users), and whether it is final.
+    /// </summary>
+    public override IEnumerable<LiveUpdate> Live(IReadOnlyList<WindowResult<int, CampaignMinute>> results, SymbolTable symbols)
+    {
+        ArgumentNullException.ThrowIfNull(results);
+        ArgumentNullException.ThrowIfNull(symbols);
+        foreach (var r in results.LatestPerWindow())
+        {
+            var campaign = symbols.Name(r.Key);
+            var v = r.Value;
+            yield return new LiveUpdate($"adtrack.metrics.campaign.{LiveUpdate.Token(campaign)}", campaign, r.WindowStartMs, LiveJson.Write(json =>
+            {
+                json.WriteString("campaign", campaign);
+                json.WriteString("window_start", DateTimeOffset.FromUnixTimeMilliseconds(r.WindowStartMs));
+                json.WriteNumber("bids", v.Bids);
+                json.WriteNumber("wins", v.Wins);
+                json.WriteNumber("impressions", v.Impressions);
+                json.WriteNumber("clicks", v.Clicks);
+                json.WriteNumber("conversions", v.Conversions);
+                json.WriteNumber("spend_micros", v.SpendMicros);
+                json.WriteNumber("ctr", v.Impressions == 0 ? 0 : (double)v.Clicks / v.Impressions);
+                json.WriteNumber("ecpm_micros", v.Impressions == 0 ? 0 : v.SpendMicros * 1000.0 / v.Impressions);
+                json.WriteNumber("unique_users", v.UniqueUsers);
+                json.WriteBoolean("final", r.IsFinal);
+            }));
+        }
+    }
+
     private const long ForgetPartsAfterMs = 30 * 60_000;
 
     /// <summary>What this run last wrote per breakdown part (a job instance serves one pipeline; checkpoints call ToRows one at a time).</summary>

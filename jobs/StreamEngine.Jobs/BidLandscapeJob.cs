@@ -129,6 +129,64 @@ public sealed class BidLandscapeJob : AdJob<int, SlotMinute>
     }
 
     /// <summary>
+    /// <c>adtrack.metrics.slot.SLOT</c>: this partition's partial of the slot's minute (bids, wins, win rate, bid and
+    /// clearing p50/p90/p99 of the partition's bids). A slot's bids arrive on every partition: a subscriber adds the
+    /// partials of one window up by partition, as <c>ads.slot_minute</c> does.
+    /// </summary>
+    public override IEnumerable<LiveUpdate> Live(IReadOnlyList<WindowResult<int, SlotMinute>> results, SymbolTable symbols)
+    {
+        ArgumentNullException.ThrowIfNull(results);
+        ArgumentNullException.ThrowIfNull(symbols);
+        var sketch = new Core.Sketches.QuantileSketch(SlotMinuteAggregator.RelativeAccuracy);
+        foreach (var r in results.LatestPerWindow())
+        {
+            var slot = symbols.Name(r.Key);
+            var v = r.Value;
+            yield return new LiveUpdate($"adtrack.metrics.slot.{LiveUpdate.Token(slot)}", slot, r.WindowStartMs, LiveJson.Write(json =>
+            {
+                json.WriteString("slot", slot);
+                json.WriteString("window_start", DateTimeOffset.FromUnixTimeMilliseconds(r.WindowStartMs));
+                json.WriteNumber("partition", r.Partition);
+                json.WriteNumber("bids", v.Bids);
+                json.WriteNumber("wins", v.Wins);
+                json.WriteNumber("win_rate", v.Bids == 0 ? 0 : (double)v.Wins / v.Bids);
+                foreach (var (name, buckets) in new[] { ("bid", v.BidBuckets), ("clearing", v.ClearingBuckets) })
+                {
+                    foreach (var (label, q) in new[] { ("p50", 0.5), ("p90", 0.9), ("p99", 0.99) })
+                    {
+                        json.WriteNumber($"{name}_{label}_micros", Quantile(sketch, buckets, q));
+                    }
+                }
+
+                json.WriteBoolean("final", r.IsFinal);
+            }));
+        }
+    }
+
+    /// <summary>A quantile of exported buckets, by the sketch's rule (0 when there are none).</summary>
+    private static double Quantile(Core.Sketches.QuantileSketch sketch, IReadOnlyList<(int Bucket, long Count)> buckets, double q)
+    {
+        var total = buckets.Sum(b => b.Count);
+        if (total == 0)
+        {
+            return 0;
+        }
+
+        var rank = (long)Math.Floor(q * (total - 1));
+        long seen = 0;
+        foreach (var (bucket, count) in buckets)
+        {
+            seen += count;
+            if (seen > rank)
+            {
+                return bucket == SlotMinuteAggregator.ZeroBucket ? 0 : sketch.ValueOf(bucket);
+            }
+        }
+
+        return 0;
+    }
+
+    /// <summary>
     /// SQL for quantile <paramref name="q"/> of merged bucket counts (a tuple of sorted bucket keys and counts): the
     /// bucket holding rank floor(q * (n - 1)), reported as its midpoint, as <see cref="Core.Sketches.QuantileSketch"/> does.
     /// </summary>

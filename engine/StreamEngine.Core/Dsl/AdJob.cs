@@ -42,6 +42,12 @@ public abstract class AdJob<TKey, TResult> : IAdJob
     /// <summary>Results as Arrow batches, one per results table (a table without rows may be left out).</summary>
     public abstract IReadOnlyList<TableRows> ToRows(IReadOnlyList<WindowResult<TKey, TResult>> results, Utf8Names names);
 
+    /// <summary>
+    /// Live values of results for NATS and SignalR (the contract's live metrics): one update per result, conflated per
+    /// subject downstream. None by default.
+    /// </summary>
+    public virtual IEnumerable<LiveUpdate> Live(IReadOnlyList<WindowResult<TKey, TResult>> results, SymbolTable symbols) => [];
+
     /// <summary>How keys go into snapshots; interned ids must be written as names (ids differ between processes).</summary>
     public virtual KeyCodec<TKey>? KeyCodec(SymbolTable symbols) => null;
 

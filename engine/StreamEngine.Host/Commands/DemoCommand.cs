@@ -59,13 +59,14 @@ public static class DemoCommand
 
         // The Kafka cluster is new and empty each time: positions stored by an earlier demo no longer apply (results stay).
         await using var store = new StreamEngine.ClickHouse.Stores.EmbeddedStore(clickHouse, ownsConnection: false);
+        await using var live = settings.NatsOptions is { } nats ? new StreamEngine.Nats.LivePublisher(nats) : null;
         var jobs = new List<IJobPipeline>();
         foreach (var job in JobCatalog.BuiltIn)
         {
-            jobs.Add(await JobCatalog.StartAsync(job, settings, store, Log, forgetPositions: true, stopping.Token));
+            jobs.Add(await JobCatalog.StartAsync(job, settings, store, Log, forgetPositions: true, stopping.Token, live));
         }
 
-        var pricing = await DynamicPricingRunner.StartAsync(settings, store, Log, stopping.Token);
+        var pricing = await DynamicPricingRunner.StartAsync(settings, store, Log, stopping.Token, live: live);
         jobs.Add(pricing);
         await SetDemoBudgetsAsync(store, settings["clickhouse.database"]);
         var named = jobs.Select(j => (j.Description.Split(':')[0]["job ".Length..], j)).ToList();
@@ -83,6 +84,7 @@ public static class DemoCommand
               ClickHouse (embedded)         data in {path} (kept between runs)
               ClickHouse HTTP               {url}
               metrics and health            {http.Url}metrics   {http.Url}healthz   {http.Url}readyz
+              live metrics (NATS)           {(live is null ? "off (set nats.url=nats://HOST:4222 to publish adtrack.metrics.*, adtrack.pricing.*, adtrack.alerts.pacing)" : settings["nats.url"])}
 
             Try, while it runs:
               curl '{url}?query=SELECT+campaign,sum(impressions)+AS+i,sum(spend_micros)+AS+spend+FROM+ads.campaign_minute+GROUP+BY+campaign+ORDER+BY+i+DESC+LIMIT+5+FORMAT+PrettyCompact'

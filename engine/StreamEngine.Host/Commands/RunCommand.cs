@@ -52,14 +52,15 @@ public static class RunCommand
                 Password = settings["clickhouse.password"],
                 SkipCertificateValidation = settings.Flag("clickhouse.tls.accept_invalid_certificate"),
             });
-        var pipeline = await JobCatalog.StartAsync(jobName, jobs, settings, store, line => Console.Error.WriteLine(line), stopping.Token);
+        await using var live = settings.NatsOptions is { } nats ? new StreamEngine.Nats.LivePublisher(nats) : null;
+        var pipeline = await JobCatalog.StartAsync(jobName, jobs, settings, store, line => Console.Error.WriteLine(line), stopping.Token, live);
         Exception? failure;
         using var metrics = new EngineMetrics([(jobName, pipeline)]);
         await using var http = await EngineHttpHost.StartAsync(settings.Port("http.port"), [(jobName, pipeline)], stopping.Token);
         try
         {
             await output.WriteLineAsync($"streamengine run: {pipeline.Description}" + (endpoint is null ? "" : $"; ClickHouse HTTP at {endpoint.Url}") +
-                                        $"; metrics at {http.Url}metrics");
+                                        $"; metrics at {http.Url}metrics" + (live is null ? "" : $"; live metrics to NATS at {settings["nats.url"]}"));
             await output.FlushAsync();
             failure = await pipeline.RunAsync(untilIdle, stopping.Token);
         }

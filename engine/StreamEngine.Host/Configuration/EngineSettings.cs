@@ -28,6 +28,11 @@ public sealed class EngineSettings
         ["clickhouse.database"] = ("ads", v => v.Length > 0 && v.All(c => char.IsAsciiLetterOrDigit(c) || c == '_') ? null : "letters, digits and _ only"),
         ["clickhouse.http.port"] = ("8123", v => int.TryParse(v, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var p) && p <= 65535 ? null : "a port from 0 (any free one) to 65535"),
         ["clickhouse.tls.accept_invalid_certificate"] = ("false", v => v is "true" or "false" ? null : "true (tests only: no certificate check on https://) or false"),
+        ["nats.url"] = ("", v => v.Length == 0 || Uri.TryCreate(v, UriKind.Absolute, out var u) && u.Scheme is "nats" or "tls" or "ws" or "wss" ? null : "empty (no NATS output) or a nats://, tls://, ws:// or wss:// URL"),
+        ["nats.user"] = ("", _ => null),
+        ["nats.password"] = ("", _ => null),
+        ["nats.token"] = ("", _ => null),
+        ["nats.credentials_file"] = ("", v => v.Length == 0 || File.Exists(v) ? null : "an existing NATS credentials file"),
         ["http.port"] = ("5000", v => int.TryParse(v, NumberStyles.None, CultureInfo.InvariantCulture, out var p) && p <= 65535 ? null : "a port from 0 (any free one) to 65535"),
         ["clickhouse.raw_events"] = ("true", v => v is "true" or "false" ? null : "true (write ads.events) or false"),
         ["pricing.min_samples"] = ("200", v => long.TryParse(v, NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n >= 1 ? null : "a whole number of bids, at least 1"),
@@ -123,7 +128,21 @@ public sealed class EngineSettings
     public IEnumerable<KeyValuePair<string, string>> Printable() =>
         _values.OrderBy(v => v.Key, StringComparer.Ordinal).Select(v => IsSecret(v.Key) && v.Value.Length > 0 ? new KeyValuePair<string, string>(v.Key, "****") : v);
 
-    private static bool IsSecret(string key) => IsPassThrough(key) || key == "clickhouse.password";
+    private static bool IsSecret(string key) => IsPassThrough(key) || key is "clickhouse.password" or "nats.password" or "nats.token";
+
+    /// <summary>The NATS publisher's options, or null when <c>nats.url</c> is unset (no NATS output).</summary>
+    public StreamEngine.Nats.LivePublisherOptions? NatsOptions => this["nats.url"] is { Length: > 0 } url
+        ? new StreamEngine.Nats.LivePublisherOptions
+        {
+            Url = url,
+            User = NullIfEmpty(this["nats.user"]),
+            Password = NullIfEmpty(this["nats.password"]),
+            Token = NullIfEmpty(this["nats.token"]),
+            CredentialsFile = NullIfEmpty(this["nats.credentials_file"]),
+        }
+        : null;
+
+    private static string? NullIfEmpty(string value) => value.Length == 0 ? null : value;
 
     private static bool IsPassThrough(string key) =>
         key.StartsWith("kafka.security.", StringComparison.Ordinal) || key.StartsWith("kafka.sasl.", StringComparison.Ordinal) || key.StartsWith("kafka.ssl.", StringComparison.Ordinal);

@@ -2,10 +2,12 @@ using System.Globalization;
 using Apache.Arrow;
 using StreamEngine.ClickHouse.Sink;
 using StreamEngine.ClickHouse.Stores;
+using StreamEngine.Core.Dsl;
 using StreamEngine.Core.Pricing;
 using StreamEngine.Core.Sketches;
 using StreamEngine.Host.Configuration;
 using StreamEngine.Jobs;
+using StreamEngine.Nats;
 
 namespace StreamEngine.Host.Running;
 
@@ -32,6 +34,7 @@ public sealed class DynamicPricingRunner : IJobPipeline
     private readonly Dictionary<(string Slot, long Minute), (long Samples, double Recommended)> _written = [];
     private readonly HashSet<(string Campaign, long Minute, string Status)> _raised = [];
     private long _rows;
+    private LivePublisher? _live;
 
     private DynamicPricingRunner(EngineSettings settings, IClickHouseStore store, Action<string> log, TimeProvider clock)
     {
@@ -63,11 +66,11 @@ public sealed class DynamicPricingRunner : IJobPipeline
 
     /// <summary>Migrates the schemas it reads and writes, loads the campaigns file's budgets, and is ready to run.</summary>
     public static async Task<DynamicPricingRunner> StartAsync(
-        EngineSettings settings, IClickHouseStore store, Action<string> log, CancellationToken cancellationToken, TimeProvider? clock = null)
+        EngineSettings settings, IClickHouseStore store, Action<string> log, CancellationToken cancellationToken, TimeProvider? clock = null, LivePublisher? live = null)
     {
         ArgumentNullException.ThrowIfNull(settings);
         ArgumentNullException.ThrowIfNull(store);
-        var runner = new DynamicPricingRunner(settings, store, log, clock ?? TimeProvider.System);
+        var runner = new DynamicPricingRunner(settings, store, log, clock ?? TimeProvider.System) { _live = live };
         var migrations = new AdMetricsJob().Schema.Concat(new BidLandscapeJob().Schema).Concat(DynamicPricing.Schema)
             .Select(m => new Migration(m.Version, m.Name, [.. m.Statements]));
         await new SchemaMigrator(store, runner._database).ApplyAsync(migrations, cancellationToken);
@@ -175,6 +178,10 @@ public sealed class DynamicPricingRunner : IJobPipeline
         {
             await _recommendations.WriteAsync(RecommendationRows(rows), cancellationToken);
             Interlocked.Add(ref _rows, rows.Count);
+            foreach (var (minute, slotName, recommendation) in rows)
+            {
+                _live?.Offer($"adtrack.pricing.floor.{LiveUpdate.Token(slotName)}", minute, FloorJson(minute, slotName, recommendation));
+            }
         }
 
         foreach (var stale in _written.Keys.Where(k => k.Minute < from).ToList())
@@ -207,6 +214,7 @@ public sealed class DynamicPricingRunner : IJobPipeline
             if (_raised.Add((fields[0], long.Parse(fields[1], CultureInfo.InvariantCulture), fields[2])))
             {
                 alerts.Add([.. fields, previousStatus]);
+                _live?.Enqueue("adtrack.alerts.pacing", AlertJson(fields, previousStatus));
                 _log($"pacing alert: campaign {fields[0]} is {fields[2]} (was {previousStatus}) at {DateTimeOffset.FromUnixTimeSeconds(long.Parse(fields[1], CultureInfo.InvariantCulture)):HH:mm} UTC, pace {double.Parse(fields[3], CultureInfo.InvariantCulture):0.00}");
             }
         }
@@ -225,6 +233,41 @@ public sealed class DynamicPricingRunner : IJobPipeline
         }
 
         return alerts.Count;
+    }
+
+    private static byte[] FloorJson(long minute, string slot, FloorRecommendation r) => LiveJson.Write(json =>
+    {
+        json.WriteString("slot", slot);
+        json.WriteString("window_start", DateTimeOffset.FromUnixTimeSeconds(minute));
+        json.WriteNumber("samples", r.Samples);
+        WriteNumberOrNull(json, "optimal_floor_micros", r.OptimalMicros);
+        WriteNumberOrNull(json, "recommended_floor_micros", r.RecommendedMicros);
+        json.WriteNumber("confidence", r.Confidence);
+        json.WriteString("status", Snake(r.Status));
+    });
+
+    /// <summary>An alert: campaign, minute, status, the previous one, pace ratio, spend today and the budget.</summary>
+    private static byte[] AlertJson(string[] fields, string previousStatus) => LiveJson.Write(json =>
+    {
+        json.WriteString("campaign", fields[0]);
+        json.WriteString("window_start", DateTimeOffset.FromUnixTimeSeconds(long.Parse(fields[1], CultureInfo.InvariantCulture)));
+        json.WriteString("status", fields[2]);
+        json.WriteString("previous_status", previousStatus);
+        json.WriteNumber("pace_ratio", double.Parse(fields[3], CultureInfo.InvariantCulture));
+        json.WriteNumber("spend_today_micros", long.Parse(fields[4], CultureInfo.InvariantCulture));
+        json.WriteNumber("daily_budget_micros", long.Parse(fields[5], CultureInfo.InvariantCulture));
+    });
+
+    private static void WriteNumberOrNull(System.Text.Json.Utf8JsonWriter json, string name, double value)
+    {
+        if (double.IsFinite(value))
+        {
+            json.WriteNumber(name, value);
+        }
+        else
+        {
+            json.WriteNull(name);
+        }
     }
 
     private static long Minute(DateTimeOffset time) => time.ToUnixTimeSeconds() / 60 * 60;

@@ -43,11 +43,12 @@ public static class JobPipeline
     /// cluster is new) and starts reading; each partition resumes from its checkpoint when it is assigned.
     /// </summary>
     public static async Task<JobPipeline<TKey, TResult>> StartAsync<TKey, TResult>(
-        AdJob<TKey, TResult> job, EngineSettings settings, IClickHouseStore store, Action<string> log, bool forgetPositions, CancellationToken cancellationToken)
+        AdJob<TKey, TResult> job, EngineSettings settings, IClickHouseStore store, Action<string> log, bool forgetPositions, CancellationToken cancellationToken,
+        StreamEngine.Nats.LivePublisher? live = null)
         where TKey : notnull
     {
         ArgumentNullException.ThrowIfNull(job);
-        var pipeline = new JobPipeline<TKey, TResult>(job, log);
+        var pipeline = new JobPipeline<TKey, TResult>(job, log) { Live = live };
         await pipeline.StartAsync(settings, store, forgetPositions, cancellationToken);
         return pipeline;
     }
@@ -284,8 +285,19 @@ public sealed class JobPipeline<TKey, TResult> : IJobPipeline
         }
     }
 
+    /// <summary>Where live values go (NATS), or null.</summary>
+    public StreamEngine.Nats.LivePublisher? Live { get; init; }
+
     private void OnOutput(WindowOutput<TKey, TResult, AdEvent> output)
     {
+        if (Live is { } live && output.Results.Count > 0)
+        {
+            foreach (var update in _job.Live(output.Results, Symbols))
+            {
+                live.Offer(update.Subject, update.WindowStartMs, update.Json);
+            }
+        }
+
         lock (_pending)
         {
             _pending.AddRange(output.Results);

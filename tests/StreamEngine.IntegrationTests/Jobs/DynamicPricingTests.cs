@@ -1,4 +1,6 @@
 using System.Globalization;
+using System.Text.Json;
+using NATS.Client.Core;
 using StreamEngine.ClickHouse.Stores;
 using StreamEngine.Core.AdEvents;
 using StreamEngine.Core.Pricing;
@@ -7,6 +9,7 @@ using StreamEngine.Core.Windowing;
 using StreamEngine.Host.Configuration;
 using StreamEngine.Host.Running;
 using StreamEngine.Jobs;
+using StreamEngine.Nats;
 using StreamEngine.TestUtilities;
 
 namespace StreamEngine.IntegrationTests.Jobs;
@@ -26,7 +29,11 @@ public sealed class DynamicPricingTests(EmbeddedClickHouseFixture clickHouse)
     [Fact]
     public async Task Pacing_over_a_scripted_morning_matches_the_arithmetic_and_raises_one_over_delivery_alert()
     {
-        var (runner, store, database) = await StartAsync("pacing");
+        await using var nats = await NatsServerFixture.StartAsync(jetStream: false);
+        await using var subscriber = new NatsConnection(new NatsOpts { Url = nats.Url });
+        await using var alerts = await subscriber.SubscribeCoreAsync<byte[]>("adtrack.alerts.pacing");
+        var live = new LivePublisher(new LivePublisherOptions { Url = nats.Url });
+        var (runner, store, database) = await StartAsync("pacing", live);
         var weights = DynamicPricing.HourlyTrafficWeights;
         var w = "[" + string.Join(",", weights) + "]";
         // 720 minutes of spend: "steady" on the traffic-shaped pace, "slow" at half of it, "burst" at 4x from 11:30.
@@ -76,11 +83,15 @@ public sealed class DynamicPricingTests(EmbeddedClickHouseFixture clickHouse)
         Assert.Equal("on_pace", expected["steady"][^1].Status);
         Assert.Equal("under", expected["slow"][^1].Status);
         await runner.CycleAsync();
+        await live.DisposeAsync(); // sends what it still holds
+        var published = JsonDocument.Parse((await alerts.Msgs.ReadAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(30))).Data!).RootElement;
+        Assert.Equal("burst", published.GetProperty("campaign").GetString());
+        Assert.Equal("over", published.GetProperty("status").GetString());
 
         // Alerts: status changes into over/under/exhausted within the look-back (11:30-11:59); only "burst" changes there.
         var overAt = Enumerable.Range(690, 30).First(n => expected["burst"][n].Status == "over");
-        var alerts = clickHouse.Store.QueryText($"SELECT campaign, toUnixTimestamp(window_start), status, previous_status FROM {database}.pacing_alerts FINAL");
-        Assert.Equal($"burst\t{Day.AddMinutes(overAt).ToUnixTimeSeconds()}\tover\ton_pace", alerts.Trim());
+        var stored = clickHouse.Store.QueryText($"SELECT campaign, toUnixTimestamp(window_start), status, previous_status FROM {database}.pacing_alerts FINAL");
+        Assert.Equal($"burst\t{Day.AddMinutes(overAt).ToUnixTimeSeconds()}\tover\ton_pace", stored.Trim());
         Assert.Equal(0, await runner.CycleAsync()); // nothing new: nothing written twice
     }
 
@@ -157,12 +168,12 @@ public sealed class DynamicPricingTests(EmbeddedClickHouseFixture clickHouse)
         return new WindowResult<int, SlotMinute>(1, minute, minute + 60_000, value, bids, WindowEmission.Final, partition);
     }
 
-    private async Task<(DynamicPricingRunner Runner, IClickHouseStore Store, string Database)> StartAsync(string prefix)
+    private async Task<(DynamicPricingRunner Runner, IClickHouseStore Store, string Database)> StartAsync(string prefix, LivePublisher? live = null)
     {
         var database = clickHouse.CreateDatabase(prefix);
         var store = new EmbeddedStore(clickHouse.Store, ownsConnection: false);
         var settings = EngineSettings.Load([$"clickhouse.database={database}", "pricing.min_samples=200"], new Dictionary<string, string>());
-        var runner = await DynamicPricingRunner.StartAsync(settings, store, _ => { }, CancellationToken.None, new FixedClock(Now));
+        var runner = await DynamicPricingRunner.StartAsync(settings, store, _ => { }, CancellationToken.None, new FixedClock(Now), live);
         return (runner, store, database);
     }
 

@@ -17,7 +17,8 @@ internal static class JobRun
 
     /// <summary>Runs the job over <paramref name="messages"/> generated messages; returns the database and the counted events.</summary>
     public static async Task<(string Database, List<AdEvent> Events, SymbolTable Symbols)> RunAsync(
-        string job, EmbeddedClickHouse clickHouse, string databasePrefix, TrafficOptions traffic, int messages, int partitions = 6, string? assembly = null)
+        string job, EmbeddedClickHouse clickHouse, string databasePrefix, TrafficOptions traffic, int messages, int partitions = 6, string? assembly = null,
+        params string[] settings)
     {
         using var kafka = EmbeddedKafkaFixture.Start(new StreamEngine.Kafka.Embedded.EmbeddedKafkaOptions { Brokers = 1 });
         var topic = kafka.CreateTopic(databasePrefix, partitions);
@@ -44,7 +45,8 @@ internal static class JobRun
         using var run = await StreamEngineCli.RunAsync(Patience, [
             "run", "--job", job, "--until-idle", "2", .. assembly is null ? Array.Empty<string>() : ["--assembly", assembly],
             "--set", $"kafka.bootstrap={kafka.BootstrapServers}", "--set", $"kafka.topic={topic}",
-            "--set", "clickhouse.mode=server", "--set", $"clickhouse.url={endpoint.Url}", "--set", $"clickhouse.database={database}"]);
+            "--set", "clickhouse.mode=server", "--set", $"clickhouse.url={endpoint.Url}", "--set", $"clickhouse.database={database}",
+            .. settings.SelectMany(s => new[] { "--set", s })]);
         Assert.True(run.ExitCode == 0, $"exit {run.ExitCode}: {run.StandardError}");
         return (database, events, symbols);
     }

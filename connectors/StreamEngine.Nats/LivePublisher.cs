@@ -1,0 +1,145 @@
+using System.Collections.Concurrent;
+using NATS.Client.Core;
+
+namespace StreamEngine.Nats;
+
+/// <summary>Running totals of a publisher, for metrics.</summary>
+public readonly record struct LivePublisherCounters(long Published, long Superseded, long DroppedEvents, long Failures);
+
+/// <summary>
+/// Publishes live metrics to NATS without ever holding up the pipeline: <see cref="Offer"/> keeps only the newest
+/// payload per subject and window (conflation: a slow or absent NATS loses intermediate values, never the latest), and a loop
+/// sends every changed subject once per <see cref="LivePublisherOptions.Interval"/>. <see cref="Enqueue"/> is for
+/// events that must each go out (alerts), in a bounded queue. The client reconnects by itself; while it is away,
+/// values keep being conflated and events queued.
+/// </summary>
+public sealed class LivePublisher : IAsyncDisposable
+{
+    private readonly LivePublisherOptions _options;
+    private readonly NatsConnection _connection;
+    private readonly ConcurrentDictionary<(string Subject, long Window), byte[]> _latest = new();
+    private readonly ConcurrentQueue<(string Subject, byte[] Payload)> _events = new();
+    private readonly CancellationTokenSource _stop = new();
+    private readonly Task _loop;
+    private long _published;
+    private long _superseded;
+    private long _droppedEvents;
+    private long _failures;
+
+    public LivePublisher(LivePublisherOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        _options = options;
+        var auth = NatsAuthOpts.Default with
+        {
+            Username = options.User,
+            Password = options.Password,
+            Token = options.Token,
+            CredsFile = options.CredentialsFile,
+        };
+        _connection = new NatsConnection(NatsOpts.Default with { Url = options.Url, Name = "streamengine", AuthOpts = auth });
+        _loop = Task.Run(RunAsync);
+    }
+
+    public LivePublisherCounters Counters => new(Interlocked.Read(ref _published), Interlocked.Read(ref _superseded), Interlocked.Read(ref _droppedEvents), Interlocked.Read(ref _failures));
+
+    /// <summary>The newest value for <paramref name="subject"/> about <paramref name="window"/>; replaces one not yet sent.</summary>
+    public void Offer(string subject, long window, byte[] payload)
+    {
+        var replaced = false;
+        _latest.AddOrUpdate((subject, window), payload, (_, _) =>
+        {
+            replaced = true;
+            return payload;
+        });
+        if (replaced)
+        {
+            Interlocked.Increment(ref _superseded);
+        }
+    }
+
+    /// <summary>An event that goes out once, in order (dropping the oldest when too many wait).</summary>
+    public void Enqueue(string subject, byte[] payload)
+    {
+        _events.Enqueue((subject, payload));
+        while (_events.Count > _options.MaxQueuedEvents && _events.TryDequeue(out _))
+        {
+            Interlocked.Increment(ref _droppedEvents);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _stop.CancelAsync();
+        try
+        {
+            await _loop;
+        }
+        catch (OperationCanceledException)
+        {
+        }
+
+        // What was offered since the last round still goes out, if NATS is there to take it.
+        try
+        {
+            await FlushAsync().WaitAsync(TimeSpan.FromSeconds(2));
+        }
+        catch (Exception e) when (e is NatsException or TimeoutException or OperationCanceledException)
+        {
+            Interlocked.Increment(ref _failures);
+        }
+
+        await _connection.DisposeAsync();
+        _stop.Dispose();
+    }
+
+    private async Task RunAsync()
+    {
+        using var timer = new PeriodicTimer(_options.Interval);
+        do
+        {
+            try
+            {
+                await FlushAsync(_stop.Token);
+            }
+            catch (Exception e) when (e is NatsException or TimeoutException or OperationCanceledException && !_stop.IsCancellationRequested)
+            {
+                Interlocked.Increment(ref _failures); // NATS is away: values stay conflated, events queued
+            }
+        }
+        while (await timer.WaitForNextTickAsync(_stop.Token));
+    }
+
+    private async Task FlushAsync(CancellationToken cancellationToken = default)
+    {
+        if (_connection.ConnectionState != NatsConnectionState.Open)
+        {
+            await _connection.ConnectAsync();
+        }
+
+        while (_events.TryPeek(out var next))
+        {
+            await _connection.PublishAsync(next.Subject, next.Payload, cancellationToken: cancellationToken);
+            _events.TryDequeue(out _);
+            Interlocked.Increment(ref _published);
+        }
+
+        // Oldest window first, so a subscriber sees a subject's windows in order.
+        foreach (var key in _latest.Keys.OrderBy(k => k.Window))
+        {
+            if (_latest.TryRemove(key, out var payload))
+            {
+                try
+                {
+                    await _connection.PublishAsync(key.Subject, payload, cancellationToken: cancellationToken);
+                    Interlocked.Increment(ref _published);
+                }
+                catch
+                {
+                    _latest.TryAdd(key, payload); // not sent: keep it unless a newer one came meanwhile
+                    throw;
+                }
+            }
+        }
+    }
+}

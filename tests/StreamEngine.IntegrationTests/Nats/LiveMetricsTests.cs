@@ -1,0 +1,60 @@
+using System.Collections.Concurrent;
+using System.Text.Json;
+using NATS.Client.Core;
+using StreamEngine.Core.AdEvents;
+using StreamEngine.IntegrationTests.Jobs;
+using StreamEngine.TestUtilities;
+
+namespace StreamEngine.IntegrationTests.Nats;
+
+/// <summary>
+/// Live metrics on a real nats-server: <c>run --job ad-metrics --set nats.url=...</c> publishes every active campaign
+/// on <c>adtrack.metrics.campaign.CAMPAIGN</c> with the contract's fields, and the last value a subscriber holds per
+/// campaign and minute equals <c>ads.campaign_minute</c>.
+/// </summary>
+[Collection(ClickHouse.EmbeddedClickHouseCollection.Name)]
+public sealed class LiveMetricsTests(EmbeddedClickHouseFixture clickHouse)
+{
+    [Fact]
+    public async Task Campaign_metrics_reach_a_NATS_subscriber_and_end_where_ClickHouse_ends()
+    {
+        await using var server = await NatsServerFixture.StartAsync(jetStream: false);
+        await using var subscriber = new NatsConnection(new NatsOpts { Url = server.Url });
+        var received = new ConcurrentDictionary<(string Campaign, string Window), JsonElement>();
+        var subjectsMatch = true;
+        using var listening = new CancellationTokenSource();
+        // Subscribed (registered with the server) before the engine starts.
+        await using var campaigns = await subscriber.SubscribeCoreAsync<byte[]>("adtrack.metrics.campaign.>");
+        var subscription = Task.Run(async () =>
+        {
+            await foreach (var message in campaigns.Msgs.ReadAllAsync(listening.Token))
+            {
+                var json = JsonDocument.Parse(message.Data!).RootElement.Clone();
+                var campaign = json.GetProperty("campaign").GetString()!;
+                subjectsMatch &= message.Subject == $"adtrack.metrics.campaign.{campaign}";
+                received[(campaign, json.GetProperty("window_start").GetDateTimeOffset().ToUnixTimeSeconds().ToString(System.Globalization.CultureInfo.InvariantCulture))] = json;
+            }
+        });
+
+        var (database, _, _) = await JobRun.RunAsync("ad-metrics", clickHouse.Store, "live", new TrafficOptions { Seed = 5, Campaigns = 20 }, 10_000,
+            partitions: 4, settings: [$"nats.url={server.Url}"]);
+        var expected = JobRun.Rows(clickHouse.Store, $"SELECT campaign, toUnixTimestamp(window_start), impressions, clicks, spend_micros FROM {database}.campaign_minute", 2);
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+        while (received.Count < expected.Count && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(100);
+        }
+
+        await listening.CancelAsync();
+        await Task.WhenAny(subscription, Task.Delay(1000));
+        // Conflated per campaign and minute: each minute's last value arrives, the intermediate ones may not.
+        Assert.True(subjectsMatch, "every message's subject names its campaign");
+        Assert.Equal(expected.Keys.Order(StringComparer.Ordinal), received.Keys.Select(k => $"{k.Campaign} {k.Window}").Order(StringComparer.Ordinal));
+        foreach (var ((campaign, window), json) in received)
+        {
+            var row = expected[$"{campaign} {window}"];
+            Assert.Equal(string.Join(' ', row[2..]), $"{json.GetProperty("impressions").GetInt64()} {json.GetProperty("clicks").GetInt64()} {json.GetProperty("spend_micros").GetInt64()}");
+            Assert.True(json.TryGetProperty("ctr", out _) && json.TryGetProperty("ecpm_micros", out _));
+        }
+    }
+}

@@ -83,6 +83,8 @@ public sealed class LivePublisher : IAsyncDisposable
         try
         {
             await FlushAsync().WaitAsync(TimeSpan.FromSeconds(2));
+            // A round trip: everything written before it has reached the server before the connection closes.
+            await _connection.PingAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(2));
         }
         catch (Exception e) when (e is NatsException or TimeoutException or OperationCanceledException)
         {
@@ -102,9 +104,10 @@ public sealed class LivePublisher : IAsyncDisposable
             {
                 await FlushAsync(_stop.Token);
             }
-            catch (Exception e) when (e is NatsException or TimeoutException or OperationCanceledException && !_stop.IsCancellationRequested)
+            catch (Exception e) when (e is not OperationCanceledException || !_stop.IsCancellationRequested)
             {
-                Interlocked.Increment(ref _failures); // NATS is away: values stay conflated, events queued
+                // NATS is away (or refused something): values stay conflated, events queued, and the loop goes on.
+                Interlocked.Increment(ref _failures);
             }
         }
         while (await timer.WaitForNextTickAsync(_stop.Token));

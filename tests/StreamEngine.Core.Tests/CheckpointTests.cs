@@ -83,7 +83,7 @@ public sealed class CheckpointTests
     [Fact]
     public void A_state_that_does_not_restore_ends_the_stream_with_the_error()
     {
-        var handle = new CheckpointHandle { RestoreState = _ => [1, 2, 3] };
+        var handle = new CheckpointHandle { RestoreState = (_, _) => [1, 2, 3] };
         using var source = new Subject<EventBatch<TestEvent>>();
         Exception? error = null;
         using var _ = Pipeline(source, handle, new HistoricalScheduler()).Subscribe(_ => { }, e => error = e);
@@ -151,7 +151,7 @@ public sealed class CheckpointTests
         public Process(Checkpoint? restoreFrom = null, int[]? partitions = null)
         {
             var states = restoreFrom?.Partitions.Where(p => partitions is null || partitions.Contains(p.Partition)).ToDictionary(p => p.Partition, p => p.State) ?? [];
-            Handle = new CheckpointHandle { RestoreState = p => states.GetValueOrDefault(p) };
+            Handle = new CheckpointHandle { RestoreState = (p, _) => states.GetValueOrDefault(p) };
             Pipeline(Source, Handle, new HistoricalScheduler(DateTimeOffset.FromUnixTimeMilliseconds(Scripts.Start))).Subscribe(o => Outcome.Emitted.AddRange(o.Results));
         }
 

@@ -26,7 +26,7 @@ public sealed class CheckpointStore : IResumePositions
     private readonly string _table;
     private readonly string _topic;
     private readonly TableWriter _writer;
-    private readonly ConcurrentDictionary<int, byte[]> _restorable = new();
+    private readonly ConcurrentDictionary<(int Partition, long Offset), byte[]> _restorable = new();
 
     public CheckpointStore(IClickHouseStore store, string database, string job, string topic, SinkOptions? options = null)
     {
@@ -116,20 +116,27 @@ public sealed class CheckpointStore : IResumePositions
             var fields = line.Split('\t');
             var partition = int.Parse(fields[0], CultureInfo.InvariantCulture);
             offsets[partition] = long.Parse(fields[1], CultureInfo.InvariantCulture);
-            _restorable[partition] = Convert.FromBase64String(fields[2]);
-        }
-
-        // A partition without a checkpoint must not pick up a state left from an earlier assignment.
-        foreach (var partition in partitions.Where(p => !offsets.ContainsKey(p)))
-        {
-            _restorable.TryRemove(partition, out _);
+            _restorable[(partition, offsets[partition])] = Convert.FromBase64String(fields[2]);
         }
 
         return offsets;
     }
 
-    /// <summary>The state read with the partition's resume offset at its last assignment, once; null when it had none.</summary>
-    public byte[]? TakeRestoredState(int partition) => _restorable.TryRemove(partition, out var state) ? state : null;
+    /// <summary>
+    /// The state of the checkpoint at <paramref name="offset"/> read at an assignment of the partition, once (states
+    /// read for other offsets of the partition, from assignments overtaken by later ones, are dropped); null when the
+    /// partition starts there without one.
+    /// </summary>
+    public byte[]? TakeRestoredState(int partition, long offset)
+    {
+        var state = _restorable.TryRemove((partition, offset), out var found) ? found : null;
+        foreach (var stale in _restorable.Keys.Where(k => k.Partition == partition && k.Offset <= offset))
+        {
+            _restorable.TryRemove(stale, out _);
+        }
+
+        return state;
+    }
 
     /// <summary>Stores the partitions' checkpoints; call only after the results they cover are written.</summary>
     public async Task SaveAsync(Checkpoint checkpoint, CancellationToken cancellationToken = default)

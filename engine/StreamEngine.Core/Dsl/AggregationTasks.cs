@@ -101,7 +101,7 @@ internal sealed class AggregationTasks<TEvent, TKey, TAccumulator, TResult>
         }
 
         var engine = new WindowedAggregation<TEvent, TKey, TAccumulator, TResult>(_spec, _aggregator, _options) { Partition = partition };
-        if (partition != Shared && _checkpoints!.RestoreState(partition) is { } state)
+        if (partition != Shared && startOffset >= 0 && _checkpoints!.RestoreState(partition, startOffset) is { } state)
         {
             engine.Restore(state, nowMs, _keyCodec);
         }

@@ -30,8 +30,12 @@ public sealed class CheckpointHandle
     private readonly Dictionary<int, long> _confirmed = [];
     private Func<Func<int, long, bool>, Checkpoint>? _take;
 
-    /// <summary>A partition's stored snapshot (from the checkpoint whose offset the source seeks to), or null to start it empty.</summary>
-    public Func<int, byte[]?> RestoreState { get; init; } = _ => null;
+    /// <summary>
+    /// A partition's stored snapshot for the offset the partition starts at (the checkpoint the source seeked to), or
+    /// null to start it empty. Asked with (partition, start offset): a partition assigned twice in quick succession
+    /// gets the state that belongs to the offset its batches actually start from.
+    /// </summary>
+    public Func<int, long, byte[]?> RestoreState { get; init; } = (_, _) => null;
 
     /// <summary>How keys are written into snapshots; the default handles int, long, string, Guid and UInt128.</summary>
     public object? KeyCodec { get; init; }

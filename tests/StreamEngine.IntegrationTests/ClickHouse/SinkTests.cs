@@ -92,13 +92,14 @@ public sealed class SinkTests(EmbeddedClickHouseFixture clickHouse) : IAsyncLife
         await other.SaveAsync(new Checkpoint([new(0, 7, [5], 1)]));
 
         var restarted = new CheckpointStore(Store, _db, "ad-metrics", "ad-events", FastRetries);
-        Assert.Null(restarted.TakeRestoredState(0));
+        Assert.Null(restarted.TakeRestoredState(0, 250));
         var offsets = restarted.ResumeOffsets("ad-events", [0, 1, 2]);
         Assert.Equal(new Dictionary<int, long> { [0] = 250, [1] = 50 }, offsets);
-        Assert.Equal([3], restarted.TakeRestoredState(0));
-        Assert.Null(restarted.TakeRestoredState(0)); // handed out once
-        Assert.Equal([2], restarted.TakeRestoredState(1));
-        Assert.Null(restarted.TakeRestoredState(2));
+        Assert.Null(restarted.TakeRestoredState(1, 40)); // not the offset partition 1 resumes at
+        Assert.Equal([3], restarted.TakeRestoredState(0, 250));
+        Assert.Null(restarted.TakeRestoredState(0, 250)); // handed out once
+        Assert.Equal([2], restarted.TakeRestoredState(1, 50));
+        Assert.Null(restarted.TakeRestoredState(2, 0));
         Assert.Empty(restarted.ResumeOffsets("other-topic", [0]));
     }
 

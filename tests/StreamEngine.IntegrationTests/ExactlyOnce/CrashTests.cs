@@ -68,8 +68,11 @@ internal static class Truth
 {
     private static readonly string[] EventCounts = ["bids", "wins", "impressions", "clicks", "conversions"];
 
-    /// <summary>Row for row: counts and spend exactly, unique users within the HyperLogLog's error.</summary>
-    public static void AssertCampaignMinutesEqual(string truthJsonEachRow, string actualJsonEachRow)
+    /// <summary>
+    /// Row for row: counts and spend exactly, unique users within the HyperLogLog's error. <paramref name="explain"/>
+    /// adds what a failure message should show about a row (its stored partials), given its window start and campaign.
+    /// </summary>
+    public static void AssertCampaignMinutesEqual(string truthJsonEachRow, string actualJsonEachRow, Func<string, string, string>? explain = null)
     {
         var actual = Rows(actualJsonEachRow);
         var truth = Rows(truthJsonEachRow);
@@ -77,13 +80,15 @@ internal static class Truth
         foreach (var (key, expected) in truth)
         {
             var got = actual[key];
+            string Why() => explain?.Invoke(got.GetProperty("window_start").GetString()!, got.GetProperty("campaign").GetString()!) ?? "";
             foreach (var column in EventCounts.Append("spend_micros"))
             {
-                Assert.True(Long(expected, column) == Long(got, column), $"{key} {column}: expected {Long(expected, column)}, got {Long(got, column)}");
+                Assert.True(Long(expected, column) == Long(got, column), $"{key} {column}: expected {Long(expected, column)}, got {Long(got, column)} {Why()}");
             }
 
             var users = Long(expected, "unique_users");
-            Assert.InRange(Long(got, "unique_users"), users - Math.Max(3, users * 3 / 100), users + Math.Max(3, users * 3 / 100));
+            var margin = Math.Max(3, users * 3 / 100);
+            Assert.True(Math.Abs(Long(got, "unique_users") - users) <= margin, $"{key} unique_users: expected {users} +- {margin}, got {Long(got, "unique_users")} {Why()}");
         }
     }
 

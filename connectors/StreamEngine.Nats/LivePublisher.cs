@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using NATS.Client.Core;
+using StreamEngine.Core.Dsl;
 
 namespace StreamEngine.Nats;
 
@@ -13,7 +14,7 @@ public readonly record struct LivePublisherCounters(long Published, long Superse
 /// events that must each go out (alerts), in a bounded queue. The client reconnects by itself; while it is away,
 /// values keep being conflated and events queued.
 /// </summary>
-public sealed class LivePublisher : IAsyncDisposable
+public sealed class LivePublisher : ILiveSink, IAsyncDisposable
 {
     private readonly LivePublisherOptions _options;
     private readonly NatsConnection _connection;
@@ -42,6 +43,14 @@ public sealed class LivePublisher : IAsyncDisposable
     }
 
     public LivePublisherCounters Counters => new(Interlocked.Read(ref _published), Interlocked.Read(ref _superseded), Interlocked.Read(ref _droppedEvents), Interlocked.Read(ref _failures));
+
+    public void Offer(LiveUpdate update)
+    {
+        ArgumentNullException.ThrowIfNull(update);
+        Offer(update.Subject, update.WindowStartMs, update.Json);
+    }
+
+    public void Alert(string subject, string key, byte[] json) => Enqueue(subject, json);
 
     /// <summary>The newest value for <paramref name="subject"/> about <paramref name="window"/>; replaces one not yet sent.</summary>
     public void Offer(string subject, long window, byte[] payload)

@@ -27,3 +27,33 @@ public sealed record LiveUpdate(string Subject, string Key, long WindowStartMs, 
         return token.ToString();
     }
 }
+
+/// <summary>Where live values go (NATS, the SignalR hub): neither may ever hold up the pipeline.</summary>
+public interface ILiveSink
+{
+    /// <summary>The newest value of a subject and window; an unsent older one of the same may be dropped.</summary>
+    void Offer(LiveUpdate update);
+
+    /// <summary>An event that must go out once (an alert).</summary>
+    void Alert(string subject, string key, byte[] json);
+}
+
+/// <summary>Several live sinks as one.</summary>
+public sealed class LiveSinks(IReadOnlyList<ILiveSink> sinks) : ILiveSink
+{
+    public void Offer(LiveUpdate update)
+    {
+        foreach (var sink in sinks)
+        {
+            sink.Offer(update);
+        }
+    }
+
+    public void Alert(string subject, string key, byte[] json)
+    {
+        foreach (var sink in sinks)
+        {
+            sink.Alert(subject, key, json);
+        }
+    }
+}

@@ -4,6 +4,7 @@ using System.Runtime.InteropServices;
 using StreamEngine.ClickHouse.Embedded;
 using StreamEngine.Core.AdEvents;
 using StreamEngine.Host.ClickHouseHttp;
+using StreamEngine.Core.Dsl;
 using StreamEngine.Host.Cli;
 using StreamEngine.Host.Configuration;
 using StreamEngine.Host.Observability;
@@ -59,7 +60,10 @@ public static class DemoCommand
 
         // The Kafka cluster is new and empty each time: positions stored by an earlier demo no longer apply (results stay).
         await using var store = new StreamEngine.ClickHouse.Stores.EmbeddedStore(clickHouse, ownsConnection: false);
-        await using var live = settings.NatsOptions is { } nats ? new StreamEngine.Nats.LivePublisher(nats) : null;
+        var named = new List<(string, IJobPipeline)>();
+        await using var http = await EngineHttpHost.StartAsync(settings.Port("http.port"), () => named, stopping.Token);
+        await using var nats = settings.NatsOptions is { } natsOptions ? new StreamEngine.Nats.LivePublisher(natsOptions) : null;
+        var live = new LiveSinks([.. nats is null ? Array.Empty<ILiveSink>() : [nats], http.Fanout]);
         var jobs = new List<IJobPipeline>();
         foreach (var job in JobCatalog.BuiltIn)
         {
@@ -69,9 +73,8 @@ public static class DemoCommand
         var pricing = await DynamicPricingRunner.StartAsync(settings, store, Log, stopping.Token, live: live);
         jobs.Add(pricing);
         await SetDemoBudgetsAsync(store, settings["clickhouse.database"]);
-        var named = jobs.Select(j => (j.Description.Split(':')[0]["job ".Length..], j)).ToList();
+        named.AddRange(jobs.Select(j => (j.Description.Split(':')[0]["job ".Length..], j)));
         using var metrics = new EngineMetrics(named);
-        await using var http = await EngineHttpHost.StartAsync(settings.Port("http.port"), named, stopping.Token);
         using var generating = new CancellationTokenSource();
         var generator = Task.Run(() => Generate(kafka.BootstrapServers, generating.Token));
 
@@ -84,7 +87,8 @@ public static class DemoCommand
               ClickHouse (embedded)         data in {path} (kept between runs)
               ClickHouse HTTP               {url}
               metrics and health            {http.Url}metrics   {http.Url}healthz   {http.Url}readyz
-              live metrics (NATS)           {(live is null ? "off (set nats.url=nats://HOST:4222 to publish adtrack.metrics.*, adtrack.pricing.*, adtrack.alerts.pacing)" : settings["nats.url"])}
+              live metrics (SignalR)        {http.Url}hubs/metrics   (Subscribe(campaign), SubscribeSlot(slot); pushes "metrics" and "alert")
+              live metrics (NATS)           {(nats is null ? "off (set nats.url=nats://HOST:4222 to publish adtrack.metrics.*, adtrack.pricing.*, adtrack.alerts.pacing)" : settings["nats.url"])}
 
             Try, while it runs:
               curl '{url}?query=SELECT+campaign,sum(impressions)+AS+i,sum(spend_micros)+AS+spend+FROM+ads.campaign_minute+GROUP+BY+campaign+ORDER+BY+i+DESC+LIMIT+5+FORMAT+PrettyCompact'

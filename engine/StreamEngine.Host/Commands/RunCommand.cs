@@ -2,6 +2,7 @@ using System.Runtime.InteropServices;
 using StreamEngine.ClickHouse.Embedded;
 using StreamEngine.ClickHouse.Stores;
 using StreamEngine.Host.ClickHouseHttp;
+using StreamEngine.Core.Dsl;
 using StreamEngine.Host.Cli;
 using StreamEngine.Host.Configuration;
 using StreamEngine.Host.Observability;
@@ -52,15 +53,19 @@ public static class RunCommand
                 Password = settings["clickhouse.password"],
                 SkipCertificateValidation = settings.Flag("clickhouse.tls.accept_invalid_certificate"),
             });
-        await using var live = settings.NatsOptions is { } nats ? new StreamEngine.Nats.LivePublisher(nats) : null;
+        var running = new List<(string, IJobPipeline)>();
+        await using var http = await EngineHttpHost.StartAsync(settings.Port("http.port"), () => running, stopping.Token);
+        await using var nats = settings.NatsOptions is { } natsOptions ? new StreamEngine.Nats.LivePublisher(natsOptions) : null;
+        var live = new LiveSinks([.. nats is null ? Array.Empty<ILiveSink>() : [nats], http.Fanout]);
         var pipeline = await JobCatalog.StartAsync(jobName, jobs, settings, store, line => Console.Error.WriteLine(line), stopping.Token, live);
+        running.Add((jobName, pipeline));
         Exception? failure;
-        using var metrics = new EngineMetrics([(jobName, pipeline)]);
-        await using var http = await EngineHttpHost.StartAsync(settings.Port("http.port"), [(jobName, pipeline)], stopping.Token);
+        using var metrics = new EngineMetrics(running);
         try
         {
             await output.WriteLineAsync($"streamengine run: {pipeline.Description}" + (endpoint is null ? "" : $"; ClickHouse HTTP at {endpoint.Url}") +
-                                        $"; metrics at {http.Url}metrics" + (live is null ? "" : $"; live metrics to NATS at {settings["nats.url"]}"));
+                                        $"; metrics at {http.Url}metrics; SignalR hub at {http.Url}hubs/metrics" +
+                                        (nats is null ? "" : $"; live metrics to NATS at {settings["nats.url"]}"));
             await output.FlushAsync();
             failure = await pipeline.RunAsync(untilIdle, stopping.Token);
         }

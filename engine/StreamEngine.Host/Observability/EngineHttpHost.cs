@@ -3,7 +3,9 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.DependencyInjection;
 using Prometheus;
+using StreamEngine.Host.Live;
 using StreamEngine.Host.Running;
 
 namespace StreamEngine.Host.Observability;
@@ -11,7 +13,8 @@ namespace StreamEngine.Host.Observability;
 /// <summary>
 /// The engine's own HTTP port (<c>http.port</c>, default 5000, loopback): <c>/metrics</c> in Prometheus' text format
 /// (the <see cref="EngineMetrics"/> meter, exported by prometheus-net), <c>/healthz</c> (the process is alive) and
-/// <c>/readyz</c> (every job is running and has caught up once). The dashboard and the SignalR hub join it later.
+/// <c>/readyz</c> (every job is running and has caught up once), and the SignalR hub at <c>/hubs/metrics</c> (JSON and
+/// MessagePack; see <see cref="MetricsHub"/>). Started before the jobs, so they can send to <see cref="Fanout"/>.
 /// </summary>
 public sealed class EngineHttpHost : IAsyncDisposable
 {
@@ -21,13 +24,22 @@ public sealed class EngineHttpHost : IAsyncDisposable
 
     public Uri Url { get; private set; } = null!;
 
-    public static async Task<EngineHttpHost> StartAsync(int port, IReadOnlyList<(string Job, IJobPipeline Pipeline)> jobs, CancellationToken cancellationToken = default)
+    /// <summary>Live values for the hub's clients.</summary>
+    public HubFanout Fanout { get; private set; } = null!;
+
+    /// <param name="port">The port (0: any free one).</param>
+    /// <param name="jobs">The running jobs, asked at each request (they start after this host).</param>
+    public static async Task<EngineHttpHost> StartAsync(int port, Func<IReadOnlyList<(string Job, IJobPipeline Pipeline)>> jobs, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(jobs);
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
         builder.WebHost.ConfigureKestrel(kestrel => kestrel.Listen(IPAddress.Loopback, port));
+        builder.Services.AddSignalR().AddMessagePackProtocol();
+        builder.Services.AddSingleton(new HubFanoutOptions());
+        builder.Services.AddSingleton<HubFanout>();
         var app = builder.Build();
+        app.MapHub<MetricsHub>("/hubs/metrics");
         // Only the engine's meter: the exposition stays the engine's metrics, not every library's.
         var registry = Metrics.NewCustomRegistry();
         var bridge = new PrometheusBridge(EngineMetrics.MeterName, registry);
@@ -35,15 +47,16 @@ public sealed class EngineHttpHost : IAsyncDisposable
         app.MapGet("/healthz", () => Results.Text("ok\n"));
         app.MapGet("/readyz", () =>
         {
-            var waiting = jobs.Where(j => j.Pipeline.CaughtUpAfter is null).Select(j => j.Job).ToList();
-            return waiting.Count == 0
+            var running = jobs();
+            var waiting = running.Where(j => j.Pipeline.CaughtUpAfter is null).Select(j => j.Job).ToList();
+            return running.Count > 0 && waiting.Count == 0
                 ? Results.Text("ready\n")
-                : Results.Text($"not ready: {string.Join(", ", waiting)} not caught up yet\n", statusCode: StatusCodes.Status503ServiceUnavailable);
+                : Results.Text($"not ready: {(running.Count == 0 ? "no job running yet" : string.Join(", ", waiting) + " not caught up yet")}\n", statusCode: StatusCodes.Status503ServiceUnavailable);
         });
         app.Lifetime.ApplicationStopped.Register(bridge.Dispose);
         await app.StartAsync(cancellationToken);
         var address = app.Urls.Select(u => new Uri(u)).First();
-        return new EngineHttpHost(app) { Url = new Uri($"http://127.0.0.1:{address.Port}/") };
+        return new EngineHttpHost(app) { Url = new Uri($"http://127.0.0.1:{address.Port}/"), Fanout = app.Services.GetRequiredService<HubFanout>() };
     }
 
     public async ValueTask DisposeAsync()

@@ -7,7 +7,6 @@ using StreamEngine.Core.Pricing;
 using StreamEngine.Core.Sketches;
 using StreamEngine.Host.Configuration;
 using StreamEngine.Jobs;
-using StreamEngine.Nats;
 
 namespace StreamEngine.Host.Running;
 
@@ -34,7 +33,7 @@ public sealed class DynamicPricingRunner : IJobPipeline
     private readonly Dictionary<(string Slot, long Minute), (long Samples, double Recommended)> _written = [];
     private readonly HashSet<(string Campaign, long Minute, string Status)> _raised = [];
     private long _rows;
-    private LivePublisher? _live;
+    private ILiveSink? _live;
 
     private DynamicPricingRunner(EngineSettings settings, IClickHouseStore store, Action<string> log, TimeProvider clock)
     {
@@ -66,7 +65,7 @@ public sealed class DynamicPricingRunner : IJobPipeline
 
     /// <summary>Migrates the schemas it reads and writes, loads the campaigns file's budgets, and is ready to run.</summary>
     public static async Task<DynamicPricingRunner> StartAsync(
-        EngineSettings settings, IClickHouseStore store, Action<string> log, CancellationToken cancellationToken, TimeProvider? clock = null, LivePublisher? live = null)
+        EngineSettings settings, IClickHouseStore store, Action<string> log, CancellationToken cancellationToken, TimeProvider? clock = null, ILiveSink? live = null)
     {
         ArgumentNullException.ThrowIfNull(settings);
         ArgumentNullException.ThrowIfNull(store);
@@ -180,7 +179,7 @@ public sealed class DynamicPricingRunner : IJobPipeline
             Interlocked.Add(ref _rows, rows.Count);
             foreach (var (minute, slotName, recommendation) in rows)
             {
-                _live?.Offer($"adtrack.pricing.floor.{LiveUpdate.Token(slotName)}", minute, FloorJson(minute, slotName, recommendation));
+                _live?.Offer(new LiveUpdate($"adtrack.pricing.floor.{LiveUpdate.Token(slotName)}", slotName, minute * 1000, FloorJson(minute, slotName, recommendation)));
             }
         }
 
@@ -214,7 +213,7 @@ public sealed class DynamicPricingRunner : IJobPipeline
             if (_raised.Add((fields[0], long.Parse(fields[1], CultureInfo.InvariantCulture), fields[2])))
             {
                 alerts.Add([.. fields, previousStatus]);
-                _live?.Enqueue("adtrack.alerts.pacing", AlertJson(fields, previousStatus));
+                _live?.Alert("adtrack.alerts.pacing", fields[0], AlertJson(fields, previousStatus));
                 _log($"pacing alert: campaign {fields[0]} is {fields[2]} (was {previousStatus}) at {DateTimeOffset.FromUnixTimeSeconds(long.Parse(fields[1], CultureInfo.InvariantCulture)):HH:mm} UTC, pace {double.Parse(fields[3], CultureInfo.InvariantCulture):0.00}");
             }
         }

@@ -44,7 +44,7 @@ public static class JobPipeline
     /// </summary>
     public static async Task<JobPipeline<TKey, TResult>> StartAsync<TKey, TResult>(
         AdJob<TKey, TResult> job, EngineSettings settings, IClickHouseStore store, Action<string> log, bool forgetPositions, CancellationToken cancellationToken,
-        StreamEngine.Nats.LivePublisher? live = null)
+        ILiveSink? live = null)
         where TKey : notnull
     {
         ArgumentNullException.ThrowIfNull(job);
@@ -286,7 +286,7 @@ public sealed class JobPipeline<TKey, TResult> : IJobPipeline
     }
 
     /// <summary>Where live values go (NATS), or null.</summary>
-    public StreamEngine.Nats.LivePublisher? Live { get; init; }
+    public ILiveSink? Live { get; init; }
 
     private void OnOutput(WindowOutput<TKey, TResult, AdEvent> output)
     {
@@ -294,7 +294,7 @@ public sealed class JobPipeline<TKey, TResult> : IJobPipeline
         {
             foreach (var update in _job.Live(output.Results, Symbols))
             {
-                live.Offer(update.Subject, update.WindowStartMs, update.Json);
+                live.Offer(update);
             }
         }
 

@@ -1,0 +1,46 @@
+using Microsoft.AspNetCore.SignalR;
+
+namespace StreamEngine.Host.Live;
+
+/// <summary>
+/// The SignalR hub at <c>/hubs/metrics</c>: a client subscribes to campaigns (and slots) and receives <c>metrics</c>
+/// messages with the same JSON as NATS (<c>adtrack.metrics.campaign.*</c>, <c>adtrack.metrics.slot.*</c>,
+/// <c>adtrack.pricing.floor.*</c> for its slots), and <c>alert</c> messages for pacing alerts. Delivery goes through
+/// <see cref="HubFanout"/>: each connection has its own conflated mailbox, so a slow client is skipped or dropped
+/// without holding up others or the pipeline.
+/// </summary>
+public sealed class MetricsHub(HubFanout fanout) : Hub
+{
+    /// <summary>Receive a campaign's metrics.</summary>
+    public void Subscribe(string campaign) => fanout.Subscribe(Context, LiveKey.Campaign(Check(campaign)));
+
+    public void Unsubscribe(string campaign) => fanout.Unsubscribe(Context.ConnectionId, LiveKey.Campaign(Check(campaign)));
+
+    /// <summary>Receive a slot's metrics and floor recommendations.</summary>
+    public void SubscribeSlot(string slot) => fanout.Subscribe(Context, LiveKey.Slot(Check(slot)));
+
+    public void UnsubscribeSlot(string slot) => fanout.Unsubscribe(Context.ConnectionId, LiveKey.Slot(Check(slot)));
+
+    public override Task OnConnectedAsync()
+    {
+        fanout.Connect(Context);
+        return base.OnConnectedAsync();
+    }
+
+    public override Task OnDisconnectedAsync(Exception? exception)
+    {
+        fanout.Disconnect(Context.ConnectionId);
+        return base.OnDisconnectedAsync(exception);
+    }
+
+    private static string Check(string id) =>
+        id is { Length: > 0 and <= 128 } ? id : throw new HubException("an id of 1 to 128 characters is required");
+}
+
+/// <summary>What a connection subscribes to: a campaign or a slot.</summary>
+public readonly record struct LiveKey(char Kind, string Id)
+{
+    public static LiveKey Campaign(string id) => new('c', id);
+
+    public static LiveKey Slot(string id) => new('s', id);
+}

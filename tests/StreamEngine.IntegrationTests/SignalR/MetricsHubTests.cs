@@ -1,0 +1,90 @@
+using System.Collections.Concurrent;
+using System.Globalization;
+using Confluent.Kafka;
+using Microsoft.AspNetCore.SignalR.Client;
+using Microsoft.Extensions.DependencyInjection;
+using StreamEngine.Core.AdEvents;
+using StreamEngine.TestUtilities;
+
+namespace StreamEngine.IntegrationTests.SignalR;
+
+/// <summary>
+/// The SignalR hub of a running engine (<c>run --job ad-metrics</c>), with real clients (Microsoft.AspNetCore.SignalR.Client,
+/// one on JSON, one on MessagePack): each receives <c>metrics</c> for the campaign it subscribed to and none for others.
+/// </summary>
+public sealed class MetricsHubTests
+{
+    private static readonly TimeSpan Patience = TimeSpan.FromMinutes(2);
+
+    [Fact]
+    public async Task A_client_receives_pushes_for_its_campaign_and_none_for_others_on_both_protocols()
+    {
+        using var kafka = EmbeddedKafkaFixture.Start(new StreamEngine.Kafka.Embedded.EmbeddedKafkaOptions { Brokers = 1 });
+        var topic = kafka.CreateTopic("hub", 4);
+        using var folder = new TemporaryDirectory("streamengine-hub");
+        var port = FreePort.Next();
+        using var engine = StreamEngineCli.Start("run", "--job", "ad-metrics", "--set", $"kafka.bootstrap={kafka.BootstrapServers}", "--set", $"kafka.topic={topic}",
+            "--set", $"clickhouse.path={folder.Path}", "--set", "clickhouse.http.port=0", "--set", $"http.port={port}");
+        await engine.WaitForOutputAsync(line => line.StartsWith("streamengine run:", StringComparison.Ordinal), Patience);
+
+        var onJson = await ConnectAsync(port, messagePack: false);
+        var onMessagePack = await ConnectAsync(port, messagePack: true);
+        await onJson.Connection.InvokeAsync("Subscribe", "cmp-0001");
+        await onMessagePack.Connection.InvokeAsync("Subscribe", "cmp-0002");
+
+        // Traffic while they listen: the two campaigns are the busiest (Zipf), so both get updates every second.
+        using (var producer = new ProducerBuilder<string, byte[]>(kafka.ProducerConfig()).Build())
+        {
+            var generator = new TrafficGenerator(new TrafficOptions { Seed = 9, Campaigns = 20 }).Messages().GetEnumerator();
+            var deadline = DateTime.UtcNow + Patience;
+            while ((onJson.Received.IsEmpty || onMessagePack.Received.IsEmpty) && DateTime.UtcNow < deadline)
+            {
+                for (var i = 0; i < 500 && generator.MoveNext(); i++)
+                {
+                    producer.Produce(topic, new Message<string, byte[]> { Key = generator.Current.Key, Value = generator.Current.Value });
+                }
+
+                producer.Flush(Patience);
+                await Task.Delay(200);
+            }
+        }
+
+        Assert.NotEmpty(onJson.Received);
+        Assert.NotEmpty(onMessagePack.Received);
+        Assert.All(onJson.Received, m => Assert.Equal("cmp-0001", m.Campaign));
+        Assert.All(onMessagePack.Received, m => Assert.Equal("cmp-0002", m.Campaign));
+        Assert.All(onJson.Received.Concat(onMessagePack.Received), m => Assert.True(m.Impressions >= 0 && m.WindowStart.Length > 0));
+
+        await onJson.Connection.DisposeAsync();
+        await onMessagePack.Connection.DisposeAsync();
+        engine.Signal(15);
+        await engine.WaitForExitAsync(Patience);
+        Assert.True(engine.ExitCode == 0, engine.StandardError);
+    }
+
+    private static async Task<Client> ConnectAsync(int port, bool messagePack)
+    {
+        var builder = new HubConnectionBuilder().WithUrl($"http://127.0.0.1:{port}/hubs/metrics");
+        if (messagePack)
+        {
+            builder.AddMessagePackProtocol();
+        }
+
+        var client = new Client(builder.Build());
+        client.Connection.On<Dictionary<string, object?>>("metrics", payload => client.Received.Enqueue(new Pushed(
+            Convert.ToString(payload["campaign"], CultureInfo.InvariantCulture)!,
+            Convert.ToString(payload["window_start"], CultureInfo.InvariantCulture)!,
+            Convert.ToInt64(payload["impressions"] is System.Text.Json.JsonElement e ? e.GetInt64() : payload["impressions"], CultureInfo.InvariantCulture))));
+        await client.Connection.StartAsync();
+        return client;
+    }
+
+    private sealed record Pushed(string Campaign, string WindowStart, long Impressions);
+
+    private sealed class Client(HubConnection connection)
+    {
+        public HubConnection Connection { get; } = connection;
+
+        public ConcurrentQueue<Pushed> Received { get; } = new();
+    }
+}

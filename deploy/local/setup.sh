@@ -64,9 +64,34 @@ if [ ! -s "$chdb_dir/libchdb.so" ]; then
   say "chDB $CHDB_VERSION installed at $chdb_dir/libchdb.so"
 fi
 
+# --- dashboard front-end packages (npm, pinned and checked; copied next to the host's static files) -----
+web_lib=$root/engine/StreamEngine.Host/wwwroot/lib
+web_packages=(
+  "@microsoft/signalr 10.0.11 ae9efcfc7dccfc81b2f69edd4a0f879a8f0c51c0154c469561c4a5c201310b4c package/dist/browser/signalr.min.js"
+  "uplot 1.6.32 4b8a8191e425658e3ea8c8c1314b0fc679c861ee3a1af2b20c7b16ba50b5133d package/dist/uPlot.iife.min.js package/dist/uPlot.min.css"
+)
+for entry in "${web_packages[@]}"; do
+  read -r name version sha files <<<"$entry"
+  stamp="$web_lib/.${name//\//_}-$version"
+  [ -f "$stamp" ] && continue
+  command -v npm >/dev/null || apt_install npm
+  web_cache=$cache/web
+  mkdir -p "$web_cache" "$web_lib"
+  tarball=$web_cache/$(echo "$name" | sed 's|^@||; s|/|-|')-$version.tgz
+  if [ ! -s "$tarball" ]; then
+    say "fetching $name@$version (npm)"
+    (cd "$web_cache" && npm pack --silent "$name@$version" >/dev/null)
+  fi
+  echo "$sha  $tarball" | sha256sum -c --quiet - || { say "$tarball does not match its recorded sha256"; rm -f "$tarball"; exit 1; }
+  for file in $files; do
+    tar -xzf "$tarball" -O "$file" >"$web_lib/$(basename "$file")"
+  done
+  touch "$stamp"
+done
+
 # --- test dependencies ------------------------------------------------------------------------------
 if [ $want_test -eq 1 ]; then
-  apt_install kcat nats-server
+  apt_install kcat nats-server chromium
   # Debian's package starts a system nats-server on port 4222; tests start their own on free ports.
 fi
 

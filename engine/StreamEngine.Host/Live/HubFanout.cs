@@ -30,6 +30,8 @@ public sealed class HubFanout(IHubContext<MetricsHub> hub, HubFanoutOptions? opt
     private readonly HubFanoutOptions _options = options ?? new HubFanoutOptions();
 
     private readonly ConcurrentDictionary<string, Mailbox> _connections = new();
+    private readonly ConcurrentDictionary<LiveKey, (long Window, long Volume)> _seen = new();
+    private readonly ConcurrentDictionary<(LiveKey Key, string Subject), LiveUpdate> _last = new();
     private readonly ConcurrentDictionary<LiveKey, ConcurrentDictionary<string, Mailbox>> _subscribers = new();
     private long _sent;
     private long _superseded;
@@ -58,12 +60,17 @@ public sealed class HubFanout(IHubContext<MetricsHub> hub, HubFanoutOptions? opt
         }
     }
 
+    /// <summary>Adds the connection to the key's subscribers and sends it the newest value of each of the key's subjects at once.</summary>
     public void Subscribe(HubCallerContext context, LiveKey key)
     {
         ArgumentNullException.ThrowIfNull(context);
         if (_connections.TryGetValue(context.ConnectionId, out var mailbox))
         {
             _subscribers.GetOrAdd(key, _ => new ConcurrentDictionary<string, Mailbox>())[context.ConnectionId] = mailbox;
+            foreach (var last in _last.Where(l => l.Key.Key == key).Select(l => l.Value))
+            {
+                mailbox.Post((last.Subject, last.WindowStartMs), new LiveMessage(last.Subject, Payload(last.Json)));
+            }
         }
     }
 
@@ -75,10 +82,38 @@ public sealed class HubFanout(IHubContext<MetricsHub> hub, HubFanoutOptions? opt
         }
     }
 
+    /// <summary>
+    /// The busiest campaigns (impressions) and slots (bids) of the newest minute seen, for a dashboard's pickers.
+    /// Slots count this process's partials.
+    /// </summary>
+    public (IReadOnlyList<(string Id, long Impressions)> Campaigns, IReadOnlyList<(string Id, long Bids)> Slots) Catalog(int top)
+    {
+        var seen = _seen.ToArray();
+        IReadOnlyList<(string, long)> Top(char kind)
+        {
+            var ofKind = seen.Where(s => s.Key.Kind == kind).ToList();
+            var newest = ofKind.Count == 0 ? 0 : ofKind.Max(s => s.Value.Window);
+            return [.. ofKind.OrderByDescending(s => s.Value.Window >= newest - 60_000 ? s.Value.Volume : -1).ThenBy(s => s.Key.Id, StringComparer.Ordinal)
+                .Take(top).Select(s => (s.Key.Id, s.Value.Volume))];
+        }
+
+        return (Top('c'), Top('s'));
+    }
+
     public void Offer(LiveUpdate update)
     {
         ArgumentNullException.ThrowIfNull(update);
-        var key = update.Subject.StartsWith("adtrack.metrics.campaign.", StringComparison.Ordinal) ? LiveKey.Campaign(update.Key) : LiveKey.Slot(update.Key);
+        // Campaign subjects (metrics, pacing) go to the campaign's subscribers; slot subjects (metrics, floors) to the slot's.
+        var key = update.Subject.StartsWith("adtrack.metrics.campaign.", StringComparison.Ordinal) || update.Subject.StartsWith("adtrack.pacing.campaign.", StringComparison.Ordinal)
+            ? LiveKey.Campaign(update.Key)
+            : LiveKey.Slot(update.Key);
+        if (update.Subject.StartsWith("adtrack.metrics.", StringComparison.Ordinal))
+        {
+            var volume = Volume(update.Json, key.Kind == 'c' ? "impressions"u8 : "bids"u8);
+            _seen.AddOrUpdate(key, (update.WindowStartMs, volume), (_, old) => update.WindowStartMs >= old.Window ? (update.WindowStartMs, volume) : old);
+        }
+
+        _last.AddOrUpdate((key, update.Subject), update, (_, old) => update.WindowStartMs >= old.WindowStartMs ? update : old);
         if (!_subscribers.TryGetValue(key, out var subscribers) || subscribers.IsEmpty)
         {
             return;
@@ -99,6 +134,21 @@ public sealed class HubFanout(IHubContext<MetricsHub> hub, HubFanoutOptions? opt
         {
             mailbox.Post((subject + "#" + Guid.NewGuid().ToString("N"), 0), message);
         }
+    }
+
+    /// <summary>A top-level whole number of the JSON, by name (0 when absent).</summary>
+    private static long Volume(byte[] json, ReadOnlySpan<byte> name)
+    {
+        var reader = new Utf8JsonReader(json);
+        while (reader.Read())
+        {
+            if (reader.TokenType == JsonTokenType.PropertyName && reader.CurrentDepth == 1 && reader.ValueTextEquals(name) && reader.Read() && reader.TryGetInt64(out var value))
+            {
+                return value;
+            }
+        }
+
+        return 0;
     }
 
     /// <summary>The JSON as name/value pairs, which both hub protocols (JSON, MessagePack) carry as an object.</summary>

@@ -21,6 +21,17 @@ public sealed class MetricsHub(HubFanout fanout) : Hub
 
     public void UnsubscribeSlot(string slot) => fanout.Unsubscribe(Context.ConnectionId, LiveKey.Slot(Check(slot)));
 
+    /// <summary>The busiest campaigns and slots of the newest minute, for pickers: <c>{ campaigns: [{id, impressions}], slots: [{id, bids}] }</c>.</summary>
+    public Dictionary<string, object> Catalog()
+    {
+        var (campaigns, slots) = fanout.Catalog(top: 50);
+        return new Dictionary<string, object>
+        {
+            ["campaigns"] = campaigns.Select(c => new Dictionary<string, object> { ["id"] = c.Id, ["impressions"] = c.Impressions }).ToList(),
+            ["slots"] = slots.Select(s => new Dictionary<string, object> { ["id"] = s.Id, ["bids"] = s.Bids }).ToList(),
+        };
+    }
+
     public override Task OnConnectedAsync()
     {
         fanout.Connect(Context);

@@ -13,8 +13,8 @@ namespace StreamEngine.Host.Observability;
 /// <summary>
 /// The engine's own HTTP port (<c>http.port</c>, default 5000, loopback): <c>/metrics</c> in Prometheus' text format
 /// (the <see cref="EngineMetrics"/> meter, exported by prometheus-net), <c>/healthz</c> (the process is alive) and
-/// <c>/readyz</c> (every job is running and has caught up once), and the SignalR hub at <c>/hubs/metrics</c> (JSON and
-/// MessagePack; see <see cref="MetricsHub"/>). Started before the jobs, so they can send to <see cref="Fanout"/>.
+/// <c>/readyz</c> (every job is running and has caught up once), the SignalR hub at <c>/hubs/metrics</c> (JSON and
+/// MessagePack; see <see cref="MetricsHub"/>) and the ad-ops dashboard at <c>/</c>. Started before the jobs, so they can send to <see cref="Fanout"/>.
 /// </summary>
 public sealed class EngineHttpHost : IAsyncDisposable
 {
@@ -40,6 +40,10 @@ public sealed class EngineHttpHost : IAsyncDisposable
         builder.Services.AddSingleton<HubFanout>();
         var app = builder.Build();
         app.MapHub<MetricsHub>("/hubs/metrics");
+        // The dashboard: static files next to the engine (wwwroot; its libraries are copied there by the set-up).
+        var web = new Microsoft.Extensions.FileProviders.PhysicalFileProvider(Path.Combine(AppContext.BaseDirectory, "wwwroot"));
+        app.UseDefaultFiles(new DefaultFilesOptions { FileProvider = web });
+        app.UseStaticFiles(new StaticFileOptions { FileProvider = web });
         // Only the engine's meter: the exposition stays the engine's metrics, not every library's.
         var registry = Metrics.NewCustomRegistry();
         var bridge = new PrometheusBridge(EngineMetrics.MeterName, registry);

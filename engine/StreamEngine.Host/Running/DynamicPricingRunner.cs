@@ -32,6 +32,7 @@ public sealed class DynamicPricingRunner : IJobPipeline
     private readonly QuantileSketch _buckets = new(SlotMinuteAggregator.RelativeAccuracy);
     private readonly Dictionary<(string Slot, long Minute), (long Samples, double Recommended)> _written = [];
     private readonly HashSet<(string Campaign, long Minute, string Status)> _raised = [];
+    private readonly Dictionary<string, (long Minute, long Spend)> _paced = new(StringComparer.Ordinal);
     private long _rows;
     private ILiveSink? _live;
 
@@ -191,48 +192,83 @@ public sealed class DynamicPricingRunner : IJobPipeline
         return rows.Count;
     }
 
-    /// <summary>Alerts for the campaign minutes in the look-back whose status turned to over, under or exhausted. Returns how many were new.</summary>
+    /// <summary>
+    /// Alerts for the campaign minutes in the look-back whose status turned to over, under or exhausted, and each
+    /// campaign's newest pace as a live value (<c>adtrack.pacing.campaign.CAMPAIGN</c>). Returns how many alerts were new.
+    /// </summary>
     private async Task<int> RaisePacingAlertsAsync(CancellationToken cancellationToken)
     {
         var from = Minute(_clock.GetUtcNow() - _lookback);
         var db = ClickHouseSql.Identifier(_database);
-        var statuses = await _alerts.QueryAsync(
-            $"SELECT campaign, toUnixTimestamp(window_start), status, pace_ratio, spend_today_micros, daily_budget_micros FROM {db}.campaign_pacing " +
-            $"WHERE window_start >= toDateTime({from - 60}, 'UTC') ORDER BY campaign, window_start", cancellationToken);
-        var alerts = new List<string[]>();
-        string[]? before = null;
-        foreach (var fields in statuses.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l.Split('\t')))
+        var rows = (await _alerts.QueryAsync(
+                $"SELECT campaign, toUnixTimestamp(window_start), status, pace_ratio, spend_today_micros, daily_budget_micros, ideal_shaped_micros, " +
+                $"pacing_multiplier, throttle_probability FROM {db}.campaign_pacing WHERE window_start >= toDateTime({from - 60}, 'UTC') ORDER BY campaign, window_start",
+                cancellationToken))
+            .Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(PacingRow.Parse).ToList();
+        var alerts = new List<(PacingRow Row, string Previous)>();
+        for (var i = 0; i < rows.Count; i++)
         {
-            var previousStatus = before is not null && before[0] == fields[0] ? before[2] : "";
-            before = fields;
-            if (!DynamicPricing.AlertingStatuses.Contains(fields[2]) || previousStatus == fields[2] || previousStatus.Length == 0)
+            var row = rows[i];
+            var previous = i > 0 && rows[i - 1].Campaign == row.Campaign ? rows[i - 1].Status : "";
+            if (DynamicPricing.AlertingStatuses.Contains(row.Status) && previous.Length > 0 && previous != row.Status && _raised.Add((row.Campaign, row.Minute, row.Status)))
             {
-                continue;
+                alerts.Add((row, previous));
+                _live?.Alert("adtrack.alerts.pacing", row.Campaign, AlertJson(row, previous));
+                _log($"pacing alert: campaign {row.Campaign} is {row.Status} (was {previous}) at {DateTimeOffset.FromUnixTimeSeconds(row.Minute):HH:mm} UTC, pace {row.PaceRatio:0.00}");
             }
 
-            if (_raised.Add((fields[0], long.Parse(fields[1], CultureInfo.InvariantCulture), fields[2])))
+            var newest = i + 1 == rows.Count || rows[i + 1].Campaign != row.Campaign;
+            if (newest && _live is not null && (!_paced.TryGetValue(row.Campaign, out var paced) || paced != (row.Minute, row.SpendTodayMicros)))
             {
-                alerts.Add([.. fields, previousStatus]);
-                _live?.Alert("adtrack.alerts.pacing", fields[0], AlertJson(fields, previousStatus));
-                _log($"pacing alert: campaign {fields[0]} is {fields[2]} (was {previousStatus}) at {DateTimeOffset.FromUnixTimeSeconds(long.Parse(fields[1], CultureInfo.InvariantCulture)):HH:mm} UTC, pace {double.Parse(fields[3], CultureInfo.InvariantCulture):0.00}");
+                _paced[row.Campaign] = (row.Minute, row.SpendTodayMicros);
+                _live.Offer(new LiveUpdate($"adtrack.pacing.campaign.{LiveUpdate.Token(row.Campaign)}", row.Campaign, row.Minute * 1000, PaceJson(row)));
             }
         }
 
         if (alerts.Count > 0)
         {
             await _alerts.WriteAsync(new RecordBatch.Builder()
-                .Append("window_start", false, c => c.UInt32(s => s.AppendRange(alerts.Select(a => uint.Parse(a[1], CultureInfo.InvariantCulture)))))
-                .Append("campaign", false, c => c.String(s => s.AppendRange(alerts.Select(a => a[0]))))
-                .Append("status", false, c => c.String(s => s.AppendRange(alerts.Select(a => a[2]))))
-                .Append("previous_status", false, c => c.String(s => s.AppendRange(alerts.Select(a => a[6]))))
-                .Append("pace_ratio", false, c => c.Double(s => s.AppendRange(alerts.Select(a => double.Parse(a[3], CultureInfo.InvariantCulture)))))
-                .Append("spend_today_micros", false, c => c.Int64(s => s.AppendRange(alerts.Select(a => long.Parse(a[4], CultureInfo.InvariantCulture)))))
-                .Append("daily_budget_micros", false, c => c.Int64(s => s.AppendRange(alerts.Select(a => long.Parse(a[5], CultureInfo.InvariantCulture)))))
+                .Append("window_start", false, c => c.UInt32(s => s.AppendRange(alerts.Select(a => (uint)a.Row.Minute))))
+                .Append("campaign", false, c => c.String(s => s.AppendRange(alerts.Select(a => a.Row.Campaign))))
+                .Append("status", false, c => c.String(s => s.AppendRange(alerts.Select(a => a.Row.Status))))
+                .Append("previous_status", false, c => c.String(s => s.AppendRange(alerts.Select(a => a.Previous))))
+                .Append("pace_ratio", false, c => c.Double(s => s.AppendRange(alerts.Select(a => a.Row.PaceRatio))))
+                .Append("spend_today_micros", false, c => c.Int64(s => s.AppendRange(alerts.Select(a => a.Row.SpendTodayMicros))))
+                .Append("daily_budget_micros", false, c => c.Int64(s => s.AppendRange(alerts.Select(a => a.Row.DailyBudgetMicros))))
                 .Build(), cancellationToken);
         }
 
         return alerts.Count;
     }
+
+    /// <summary>One minute of <c>ads.campaign_pacing</c>, as the runner reads it.</summary>
+    private sealed record PacingRow(
+        string Campaign, long Minute, string Status, double PaceRatio, long SpendTodayMicros, long DailyBudgetMicros, double IdealShapedMicros,
+        double Multiplier, double ThrottleProbability)
+    {
+        public static PacingRow Parse(string line)
+        {
+            var f = line.Split('\t');
+            return new PacingRow(f[0], long.Parse(f[1], CultureInfo.InvariantCulture), f[2], D(f[3]), long.Parse(f[4], CultureInfo.InvariantCulture),
+                long.Parse(f[5], CultureInfo.InvariantCulture), D(f[6]), D(f[7]), D(f[8]));
+
+            static double D(string text) => double.Parse(text, CultureInfo.InvariantCulture);
+        }
+    }
+
+    /// <summary>A campaign's pace now: spend today against the traffic-shaped ideal, the multiplier and throttle, the status.</summary>
+    private static byte[] PaceJson(PacingRow row) => LiveJson.Write(json =>
+    {
+        json.WriteString("campaign", row.Campaign);
+        json.WriteString("window_start", DateTimeOffset.FromUnixTimeSeconds(row.Minute));
+        json.WriteNumber("spend_today_micros", row.SpendTodayMicros);
+        json.WriteNumber("ideal_spend_micros", row.IdealShapedMicros);
+        json.WriteNumber("daily_budget_micros", row.DailyBudgetMicros);
+        json.WriteNumber("pace_ratio", row.PaceRatio);
+        json.WriteNumber("pacing_multiplier", row.Multiplier);
+        json.WriteNumber("throttle_probability", row.ThrottleProbability);
+        json.WriteString("status", row.Status);
+    });
 
     private static byte[] FloorJson(long minute, string slot, FloorRecommendation r) => LiveJson.Write(json =>
     {
@@ -246,15 +282,15 @@ public sealed class DynamicPricingRunner : IJobPipeline
     });
 
     /// <summary>An alert: campaign, minute, status, the previous one, pace ratio, spend today and the budget.</summary>
-    private static byte[] AlertJson(string[] fields, string previousStatus) => LiveJson.Write(json =>
+    private static byte[] AlertJson(PacingRow row, string previousStatus) => LiveJson.Write(json =>
     {
-        json.WriteString("campaign", fields[0]);
-        json.WriteString("window_start", DateTimeOffset.FromUnixTimeSeconds(long.Parse(fields[1], CultureInfo.InvariantCulture)));
-        json.WriteString("status", fields[2]);
+        json.WriteString("campaign", row.Campaign);
+        json.WriteString("window_start", DateTimeOffset.FromUnixTimeSeconds(row.Minute));
+        json.WriteString("status", row.Status);
         json.WriteString("previous_status", previousStatus);
-        json.WriteNumber("pace_ratio", double.Parse(fields[3], CultureInfo.InvariantCulture));
-        json.WriteNumber("spend_today_micros", long.Parse(fields[4], CultureInfo.InvariantCulture));
-        json.WriteNumber("daily_budget_micros", long.Parse(fields[5], CultureInfo.InvariantCulture));
+        json.WriteNumber("pace_ratio", row.PaceRatio);
+        json.WriteNumber("spend_today_micros", row.SpendTodayMicros);
+        json.WriteNumber("daily_budget_micros", row.DailyBudgetMicros);
     });
 
     private static void WriteNumberOrNull(System.Text.Json.Utf8JsonWriter json, string name, double value)

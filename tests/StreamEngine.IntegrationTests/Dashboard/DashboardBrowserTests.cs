@@ -1,0 +1,109 @@
+using System.Globalization;
+using Microsoft.Playwright;
+using StreamEngine.TestUtilities;
+
+namespace StreamEngine.IntegrationTests.Dashboard;
+
+/// <summary>
+/// The ad-ops dashboard of <c>streamengine demo</c> in a real browser (Debian's Chromium driven by Playwright): it
+/// connects, its numbers change live, it shows the campaign's pacing, it follows a campaign switch, and it reconnects
+/// by itself after the engine (and its hub) restarts. A screenshot is kept in artifacts/dashboard.png.
+/// </summary>
+public sealed class DashboardBrowserTests
+{
+    private const string Chromium = "/usr/bin/chromium";
+    private static readonly TimeSpan Patience = TimeSpan.FromMinutes(2);
+
+    [Fact]
+    public async Task The_dashboard_shows_live_numbers_switches_campaign_and_survives_a_hub_restart()
+    {
+        Assert.True(File.Exists(Chromium), $"{Chromium} is missing: deploy/local/setup.sh --test installs Debian's chromium");
+        using var folder = new TemporaryDirectory("streamengine-dashboard");
+        var port = FreePort.Next();
+        string[] demoArguments = ["demo", "--port", port.ToString(CultureInfo.InvariantCulture), "--set", $"clickhouse.path={folder.Path}", "--set", "clickhouse.http.port=0"];
+        var demo = StreamEngineCli.Start(demoArguments);
+        try
+        {
+            await demo.WaitForOutputAsync(line => line.Contains("metrics and health", StringComparison.Ordinal), Patience);
+            using var playwright = await Playwright.CreateAsync();
+            await using var browser = await playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
+            {
+                ExecutablePath = Chromium,
+                Headless = true,
+                // This machine's network is closed: Chromium's background connections only produce errors.
+                Args = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+            });
+            var page = await browser.NewPageAsync(new BrowserNewPageOptions { ViewportSize = new ViewportSize { Width = 1280, Height = 900 } });
+            await page.GotoAsync($"http://127.0.0.1:{port}/");
+            await Expect(page, "#status[data-state=connected]");
+
+            // Live: the selected campaign's impressions appear and then change as traffic arrives.
+            var first = await NumberAsync(page, "#impressions");
+            await WaitAsync(async () => await NumberAsync(page, "#impressions") != first, "the impressions tile to change live");
+            // Budget pacing from dynamic-pricing (the demo sets budgets): spend today against the pace, and a status.
+            await WaitAsync(async () => await TextAsync(page, "#pace-status") != "–", "the campaign's pacing status");
+
+            // Switching campaign: the picker follows, the tiles show the new campaign's numbers.
+            await WaitAsync(async () => await page.Locator("#campaign option").CountAsync() >= 2, "a second campaign in the picker");
+            var second = await page.Locator("#campaign option").Nth(1).GetAttributeAsync("value");
+            await page.SelectOptionAsync("#campaign", second!);
+            await WaitAsync(async () => await page.InputValueAsync("#campaign") == second && await TextAsync(page, "#impressions") != "–", "the second campaign's numbers");
+
+            // The engine restarts: the page notices, reconnects by itself and shows live numbers again.
+            demo.Signal(15);
+            await demo.WaitForExitAsync(Patience);
+            await Expect(page, "#status:not([data-state=connected])");
+            demo.Dispose();
+            demo = StreamEngineCli.Start(demoArguments);
+            await Expect(page, "#status[data-state=connected]");
+            var afterRestart = await NumberAsync(page, "#impressions");
+            await WaitAsync(async () => await NumberAsync(page, "#impressions") != afterRestart, "live numbers after the restart");
+
+            var screenshot = Path.Combine(RepositoryRoot(), "artifacts", "dashboard.png");
+            Directory.CreateDirectory(Path.GetDirectoryName(screenshot)!);
+            await page.ScreenshotAsync(new PageScreenshotOptions { Path = screenshot, FullPage = true });
+            Assert.True(new FileInfo(screenshot).Length > 10_000, "the screenshot should show the dashboard");
+        }
+        finally
+        {
+            demo.Dispose();
+        }
+    }
+
+    private static Task Expect(IPage page, string selector) =>
+        page.Locator(selector).WaitForAsync(new LocatorWaitForOptions { Timeout = (float)Patience.TotalMilliseconds });
+
+    private static async Task<string> TextAsync(IPage page, string selector) => (await page.Locator(selector).InnerTextAsync()).Trim();
+
+    /// <summary>A tile's number (waits until it shows one).</summary>
+    private static async Task<long> NumberAsync(IPage page, string selector)
+    {
+        long value = -1;
+        await WaitAsync(async () => long.TryParse((await TextAsync(page, selector)).Replace(",", "", StringComparison.Ordinal), NumberStyles.Integer, CultureInfo.InvariantCulture, out value),
+            $"a number in {selector}");
+        return value;
+    }
+
+    private static async Task WaitAsync(Func<Task<bool>> condition, string what)
+    {
+        var deadline = DateTime.UtcNow + Patience;
+        while (!await condition())
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"gave up waiting for {what}");
+            await Task.Delay(250);
+        }
+    }
+
+    private static string RepositoryRoot()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            if (File.Exists(Path.Combine(dir.FullName, "StreamEngine.sln")))
+            {
+                return dir.FullName;
+            }
+        }
+
+        return AppContext.BaseDirectory;
+    }
+}

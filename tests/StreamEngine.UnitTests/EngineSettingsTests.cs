@@ -30,6 +30,9 @@ public sealed class EngineSettingsTests
     [InlineData("clickhouse.paht=/x", "unknown configuration key 'clickhouse.paht'")]
     [InlineData("clickhouse.mode=cloud", "configuration key 'clickhouse.mode' has a bad value 'cloud'")]
     [InlineData("no-equals-sign", "--set 'no-equals-sign' is not key=value")]
+    [InlineData("pricing.smoothing=2", "configuration key 'pricing.smoothing' has a bad value '2'")]
+    [InlineData("nats.url=http://x", "configuration key 'nats.url' has a bad value")]
+    [InlineData("http.api_key=short", "configuration key 'http.api_key' has a bad value")]
     public void Bad_keys_and_values_are_named(string pair, string message)
     {
         var error = Assert.Throws<UsageException>(() => EngineSettings.Load([pair], NoEnvironment));
@@ -65,5 +68,16 @@ public sealed class EngineSettingsTests
     public void Other_durations_are_refused(string text)
     {
         Assert.False(EngineSettings.TryParseDuration(text, out _));
+    }
+
+    [Fact]
+    public void Listening_beyond_this_machine_needs_an_api_key()
+    {
+        var open = EngineSettings.Load(["http.host=0.0.0.0"], NoEnvironment);
+        Assert.Contains("set 'http.api_key'", Assert.Throws<UsageException>(() => open.HttpOptions).Message, StringComparison.Ordinal);
+
+        var keyed = EngineSettings.Load(["http.host=0.0.0.0", "http.api_key=0123456789abcdef"], NoEnvironment).HttpOptions;
+        Assert.Equal("0123456789abcdef", keyed.ApiKey);
+        Assert.Null(EngineSettings.Load([], NoEnvironment).HttpOptions.ApiKey); // loopback needs none
     }
 }

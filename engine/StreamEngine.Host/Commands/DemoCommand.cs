@@ -61,7 +61,7 @@ public static class DemoCommand
         // The Kafka cluster is new and empty each time: positions stored by an earlier demo no longer apply (results stay).
         await using var store = new StreamEngine.ClickHouse.Stores.EmbeddedStore(clickHouse, ownsConnection: false);
         var named = new List<(string, IJobPipeline)>();
-        await using var http = await EngineHttpHost.StartAsync(settings.Port("http.port"), () => named, stopping.Token);
+        await using var http = await EngineHttpHost.StartAsync(settings.HttpOptions, () => named, stopping.Token);
         await using var nats = settings.NatsOptions is { } natsOptions ? new StreamEngine.Nats.LivePublisher(natsOptions) : null;
         var live = new LiveSinks([.. nats is null ? Array.Empty<ILiveSink>() : [nats], http.Fanout]);
         var jobs = new List<IJobPipeline>();

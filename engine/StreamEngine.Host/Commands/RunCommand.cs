@@ -54,7 +54,7 @@ public static class RunCommand
                 SkipCertificateValidation = settings.Flag("clickhouse.tls.accept_invalid_certificate"),
             });
         var running = new List<(string, IJobPipeline)>();
-        await using var http = await EngineHttpHost.StartAsync(settings.Port("http.port"), () => running, stopping.Token);
+        await using var http = await EngineHttpHost.StartAsync(settings.HttpOptions, () => running, stopping.Token);
         await using var nats = settings.NatsOptions is { } natsOptions ? new StreamEngine.Nats.LivePublisher(natsOptions) : null;
         var live = new LiveSinks([.. nats is null ? Array.Empty<ILiveSink>() : [nats], http.Fanout]);
         var pipeline = await JobCatalog.StartAsync(jobName, jobs, settings, store, line => Console.Error.WriteLine(line), stopping.Token, live);

@@ -33,6 +33,8 @@ public sealed class EngineSettings
         ["nats.password"] = ("", _ => null),
         ["nats.token"] = ("", _ => null),
         ["nats.credentials_file"] = ("", v => v.Length == 0 || File.Exists(v) ? null : "an existing NATS credentials file"),
+        ["http.host"] = ("127.0.0.1", v => System.Net.IPAddress.TryParse(v, out _) ? null : "an IP address to listen on (127.0.0.1: this machine only; 0.0.0.0: every interface, which needs http.api_key)"),
+        ["http.api_key"] = ("", v => v.Length == 0 || v.Length >= 16 ? null : "empty (no key: loopback only) or a key of at least 16 characters"),
         ["http.port"] = ("5000", v => int.TryParse(v, NumberStyles.None, CultureInfo.InvariantCulture, out var p) && p <= 65535 ? null : "a port from 0 (any free one) to 65535"),
         ["clickhouse.raw_events"] = ("true", v => v is "true" or "false" ? null : "true (write ads.events) or false"),
         ["pricing.min_samples"] = ("200", v => long.TryParse(v, NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n >= 1 ? null : "a whole number of bids, at least 1"),
@@ -128,7 +130,23 @@ public sealed class EngineSettings
     public IEnumerable<KeyValuePair<string, string>> Printable() =>
         _values.OrderBy(v => v.Key, StringComparer.Ordinal).Select(v => IsSecret(v.Key) && v.Value.Length > 0 ? new KeyValuePair<string, string>(v.Key, "****") : v);
 
-    private static bool IsSecret(string key) => IsPassThrough(key) || key is "clickhouse.password" or "nats.password" or "nats.token";
+    private static bool IsSecret(string key) => IsPassThrough(key) || key is "clickhouse.password" or "nats.password" or "nats.token" or "http.api_key";
+
+    /// <summary>
+    /// Where the engine's HTTP port listens and the key its hub asks for. Listening beyond this machine without a key
+    /// is refused: the hub's data is for the people the key is given to.
+    /// </summary>
+    public StreamEngine.Host.Observability.EngineHttpOptions HttpOptions
+    {
+        get
+        {
+            var host = System.Net.IPAddress.Parse(this["http.host"]);
+            var key = NullIfEmpty(this["http.api_key"]);
+            return !System.Net.IPAddress.IsLoopback(host) && key is null
+                ? throw new UsageException($"configuration key 'http.host' is {host}, beyond this machine: set 'http.api_key' too (clients send it as X-Api-Key, a Bearer token or ?access_token=)")
+                : new StreamEngine.Host.Observability.EngineHttpOptions { Port = Port("http.port"), Host = host, ApiKey = key };
+        }
+    }
 
     /// <summary>The NATS publisher's options, or null when <c>nats.url</c> is unset (no NATS output).</summary>
     public StreamEngine.Nats.LivePublisherOptions? NatsOptions => this["nats.url"] is { Length: > 0 } url

@@ -16,6 +16,19 @@ namespace StreamEngine.Host.Observability;
 /// <c>/readyz</c> (every job is running and has caught up once), the SignalR hub at <c>/hubs/metrics</c> (JSON and
 /// MessagePack; see <see cref="MetricsHub"/>) and the ad-ops dashboard at <c>/</c>. Started before the jobs, so they can send to <see cref="Fanout"/>.
 /// </summary>
+/// <summary>The engine's HTTP port: where it listens and the key its hub asks for.</summary>
+public sealed record EngineHttpOptions
+{
+    /// <summary>The port (<c>http.port</c>; 0: any free one).</summary>
+    public int Port { get; init; } = 5000;
+
+    /// <summary>The address (<c>http.host</c>); beyond loopback only with an <see cref="ApiKey"/>.</summary>
+    public IPAddress Host { get; init; } = IPAddress.Loopback;
+
+    /// <summary>The key the hub asks for (<c>http.api_key</c>: X-Api-Key, a Bearer token, or <c>?access_token=</c>); null: none.</summary>
+    public string? ApiKey { get; init; }
+}
+
 public sealed class EngineHttpHost : IAsyncDisposable
 {
     private readonly WebApplication _app;
@@ -27,18 +40,36 @@ public sealed class EngineHttpHost : IAsyncDisposable
     /// <summary>Live values for the hub's clients.</summary>
     public HubFanout Fanout { get; private set; } = null!;
 
-    /// <param name="port">The port (0: any free one).</param>
+    /// <param name="options">Port, address and API key.</param>
     /// <param name="jobs">The running jobs, asked at each request (they start after this host).</param>
-    public static async Task<EngineHttpHost> StartAsync(int port, Func<IReadOnlyList<(string Job, IJobPipeline Pipeline)>> jobs, CancellationToken cancellationToken = default)
+    /// <param name="cancellationToken">Cancels the start.</param>
+    public static async Task<EngineHttpHost> StartAsync(EngineHttpOptions options, Func<IReadOnlyList<(string Job, IJobPipeline Pipeline)>> jobs, CancellationToken cancellationToken = default)
     {
+        ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(jobs);
+        var (port, host, apiKey) = (options.Port, options.Host, options.ApiKey);
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
-        builder.WebHost.ConfigureKestrel(kestrel => kestrel.Listen(IPAddress.Loopback, port));
+        builder.WebHost.ConfigureKestrel(kestrel => kestrel.Listen(host, port));
         builder.Services.AddSignalR().AddMessagePackProtocol();
         builder.Services.AddSingleton(new HubFanoutOptions());
         builder.Services.AddSingleton<HubFanout>();
         var app = builder.Build();
+        if (apiKey is not null)
+        {
+            app.Use(async (context, next) =>
+            {
+                if (context.Request.Path.StartsWithSegments("/hubs", StringComparison.Ordinal) && !HasKey(context.Request, apiKey))
+                {
+                    context.Response.StatusCode = StatusCodes.Status401Unauthorized;
+                    await context.Response.WriteAsync("an API key is required (X-Api-Key, a Bearer token or ?access_token=)\n");
+                    return;
+                }
+
+                await next();
+            });
+        }
+
         app.MapHub<MetricsHub>("/hubs/metrics");
         // The dashboard: static files next to the engine (wwwroot; its libraries are copied there by the set-up).
         var web = new Microsoft.Extensions.FileProviders.PhysicalFileProvider(Path.Combine(AppContext.BaseDirectory, "wwwroot"));
@@ -60,7 +91,18 @@ public sealed class EngineHttpHost : IAsyncDisposable
         app.Lifetime.ApplicationStopped.Register(bridge.Dispose);
         await app.StartAsync(cancellationToken);
         var address = app.Urls.Select(u => new Uri(u)).First();
-        return new EngineHttpHost(app) { Url = new Uri($"http://127.0.0.1:{address.Port}/"), Fanout = app.Services.GetRequiredService<HubFanout>() };
+        var shown = IPAddress.IsLoopback(host) || host.Equals(IPAddress.Any) ? "127.0.0.1" : host.ToString();
+        return new EngineHttpHost(app) { Url = new Uri($"http://{shown}:{address.Port}/"), Fanout = app.Services.GetRequiredService<HubFanout>() };
+    }
+
+    /// <summary>The key as a header, a Bearer token, or the access_token query value browsers use for WebSockets; compared in constant time.</summary>
+    private static bool HasKey(HttpRequest request, string apiKey)
+    {
+        var offered = request.Headers["X-Api-Key"].FirstOrDefault()
+                      ?? (request.Headers.Authorization.FirstOrDefault() is { } auth && auth.StartsWith("Bearer ", StringComparison.Ordinal) ? auth["Bearer ".Length..] : null)
+                      ?? request.Query["access_token"].FirstOrDefault();
+        return offered is not null && System.Security.Cryptography.CryptographicOperations.FixedTimeEquals(
+            System.Text.Encoding.UTF8.GetBytes(offered), System.Text.Encoding.UTF8.GetBytes(apiKey));
     }
 
     public async ValueTask DisposeAsync()

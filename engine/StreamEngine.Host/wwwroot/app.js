@@ -12,8 +12,10 @@
   const slotPartials = new Map();     // window_start -> partition -> partial
   let chart = null;
 
+  // An engine that listens beyond its machine asks for its API key: open the page with ?api_key=KEY.
+  const apiKey = new URLSearchParams(location.search).get('api_key');
   const connection = new signalR.HubConnectionBuilder()
-    .withUrl('hubs/metrics')
+    .withUrl('hubs/metrics', apiKey ? { accessTokenFactory: () => apiKey } : {})
     .withAutomaticReconnect({ nextRetryDelayInMilliseconds: () => 1000 })  // keep trying, once a second
     .build();
 

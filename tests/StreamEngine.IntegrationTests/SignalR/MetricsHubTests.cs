@@ -62,6 +62,25 @@ public sealed class MetricsHubTests
         Assert.True(engine.ExitCode == 0, engine.StandardError);
     }
 
+    [Fact]
+    public async Task With_an_api_key_the_hub_refuses_clients_without_it()
+    {
+        const string key = "a-key-of-16-chars-or-more";
+        await using var http = await StreamEngine.Host.Observability.EngineHttpHost.StartAsync(
+            new StreamEngine.Host.Observability.EngineHttpOptions { Port = 0, ApiKey = key }, () => []);
+        var hub = new Uri(http.Url, "hubs/metrics");
+
+        await using var anonymous = new HubConnectionBuilder().WithUrl(hub).Build();
+        var refused = await Assert.ThrowsAsync<HttpRequestException>(() => anonymous.StartAsync());
+        Assert.Equal(System.Net.HttpStatusCode.Unauthorized, refused.StatusCode);
+
+        await using var keyed = new HubConnectionBuilder().WithUrl(hub, o => o.AccessTokenProvider = () => Task.FromResult<string?>(key)).Build();
+        await keyed.StartAsync();
+        await keyed.InvokeAsync("Subscribe", "cmp-0001");
+        using var metrics = new HttpClient();
+        Assert.True((await metrics.GetAsync(new Uri(http.Url, "metrics"))).IsSuccessStatusCode, "/metrics stays open for Prometheus");
+    }
+
     private static async Task<Client> ConnectAsync(int port, bool messagePack)
     {
         var builder = new HubConnectionBuilder().WithUrl($"http://127.0.0.1:{port}/hubs/metrics");

@@ -1,5 +1,7 @@
 using System.Collections.Concurrent;
 using NATS.Client.Core;
+using NATS.Client.JetStream;
+using NATS.Client.JetStream.Models;
 using StreamEngine.Core.Dsl;
 
 namespace StreamEngine.Nats;
@@ -26,6 +28,7 @@ public sealed class LivePublisher : ILiveSink, IAsyncDisposable
     private long _superseded;
     private long _droppedEvents;
     private long _failures;
+    private bool _streamReady;
 
     public LivePublisher(LivePublisherOptions options)
     {
@@ -127,6 +130,20 @@ public sealed class LivePublisher : ILiveSink, IAsyncDisposable
         if (_connection.ConnectionState != NatsConnectionState.Open)
         {
             await _connection.ConnectAsync();
+        }
+
+        if (_options.JetStream && !_streamReady)
+        {
+            // Only fields nats-server 2.9 knows: newer ones it would silently ignore.
+            await new NatsJSContext(_connection).CreateOrUpdateStreamAsync(
+                new StreamConfig(_options.StreamName, ["adtrack.>"])
+                {
+                    MaxAge = _options.HistoryMaxAge,
+                    Storage = StreamConfigStorage.File,
+                    Discard = StreamConfigDiscard.Old,
+                },
+                cancellationToken);
+            _streamReady = true;
         }
 
         while (_events.TryPeek(out var next))

@@ -19,6 +19,17 @@ public sealed record LivePublisherOptions
     /// <summary>How often the latest value of every changed subject goes out (the contract: at least once per second).</summary>
     public TimeSpan Interval { get; init; } = TimeSpan.FromSeconds(1);
 
+    /// <summary>
+    /// Keep what is published in a JetStream stream (<see cref="StreamName"/> over <c>adtrack.&gt;</c>), so a subscriber
+    /// that arrives late reads the recent history; the server must run with JetStream.
+    /// </summary>
+    public bool JetStream { get; init; }
+
+    public string StreamName { get; init; } = "ADTRACK";
+
+    /// <summary>How long the stream keeps messages.</summary>
+    public TimeSpan HistoryMaxAge { get; init; } = TimeSpan.FromHours(1);
+
     /// <summary>Events that are not conflated (alerts) waiting while NATS is unreachable; beyond it the oldest are dropped and counted.</summary>
     public int MaxQueuedEvents { get; init; } = 10_000;
 }

@@ -29,6 +29,8 @@ public sealed class EngineSettings
         ["clickhouse.http.port"] = ("8123", v => int.TryParse(v, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var p) && p <= 65535 ? null : "a port from 0 (any free one) to 65535"),
         ["clickhouse.tls.accept_invalid_certificate"] = ("false", v => v is "true" or "false" ? null : "true (tests only: no certificate check on https://) or false"),
         ["nats.url"] = ("", v => v.Length == 0 || Uri.TryCreate(v, UriKind.Absolute, out var u) && u.Scheme is "nats" or "tls" or "ws" or "wss" ? null : "empty (no NATS output) or a nats://, tls://, ws:// or wss:// URL"),
+        ["nats.jetstream"] = ("false", v => v is "true" or "false" ? null : "true (keep recent history in the ADTRACK stream; the server needs JetStream) or false"),
+        ["nats.history"] = ("1h", v => TryParseDuration(v, out var d) && d >= TimeSpan.FromMinutes(1) ? null : "a duration of at least 1m, such as 1h"),
         ["nats.user"] = ("", _ => null),
         ["nats.password"] = ("", _ => null),
         ["nats.token"] = ("", _ => null),
@@ -157,6 +159,8 @@ public sealed class EngineSettings
             Password = NullIfEmpty(this["nats.password"]),
             Token = NullIfEmpty(this["nats.token"]),
             CredentialsFile = NullIfEmpty(this["nats.credentials_file"]),
+            JetStream = Flag("nats.jetstream"),
+            HistoryMaxAge = Duration("nats.history"),
         }
         : null;
 

@@ -57,4 +57,28 @@ public sealed class LiveMetricsTests(EmbeddedClickHouseFixture clickHouse)
             Assert.True(json.TryGetProperty("ctr", out _) && json.TryGetProperty("ecpm_micros", out _));
         }
     }
+
+    [Fact]
+    public async Task With_JetStream_a_late_subscriber_reads_the_recent_history()
+    {
+        await using var server = await NatsServerFixture.StartAsync(jetStream: true);
+        await using (var publisher = new StreamEngine.Nats.LivePublisher(new StreamEngine.Nats.LivePublisherOptions { Url = server.Url, JetStream = true }))
+        {
+            publisher.Offer("adtrack.metrics.campaign.cmp-7", 60_000, """{"campaign":"cmp-7","impressions":3}"""u8.ToArray());
+            publisher.Alert("adtrack.alerts.pacing", "cmp-7", """{"campaign":"cmp-7","status":"over"}"""u8.ToArray());
+        } // disposing sends what is left
+
+        // Connected only now, after everything was published: the stream still has it.
+        await using var late = new NatsConnection(new NatsOpts { Url = server.Url });
+        var js = new NATS.Client.JetStream.NatsJSContext(late);
+        var consumer = await js.CreateOrderedConsumerAsync("ADTRACK");
+        var subjects = new List<string>();
+        for (var i = 0; i < 2; i++)
+        {
+            var message = await consumer.NextAsync<byte[]>() ?? throw new InvalidOperationException("the stream ran out");
+            subjects.Add(message.Subject);
+        }
+
+        Assert.Equal(["adtrack.alerts.pacing", "adtrack.metrics.campaign.cmp-7"], subjects.Order(StringComparer.Ordinal));
+    }
 }

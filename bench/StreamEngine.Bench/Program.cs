@@ -5,15 +5,18 @@ using StreamEngine.Bench;
 //   dotnet run -c Release --project bench/StreamEngine.Bench -- ceilings [--repetitions 5] [--scale 1.0] [--only kafka|chdb|nats]
 //   dotnet run -c Release --project bench/StreamEngine.Bench -- source [--repetitions 3] [--scale 1.0]
 //   dotnet run -c Release --project bench/StreamEngine.Bench -- sinks [--repetitions 5] [--scale 1.0]
-if (args.Length == 0 || args[0] is not ("ceilings" or "source" or "sinks"))
+//   dotnet run -c Release --project bench/StreamEngine.Bench -- latency [--rates 50000,200000] [--seconds 20]
+if (args.Length == 0 || args[0] is not ("ceilings" or "source" or "sinks" or "latency"))
 {
-    Console.Error.WriteLine("usage: bench ceilings|source|sinks [--repetitions N] [--scale F] [--only kafka|chdb|nats]");
+    Console.Error.WriteLine("usage: bench ceilings|source|sinks|latency [--repetitions N] [--scale F] [--only kafka|chdb|nats] [--rates R,R] [--seconds S]");
     return 2;
 }
 
 var repetitions = 5;
 var scale = 1.0;
 string? only = null;
+int[] rates = [50_000, 200_000];
+var seconds = 20;
 for (var i = 1; i + 1 < args.Length; i += 2)
 {
     switch (args[i])
@@ -21,6 +24,8 @@ for (var i = 1; i + 1 < args.Length; i += 2)
         case "--repetitions": repetitions = int.Parse(args[i + 1], CultureInfo.InvariantCulture); break;
         case "--scale": scale = double.Parse(args[i + 1], CultureInfo.InvariantCulture); break;
         case "--only": only = args[i + 1]; break;
+        case "--rates": rates = [.. args[i + 1].Split(',').Select(r => int.Parse(r, CultureInfo.InvariantCulture))]; break;
+        case "--seconds": seconds = int.Parse(args[i + 1], CultureInfo.InvariantCulture); break;
         default: Console.Error.WriteLine($"bench: unknown option {args[i]}"); return 2;
     }
 }
@@ -30,6 +35,13 @@ if (args[0] == "source")
 {
     Console.Error.WriteLine("Kafka source into the core...");
     results.AddRange(await SourceThroughput.RunAsync(repetitions, scale));
+    only = "none";
+}
+
+if (args[0] == "latency")
+{
+    Console.Error.WriteLine("live metrics latency...");
+    results.AddRange(await LiveLatency.RunAsync(rates, TimeSpan.FromSeconds(seconds)));
     only = "none";
 }
 

@@ -12,7 +12,7 @@ public readonly record struct LivePublisherCounters(long Published, long Superse
 /// <summary>
 /// Publishes live metrics to NATS without ever holding up the pipeline: <see cref="Offer"/> keeps only the newest
 /// payload per subject and window (conflation: a slow or absent NATS loses intermediate values, never the latest), and a loop
-/// sends every changed subject once per <see cref="LivePublisherOptions.Interval"/>. <see cref="Enqueue"/> is for
+/// sends what changed as soon as it can. <see cref="Enqueue"/> is for
 /// events that must each go out (alerts), in a bounded queue. The client reconnects by itself; while it is away,
 /// values keep being conflated and events queued.
 /// </summary>
@@ -28,6 +28,7 @@ public sealed class LivePublisher : ILiveSink, IAsyncDisposable
     private long _superseded;
     private long _droppedEvents;
     private long _failures;
+    private readonly SemaphoreSlim _wake = new(0, 1);
     private bool _streamReady;
 
     public LivePublisher(LivePublisherOptions options)
@@ -68,6 +69,8 @@ public sealed class LivePublisher : ILiveSink, IAsyncDisposable
         {
             Interlocked.Increment(ref _superseded);
         }
+
+        Wake();
     }
 
     /// <summary>An event that goes out once, in order (dropping the oldest when too many wait).</summary>
@@ -78,6 +81,8 @@ public sealed class LivePublisher : ILiveSink, IAsyncDisposable
         {
             Interlocked.Increment(ref _droppedEvents);
         }
+
+        Wake();
     }
 
     public async ValueTask DisposeAsync()
@@ -105,24 +110,52 @@ public sealed class LivePublisher : ILiveSink, IAsyncDisposable
 
         await _connection.DisposeAsync();
         _stop.Dispose();
+        _wake.Dispose();
     }
 
+    /// <summary>
+    /// Sends soon after values arrive (a short pause gathers a burst into one round), and at least every
+    /// <see cref="LivePublisherOptions.Interval"/> to retry what NATS did not take. While a round is under way, new
+    /// values for the same subject and window replace the waiting ones: that is the conflation.
+    /// </summary>
     private async Task RunAsync()
     {
-        using var timer = new PeriodicTimer(_options.Interval);
-        do
+        while (!_stop.IsCancellationRequested)
         {
             try
             {
                 await FlushAsync(_stop.Token);
+                await _wake.WaitAsync(_options.Interval, _stop.Token);
+                await Task.Delay(Gather, _stop.Token);
             }
-            catch (Exception e) when (e is not OperationCanceledException || !_stop.IsCancellationRequested)
+            catch (OperationCanceledException) when (_stop.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception)
             {
                 // NATS is away (or refused something): values stay conflated, events queued, and the loop goes on.
                 Interlocked.Increment(ref _failures);
+                await Task.Delay(_options.Interval, _stop.Token).ContinueWith(_ => { }, TaskScheduler.Default);
             }
         }
-        while (await timer.WaitForNextTickAsync(_stop.Token));
+    }
+
+    private static readonly TimeSpan Gather = TimeSpan.FromMilliseconds(20);
+
+    private void Wake()
+    {
+        try
+        {
+            if (_wake.CurrentCount == 0)
+            {
+                _wake.Release();
+            }
+        }
+        catch (Exception e) when (e is SemaphoreFullException or ObjectDisposedException)
+        {
+            // already awake, or stopped: the value waits for the last flush or is dropped with the publisher
+        }
     }
 
     private async Task FlushAsync(CancellationToken cancellationToken = default)

@@ -16,7 +16,7 @@ public sealed record LivePublisherOptions
     /// <summary>A NATS credentials file (JWT and NKey seed), for NGS-style accounts.</summary>
     public string? CredentialsFile { get; init; }
 
-    /// <summary>How often the latest value of every changed subject goes out (the contract: at least once per second).</summary>
+    /// <summary>How long the sender waits at most between rounds (values go out as soon as they arrive; this paces retries while NATS is away).</summary>
     public TimeSpan Interval { get; init; } = TimeSpan.FromSeconds(1);
 
     /// <summary>

@@ -58,7 +58,7 @@ internal static class LiveLatency
         using var folder = new TemporaryDirectory("streamengine-bench-latency");
         using var clickHouse = EmbeddedClickHouse.Connect(new EmbeddedClickHouseOptions { Path = folder.Path });
         await using var store = new EmbeddedStore(clickHouse, ownsConnection: false);
-        var settings = EngineSettings.Load([$"kafka.bootstrap={kafka.BootstrapServers}", $"nats.url={natsServer.Url}"], new Dictionary<string, string>());
+        var settings = EngineSettings.Load([$"kafka.bootstrap={kafka.BootstrapServers}", $"nats.url={natsServer.Url}", .. (Environment.GetEnvironmentVariable("BENCH_SET") is { Length: > 0 } extra ? extra.Split(";") : [])], new Dictionary<string, string>());
         var running = new List<(string, IJobPipeline)>();
         await using var http = await EngineHttpHost.StartAsync(new EngineHttpOptions { Port = 0 }, () => running);
         await using var publisher = new LivePublisher(settings.NatsOptions!);

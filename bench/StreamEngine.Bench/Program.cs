@@ -6,6 +6,7 @@ using StreamEngine.Bench;
 //   dotnet run -c Release --project bench/StreamEngine.Bench -- source [--repetitions 3] [--scale 1.0]
 //   dotnet run -c Release --project bench/StreamEngine.Bench -- sinks [--repetitions 5] [--scale 1.0]
 //   dotnet run -c Release --project bench/StreamEngine.Bench -- latency [--rates 50000,200000] [--seconds 20]
+//     (BENCH_SET="key=value;key=value" passes engine settings to the latency run, e.g. clickhouse.raw_events=false)
 if (args.Length == 0 || args[0] is not ("ceilings" or "source" or "sinks" or "latency"))
 {
     Console.Error.WriteLine("usage: bench ceilings|source|sinks|latency [--repetitions N] [--scale F] [--only kafka|chdb|nats] [--rates R,R] [--seconds S]");

@@ -64,15 +64,21 @@ public sealed class AdEventDecoderTests
     public void Decoding_a_known_event_again_allocates_nothing()
     {
         var bytes = Encoding.UTF8.GetBytes(V2Impression);
-        _decoder.TryDecode(bytes, out _, out _);
-
-        var before = GC.GetAllocatedBytesForCurrentThread();
-        for (var i = 0; i < 1000; i++)
+        long Round()
         {
-            Assert.True(_decoder.TryDecode(bytes, out _, out _));
+            var before = GC.GetAllocatedBytesForCurrentThread();
+            for (var i = 0; i < 1000; i++)
+            {
+                Assert.True(_decoder.TryDecode(bytes, out _, out _));
+            }
+
+            return GC.GetAllocatedBytesForCurrentThread() - before;
         }
 
-        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+        // The runtime may allocate a little on this thread while it re-compiles the hot methods (tiering); a decoder
+        // that allocates per message allocates in every round. So: steady state, i.e. some round allocates nothing.
+        var rounds = Enumerable.Range(0, 10).Select(_ => Round()).ToList();
+        Assert.True(rounds.Contains(0), $"bytes allocated per 1,000 decodes, round by round: {string.Join(", ", rounds)}");
     }
 
     public static TheoryData<string, string> Malformed() => new()

@@ -131,7 +131,15 @@ internal static class LiveLatency
             }
         }));
         var achieved = sent / sendWatch.Elapsed.TotalSeconds;
+        var behind = sent - pipeline.Status.MessagesIn;
+        var drain = Stopwatch.StartNew();
         producer.Flush(TimeSpan.FromSeconds(30));
+        while (pipeline.Status.MessagesIn < sent && drain.Elapsed < TimeSpan.FromSeconds(30))
+        {
+            await Task.Delay(10);
+        }
+
+        Console.Error.WriteLine(FormattableString.Invariant($"  when sending stopped the job had read all but {behind:N0} messages; it read the rest in {drain.Elapsed.TotalMilliseconds:N0} ms"));
         await Task.Delay(TimeSpan.FromSeconds(3)); // the last updates
         await stop.CancelAsync();
         await runLoop;

@@ -16,8 +16,12 @@ public sealed record KafkaSourceOptions
     /// <summary>Most messages handed over in one poll (split per partition into batches).</summary>
     public int MaxPollMessages { get; init; } = 10_000;
 
-    /// <summary>Batches waiting for the pipeline before the source pauses its partitions.</summary>
-    public int MaxBufferedBatches { get; init; } = 16;
+    /// <summary>
+    /// Batches (one per partition per poll) waiting for the pipeline before the source pauses its partitions. Generous:
+    /// pausing makes librdkafka drop what it has prefetched and fetch it again, so a queue that fills on every
+    /// one-second burst of the pipeline (16 batches did, with 12 partitions) costs seconds of latency.
+    /// </summary>
+    public int MaxBufferedBatches { get; init; } = 256;
 
     /// <summary>How long one poll waits for the first message.</summary>
     public TimeSpan PollTimeout { get; init; } = TimeSpan.FromMilliseconds(100);

@@ -130,8 +130,9 @@ public sealed class BidLandscapeJob : AdJob<int, SlotMinute>
 
     /// <summary>
     /// <c>adtrack.metrics.slot.SLOT</c>: this partition's partial of the slot's minute (bids, wins, win rate, bid and
-    /// clearing p50/p90/p99 of the partition's bids). A slot's bids arrive on every partition: a subscriber adds the
-    /// partials of one window up by partition, as <c>ads.slot_minute</c> does.
+    /// clearing p50/p90/p99 of the partition's bids, and the clearing-price bucket counts). A slot's bids arrive on every
+    /// partition: a subscriber adds the partials of one window up by partition (counts and buckets), as
+    /// <c>ads.slot_minute</c> does; a bucket b stands for 2·γ^b/(γ+1) micros, γ = 1.01/0.99, and -32768 for 0.
     /// </summary>
     public override IEnumerable<LiveUpdate> Live(IReadOnlyList<WindowResult<int, SlotMinute>> results, SymbolTable symbols)
     {
@@ -158,6 +159,8 @@ public sealed class BidLandscapeJob : AdJob<int, SlotMinute>
                     }
                 }
 
+                // The clearing-price buckets ("bucket:count,..."), so subscribers can add partitions up and read exact-to-1% quantiles.
+                json.WriteString("clearing_buckets", string.Join(',', v.ClearingBuckets.Select(b => string.Create(CultureInfo.InvariantCulture, $"{b.Bucket}:{b.Count}"))));
                 json.WriteBoolean("final", r.IsFinal);
             }));
         }

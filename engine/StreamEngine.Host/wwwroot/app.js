@@ -96,6 +96,24 @@
     const bids = parts.reduce((s, x) => s + x.bids, 0), wins = parts.reduce((s, x) => s + x.wins, 0);
     $('slot-bids').textContent = number(bids);
     $('slot-win-rate').textContent = bids === 0 ? '–' : percent(wins / bids);
+    // Clearing prices: add the partitions' bucket counts, then read quantiles as the engine's sketch does.
+    const buckets = new Map();
+    for (const part of parts) {
+      for (const pair of (part.clearing_buckets || '').split(',').filter(x => x)) {
+        const [b, c] = pair.split(':').map(Number);
+        buckets.set(b, (buckets.get(b) || 0) + c);
+      }
+    }
+    const sorted = [...buckets.entries()].sort((a, b) => a[0] - b[0]);
+    const total = sorted.reduce((s, [, c]) => s + c, 0);
+    const gamma = 1.01 / 0.99;
+    const quantile = q => {
+      const rank = Math.floor(q * (total - 1));
+      let seen = 0;
+      for (const [b, c] of sorted) { seen += c; if (seen > rank) return b === -32768 ? 0 : 2 * Math.pow(gamma, b) / (gamma + 1); }
+      return 0;
+    };
+    $('slot-clearing').textContent = total === 0 ? '–' : [0.5, 0.9, 0.99].map(q => micros(quantile(q))).join(' / ');
   }
 
   function showFloor(f) {
@@ -113,7 +131,7 @@
     } else {
       if (slot) await connection.invoke('UnsubscribeSlot', slot);
       slot = id; slotPartials.clear();
-      for (const el of ['slot-bids', 'slot-win-rate', 'slot-floor', 'slot-confidence']) $(el).textContent = '–';
+      for (const el of ['slot-bids', 'slot-win-rate', 'slot-clearing', 'slot-floor', 'slot-confidence']) $(el).textContent = '–';
       if (id) await connection.invoke('SubscribeSlot', id);
     }
   }

@@ -42,6 +42,8 @@ public sealed class DashboardBrowserTests
             await WaitAsync(async () => await NumberAsync(page, "#impressions") != first, "the impressions tile to change live");
             // Budget pacing from dynamic-pricing (the demo sets budgets): spend today against the pace, and a status.
             await WaitAsync(async () => await TextAsync(page, "#pace-status") != "–", "the campaign's pacing status");
+            // The slot: win rate and clearing-price quantiles merged from the partitions' partials.
+            await WaitAsync(async () => (await TextAsync(page, "#slot-clearing")).Split(" / ").Length == 3, "the slot's clearing-price quantiles");
 
             // Switching campaign: the picker follows, the tiles show the new campaign's numbers.
             await WaitAsync(async () => await page.Locator("#campaign option").CountAsync() >= 2, "a second campaign in the picker");

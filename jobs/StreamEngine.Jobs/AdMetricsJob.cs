@@ -119,7 +119,7 @@ public sealed class AdMetricsJob : AdJob<int, CampaignMinute>
                 parts.Append(r, counts);
                 ad.Append(names.Of(key.Ad));
                 country.Append(Codes.Unpack(key.Country));
-                device.Append(DeviceNames[(int)key.Device]);
+                device.Append(WireNames.DeviceUtf8(key.Device));
             }
         }
 
@@ -135,8 +135,6 @@ public sealed class AdMetricsJob : AdJob<int, CampaignMinute>
                 .Append("device", false, device.Build()))),
         ];
     }
-
-    private static readonly string[] DeviceNames = ["", "desktop", "mobile", "tablet", "ctv", "other"];
 
     /// <summary>
     /// <c>adtrack.metrics.campaign.CAMPAIGN</c>: the campaign's minute as <c>ads.campaign_minute</c> has it (window_start,

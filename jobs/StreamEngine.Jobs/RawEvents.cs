@@ -53,13 +53,13 @@ public static class RawEvents
             foreach (ref readonly var e in batch.Events.Span)
             {
                 time[row] = e.TimestampMs;
-                strings[0].Append(TypeNames[(int)e.Type]);
+                strings[0].Append(WireNames.TypeUtf8(e.Type));
                 strings[1].Append(names.Of(e.Campaign));
                 strings[2].Append(names.Of(e.Ad));
                 strings[3].Append(names.Of(e.Placement));
                 strings[4].Append(names.Of(e.Publisher));
                 strings[5].Append(Unpack(e.Country, code));
-                strings[6].Append(DeviceNames[(int)e.Device]);
+                strings[6].Append(WireNames.DeviceUtf8(e.Device));
                 strings[7].Append(Unpack(e.Currency, code));
                 e.Id.TryFormat(code, out _, "x32", null);
                 strings[8].Append(code);
@@ -112,10 +112,6 @@ public static class RawEvents
 
         return into[..length];
     }
-
-    private static readonly byte[][] TypeNames = [.. new[] { "", "bid", "win", "impression", "click", "conversion" }.Select(System.Text.Encoding.UTF8.GetBytes)];
-
-    private static readonly byte[][] DeviceNames = [.. new[] { "", "desktop", "mobile", "tablet", "ctv", "other" }.Select(System.Text.Encoding.UTF8.GetBytes)];
 }
 
 /// <summary>A fixed-width column written by index straight into the bytes Arrow will own (no per-value builder calls).</summary>

@@ -91,3 +91,22 @@ public static class Codes
 
     public static string Unpack(int code) => code == 0 ? "" : new string([(char)((code >> 16) & 0xFF), (char)((code >> 8) & 0xFF), (char)(code & 0xFF)]);
 }
+
+/// <summary>The wire format's names of event types and devices (the decoder reads them; writers of events and rows use these).</summary>
+public static class WireNames
+{
+    private static readonly string[] Types = ["", "bid", "win", "impression", "click", "conversion"];
+    private static readonly string[] Devices = ["", "desktop", "mobile", "tablet", "ctv", "other"];
+    private static readonly byte[][] TypesUtf8 = [.. Types.Select(System.Text.Encoding.UTF8.GetBytes)];
+    private static readonly byte[][] DevicesUtf8 = [.. Devices.Select(System.Text.Encoding.UTF8.GetBytes)];
+
+    /// <summary><c>bid</c>, <c>win</c>, <c>impression</c>, <c>click</c> or <c>conversion</c>.</summary>
+    public static string Type(AdEventType type) => Types[(int)type];
+
+    /// <summary><c>desktop</c>, <c>mobile</c>, <c>tablet</c>, <c>ctv</c>, <c>other</c>, or "" when absent.</summary>
+    public static string Device(DeviceType device) => Devices[(int)device];
+
+    public static ReadOnlySpan<byte> TypeUtf8(AdEventType type) => TypesUtf8[(int)type];
+
+    public static ReadOnlySpan<byte> DeviceUtf8(DeviceType device) => DevicesUtf8[(int)device];
+}

@@ -202,14 +202,7 @@ public sealed class TrafficGenerator
             writer.WriteStartObject();
             writer.WriteNumber("v", e.Version);
             writer.WriteString("id", $"ev-{_options.Seed}-{e.Sequence}");
-            writer.WriteString("type", e.Type switch
-            {
-                AdEventType.Bid => "bid",
-                AdEventType.Win => "win",
-                AdEventType.Impression => "impression",
-                AdEventType.Click => "click",
-                _ => "conversion",
-            });
+            writer.WriteString("type", WireNames.TypeUtf8(e.Type));
             writer.WriteNumber("ts", e.TimestampMs);
             writer.WriteString("campaign", e.Campaign.Id);
             writer.WriteString("ad", e.Ad);

@@ -59,11 +59,11 @@ internal static class LiveLatency
         using var clickHouse = EmbeddedClickHouse.Connect(new EmbeddedClickHouseOptions { Path = folder.Path });
         await using var store = new EmbeddedStore(clickHouse, ownsConnection: false);
         var settings = EngineSettings.Load([$"kafka.bootstrap={kafka.BootstrapServers}", $"nats.url={natsServer.Url}", .. (Environment.GetEnvironmentVariable("BENCH_SET") is { Length: > 0 } extra ? extra.Split(";") : [])], new Dictionary<string, string>());
-        var running = new List<(string, IJobPipeline)>();
+        var running = new List<IJobPipeline>();
         await using var http = await EngineHttpHost.StartAsync(new EngineHttpOptions { Port = 0 }, () => running);
         await using var publisher = new LivePublisher(settings.NatsOptions!);
         var pipeline = await JobCatalog.StartAsync(new AdMetricsJob(), settings, store, _ => { }, forgetPositions: true, CancellationToken.None, new LiveSinks([publisher, http.Fanout]));
-        running.Add(("ad-metrics", pipeline));
+        running.Add(pipeline);
         using var stop = new CancellationTokenSource();
         var runLoop = pipeline.RunAsync(null, stop.Token);
 

@@ -60,11 +60,10 @@ public static class DemoCommand
 
         // The Kafka cluster is new and empty each time: positions stored by an earlier demo no longer apply (results stay).
         await using var store = new StreamEngine.ClickHouse.Stores.EmbeddedStore(clickHouse, ownsConnection: false);
-        var named = new List<(string, IJobPipeline)>();
-        await using var http = await EngineHttpHost.StartAsync(settings.HttpOptions, () => named, stopping.Token);
+        var jobs = new List<IJobPipeline>();
+        await using var http = await EngineHttpHost.StartAsync(settings.HttpOptions, () => jobs, stopping.Token);
         await using var nats = settings.NatsOptions is { } natsOptions ? new StreamEngine.Nats.LivePublisher(natsOptions) : null;
         var live = new LiveSinks([.. nats is null ? Array.Empty<ILiveSink>() : [nats], http.Fanout]);
-        var jobs = new List<IJobPipeline>();
         foreach (var job in JobCatalog.BuiltIn)
         {
             jobs.Add(await JobCatalog.StartAsync(job, settings, store, Log, forgetPositions: true, stopping.Token, live));
@@ -73,8 +72,7 @@ public static class DemoCommand
         var pricing = await DynamicPricingRunner.StartAsync(settings, store, Log, stopping.Token, live: live);
         jobs.Add(pricing);
         await SetDemoBudgetsAsync(store, settings["clickhouse.database"]);
-        named.AddRange(jobs.Select(j => (j.Description.Split(':')[0]["job ".Length..], j)));
-        using var metrics = new EngineMetrics(named);
+        using var metrics = new EngineMetrics(jobs);
         using var generating = new CancellationTokenSource();
         var generator = Task.Run(() => Generate(kafka.BootstrapServers, generating.Token));
 

@@ -53,12 +53,12 @@ public static class RunCommand
                 Password = settings["clickhouse.password"],
                 SkipCertificateValidation = settings.Flag("clickhouse.tls.accept_invalid_certificate"),
             });
-        var running = new List<(string, IJobPipeline)>();
+        var running = new List<IJobPipeline>();
         await using var http = await EngineHttpHost.StartAsync(settings.HttpOptions, () => running, stopping.Token);
         await using var nats = settings.NatsOptions is { } natsOptions ? new StreamEngine.Nats.LivePublisher(natsOptions) : null;
         var live = new LiveSinks([.. nats is null ? Array.Empty<ILiveSink>() : [nats], http.Fanout]);
         var pipeline = await JobCatalog.StartAsync(jobName, jobs, settings, store, line => Console.Error.WriteLine(line), stopping.Token, live);
-        running.Add((jobName, pipeline));
+        running.Add(pipeline);
         Exception? failure;
         using var metrics = new EngineMetrics(running);
         try

@@ -43,7 +43,7 @@ public sealed class EngineHttpHost : IAsyncDisposable
     /// <param name="options">Port, address and API key.</param>
     /// <param name="jobs">The running jobs, asked at each request (they start after this host).</param>
     /// <param name="cancellationToken">Cancels the start.</param>
-    public static async Task<EngineHttpHost> StartAsync(EngineHttpOptions options, Func<IReadOnlyList<(string Job, IJobPipeline Pipeline)>> jobs, CancellationToken cancellationToken = default)
+    public static async Task<EngineHttpHost> StartAsync(EngineHttpOptions options, Func<IReadOnlyList<IJobPipeline>> jobs, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(jobs);
@@ -83,7 +83,7 @@ public sealed class EngineHttpHost : IAsyncDisposable
         app.MapGet("/readyz", () =>
         {
             var running = jobs();
-            var waiting = running.Where(j => j.Pipeline.CaughtUpAfter is null).Select(j => j.Job).ToList();
+            var waiting = running.Where(j => j.CaughtUpAfter is null).Select(j => j.Name).ToList();
             return running.Count > 0 && waiting.Count == 0
                 ? Results.Text("ready\n")
                 : Results.Text($"not ready: {(running.Count == 0 ? "no job running yet" : string.Join(", ", waiting) + " not caught up yet")}\n", statusCode: StatusCodes.Status503ServiceUnavailable);

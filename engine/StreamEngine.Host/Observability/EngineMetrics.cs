@@ -16,13 +16,13 @@ public sealed class EngineMetrics : IDisposable
 
     private readonly Meter _meter;
 
-    public EngineMetrics(IReadOnlyList<(string Job, IJobPipeline Pipeline)> jobs)
+    public EngineMetrics(IReadOnlyList<IJobPipeline> jobs)
     {
         ArgumentNullException.ThrowIfNull(jobs);
         var version = typeof(EngineMetrics).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "unknown";
         _meter = new Meter(MeterName, version);
         IEnumerable<Measurement<long>> PerJob(Func<PipelineStatus, long> value) =>
-            jobs.Select(j => new Measurement<long>(value(j.Pipeline.Status), new KeyValuePair<string, object?>("job", j.Job)));
+            jobs.Select(j => new Measurement<long>(value(j.Status), new KeyValuePair<string, object?>("job", j.Name)));
 
         _meter.CreateObservableCounter("streamengine_messages_read", () => PerJob(s => s.MessagesIn), description: "Kafka messages read by a job's source");
         _meter.CreateObservableCounter("streamengine_events_decoded", () => PerJob(s => s.Events), description: "Messages decoded into valid events");

@@ -58,6 +58,8 @@ public sealed class DynamicPricingRunner : IJobPipeline
                       $"look-back {_lookback.TotalMinutes:0.#} min";
     }
 
+    public string Name => DynamicPricing.Name;
+
     public string Description { get; }
 
     public PipelineStatus Status => new(0, 0, 0, 0, Interlocked.Read(ref _rows), 0, _recommendations.Counters.FailedAttempts + _alerts.Counters.FailedAttempts);

@@ -19,6 +19,9 @@ public readonly record struct PipelineStatus(long MessagesIn, long Events, long 
 /// <summary>A running job, whatever its key and result types (see <see cref="JobPipeline{TKey,TResult}"/>).</summary>
 public interface IJobPipeline : IAsyncDisposable
 {
+    /// <summary>The job's name (<c>streamengine run --job NAME</c>).</summary>
+    string Name { get; }
+
     /// <summary>One line on what runs where, for the start-up banner.</summary>
     string Description { get; }
 
@@ -99,6 +102,8 @@ public sealed class JobPipeline<TKey, TResult> : IJobPipeline
     }
 
     /// <summary>One line on what runs where, for the start-up banner.</summary>
+    public string Name => _job.Name;
+
     public string Description { get; private set; } = "";
 
     public SymbolTable Symbols { get; } = new();

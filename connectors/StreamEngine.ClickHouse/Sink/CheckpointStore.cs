@@ -60,9 +60,8 @@ public sealed class CheckpointStore : IResumePositions
     /// </summary>
     public async Task ThrowIfOnlyLegacyCheckpointsAsync(CancellationToken cancellationToken = default)
     {
-        var legacy = $"{_database}.checkpoints";
-        var exists = (await _store.QueryAsync($"EXISTS TABLE {ClickHouseSql.Identifier(legacy)}", cancellationToken)).Trim() == "1";
-        if (!exists || await CountAsync(legacy, cancellationToken) == 0 || await CountAsync(_table, cancellationToken) > 0)
+        var legacy = LegacyTable;
+        if (!await LegacyTableExistsAsync(cancellationToken) || await CountAsync(legacy, cancellationToken) == 0 || await CountAsync(_table, cancellationToken) > 0)
         {
             return;
         }
@@ -76,11 +75,17 @@ public sealed class CheckpointStore : IResumePositions
     public async Task ForgetAsync(CancellationToken cancellationToken = default)
     {
         await _store.ExecuteAsync($"DELETE FROM {ClickHouseSql.Identifier(_table)} WHERE job = {ClickHouseSql.Literal(Job)}", cancellationToken);
-        if ((await _store.QueryAsync($"EXISTS TABLE {ClickHouseSql.Identifier(_database)}.checkpoints", cancellationToken)).Trim() == "1")
+        if (await LegacyTableExistsAsync(cancellationToken))
         {
-            await _store.ExecuteAsync($"DELETE FROM {ClickHouseSql.Identifier(_database)}.checkpoints WHERE job = {ClickHouseSql.Literal(Job)}", cancellationToken);
+            await _store.ExecuteAsync($"DELETE FROM {ClickHouseSql.Identifier(LegacyTable)} WHERE job = {ClickHouseSql.Literal(Job)}", cancellationToken);
         }
     }
+
+    /// <summary>Migration 2's table of whole-process checkpoints.</summary>
+    private string LegacyTable => $"{_database}.checkpoints";
+
+    private async Task<bool> LegacyTableExistsAsync(CancellationToken cancellationToken) =>
+        (await _store.QueryAsync($"EXISTS TABLE {ClickHouseSql.Identifier(LegacyTable)}", cancellationToken)).Trim() == "1";
 
     private async Task<long> CountAsync(string table, CancellationToken cancellationToken) => long.Parse(
         await _store.QueryAsync($"SELECT count() FROM {ClickHouseSql.Identifier(table)} WHERE job = {ClickHouseSql.Literal(Job)}", cancellationToken),

@@ -62,7 +62,7 @@ internal static class LiveLatency
         var running = new List<IJobPipeline>();
         await using var http = await EngineHttpHost.StartAsync(new EngineHttpOptions { Port = 0 }, () => running);
         await using var publisher = new LivePublisher(settings.NatsOptions!);
-        var pipeline = await JobCatalog.StartAsync(new AdMetricsJob(), settings, store, _ => { }, forgetPositions: true, CancellationToken.None, new LiveSinks([publisher, http.Fanout]));
+        var pipeline = await JobCatalog.StartAsync(new AdMetricsJob(), settings, store, StreamEngine.Host.Observability.EngineLog.None, forgetPositions: true, CancellationToken.None, new LiveSinks([publisher, http.Fanout]));
         running.Add(pipeline);
         using var stop = new CancellationTokenSource();
         var runLoop = pipeline.RunAsync(null, stop.Token);

@@ -20,7 +20,7 @@ public sealed class LivePublisher : ILiveSink, IAsyncDisposable
 {
     private readonly LivePublisherOptions _options;
     private readonly NatsConnection _connection;
-    private readonly ConcurrentDictionary<(string Subject, long Window), byte[]> _latest = new();
+    private readonly ConcurrentDictionary<(string Subject, long Window), (byte[] Payload, string? CorrelationId)> _latest = new();
     private readonly ConcurrentQueue<(string Subject, byte[] Payload)> _events = new();
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _loop;
@@ -51,19 +51,19 @@ public sealed class LivePublisher : ILiveSink, IAsyncDisposable
     public void Offer(LiveUpdate update)
     {
         ArgumentNullException.ThrowIfNull(update);
-        Offer(update.Subject, update.WindowStartMs, update.Json);
+        Offer(update.Subject, update.WindowStartMs, update.Json, update.CorrelationId);
     }
 
     public void Alert(string subject, string key, byte[] json) => Enqueue(subject, json);
 
     /// <summary>The newest value for <paramref name="subject"/> about <paramref name="window"/>; replaces one not yet sent.</summary>
-    public void Offer(string subject, long window, byte[] payload)
+    public void Offer(string subject, long window, byte[] payload, string? correlationId = null)
     {
         var replaced = false;
-        _latest.AddOrUpdate((subject, window), payload, (_, _) =>
+        _latest.AddOrUpdate((subject, window), (payload, correlationId), (_, _) =>
         {
             replaced = true;
-            return payload;
+            return (payload, correlationId);
         });
         if (replaced)
         {
@@ -141,6 +141,9 @@ public sealed class LivePublisher : ILiveSink, IAsyncDisposable
         }
     }
 
+    /// <summary>The NATS header with the id of the batch of results a value belongs to (see <see cref="LiveUpdate.CorrelationId"/>).</summary>
+    public const string CorrelationHeader = "Correlation-Id";
+
     private static readonly TimeSpan Gather = TimeSpan.FromMilliseconds(20);
 
     private void Wake()
@@ -193,7 +196,8 @@ public sealed class LivePublisher : ILiveSink, IAsyncDisposable
             {
                 try
                 {
-                    await _connection.PublishAsync(key.Subject, payload, cancellationToken: cancellationToken);
+                    var headers = payload.CorrelationId is null ? null : new NatsHeaders { [CorrelationHeader] = payload.CorrelationId };
+                    await _connection.PublishAsync(key.Subject, payload.Payload, headers, cancellationToken: cancellationToken);
                     Interlocked.Increment(ref _published);
                 }
                 catch

@@ -166,6 +166,6 @@ public sealed class CheckpointStore : IResumePositions
                 }
             }))
             .Build();
-        await _writer.WriteAsync(batch, cancellationToken);
+        await _writer.WriteAsync(batch, cancellationToken: cancellationToken);
     }
 }

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Security.Cryptography;
 using Apache.Arrow;
 using Apache.Arrow.Ipc;
@@ -5,6 +6,7 @@ using Polly;
 using Polly.CircuitBreaker;
 using Polly.Retry;
 using StreamEngine.ClickHouse.Stores;
+using StreamEngine.Core.Telemetry;
 
 namespace StreamEngine.ClickHouse.Sink;
 
@@ -28,6 +30,7 @@ public sealed class TableWriter
 
     private readonly IClickHouseStore _store;
     private readonly string _table;
+    private readonly string _tableLabel;
     private readonly ResiliencePipeline _pipeline;
     private long _batches;
     private long _rows;
@@ -41,6 +44,7 @@ public sealed class TableWriter
         options ??= new SinkOptions();
         _store = store;
         _table = table;
+        _tableLabel = table[(table.LastIndexOf('.') + 1)..];
         var transient = new PredicateBuilder().Handle<ClickHouseException>(IsTransient).Handle<HttpRequestException>().Handle<TimeoutException>();
         _pipeline = new ResiliencePipelineBuilder { TimeProvider = clock ?? TimeProvider.System }
             .AddTimeout(options.GiveUpAfter)
@@ -74,8 +78,11 @@ public sealed class TableWriter
 
     public WriterCounters Counters => new(Interlocked.Read(ref _batches), Interlocked.Read(ref _rows), Interlocked.Read(ref _failedAttempts), Interlocked.Read(ref _retries));
 
-    /// <summary>Writes the batch; completes only once ClickHouse has it.</summary>
-    public async Task WriteAsync(RecordBatch batch, CancellationToken cancellationToken = default)
+    /// <summary>
+    /// Writes the batch; completes only once ClickHouse has it. <paramref name="correlationId"/> goes with the insert as
+    /// its <c>log_comment</c> (in <c>system.query_log</c>), so a stored batch can be traced to the engine's logs and spans.
+    /// </summary>
+    public async Task WriteAsync(RecordBatch batch, string? correlationId = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(batch);
         if (batch.Length == 0)
@@ -83,10 +90,12 @@ public sealed class TableWriter
             return;
         }
 
+        var started = Stopwatch.GetTimestamp();
         var token = $"{_table}/{ContentHash(batch)}";
-        await ResilientAsync(ct => _store.InsertAsync(_table, batch, token, ct), "accept a batch for", cancellationToken);
+        await ResilientAsync(ct => _store.InsertAsync(_table, batch, token, correlationId, ct), "accept a batch for", cancellationToken);
         Interlocked.Increment(ref _batches);
         Interlocked.Add(ref _rows, batch.Length);
+        EngineTelemetry.SinkWriteDuration.Record(Stopwatch.GetElapsedTime(started).TotalSeconds, new KeyValuePair<string, object?>("table", _tableLabel));
     }
 
     /// <summary>Runs a query about this table with the same patience as a write (for reading back what the sink stored).</summary>

@@ -20,15 +20,29 @@ public static class ClickHouseSql
         return string.Join('.', name.Split('.').Select(part => "`" + part.Replace("`", "\\`", StringComparison.Ordinal) + "`"));
     }
 
-    /// <summary><c>INSERT INTO t (a, b) [SETTINGS insert_deduplication_token = '...']</c> for a batch's columns.</summary>
-    public static string InsertHeader(string table, Schema schema, string? deduplicationToken)
+    /// <summary>
+    /// <c>INSERT INTO t (a, b) [SETTINGS insert_deduplication_token = '...', log_comment = '...']</c> for a batch's
+    /// columns; the comment (a correlation id) lands in <c>system.query_log</c>.
+    /// </summary>
+    public static string InsertHeader(string table, Schema schema, string? deduplicationToken, string? logComment = null)
     {
         ArgumentNullException.ThrowIfNull(schema);
         var sql = new StringBuilder("INSERT INTO ").Append(Identifier(table)).Append(" (")
             .AppendJoin(", ", schema.FieldsList.Select(f => Identifier(f.Name))).Append(')');
+        var settings = new List<string>();
         if (deduplicationToken is not null)
         {
-            sql.Append(" SETTINGS insert_deduplication_token = ").Append(Literal(deduplicationToken));
+            settings.Add("insert_deduplication_token = " + Literal(deduplicationToken));
+        }
+
+        if (logComment is not null)
+        {
+            settings.Add("log_comment = " + Literal(logComment));
+        }
+
+        if (settings.Count > 0)
+        {
+            sql.Append(" SETTINGS ").AppendJoin(", ", settings);
         }
 
         return sql.ToString();

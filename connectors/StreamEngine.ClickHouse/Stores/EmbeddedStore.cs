@@ -17,12 +17,12 @@ public sealed class EmbeddedStore(EmbeddedClickHouse clickHouse, bool ownsConnec
     public Task<string> QueryAsync(string sql, CancellationToken cancellationToken = default) =>
         Task.Run(() => clickHouse.QueryText(sql), cancellationToken);
 
-    public Task InsertAsync(string table, RecordBatch batch, string? deduplicationToken, CancellationToken cancellationToken = default)
+    public Task InsertAsync(string table, RecordBatch batch, string? deduplicationToken, string? logComment = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(batch);
         return Task.Run(() =>
         {
-            using var _ = clickHouse.InsertArrow(ClickHouseSql.InsertHeader(table, batch.Schema, deduplicationToken), new InMemoryRecordBatches([batch]));
+            using var _ = clickHouse.InsertArrow(ClickHouseSql.InsertHeader(table, batch.Schema, deduplicationToken, logComment), new InMemoryRecordBatches([batch]));
         }, cancellationToken);
     }
 

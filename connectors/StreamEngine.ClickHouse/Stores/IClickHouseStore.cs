@@ -18,6 +18,9 @@ public interface IClickHouseStore : IAsyncDisposable
     /// <summary>Runs a query and returns its TabSeparated output.</summary>
     Task<string> QueryAsync(string sql, CancellationToken cancellationToken = default);
 
-    /// <summary>Inserts one Arrow record batch into <paramref name="table"/> (columns by name, in the batch's order).</summary>
-    Task InsertAsync(string table, RecordBatch batch, string? deduplicationToken, CancellationToken cancellationToken = default);
+    /// <summary>
+    /// Inserts one Arrow record batch into <paramref name="table"/> (columns by name, in the batch's order); <paramref name="logComment"/>
+    /// (a correlation id) becomes the insert's <c>log_comment</c>.
+    /// </summary>
+    Task InsertAsync(string table, RecordBatch batch, string? deduplicationToken, string? logComment = null, CancellationToken cancellationToken = default);
 }

@@ -88,10 +88,10 @@ public sealed class ServerStore : IClickHouseStore
         return text.ToString();
     }
 
-    public async Task InsertAsync(string table, RecordBatch batch, string? deduplicationToken, CancellationToken cancellationToken = default)
+    public async Task InsertAsync(string table, RecordBatch batch, string? deduplicationToken, string? logComment = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(batch);
-        var sql = ClickHouseSql.InsertHeader(table, batch.Schema, deduplicationToken) + " FORMAT ArrowStream";
+        var sql = ClickHouseSql.InsertHeader(table, batch.Schema, deduplicationToken, logComment) + " FORMAT ArrowStream";
         using var response = await Translate(() => _connection.PostStreamAsync(sql, async (body, token) =>
         {
             using var writer = new ArrowStreamWriter(body, batch.Schema, leaveOpen: true);

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Diagnostics;
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
@@ -6,6 +7,7 @@ using System.Threading.Channels;
 using Confluent.Kafka;
 using StreamEngine.Core.AdEvents;
 using StreamEngine.Core.Events;
+using StreamEngine.Core.Telemetry;
 
 namespace StreamEngine.Kafka.Source;
 
@@ -30,6 +32,8 @@ public sealed class KafkaAdEventSource : IAsyncDisposable
     private readonly CancellationTokenSource _stop = new();
     private readonly ConcurrentDictionary<int, long> _lag = new();
     private readonly ConcurrentDictionary<int, long> _processed = new();
+    private readonly ConcurrentDictionary<int, byte> _assigned = new();
+    private readonly ConcurrentQueue<ActivityContext> _incomingTraces = new();
     private readonly Dictionary<int, List<AdEvent>> _byPartition = [];
     private readonly Dictionary<int, (long NextOffset, int DeadLettered)> _progress = [];
     private readonly Dictionary<int, long> _nextToRead = [];  // consumer thread only; -1: the partition's beginning
@@ -66,6 +70,31 @@ public sealed class KafkaAdEventSource : IAsyncDisposable
 
     /// <summary>Consumer lag per partition from librdkafka's statistics: messages behind the high watermark not yet read.</summary>
     public IReadOnlyDictionary<int, long> ConsumerLag => _lag;
+
+    /// <summary>The partitions of the topic this consumer holds now, in order.</summary>
+    public IReadOnlyList<int> AssignedPartitions => [.. _assigned.Keys.Order()];
+
+    /// <summary>
+    /// The W3C trace contexts (<c>traceparent</c>, <c>tracestate</c> headers) of messages read since the last call, at
+    /// most <see cref="MaxTraceLinks"/>: the spans of the batch they went into link to them. Gathered only while
+    /// someone listens to the engine's activities.
+    /// </summary>
+    public IReadOnlyList<ActivityLink> TakeTraceLinks()
+    {
+        var links = new List<ActivityLink>();
+        while (_incomingTraces.TryDequeue(out var context))
+        {
+            links.Add(new ActivityLink(context));
+        }
+
+        return links;
+    }
+
+    /// <summary>Most incoming trace contexts kept between two <see cref="TakeTraceLinks"/>.</summary>
+    public const int MaxTraceLinks = 32;
+
+    /// <summary>The topic read.</summary>
+    public string Topic => _options.Topic;
 
     /// <summary>
     /// Whether, at the last poll that found nothing, partitions were assigned and every one had been read up to its
@@ -205,6 +234,7 @@ public sealed class KafkaAdEventSource : IAsyncDisposable
         var taken = 0;
         var decoded = 0;
         var anyDeadLetter = false;
+        var traced = EngineTelemetry.Activities.HasListeners();
         for (var result = first; result is not null; result = taken < _options.MaxPollMessages ? consumer.Consume(TimeSpan.Zero) : null)
         {
             if (result.IsPartitionEOF)
@@ -213,6 +243,11 @@ public sealed class KafkaAdEventSource : IAsyncDisposable
             }
 
             taken++;
+            if (traced && result.Message.Headers is { Count: > 0 } headers)
+            {
+                RememberTraceContext(headers);
+            }
+
             var partition = result.Partition.Value;
             var (_, deadLettered) = _progress.GetValueOrDefault(partition);
             if (_decoder.TryDecode(result.Message.Value ?? [], out var adEvent, out var error))
@@ -242,6 +277,20 @@ public sealed class KafkaAdEventSource : IAsyncDisposable
         {
             // The batch's offsets cover these messages: they must be in the dead-letter topic before it goes on.
             throw new KafkaSourceException($"kafka source stopped: dead-letter records could not be delivered to {_options.DeadLetterTopic} within 30 s");
+        }
+    }
+
+    private void RememberTraceContext(Headers headers)
+    {
+        if (_incomingTraces.Count >= MaxTraceLinks || !headers.TryGetLastBytes("traceparent", out var parent))
+        {
+            return;
+        }
+
+        var state = headers.TryGetLastBytes("tracestate", out var stateBytes) ? Encoding.ASCII.GetString(stateBytes) : null;
+        if (ActivityContext.TryParse(Encoding.ASCII.GetString(parent), state, isRemote: true, out var context))
+        {
+            _incomingTraces.Enqueue(context);
         }
     }
 
@@ -385,6 +434,7 @@ public sealed class KafkaAdEventSource : IAsyncDisposable
         foreach (var (partition, start) in starts)
         {
             _nextToRead[partition] = start;
+            _assigned[partition] = 0;
         }
 
         _caughtUp = false;
@@ -406,6 +456,7 @@ public sealed class KafkaAdEventSource : IAsyncDisposable
         foreach (var partition in partitions)
         {
             _lag.TryRemove(partition, out _);
+            _assigned.TryRemove(partition, out _);
             _nextToRead.Remove(partition);
         }
     }

@@ -90,7 +90,10 @@ internal sealed class AggregationTasks<TEvent, TKey, TAccumulator, TResult>
             .. _tasks
                 .Where(t => t.Value.Revision > 0 && t.Value.NextOffset >= 0 && changedSince(t.Key, t.Value.Revision))
                 .OrderBy(t => t.Key)
-                .Select(t => new PartitionCheckpoint(t.Key, t.Value.NextOffset, t.Value.Engine.Snapshot(_keyCodec), t.Value.Revision)),
+                .Select(t => new PartitionCheckpoint(t.Key, t.Value.NextOffset, t.Value.Engine.Snapshot(_keyCodec), t.Value.Revision)
+                {
+                    NewestEventTimeMs = t.Value.Engine.NewestEventTimeMs,
+                }),
         ]);
 
     private PartitionTask TaskFor(int partition, long startOffset, long nowMs)

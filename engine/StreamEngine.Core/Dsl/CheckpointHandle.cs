@@ -7,7 +7,11 @@ namespace StreamEngine.Core.Dsl;
 /// <param name="NextOffset">The offset after the last batch the state includes (where the partition resumes).</param>
 /// <param name="State">The partition's operator snapshot (windows, watermark, dedup ids, counters).</param>
 /// <param name="Revision">Which change of the running aggregation this is; <see cref="CheckpointHandle.Confirm"/> takes it back.</param>
-public sealed record PartitionCheckpoint(int Partition, long NextOffset, byte[] State, long Revision);
+public sealed record PartitionCheckpoint(int Partition, long NextOffset, byte[] State, long Revision)
+{
+    /// <summary>The newest event time the state includes (epoch ms; <see cref="long.MinValue"/> when none): what the results are fresh up to.</summary>
+    public long NewestEventTimeMs { get; init; } = long.MinValue;
+}
 
 /// <summary>A consistent cut of a running aggregation: the partitions that changed since the last confirmed cut.</summary>
 public sealed record Checkpoint(IReadOnlyList<PartitionCheckpoint> Partitions)

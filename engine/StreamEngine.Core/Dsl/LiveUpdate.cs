@@ -9,6 +9,9 @@ namespace StreamEngine.Core.Dsl;
 /// </summary>
 public sealed record LiveUpdate(string Subject, string Key, long WindowStartMs, byte[] Json)
 {
+    /// <summary>The id of the batch of results this value belongs to: the same id is on the batch's ClickHouse inserts, spans and log lines.</summary>
+    public string? CorrelationId { get; init; }
+
     /// <summary>A subject token from an id: NATS separates tokens with '.', and '*', '>' and whitespace are not allowed in one.</summary>
     public static string Token(string id)
     {

@@ -79,6 +79,9 @@ public sealed class WindowedAggregation<TEvent, TKey, TAccumulator, TResult>
 
     public long WatermarkMs => _watermarks.Current;
 
+    /// <summary>The newest event time seen (epoch ms), <see cref="long.MinValue"/> before the first event: how fresh the state is.</summary>
+    public long NewestEventTimeMs => _watermarks.Partitions().Select(p => p.MaxTimestampMs).DefaultIfEmpty(long.MinValue).Max();
+
     public WindowCounters Counters => new(_eventsIn, _filtered, _duplicates, _late, _aggregated, _liveWindows,
         _dedup?.TrackedIds ?? 0, _dedup?.EarlyEvictions ?? 0, _watermarks.Current);
 

@@ -66,13 +66,13 @@ public static class DemoCommand
         var live = new LiveSinks([.. nats is null ? Array.Empty<ILiveSink>() : [nats], http.Fanout]);
         foreach (var job in JobCatalog.BuiltIn)
         {
-            jobs.Add(await JobCatalog.StartAsync(job, settings, store, Log, forgetPositions: true, stopping.Token, live));
+            jobs.Add(await JobCatalog.StartAsync(job, settings, store, EngineLog.To(Log), forgetPositions: true, stopping.Token, live));
         }
 
-        var pricing = await DynamicPricingRunner.StartAsync(settings, store, Log, stopping.Token, live: live);
+        var pricing = await DynamicPricingRunner.StartAsync(settings, store, EngineLog.To(Log), stopping.Token, live: live);
         jobs.Add(pricing);
         await SetDemoBudgetsAsync(store, settings["clickhouse.database"]);
-        using var metrics = new EngineMetrics(jobs);
+        using var metrics = new EngineMetrics(jobs, http.Fanout, nats);
         using var generating = new CancellationTokenSource();
         var generator = Task.Run(() => Generate(kafka.BootstrapServers, generating.Token));
 

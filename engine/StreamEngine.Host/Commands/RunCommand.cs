@@ -31,6 +31,7 @@ public static class RunCommand
         }
         var untilIdle = parsed.Value("until-idle") is null ? (TimeSpan?)null : TimeSpan.FromSeconds(parsed.WholeNumber("until-idle", 0, 1, 86_400));
         var settings = EngineSettings.Load(parsed.All("set"), configFile: parsed.Value("config"));
+        var log = settings.Log;
         if (settings["kafka.bootstrap"].Length == 0 && !(jobName == DynamicPricing.Name && jobs is null))
         {
             throw new UsageException("run: configuration key 'kafka.bootstrap' is required (the Kafka bootstrap servers)");
@@ -54,13 +55,16 @@ public static class RunCommand
                 SkipCertificateValidation = settings.Flag("clickhouse.tls.accept_invalid_certificate"),
             });
         var running = new List<IJobPipeline>();
-        await using var http = await EngineHttpHost.StartAsync(settings.HttpOptions, () => running, stopping.Token);
+        await using var http = await EngineHttpHost.StartAsync(settings.HttpOptions with { SinkProbe = ct => store.QueryAsync("SELECT 1", ct) }, () => running, stopping.Token);
+        using var tracing = EngineTracing.Start(settings["tracing.otlp_endpoint"] is { Length: > 0 } otlp ? new Uri(otlp) : null, settings.Number("tracing.sample_ratio"),
+            $"{Environment.MachineName}/{Environment.ProcessId}");
         await using var nats = settings.NatsOptions is { } natsOptions ? new StreamEngine.Nats.LivePublisher(natsOptions) : null;
         var live = new LiveSinks([.. nats is null ? Array.Empty<ILiveSink>() : [nats], http.Fanout]);
-        var pipeline = await JobCatalog.StartAsync(jobName, jobs, settings, store, line => Console.Error.WriteLine(line), stopping.Token, live);
+        var pipeline = await JobCatalog.StartAsync(jobName, jobs, settings, store, log, stopping.Token, live);
         running.Add(pipeline);
-        Exception? failure;
-        using var metrics = new EngineMetrics(running);
+        Exception? failure = null;
+        var drainTimedOut = false;
+        using var metrics = new EngineMetrics(running, http.Fanout, nats);
         try
         {
             await output.WriteLineAsync($"streamengine run: {pipeline.Description}" + (endpoint is null ? "" : $"; ClickHouse HTTP at {endpoint.Url}") +
@@ -71,7 +75,25 @@ public static class RunCommand
         }
         finally
         {
-            await pipeline.DisposeAsync(); // the last checkpoint: everything emitted so far is written
+            // The drain: the last checkpoint (everything emitted so far is written, then its offsets), then the source
+            // stops polling and leaves the group, so its partitions move at once. Bounded by shutdown.timeout.
+            var timeout = settings.Duration("shutdown.timeout");
+            var drain = pipeline.DisposeAsync().AsTask();
+            if (await Task.WhenAny(drain, Task.Delay(timeout, CancellationToken.None)) != drain)
+            {
+                await Console.Error.WriteLineAsync($"streamengine: job {jobName} did not drain within shutdown.timeout ({timeout.TotalSeconds:F0} s); " +
+                                                   "results not yet stored are replayed from the last checkpoint by the partitions' next owner");
+                drainTimedOut = true;
+            }
+            else
+            {
+                await drain;
+            }
+        }
+
+        if (drainTimedOut)
+        {
+            return 1;
         }
 
         var status = pipeline.Status;

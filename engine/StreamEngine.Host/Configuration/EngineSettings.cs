@@ -45,6 +45,12 @@ public sealed class EngineSettings
         ["pricing.interval"] = ("5s", v => TryParseDuration(v, out var d) && d >= TimeSpan.FromMilliseconds(100) ? null : "a duration of at least 100ms, such as 5s"),
         ["pricing.lookback"] = ("30m", v => TryParseDuration(v, out var d) && d >= TimeSpan.FromMinutes(2) ? null : "a duration of at least 2m, such as 30m"),
         ["pacing.campaigns_file"] = ("", v => v.Length == 0 || File.Exists(v) ? null : "an existing CSV file (campaign,daily_budget)"),
+        ["log.format"] = ("auto", v => v is "auto" or "json" or "text" ? null : "auto (JSON unless standard error is a terminal), json or text"),
+        ["log.level"] = ("info", v => v is "debug" or "info" or "warn" or "error" ? null : "debug, info, warn or error"),
+        ["tracing.otlp_endpoint"] = ("", v => v.Length == 0 || Uri.TryCreate(v, UriKind.Absolute, out var u) && u.Scheme is "http" or "https" ? null : "empty (no trace export) or the http(s):// URL of an OTLP collector, such as http://otel-collector:4317"),
+        ["tracing.sample_ratio"] = ("1", v => TryNumber(v, out var x) && x is >= 0 and <= 1 ? null : "a fraction of batches to trace, from 0 to 1"),
+        ["shutdown.timeout"] = ("30s", v => TryParseDuration(v, out var d) && d >= TimeSpan.FromSeconds(1) && d <= TimeSpan.FromHours(1) ? null : "a duration from 1s to 1h, such as 30s"),
+        ["health.max_lag"] = ("100000", v => long.TryParse(v, NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n >= 1 ? null : "a whole number of messages, at least 1 (/readyz fails above it)"),
         ["window.watermark_delay"] = ("10s", v => TryParseDuration(v, out _) ? null : "a duration such as 250ms, 10s, 5m or 1h"),
         ["window.allowed_lateness"] = ("5m", v => TryParseDuration(v, out _) ? null : "a duration such as 250ms, 10s, 5m or 1h"),
     };
@@ -132,6 +138,21 @@ public sealed class EngineSettings
     public IEnumerable<KeyValuePair<string, string>> Printable() =>
         _values.OrderBy(v => v.Key, StringComparer.Ordinal).Select(v => IsSecret(v.Key) && v.Value.Length > 0 ? new KeyValuePair<string, string>(v.Key, "****") : v);
 
+    /// <summary>The values of secret settings, which logs mask wherever they appear.</summary>
+    public IEnumerable<string> SecretValues => _values.Where(v => IsSecret(v.Key) && v.Value.Length > 0).Select(v => v.Value);
+
+    /// <summary>The log to standard error as <c>log.format</c> and <c>log.level</c> say, secrets masked.</summary>
+    public StreamEngine.Host.Observability.EngineLog Log => StreamEngine.Host.Observability.EngineLog.ToStandardError(
+        this["log.format"] switch { "json" => StreamEngine.Host.Observability.LogFormat.Json, "text" => StreamEngine.Host.Observability.LogFormat.Text, _ => StreamEngine.Host.Observability.LogFormat.Auto },
+        this["log.level"] switch
+        {
+            "debug" => Microsoft.Extensions.Logging.LogLevel.Debug,
+            "warn" => Microsoft.Extensions.Logging.LogLevel.Warning,
+            "error" => Microsoft.Extensions.Logging.LogLevel.Error,
+            _ => Microsoft.Extensions.Logging.LogLevel.Information,
+        },
+        SecretValues);
+
     private static bool IsSecret(string key) => IsPassThrough(key) || key is "clickhouse.password" or "nats.password" or "nats.token" or "http.api_key";
 
     /// <summary>
@@ -146,7 +167,7 @@ public sealed class EngineSettings
             var key = NullIfEmpty(this["http.api_key"]);
             return !System.Net.IPAddress.IsLoopback(host) && key is null
                 ? throw new UsageException($"configuration key 'http.host' is {host}, beyond this machine: set 'http.api_key' too (clients send it as X-Api-Key, a Bearer token or ?access_token=)")
-                : new StreamEngine.Host.Observability.EngineHttpOptions { Port = Port("http.port"), Host = host, ApiKey = key };
+                : new StreamEngine.Host.Observability.EngineHttpOptions { Port = Port("http.port"), Host = host, ApiKey = key, MaxReadyLag = WholeNumber("health.max_lag") };
         }
     }
 

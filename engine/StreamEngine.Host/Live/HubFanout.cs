@@ -69,7 +69,7 @@ public sealed class HubFanout(IHubContext<MetricsHub> hub, HubFanoutOptions? opt
             _subscribers.GetOrAdd(key, _ => new ConcurrentDictionary<string, Mailbox>())[context.ConnectionId] = mailbox;
             foreach (var last in _last.Where(l => l.Key.Key == key).Select(l => l.Value))
             {
-                mailbox.Post((last.Subject, last.WindowStartMs), new LiveMessage(last.Subject, Payload(last.Json)));
+                mailbox.Post((last.Subject, last.WindowStartMs), new LiveMessage(last.Subject, Payload(last.Json, last.CorrelationId)));
             }
         }
     }
@@ -119,7 +119,7 @@ public sealed class HubFanout(IHubContext<MetricsHub> hub, HubFanoutOptions? opt
             return;
         }
 
-        var message = new LiveMessage(update.Subject, Payload(update.Json));
+        var message = new LiveMessage(update.Subject, Payload(update.Json, update.CorrelationId));
         foreach (var mailbox in subscribers.Values)
         {
             mailbox.Post((update.Subject, update.WindowStartMs), message);
@@ -151,8 +151,22 @@ public sealed class HubFanout(IHubContext<MetricsHub> hub, HubFanoutOptions? opt
         return 0;
     }
 
-    /// <summary>The JSON as name/value pairs, which both hub protocols (JSON, MessagePack) carry as an object.</summary>
-    private static Dictionary<string, object?> Payload(byte[] json)
+    /// <summary>
+    /// The JSON as name/value pairs, which both hub protocols (JSON, MessagePack) carry as an object, with the batch's
+    /// <c>correlation_id</c> when there is one.
+    /// </summary>
+    private static Dictionary<string, object?> Payload(byte[] json, string? correlationId = null)
+    {
+        var payload = Fields(json);
+        if (correlationId is not null)
+        {
+            payload["correlation_id"] = correlationId;
+        }
+
+        return payload;
+    }
+
+    private static Dictionary<string, object?> Fields(byte[] json)
     {
         using var document = JsonDocument.Parse(json);
         return document.RootElement.EnumerateObject().ToDictionary(p => p.Name, p => (object?)(p.Value.ValueKind switch

@@ -27,6 +27,12 @@ public sealed record EngineHttpOptions
 
     /// <summary>The key the hub asks for (<c>http.api_key</c>: X-Api-Key, a Bearer token, or <c>?access_token=</c>); null: none.</summary>
     public string? ApiKey { get; init; }
+
+    /// <summary>Consumer lag (messages, summed over a job's partitions) above which <c>/readyz</c> fails (<c>health.max_lag</c>).</summary>
+    public long MaxReadyLag { get; init; } = 100_000;
+
+    /// <summary>Asks the ClickHouse sink whether it answers (<c>SELECT 1</c>); null: not checked.</summary>
+    public Func<CancellationToken, Task>? SinkProbe { get; init; }
 }
 
 public sealed class EngineHttpHost : IAsyncDisposable
@@ -77,16 +83,15 @@ public sealed class EngineHttpHost : IAsyncDisposable
         app.UseStaticFiles(new StaticFileOptions { FileProvider = web });
         // Only the engine's meter: the exposition stays the engine's metrics, not every library's.
         var registry = Metrics.NewCustomRegistry();
-        var bridge = new PrometheusBridge(EngineMetrics.MeterName, registry);
+        var bridge = new PrometheusBridge(StreamEngine.Core.Telemetry.EngineTelemetry.Name, registry);
         app.MapMetrics("/metrics", registry);
         app.MapGet("/healthz", () => Results.Text("ok\n"));
-        app.MapGet("/readyz", () =>
+        app.MapGet("/readyz", async (CancellationToken requestAborted) =>
         {
-            var running = jobs();
-            var waiting = running.Where(j => j.CaughtUpAfter is null).Select(j => j.Name).ToList();
-            return running.Count > 0 && waiting.Count == 0
+            var problems = await Readiness.ProblemsAsync(jobs(), options, requestAborted);
+            return problems.Count == 0
                 ? Results.Text("ready\n")
-                : Results.Text($"not ready: {(running.Count == 0 ? "no job running yet" : string.Join(", ", waiting) + " not caught up yet")}\n", statusCode: StatusCodes.Status503ServiceUnavailable);
+                : Results.Text($"not ready: {string.Join("; ", problems)}\n", statusCode: StatusCodes.Status503ServiceUnavailable);
         });
         app.Lifetime.ApplicationStopped.Register(bridge.Dispose);
         await app.StartAsync(cancellationToken);

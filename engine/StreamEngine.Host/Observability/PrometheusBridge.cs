@@ -20,6 +20,12 @@ public sealed class PrometheusBridge : IDisposable
     private readonly ConcurrentDictionary<(Instrument Instrument, string Labels), object> _metrics = new();
     private volatile bool _disposed;
 
+    // Observable instruments' series: those seen at the last collection and those seen now. A series not observed
+    // again (a partition that moved to another process) is removed rather than left at its last value.
+    private readonly object _collectGate = new();
+    private Dictionary<(Prometheus.Collector Metric, string Values), string[]> _observedBefore = [];
+    private Dictionary<(Prometheus.Collector Metric, string Values), string[]> _observedNow = [];
+
     public PrometheusBridge(string meterName, CollectorRegistry registry)
     {
         ArgumentNullException.ThrowIfNull(registry);
@@ -37,11 +43,39 @@ public sealed class PrometheusBridge : IDisposable
         _listener.Start();
         registry.AddBeforeCollectCallback(() =>
         {
-            if (!_disposed)
+            if (_disposed)
             {
+                return;
+            }
+
+            lock (_collectGate)
+            {
+                _observedNow = [];
                 _listener.RecordObservableInstruments();
+                foreach (var (series, values) in _observedBefore)
+                {
+                    if (!_observedNow.ContainsKey(series) && series.Metric is Prometheus.Collector<Prometheus.Gauge.Child> or Prometheus.Collector<Prometheus.Counter.Child>)
+                    {
+                        Unpublish(series.Metric, values);
+                    }
+                }
+
+                _observedBefore = _observedNow;
             }
         });
+    }
+
+    private static void Unpublish(Prometheus.Collector metric, string[] values)
+    {
+        switch (metric)
+        {
+            case Prometheus.Gauge gauge:
+                gauge.RemoveLabelled(values);
+                break;
+            case Prometheus.Counter counter:
+                counter.RemoveLabelled(values);
+                break;
+        }
     }
 
     public void Dispose()
@@ -64,6 +98,11 @@ public sealed class PrometheusBridge : IDisposable
                 _factory.CreateHistogram(instrument.Name, help, names, new HistogramConfiguration { Buckets = SecondsBuckets }),
             _ => _factory.CreateGauge(instrument.Name, help, names),
         });
+        if (instrument.IsObservable && metric is Prometheus.Collector collector)
+        {
+            _observedNow[(collector, string.Join('\u0001', values))] = values;
+        }
+
         switch (metric)
         {
             case Prometheus.Counter counter when instrument.IsObservable:

@@ -8,6 +8,8 @@ using StreamEngine.Core.Sketches;
 using StreamEngine.Host.Configuration;
 using StreamEngine.Jobs;
 
+using StreamEngine.Host.Observability;
+
 namespace StreamEngine.Host.Running;
 
 /// <summary>
@@ -25,7 +27,7 @@ public sealed class DynamicPricingRunner : IJobPipeline
     private readonly TimeSpan _interval;
     private readonly TimeSpan _lookback;
     private readonly TimeSpan _closedAfter;
-    private readonly Action<string> _log;
+    private readonly EngineLog _log;
     private readonly TimeProvider _clock;
     private readonly TableWriter _recommendations;
     private readonly TableWriter _alerts;
@@ -36,7 +38,7 @@ public sealed class DynamicPricingRunner : IJobPipeline
     private long _rows;
     private ILiveSink? _live;
 
-    private DynamicPricingRunner(EngineSettings settings, IClickHouseStore store, Action<string> log, TimeProvider clock)
+    private DynamicPricingRunner(EngineSettings settings, IClickHouseStore store, EngineLog log, TimeProvider clock)
     {
         _clock = clock;
         _store = store;
@@ -51,7 +53,7 @@ public sealed class DynamicPricingRunner : IJobPipeline
         _lookback = settings.Duration("pricing.lookback");
         // A minute is closed once the watermark has passed it and the sinks have had a checkpoint to write it.
         _closedAfter = settings.Duration("window.watermark_delay") + TimeSpan.FromSeconds(5);
-        _log = log;
+        _log = log.ForJob(DynamicPricing.Name);
         _recommendations = new TableWriter(store, $"{_database}.{DynamicPricing.RecommendationTable}");
         _alerts = new TableWriter(store, $"{_database}.{DynamicPricing.AlertTable}");
         Description = $"job {DynamicPricing.Name}: floors and pacing from {store.Description} (database {_database}) every {_interval.TotalSeconds:0.#} s, " +
@@ -64,11 +66,17 @@ public sealed class DynamicPricingRunner : IJobPipeline
 
     public PipelineStatus Status => new(0, 0, 0, 0, Interlocked.Read(ref _rows), 0, _recommendations.Counters.FailedAttempts + _alerts.Counters.FailedAttempts);
 
+    /// <summary>It reads ClickHouse, not Kafka: only its sinks.</summary>
+    public JobTelemetry Telemetry => new()
+    {
+        Sinks = [(DynamicPricing.RecommendationTable, _recommendations.Counters), (DynamicPricing.AlertTable, _alerts.Counters)],
+    };
+
     public TimeSpan? CaughtUpAfter { get; private set; }
 
     /// <summary>Migrates the schemas it reads and writes, loads the campaigns file's budgets, and is ready to run.</summary>
     public static async Task<DynamicPricingRunner> StartAsync(
-        EngineSettings settings, IClickHouseStore store, Action<string> log, CancellationToken cancellationToken, TimeProvider? clock = null, ILiveSink? live = null)
+        EngineSettings settings, IClickHouseStore store, EngineLog log, CancellationToken cancellationToken, TimeProvider? clock = null, ILiveSink? live = null)
     {
         ArgumentNullException.ThrowIfNull(settings);
         ArgumentNullException.ThrowIfNull(store);
@@ -82,8 +90,8 @@ public sealed class DynamicPricingRunner : IJobPipeline
             await new TableWriter(store, $"{runner._database}.{DynamicPricing.BudgetTable}").WriteAsync(new RecordBatch.Builder()
                 .Append("campaign", false, c => c.String(s => s.AppendRange(campaigns.Select(x => x.Campaign))))
                 .Append("daily_budget_micros", false, c => c.Int64(s => s.AppendRange(campaigns.Select(x => x.DailyBudgetMicros))))
-                .Build(), cancellationToken);
-            log($"job {DynamicPricing.Name}: {campaigns.Count} campaign budgets loaded from {file}");
+                .Build(), cancellationToken: cancellationToken);
+            log.Info($"job {DynamicPricing.Name}: {campaigns.Count} campaign budgets loaded from {file}");
         }
 
         return runner;
@@ -178,7 +186,7 @@ public sealed class DynamicPricingRunner : IJobPipeline
 
         if (rows.Count > 0)
         {
-            await _recommendations.WriteAsync(RecommendationRows(rows), cancellationToken);
+            await _recommendations.WriteAsync(RecommendationRows(rows), cancellationToken: cancellationToken);
             Interlocked.Add(ref _rows, rows.Count);
             foreach (var (minute, slotName, recommendation) in rows)
             {
@@ -216,7 +224,7 @@ public sealed class DynamicPricingRunner : IJobPipeline
             {
                 alerts.Add((row, previous));
                 _live?.Alert("adtrack.alerts.pacing", row.Campaign, AlertJson(row, previous));
-                _log($"pacing alert: campaign {row.Campaign} is {row.Status} (was {previous}) at {DateTimeOffset.FromUnixTimeSeconds(row.Minute):HH:mm} UTC, pace {row.PaceRatio:0.00}");
+                _log.Info($"pacing alert: campaign {row.Campaign} is {row.Status} (was {previous}) at {DateTimeOffset.FromUnixTimeSeconds(row.Minute):HH:mm} UTC, pace {row.PaceRatio:0.00}");
             }
 
             var newest = i + 1 == rows.Count || rows[i + 1].Campaign != row.Campaign;
@@ -237,7 +245,7 @@ public sealed class DynamicPricingRunner : IJobPipeline
                 .Append("pace_ratio", false, c => c.Double(s => s.AppendRange(alerts.Select(a => a.Row.PaceRatio))))
                 .Append("spend_today_micros", false, c => c.Int64(s => s.AppendRange(alerts.Select(a => a.Row.SpendTodayMicros))))
                 .Append("daily_budget_micros", false, c => c.Int64(s => s.AppendRange(alerts.Select(a => a.Row.DailyBudgetMicros))))
-                .Build(), cancellationToken);
+                .Build(), cancellationToken: cancellationToken);
         }
 
         return alerts.Count;

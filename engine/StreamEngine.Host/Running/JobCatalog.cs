@@ -4,6 +4,8 @@ using StreamEngine.Host.Cli;
 using StreamEngine.Host.Configuration;
 using StreamEngine.Jobs;
 
+using StreamEngine.Host.Observability;
+
 namespace StreamEngine.Host.Running;
 
 /// <summary>The jobs this build can run (<c>streamengine jobs list</c>), and starting one by name.</summary>
@@ -72,20 +74,20 @@ public static class JobCatalog
 
     /// <summary>Starts the job called <paramref name="name"/> (one of <paramref name="jobs"/>, or a built-in one).</summary>
     public static async Task<IJobPipeline> StartAsync(
-        string name, IReadOnlyList<IAdJob>? jobs, EngineSettings settings, IClickHouseStore store, Action<string> log, CancellationToken cancellationToken, ILiveSink? live = null) =>
+        string name, IReadOnlyList<IAdJob>? jobs, EngineSettings settings, IClickHouseStore store, EngineLog log, CancellationToken cancellationToken, ILiveSink? live = null) =>
         jobs is null && name == DynamicPricing.Name
             ? await DynamicPricingRunner.StartAsync(settings, store, log, cancellationToken, live: live)
             : await StartAsync(Find(name, jobs), settings, store, log, forgetPositions: false, cancellationToken, live);
 
     /// <summary>Starts the job's pipeline (see <see cref="JobPipeline.StartAsync{TKey,TResult}"/>).</summary>
     public static Task<IJobPipeline> StartAsync(
-        IAdJob job, EngineSettings settings, IClickHouseStore store, Action<string> log, bool forgetPositions, CancellationToken cancellationToken, ILiveSink? live = null)
+        IAdJob job, EngineSettings settings, IClickHouseStore store, EngineLog log, bool forgetPositions, CancellationToken cancellationToken, ILiveSink? live = null)
     {
         ArgumentNullException.ThrowIfNull(job);
         return job.Accept(new Starter(settings, store, log, forgetPositions, live, cancellationToken));
     }
 
-    private sealed class Starter(EngineSettings settings, IClickHouseStore store, Action<string> log, bool forgetPositions, ILiveSink? live, CancellationToken cancellationToken)
+    private sealed class Starter(EngineSettings settings, IClickHouseStore store, EngineLog log, bool forgetPositions, ILiveSink? live, CancellationToken cancellationToken)
         : IAdJobVisitor<Task<IJobPipeline>>
     {
         public async Task<IJobPipeline> Visit<TKey, TResult>(AdJob<TKey, TResult> job)

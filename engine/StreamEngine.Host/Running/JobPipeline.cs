@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Reactive.Concurrency;
 using StreamEngine.ClickHouse.Sink;
@@ -6,8 +7,10 @@ using StreamEngine.Core.AdEvents;
 using StreamEngine.Core.Dsl;
 using StreamEngine.Core.Events;
 using StreamEngine.Core.State;
+using StreamEngine.Core.Telemetry;
 using StreamEngine.Core.Windowing;
 using StreamEngine.Host.Configuration;
+using StreamEngine.Host.Observability;
 using StreamEngine.Jobs;
 using StreamEngine.Kafka.Source;
 
@@ -15,6 +18,30 @@ namespace StreamEngine.Host.Running;
 
 /// <summary>What a running job has done so far, for status lines.</summary>
 public readonly record struct PipelineStatus(long MessagesIn, long Events, long DeadLettered, long Late, long ResultRows, long Lag, long FailedWrites);
+
+/// <summary>What a running job looks like inside, for <c>/metrics</c> and <c>/readyz</c>.</summary>
+public sealed record JobTelemetry
+{
+    /// <summary>The topic read; empty for a job that reads no Kafka topic.</summary>
+    public string Topic { get; init; } = "";
+
+    /// <summary>The partitions this process holds now.</summary>
+    public IReadOnlyList<int> AssignedPartitions { get; init; } = [];
+
+    /// <summary>Messages not yet read, per assigned partition (from the consumer's statistics, every few seconds).</summary>
+    public IReadOnlyDictionary<int, long> PartitionLag { get; init; } = new Dictionary<int, long>();
+
+    /// <summary>The aggregation's counters and gauges: duplicates, open windows, tracked ids, watermark.</summary>
+    public WindowCounters Window { get; init; } = new(0, 0, 0, 0, 0, 0, 0, 0, long.MinValue);
+
+    /// <summary>Bytes of the partitions' state as last checkpointed.</summary>
+    public long StateBytes { get; init; }
+
+    /// <summary>Each ClickHouse table written, with its writer's totals.</summary>
+    public IReadOnlyList<(string Table, WriterCounters Counters)> Sinks { get; init; } = [];
+
+    public static JobTelemetry None { get; } = new();
+}
 
 /// <summary>A running job, whatever its key and result types (see <see cref="JobPipeline{TKey,TResult}"/>).</summary>
 public interface IJobPipeline : IAsyncDisposable
@@ -26,6 +53,9 @@ public interface IJobPipeline : IAsyncDisposable
     string Description { get; }
 
     PipelineStatus Status { get; }
+
+    /// <summary>Partitions, lag, windows, state and sinks, for metrics and readiness.</summary>
+    JobTelemetry Telemetry { get; }
 
     /// <summary>From process start until every assigned partition was first read to its end and its results written.</summary>
     TimeSpan? CaughtUpAfter { get; }
@@ -46,12 +76,13 @@ public static class JobPipeline
     /// cluster is new) and starts reading; each partition resumes from its checkpoint when it is assigned.
     /// </summary>
     public static async Task<JobPipeline<TKey, TResult>> StartAsync<TKey, TResult>(
-        AdJob<TKey, TResult> job, EngineSettings settings, IClickHouseStore store, Action<string> log, bool forgetPositions, CancellationToken cancellationToken,
+        AdJob<TKey, TResult> job, EngineSettings settings, IClickHouseStore store, EngineLog log, bool forgetPositions, CancellationToken cancellationToken,
         ILiveSink? live = null)
         where TKey : notnull
     {
         ArgumentNullException.ThrowIfNull(job);
-        var pipeline = new JobPipeline<TKey, TResult>(job, log) { Live = live };
+        ArgumentNullException.ThrowIfNull(log);
+        var pipeline = new JobPipeline<TKey, TResult>(job, log.ForJob(job.Name)) { Live = live };
         await pipeline.StartAsync(settings, store, forgetPositions, cancellationToken);
         return pipeline;
     }
@@ -92,10 +123,13 @@ public sealed class JobPipeline<TKey, TResult> : IJobPipeline
     private CheckpointHandle _handle = null!;
     private IDisposable? _subscription;
     private long _late;
+    private string? _batchId;          // the correlation id of the results waiting for the next checkpoint
+    private WindowCounters _window = JobTelemetry.None.Window;
+    private readonly ConcurrentDictionary<int, long> _stateBytes = new();
 
-    private readonly Action<string> _log;
+    private readonly EngineLog _log;
 
-    internal JobPipeline(AdJob<TKey, TResult> job, Action<string> log)
+    internal JobPipeline(AdJob<TKey, TResult> job, EngineLog log)
     {
         _job = job;
         _log = log;
@@ -122,6 +156,29 @@ public sealed class JobPipeline<TKey, TResult> : IJobPipeline
             return new PipelineStatus(counters.MessagesIn, counters.Decoded, counters.DeadLettered, Interlocked.Read(ref _late),
                 ResultWriters.Sum(w => w.Counters.Rows), _source.ConsumerLag.Values.Sum(),
                 ResultWriters.Append(_eventWriter).Sum(w => w?.Counters.FailedAttempts ?? 0) + _checkpoints.Counters.FailedAttempts);
+        }
+    }
+
+    public JobTelemetry Telemetry
+    {
+        get
+        {
+            var assigned = _source.AssignedPartitions;
+            WindowCounters window;
+            lock (_pending)
+            {
+                window = _window;
+            }
+
+            return new JobTelemetry
+            {
+                Topic = _source.Topic,
+                AssignedPartitions = assigned,
+                PartitionLag = _source.ConsumerLag.Where(l => assigned.Contains(l.Key)).ToDictionary(),
+                Window = window,
+                StateBytes = _stateBytes.Where(s => assigned.Contains(s.Key)).Sum(s => s.Value),
+                Sinks = [.. ResultWriters.Append(_eventWriter).OfType<TableWriter>().Select(w => (w.Table[(w.Table.LastIndexOf('.') + 1)..], w.Counters))],
+            };
         }
     }
 
@@ -160,7 +217,7 @@ public sealed class JobPipeline<TKey, TResult> : IJobPipeline
         _names = new Utf8Names(Symbols);
         _source = new KafkaAdEventSource(
             new KafkaSourceOptions { BootstrapServers = bootstrap, GroupId = group, Topic = topic, DeadLetterTopic = $"{topic}.dlq", ClientSettings = settings.KafkaClientSettings },
-            _checkpoints, symbols, _log);
+            _checkpoints, symbols, _log.Info);
         _lateEvents = new LateEventWriter(bootstrap, $"{topic}.late", topic, symbols, settings.KafkaClientSettings);
         var context = new JobContext(new WindowOptions
         {
@@ -214,7 +271,7 @@ public sealed class JobPipeline<TKey, TResult> : IJobPipeline
             if (firstCatchUp)
             {
                 CaughtUpAfter = DateTime.Now - Process.GetCurrentProcess().StartTime;
-                _log($"job {_job.Name}: caught up {CaughtUpAfter.Value.TotalSeconds:F2} s after process start (every assigned partition read to its end, its results written)");
+                _log.Info($"job {_job.Name}: caught up {CaughtUpAfter.Value.TotalSeconds:F2} s after process start (every assigned partition read to its end, its results written)");
             }
 
             var messagesIn = _source.Counters.MessagesIn;
@@ -245,6 +302,9 @@ public sealed class JobPipeline<TKey, TResult> : IJobPipeline
         _lateEvents.Dispose();
         _checkpointGate.Dispose();
     }
+
+    /// <summary>16 hex digits, unique enough to find one batch in logs, ClickHouse's query log and live messages.</summary>
+    private static string NewCorrelationId() => ActivitySpanId.CreateRandom().ToHexString();
 
     private TableWriter[] ResultWriters
     {
@@ -295,16 +355,26 @@ public sealed class JobPipeline<TKey, TResult> : IJobPipeline
 
     private void OnOutput(WindowOutput<TKey, TResult, AdEvent> output)
     {
-        if (Live is { } live && output.Results.Count > 0)
+        string? batchId = null;
+        if (output.Results.Count > 0)
+        {
+            lock (_pending)
+            {
+                batchId = _batchId ??= NewCorrelationId();
+            }
+        }
+
+        if (Live is { } live && batchId is not null)
         {
             foreach (var update in _job.Live(output.Results, Symbols))
             {
-                live.Offer(update);
+                live.Offer(update with { CorrelationId = batchId });
             }
         }
 
         lock (_pending)
         {
+            _window = output.Counters;
             _pending.AddRange(output.Results);
             if (output.Accepted.Count > 0)
             {
@@ -334,6 +404,7 @@ public sealed class JobPipeline<TKey, TResult> : IJobPipeline
             var checkpoint = _handle.Take();
             List<WindowResult<TKey, TResult>> rows;
             List<EventBatch<AdEvent>> events;
+            string batchId;
             lock (_pending)
             {
                 rows = [.. _pending];
@@ -341,6 +412,8 @@ public sealed class JobPipeline<TKey, TResult> : IJobPipeline
                 events = [.. _pendingEvents];
                 _pendingEvents.Clear();
                 _pendingEventCount = 0;
+                batchId = _batchId ?? NewCorrelationId();
+                _batchId = null;
             }
 
             if (rows.Count == 0 && events.Count == 0 && checkpoint.IsEmpty)
@@ -348,24 +421,47 @@ public sealed class JobPipeline<TKey, TResult> : IJobPipeline
                 return; // nothing new since the last checkpoint
             }
 
+            var started = Stopwatch.GetTimestamp();
+            var job = new KeyValuePair<string, object?>("job", _job.Name);
+            // The batch's span links to the traces of the messages it read (W3C traceparent headers).
+            using var activity = EngineTelemetry.Activities.StartActivity(ActivityKind.Internal, links: _source.TakeTraceLinks(), name: $"checkpoint {_job.Name}");
+            activity?.SetTag("streamengine.job", _job.Name);
+            activity?.SetTag("streamengine.correlation_id", batchId);
+            activity?.SetTag("streamengine.result_rows", rows.Count);
+            activity?.SetTag("streamengine.partitions", string.Join(',', checkpoint.Partitions.Select(p => p.Partition)));
+
             // Results, raw events and late events first, then the checkpoint that says they are covered: a crash
             // between the two only means the replay writes the same rows (same keys and versions) again.
             foreach (var table in rows.Count == 0 ? [] : _job.ToRows(rows, _names))
             {
-                await WriterFor(table.Table).WriteAsync(table.Rows);
+                await WriterFor(table.Table).WriteAsync(table.Rows, batchId);
             }
 
             if (_eventWriter is not null && events.Count > 0)
             {
-                await _eventWriter.WriteAsync(RawEvents.ToRows(events, _names));
+                await _eventWriter.WriteAsync(RawEvents.ToRows(events, _names), batchId);
             }
 
             _lateEvents.Flush(TimeSpan.FromSeconds(30));
             await _checkpoints.SaveAsync(checkpoint);
             _handle.Confirm(checkpoint);
+            var storedAtMs = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
             foreach (var partition in checkpoint.Partitions)
             {
                 _source.MarkProcessed(partition.Partition, partition.NextOffset);
+                _stateBytes[partition.Partition] = partition.State.Length;
+                if (partition.NewestEventTimeMs != long.MinValue)
+                {
+                    EngineTelemetry.EndToEndLatency.Record(Math.Max(0, storedAtMs - partition.NewestEventTimeMs) / 1000.0, job);
+                }
+            }
+
+            var elapsed = Stopwatch.GetElapsedTime(started);
+            EngineTelemetry.CheckpointDuration.Record(elapsed.TotalSeconds, job);
+            if (_log.IsEnabled(Microsoft.Extensions.Logging.LogLevel.Debug))
+            {
+                _log.Debug($"checkpoint: {rows.Count:N0} results, {events.Sum(e => e.Count):N0} raw events, partitions " +
+                           $"{string.Join(", ", checkpoint.Partitions.Select(p => $"{p.Partition}@{p.NextOffset}"))} stored in {elapsed.TotalMilliseconds:F0} ms", batchId);
             }
         }
         finally

@@ -173,7 +173,7 @@ public sealed class DynamicPricingTests(EmbeddedClickHouseFixture clickHouse)
         var database = clickHouse.CreateDatabase(prefix);
         var store = new EmbeddedStore(clickHouse.Store, ownsConnection: false);
         var settings = EngineSettings.Load([$"clickhouse.database={database}", "pricing.min_samples=200"], new Dictionary<string, string>());
-        var runner = await DynamicPricingRunner.StartAsync(settings, store, _ => { }, CancellationToken.None, new FixedClock(Now), live);
+        var runner = await DynamicPricingRunner.StartAsync(settings, store, StreamEngine.Host.Observability.EngineLog.None, CancellationToken.None, new FixedClock(Now), live);
         return (runner, store, database);
     }
 

@@ -1,0 +1,64 @@
+using StreamEngine.Host.Running;
+
+namespace StreamEngine.Host.Observability;
+
+/// <summary>
+/// What <c>/readyz</c> asks: a job runs; each job that reads Kafka holds partitions, has caught up once and lags no
+/// more than <see cref="EngineHttpOptions.MaxReadyLag"/>; the ClickHouse sink answers. An orchestrator routes no
+/// dashboard traffic to an engine that is not ready, and a rolling update waits for it.
+/// </summary>
+public static class Readiness
+{
+    private static readonly TimeSpan ProbeTimeout = TimeSpan.FromSeconds(2);
+
+    /// <summary>Why the engine is not ready; empty when it is.</summary>
+    public static async Task<IReadOnlyList<string>> ProblemsAsync(IReadOnlyList<IJobPipeline> jobs, EngineHttpOptions options, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(jobs);
+        ArgumentNullException.ThrowIfNull(options);
+        var problems = new List<string>();
+        if (jobs.Count == 0)
+        {
+            problems.Add("no job running yet");
+        }
+
+        foreach (var job in jobs)
+        {
+            var telemetry = job.Telemetry;
+            if (telemetry.Topic.Length == 0)
+            {
+                continue;
+            }
+
+            var lag = telemetry.PartitionLag.Values.Sum();
+            if (telemetry.AssignedPartitions.Count == 0)
+            {
+                problems.Add($"{job.Name} holds no partition of {telemetry.Topic}");
+            }
+            else if (job.CaughtUpAfter is null)
+            {
+                problems.Add($"{job.Name} has not caught up yet");
+            }
+            else if (lag > options.MaxReadyLag)
+            {
+                problems.Add($"{job.Name} lags {lag:N0} messages (health.max_lag {options.MaxReadyLag:N0})");
+            }
+        }
+
+        if (options.SinkProbe is { } probe)
+        {
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            timeout.CancelAfter(ProbeTimeout);
+            try
+            {
+                await probe(timeout.Token);
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                problems.Add($"ClickHouse does not answer: {(e is OperationCanceledException ? $"no reply within {ProbeTimeout.TotalSeconds:F0} s" : e.Message)}");
+            }
+        }
+
+        return problems;
+    }
+}

@@ -24,6 +24,10 @@ public static class Program
           query [--set key=value]... "SQL" [--format TSV|JSONEachRow|Pretty|ArrowStream|...]
                                   run SQL against the embedded ClickHouse store (clickhouse.path)
           validate --config FILE  check a YAML or JSON configuration and show the effective values
+          backup --to DIR [--set key=value]...
+                                  back up the embedded store (clickhouse.path), offsets included; stop its engine first
+          restore --from DIR [--set key=value]...
+                                  restore a backup into an empty store; jobs then resume exactly once from its offsets
           help                    show this text
 
         run, query and demo take --config FILE (YAML or JSON) and --set key=value; later wins: defaults, file,
@@ -46,6 +50,8 @@ public static class Program
                 ["jobs", .. var rest] => JobsCommand.Run(rest, Console.Out),
                 ["run", .. var rest] => await RunCommand.RunAsync(rest, Console.Out),
                 ["query", .. var rest] => await QueryCommand.RunAsync(rest, Console.OpenStandardOutput()),
+                ["backup", .. var rest] => await BackupCommand.BackupAsync(rest, Console.Out),
+                ["restore", .. var rest] => await BackupCommand.RestoreAsync(rest, Console.Out),
                 [var unknown, ..] => throw new UsageException($"unknown command '{unknown}' (run `streamengine help`)"),
             };
         }

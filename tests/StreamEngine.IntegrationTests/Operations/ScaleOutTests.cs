@@ -1,0 +1,150 @@
+using System.Diagnostics;
+using System.Text.RegularExpressions;
+using StreamEngine.Host.ClickHouseHttp;
+using StreamEngine.IntegrationTests.ExactlyOnce;
+using StreamEngine.TestUtilities;
+using Xunit.Abstractions;
+using Xunit.Sdk;
+
+namespace StreamEngine.IntegrationTests.Operations;
+
+/// <summary>
+/// Scale-out, proven with real processes: engines in one consumer group on a 12-partition topic of the embedded
+/// cluster, all writing through the server sink to one ClickHouse (this process's HTTP endpoint over the shared
+/// store). One engine becomes three mid-run, one is SIGKILLed, another joins; each engine's <c>/metrics</c> says which
+/// partitions it holds, and after each change the live engines hold every partition exactly once. The engines finish
+/// the input themselves and <c>ads.campaign_minute</c> equals the generator's truth.
+/// </summary>
+[Collection(ClickHouse.EmbeddedClickHouseCollection.Name)]
+public sealed partial class ScaleOutTests(EmbeddedClickHouseFixture clickHouse, ITestOutputHelper output)
+{
+    private const int Partitions = 12;
+    private static readonly TimeSpan Patience = TimeSpan.FromMinutes(2);
+    private static readonly HttpClient Http = new() { Timeout = TimeSpan.FromSeconds(5) };
+
+    [Fact]
+    public async Task One_to_three_engines_a_kill_and_a_join_move_every_partition_and_the_results_equal_the_truth()
+    {
+        using var folder = new TemporaryDirectory("streamengine-scale");
+        var bootstrapFile = folder.File("bootstrap.txt");
+        using var kafka = StreamEngineCli.Start("kafka", "serve", "--brokers", "3", "--topic", $"ad-events:{Partitions}", "--topic", "ad-events.dlq:3",
+            "--topic", "ad-events.late:3", "--bootstrap-file", bootstrapFile);
+        await kafka.WaitForOutputAsync(line => line.StartsWith("embedded Kafka:", StringComparison.Ordinal), Patience);
+        var bootstrap = (await File.ReadAllTextAsync(bootstrapFile)).Trim();
+        var truthFile = folder.File("truth.json");
+        using var generate = StreamEngineCli.Start("generate", "--bootstrap", bootstrap, "--events", "60000", "--rate", "2500", "--seed", "29",
+            "--duplicates", "0.02", "--malformed", "0.01", "--truth", truthFile);
+
+        var database = clickHouse.CreateDatabase("scale");
+        await using var endpoint = await ClickHouseHttpEndpoint.StartAsync(clickHouse.Store, new ClickHouseHttpOptions { Port = 0 });
+        var engines = new List<Engine>();
+        try
+        {
+            async Task<Engine> Start()
+            {
+                var process = StreamEngineCli.Start("run", "--job", "ad-metrics", "--set", $"kafka.bootstrap={bootstrap}", "--set", "kafka.group=scale",
+                    "--set", "clickhouse.mode=server", "--set", $"clickhouse.url={endpoint.Url}", "--set", $"clickhouse.database={database}");
+                var banner = await process.WaitForOutputAsync(line => line.StartsWith("streamengine run:", StringComparison.Ordinal), Patience);
+                var engine = new Engine(process, new Uri(MetricsUrl().Match(banner).Value));
+                engines.Add(engine);
+                return engine;
+            }
+
+            var a = await Start();
+            await AssertEveryPartitionHeldOnceAsync("one engine", [a]);
+
+            var b = await Start();
+            var c = await Start();
+            await AssertEveryPartitionHeldOnceAsync("scaled from one to three", [a, b, c]);
+
+            b.Process.Signal(9); // its partitions move once the group's session timeout notices
+            await AssertEveryPartitionHeldOnceAsync("one of three SIGKILLed", [a, c]);
+
+            var d = await Start();
+            await AssertEveryPartitionHeldOnceAsync("a new engine joined", [a, c, d]);
+
+            await generate.WaitForExitAsync(Patience);
+            Assert.True(generate.ExitCode == 0, generate.StandardError);
+
+            // The engines finish the input themselves: the results converge to the truth while they run.
+            var truth = await File.ReadAllTextAsync(truthFile);
+            var query = $"SELECT * FROM {database}.campaign_minute ORDER BY window_start, campaign FORMAT JSONEachRow";
+            var deadline = Stopwatch.StartNew();
+            while (true)
+            {
+                try
+                {
+                    Truth.AssertCampaignMinutesEqual(truth, clickHouse.Store.QueryText(query));
+                    break;
+                }
+                catch (XunitException) when (deadline.Elapsed < Patience)
+                {
+                    await Task.Delay(500);
+                }
+            }
+
+            foreach (var engine in new[] { a, c, d })
+            {
+                engine.Process.Signal(15);
+                await engine.Process.WaitForExitAsync(Patience);
+                Assert.True(engine.Process.ExitCode == 0, $"a SIGTERM must drain an engine cleanly: exit {engine.Process.ExitCode}: {engine.Process.StandardError}");
+            }
+
+            Truth.AssertCampaignMinutesEqual(truth, clickHouse.Store.QueryText(query));
+            Truth.AssertRawEventsComplete(truth, clickHouse.Store.QueryText($"SELECT count(), uniqExact(event_id_hash) FROM {database}.events"));
+        }
+        finally
+        {
+            foreach (var engine in engines)
+            {
+                engine.Process.Dispose();
+            }
+        }
+    }
+
+    /// <summary>Waits until the live engines' <c>/metrics</c> show every partition held by exactly one of them, each holding some.</summary>
+    private async Task AssertEveryPartitionHeldOnceAsync(string after, IReadOnlyList<Engine> live)
+    {
+        var clock = Stopwatch.StartNew();
+        var held = new List<int>[live.Count];
+        while (true)
+        {
+            for (var i = 0; i < live.Count; i++)
+            {
+                Assert.False(live[i].Process.HasExited, $"an engine stopped: {live[i].Process.StandardError}");
+                held[i] = await HeldPartitionsAsync(live[i]);
+            }
+
+            var all = held.SelectMany(h => h).ToList();
+            if (all.Count == Partitions && all.Distinct().Count() == Partitions && held.All(h => h.Count > 0))
+            {
+                output.WriteLine($"{after}: every partition held once after {clock.Elapsed.TotalSeconds:F1} s ({string.Join(" | ", held.Select(h => string.Join(',', h)))})");
+                return;
+            }
+
+            Assert.True(clock.Elapsed < Patience, $"{after}: partitions not held once each after {Patience}: {string.Join(" | ", held.Select(h => string.Join(',', h)))}");
+            await Task.Delay(200);
+        }
+    }
+
+    private static async Task<List<int>> HeldPartitionsAsync(Engine engine)
+    {
+        try
+        {
+            var text = await Http.GetStringAsync(engine.Metrics);
+            return [.. AssignedSeries().Matches(text).Select(m => int.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture)).Order()];
+        }
+        catch (HttpRequestException)
+        {
+            return [];
+        }
+    }
+
+    private sealed record Engine(ChildProcess Process, Uri Metrics);
+
+    [GeneratedRegex(@"http://[0-9.:]+/metrics")]
+    private static partial Regex MetricsUrl();
+
+    [GeneratedRegex(@"^streamengine_partition_assigned\{[^}]*partition=""(\d+)""[^}]*\} 1$", RegexOptions.Multiline)]
+    private static partial Regex AssignedSeries();
+}

@@ -33,6 +33,12 @@ public sealed class EngineSettingsTests
     [InlineData("pricing.smoothing=2", "configuration key 'pricing.smoothing' has a bad value '2'")]
     [InlineData("nats.url=http://x", "configuration key 'nats.url' has a bad value")]
     [InlineData("http.api_key=short", "configuration key 'http.api_key' has a bad value")]
+    [InlineData("log.format=xml", "configuration key 'log.format' has a bad value 'xml'")]
+    [InlineData("log.level=verbose", "configuration key 'log.level' has a bad value 'verbose'")]
+    [InlineData("shutdown.timeout=0s", "configuration key 'shutdown.timeout' has a bad value '0s'")]
+    [InlineData("health.max_lag=-1", "configuration key 'health.max_lag' has a bad value '-1'")]
+    [InlineData("tracing.otlp_endpoint=collector:4317", "configuration key 'tracing.otlp_endpoint' has a bad value")]
+    [InlineData("tracing.sample_ratio=1.5", "configuration key 'tracing.sample_ratio' has a bad value '1.5'")]
     public void Bad_keys_and_values_are_named(string pair, string message)
     {
         var error = Assert.Throws<UsageException>(() => EngineSettings.Load([pair], NoEnvironment));

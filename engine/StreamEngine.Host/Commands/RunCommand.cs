@@ -62,39 +62,32 @@ public static class RunCommand
         var live = new LiveSinks([.. nats is null ? Array.Empty<ILiveSink>() : [nats], http.Fanout]);
         var pipeline = await JobCatalog.StartAsync(jobName, jobs, settings, store, log, stopping.Token, live);
         running.Add(pipeline);
-        Exception? failure = null;
-        var drainTimedOut = false;
+        Exception? failure;
         using var metrics = new EngineMetrics(running, http.Fanout, nats);
-        try
+        await output.WriteLineAsync($"streamengine run: {pipeline.Description}" + (endpoint is null ? "" : $"; ClickHouse HTTP at {endpoint.Url}") +
+                                    $"; metrics at {http.Url}metrics; SignalR hub at {http.Url}hubs/metrics" +
+                                    (nats is null ? "" : $"; live metrics to NATS at {settings["nats.url"]}"));
+        await output.FlushAsync();
+
+        // The drain, once the job stops (a signal, --until-idle, a failure): the last checkpoint (everything emitted so
+        // far is written, then its offsets), then the source stops polling and leaves the group, so its partitions move
+        // at once. After a signal, shutdown.timeout bounds it, a checkpoint under way included.
+        var work = RunThenDrainAsync();
+        var stopRequested = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using (stopping.Token.Register(() => stopRequested.TrySetResult()))
         {
-            await output.WriteLineAsync($"streamengine run: {pipeline.Description}" + (endpoint is null ? "" : $"; ClickHouse HTTP at {endpoint.Url}") +
-                                        $"; metrics at {http.Url}metrics; SignalR hub at {http.Url}hubs/metrics" +
-                                        (nats is null ? "" : $"; live metrics to NATS at {settings["nats.url"]}"));
-            await output.FlushAsync();
-            failure = await pipeline.RunAsync(untilIdle, stopping.Token);
-        }
-        finally
-        {
-            // The drain: the last checkpoint (everything emitted so far is written, then its offsets), then the source
-            // stops polling and leaves the group, so its partitions move at once. Bounded by shutdown.timeout.
-            var timeout = settings.Duration("shutdown.timeout");
-            var drain = pipeline.DisposeAsync().AsTask();
-            if (await Task.WhenAny(drain, Task.Delay(timeout, CancellationToken.None)) != drain)
-            {
-                await Console.Error.WriteLineAsync($"streamengine: job {jobName} did not drain within shutdown.timeout ({timeout.TotalSeconds:F0} s); " +
-                                                   "results not yet stored are replayed from the last checkpoint by the partitions' next owner");
-                drainTimedOut = true;
-            }
-            else
-            {
-                await drain;
-            }
+            await Task.WhenAny(work, stopRequested.Task);
         }
 
-        if (drainTimedOut)
+        var timeout = settings.Duration("shutdown.timeout");
+        if (!work.IsCompleted && await Task.WhenAny(work, Task.Delay(timeout, CancellationToken.None)) != work)
         {
+            await Console.Error.WriteLineAsync($"streamengine: job {jobName} did not drain within shutdown.timeout ({timeout.TotalSeconds:F0} s); " +
+                                               "results not yet stored are replayed from the last checkpoint by the partitions' next owner");
             return 1;
         }
+
+        failure = await work;
 
         var status = pipeline.Status;
 
@@ -108,6 +101,18 @@ public static class RunCommand
                                     $"{status.DeadLettered:N0} dead-lettered, {status.Late:N0} late, {status.ResultRows:N0} result rows written" +
                                     (status.FailedWrites > 0 ? $" ({status.FailedWrites:N0} failed write attempts retried)" : ""));
         return 0;
+
+        async Task<Exception?> RunThenDrainAsync()
+        {
+            try
+            {
+                return await pipeline.RunAsync(untilIdle, stopping.Token);
+            }
+            finally
+            {
+                await pipeline.DisposeAsync();
+            }
+        }
 
         void Stop(PosixSignalContext signal)
         {

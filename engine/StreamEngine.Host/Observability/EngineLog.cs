@@ -36,10 +36,18 @@ public sealed class EngineLog
         (_write, _json, _minimum, _secrets, _job) = (write, json, minimum, secrets, job);
     }
 
-    /// <summary>Lines to standard error.</summary>
+    /// <summary>Lines to standard error; <see cref="LogFormat.Auto"/> writes JSON unless standard error is a terminal.</summary>
     public static EngineLog ToStandardError(LogFormat format, LogLevel minimum, IEnumerable<string> secrets) =>
-        new(line => Console.Error.WriteLine(line), format == LogFormat.Json || format == LogFormat.Auto && Console.IsErrorRedirected, minimum,
-            [.. secrets.Where(s => s.Length >= 4).Distinct(StringComparer.Ordinal)], null);
+        Create(line => Console.Error.WriteLine(line), format == LogFormat.Json || format == LogFormat.Auto && Console.IsErrorRedirected, minimum, secrets);
+
+    /// <summary>Lines (JSON or text) from <paramref name="minimum"/> up to <paramref name="write"/>, with the values of <paramref name="secrets"/> masked.</summary>
+    public static EngineLog Create(Action<string> write, bool json, LogLevel minimum, IEnumerable<string> secrets)
+    {
+        ArgumentNullException.ThrowIfNull(write);
+        ArgumentNullException.ThrowIfNull(secrets);
+        // Short values would mask ordinary words; the settings that hold secrets ask for longer ones (http.api_key: 16).
+        return new EngineLog(write, json, minimum, [.. secrets.Where(s => s.Length >= 4).Distinct(StringComparer.Ordinal).OrderByDescending(s => s.Length)], null);
+    }
 
     /// <summary>Messages alone (no time or level) to <paramref name="write"/>, information and above: for summaries and tests.</summary>
     public static EngineLog To(Action<string> write) => new(write, json: false, LogLevel.Information, [], null) { Plain = true };

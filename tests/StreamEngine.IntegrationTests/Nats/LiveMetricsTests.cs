@@ -22,6 +22,7 @@ public sealed class LiveMetricsTests(EmbeddedClickHouseFixture clickHouse)
         await using var subscriber = new NatsConnection(new NatsOpts { Url = server.Url });
         var received = new ConcurrentDictionary<(string Campaign, string Window), JsonElement>();
         var subjectsMatch = true;
+        var correlated = true;
         using var listening = new CancellationTokenSource();
         // Subscribed (registered with the server) before the engine starts.
         await using var campaigns = await subscriber.SubscribeCoreAsync<byte[]>("adtrack.metrics.campaign.>");
@@ -32,6 +33,8 @@ public sealed class LiveMetricsTests(EmbeddedClickHouseFixture clickHouse)
                 var json = JsonDocument.Parse(message.Data!).RootElement.Clone();
                 var campaign = json.GetProperty("campaign").GetString()!;
                 subjectsMatch &= message.Subject == $"adtrack.metrics.campaign.{campaign}";
+                // The id of the batch of results the value belongs to (also on its ClickHouse inserts and log lines).
+                correlated &= message.Headers?[StreamEngine.Nats.LivePublisher.CorrelationHeader] is { Count: 1 } id && System.Text.RegularExpressions.Regex.IsMatch(id[0]!, "^[0-9a-f]{16}$");
                 received[(campaign, json.GetProperty("window_start").GetDateTimeOffset().ToUnixTimeSeconds().ToString(System.Globalization.CultureInfo.InvariantCulture))] = json;
             }
         });
@@ -49,6 +52,7 @@ public sealed class LiveMetricsTests(EmbeddedClickHouseFixture clickHouse)
         await Task.WhenAny(subscription, Task.Delay(1000));
         // Conflated per campaign and minute: each minute's last value arrives, the intermediate ones may not.
         Assert.True(subjectsMatch, "every message's subject names its campaign");
+        Assert.True(correlated, "every message carries its batch's correlation id in a Correlation-Id header");
         Assert.Equal(expected.Keys.Order(StringComparer.Ordinal), received.Keys.Select(k => $"{k.Campaign} {k.Window}").Order(StringComparer.Ordinal));
         foreach (var ((campaign, window), json) in received)
         {

@@ -1,0 +1,68 @@
+using Confluent.Kafka;
+using StreamEngine.Core.AdEvents;
+using StreamEngine.Host.ClickHouseHttp;
+using StreamEngine.TestUtilities;
+
+namespace StreamEngine.IntegrationTests.Operations;
+
+/// <summary>
+/// SIGTERM drains within <c>shutdown.timeout</c>: when the drain cannot finish (ClickHouse is gone), the engine still
+/// stops in time with a non-zero exit and a reason, and nothing is lost: the next run replays from the last checkpoint.
+/// </summary>
+[Collection(ClickHouse.EmbeddedClickHouseCollection.Name)]
+public sealed class DrainTests(EmbeddedClickHouseFixture clickHouse)
+{
+    private static readonly TimeSpan Patience = TimeSpan.FromMinutes(2);
+
+    [Fact]
+    public async Task A_drain_that_cannot_finish_stops_at_the_timeout_and_the_next_run_loses_nothing()
+    {
+        using var kafka = EmbeddedKafkaFixture.Start(new StreamEngine.Kafka.Embedded.EmbeddedKafkaOptions { Brokers = 1 });
+        var topic = kafka.CreateTopic("drain", 4);
+        var truth = new CampaignMinuteTruth();
+        var traffic = new TrafficGenerator(new TrafficOptions { Seed = 37, DuplicateFraction = 0.02 }).Messages().GetEnumerator();
+        void Produce(int count)
+        {
+            using var producer = new ProducerBuilder<string, byte[]>(kafka.ProducerConfig()).Build();
+            for (var i = 0; i < count && traffic.MoveNext(); i++)
+            {
+                producer.Produce(topic, new Message<string, byte[]> { Key = traffic.Current.Key, Value = traffic.Current.Value });
+                truth.Add(traffic.Current);
+            }
+
+            producer.Flush(Patience);
+        }
+
+        var database = clickHouse.CreateDatabase("drain");
+        var port = FreePort.Next();
+        string[] settings = ["--set", $"kafka.bootstrap={kafka.BootstrapServers}", "--set", $"kafka.topic={topic}", "--set", "clickhouse.mode=server",
+            "--set", $"clickhouse.url=http://127.0.0.1:{port}/", "--set", $"clickhouse.database={database}", "--set", "shutdown.timeout=2s"];
+        Produce(5_000);
+        var endpoint = await ClickHouseHttpEndpoint.StartAsync(clickHouse.Store, new ClickHouseHttpOptions { Port = port });
+        using (var engine = StreamEngineCli.Start(["run", "--job", "ad-metrics", .. settings]))
+        {
+            await engine.WaitForStandardErrorAsync("caught up", Patience);
+            await endpoint.DisposeAsync(); // ClickHouse goes away with results still to write
+            Produce(5_000);
+            await Task.Delay(TimeSpan.FromSeconds(2));
+            engine.Signal(15);
+            await engine.WaitForExitAsync(Patience);
+            Assert.True(engine.ExitCode == 1, $"exit {engine.ExitCode}: {engine.StandardError}");
+            Assert.Contains("did not drain within shutdown.timeout (2 s)", engine.StandardError, StringComparison.Ordinal);
+        }
+
+        endpoint = await ClickHouseHttpEndpoint.StartAsync(clickHouse.Store, new ClickHouseHttpOptions { Port = port });
+        await using (endpoint)
+        {
+            // A new group: the engine that timed out never left its group, whose partitions stay with it until the
+            // session times out; positions come from ClickHouse whatever the group.
+            using var next = await StreamEngineCli.RunAsync(Patience, ["run", "--job", "ad-metrics", "--until-idle", "2", .. settings, "--set", "kafka.group=after-drain"]);
+            Assert.True(next.ExitCode == 0, $"exit {next.ExitCode}: {next.StandardError}");
+        }
+
+        var actual = clickHouse.Store.QueryText(
+                $"SELECT toUnixTimestamp(window_start) * 1000, campaign, bids, wins, impressions, clicks, conversions, spend_micros FROM {database}.campaign_minute ORDER BY 1, 2")
+            .Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(truth.Rows().Select(r => $"{r.WindowStartMs}\t{r.Campaign}\t{r.Bids}\t{r.Wins}\t{r.Impressions}\t{r.Clicks}\t{r.Conversions}\t{r.SpendMicros}"), actual);
+    }
+}

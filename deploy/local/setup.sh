@@ -91,7 +91,8 @@ done
 
 # --- test dependencies ------------------------------------------------------------------------------
 if [ $want_test -eq 1 ]; then
-  apt_install kcat nats-server chromium
+  # docker-compose (v1) and promtool validate deploy/ (they parse; no Docker engine or Prometheus server runs).
+  apt_install kcat nats-server chromium docker-compose prometheus
   # Debian's package starts a system nats-server on port 4222; tests start their own on free ports.
 fi
 

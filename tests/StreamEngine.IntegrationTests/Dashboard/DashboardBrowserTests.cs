@@ -61,7 +61,7 @@ public sealed class DashboardBrowserTests
             var afterRestart = await NumberAsync(page, "#impressions");
             await WaitAsync(async () => await NumberAsync(page, "#impressions") != afterRestart, "live numbers after the restart");
 
-            var screenshot = Path.Combine(RepositoryRoot(), "artifacts", "dashboard.png");
+            var screenshot = Path.Combine(RepositoryRoot.Path, "artifacts", "dashboard.png");
             Directory.CreateDirectory(Path.GetDirectoryName(screenshot)!);
             await page.ScreenshotAsync(new PageScreenshotOptions { Path = screenshot, FullPage = true });
             Assert.True(new FileInfo(screenshot).Length > 10_000, "the screenshot should show the dashboard");
@@ -94,18 +94,5 @@ public sealed class DashboardBrowserTests
             Assert.True(DateTime.UtcNow < deadline, $"gave up waiting for {what}");
             await Task.Delay(250);
         }
-    }
-
-    private static string RepositoryRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "StreamEngine.sln")))
-            {
-                return dir.FullName;
-            }
-        }
-
-        return AppContext.BaseDirectory;
     }
 }

@@ -13,6 +13,9 @@ public static class ValidateCommand
         parsed.ExpectPositionals(0, 0, "nothing");
         var file = parsed.Value("config") ?? throw new UsageException("validate: --config FILE is required");
         var settings = EngineSettings.Load(parsed.All("set"), configFile: file);
+        // The rules that join keys, as a start applies them (http.host beyond loopback needs http.api_key, say).
+        _ = settings.HttpOptions;
+        _ = settings.NatsOptions;
         output.WriteLine($"{file}: valid. Effective configuration (defaults, file, environment, --set; secrets masked):");
         foreach (var (key, value) in settings.Printable())
         {

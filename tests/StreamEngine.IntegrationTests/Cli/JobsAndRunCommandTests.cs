@@ -51,5 +51,8 @@ public sealed class JobsAndRunCommandTests
         Assert.DoesNotContain("hunter2", ok.StandardOutput, StringComparison.Ordinal);
         Assert.Equal(2, wrong.ExitCode);
         Assert.Contains("unknown configuration key 'kafka.bootstrapp'", wrong.StandardError, StringComparison.Ordinal);
+        using var exposed = await StreamEngineCli.RunAsync(Patience, "validate", "--config", good, "--set", "http.host=0.0.0.0");
+        Assert.Equal(2, exposed.ExitCode); // keys that must come together are checked as a start checks them
+        Assert.Contains("set 'http.api_key' too", exposed.StandardError, StringComparison.Ordinal);
     }
 }

@@ -83,6 +83,7 @@ public sealed class TracingTests(EmbeddedClickHouseFixture clickHouse)
         var topic = Produce(kafka, "otlp", 2_000);
         var bodies = new ConcurrentQueue<byte[]>();
         var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
         builder.WebHost.ConfigureKestrel(k => k.Listen(System.Net.IPAddress.Loopback, 0));
         await using var collector = builder.Build();
         collector.MapPost("/v1/traces", async (HttpRequest request) =>

@@ -54,6 +54,8 @@ public sealed class MetricsHubTests
         Assert.All(onJson.Received, m => Assert.Equal("cmp-0001", m.Campaign));
         Assert.All(onMessagePack.Received, m => Assert.Equal("cmp-0002", m.Campaign));
         Assert.All(onJson.Received.Concat(onMessagePack.Received), m => Assert.True(m.Impressions >= 0 && m.WindowStart.Length > 0));
+        // The batch's correlation id, as on its ClickHouse inserts, NATS headers and log lines.
+        Assert.All(onJson.Received.Concat(onMessagePack.Received), m => Assert.Matches("^[0-9a-f]{16}$", m.CorrelationId));
 
         await onJson.Connection.DisposeAsync();
         await onMessagePack.Connection.DisposeAsync();
@@ -93,12 +95,13 @@ public sealed class MetricsHubTests
         client.Connection.On<Dictionary<string, object?>>("metrics", payload => client.Received.Enqueue(new Pushed(
             Convert.ToString(payload["campaign"], CultureInfo.InvariantCulture)!,
             Convert.ToString(payload["window_start"], CultureInfo.InvariantCulture)!,
-            Convert.ToInt64(payload["impressions"] is System.Text.Json.JsonElement e ? e.GetInt64() : payload["impressions"], CultureInfo.InvariantCulture))));
+            Convert.ToInt64(payload["impressions"] is System.Text.Json.JsonElement e ? e.GetInt64() : payload["impressions"], CultureInfo.InvariantCulture),
+            payload.TryGetValue("correlation_id", out var id) ? Convert.ToString(id, CultureInfo.InvariantCulture) : null)));
         await client.Connection.StartAsync();
         return client;
     }
 
-    private sealed record Pushed(string Campaign, string WindowStart, long Impressions);
+    private sealed record Pushed(string Campaign, string WindowStart, long Impressions, string? CorrelationId);
 
     private sealed class Client(HubConnection connection)
     {

@@ -1,4 +1,3 @@
-using Confluent.Kafka;
 using StreamEngine.Core.AdEvents;
 using StreamEngine.Host.ClickHouseHttp;
 using StreamEngine.TestUtilities;
@@ -20,17 +19,8 @@ public sealed class ServerSinkTests(EmbeddedClickHouseFixture clickHouse)
     {
         using var kafka = EmbeddedKafkaFixture.Start(new StreamEngine.Kafka.Embedded.EmbeddedKafkaOptions { Brokers = 1 });
         var topic = kafka.CreateTopic("server-sink", 4);
-        var truth = new CampaignMinuteTruth();
-        using (var producer = new ProducerBuilder<string, byte[]>(kafka.ProducerConfig()).Build())
-        {
-            foreach (var message in new TrafficGenerator(new TrafficOptions { Seed = 11, DuplicateFraction = 0.02 }).Messages().Take(20_000))
-            {
-                producer.Produce(topic, new Message<string, byte[]> { Key = message.Key, Value = message.Value });
-                truth.Add(message);
-            }
-
-            producer.Flush(Patience);
-        }
+        using var traffic = new GeneratedTraffic(kafka, topic, new TrafficOptions { Seed = 11, DuplicateFraction = 0.02 });
+        traffic.Produce(20_000);
 
         var database = clickHouse.CreateDatabase("server_sink");
         var port = FreePort.Next();
@@ -56,10 +46,7 @@ public sealed class ServerSinkTests(EmbeddedClickHouseFixture clickHouse)
             await endpoint.DisposeAsync();
         }
 
-        var actual = clickHouse.Store.QueryText(
-                $"SELECT toUnixTimestamp(window_start) * 1000, campaign, bids, wins, impressions, clicks, conversions, spend_micros FROM {database}.campaign_minute ORDER BY 1, 2")
-            .Split('\n', StringSplitOptions.RemoveEmptyEntries);
-        var expected = truth.Rows().Select(r => $"{r.WindowStartMs}\t{r.Campaign}\t{r.Bids}\t{r.Wins}\t{r.Impressions}\t{r.Clicks}\t{r.Conversions}\t{r.SpendMicros}");
-        Assert.Equal(expected, actual);
+        var actual = clickHouse.Store.QueryText(GeneratedTraffic.CampaignMinuteQuery(database)).Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(traffic.ExpectedRows, actual);
     }
 }

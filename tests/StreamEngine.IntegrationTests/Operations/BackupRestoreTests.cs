@@ -1,5 +1,4 @@
 using System.Text.RegularExpressions;
-using Confluent.Kafka;
 using StreamEngine.Core.AdEvents;
 using StreamEngine.TestUtilities;
 
@@ -20,19 +19,7 @@ public sealed partial class BackupRestoreTests
         using var folder = new TemporaryDirectory("streamengine-backup");
         using var kafka = EmbeddedKafkaFixture.Start(new StreamEngine.Kafka.Embedded.EmbeddedKafkaOptions { Brokers = 1 });
         var topic = kafka.CreateTopic("backup", 4);
-        var truth = new CampaignMinuteTruth();
-        var traffic = new TrafficGenerator(new TrafficOptions { Seed = 23, DuplicateFraction = 0.02, MalformedFraction = 0.01 }).Messages().GetEnumerator();
-        void Produce(int count)
-        {
-            using var producer = new ProducerBuilder<string, byte[]>(kafka.ProducerConfig()).Build();
-            for (var i = 0; i < count && traffic.MoveNext(); i++)
-            {
-                producer.Produce(topic, new Message<string, byte[]> { Key = traffic.Current.Key, Value = traffic.Current.Value });
-                truth.Add(traffic.Current);
-            }
-
-            producer.Flush(Patience);
-        }
+        using var traffic = new GeneratedTraffic(kafka, topic, new TrafficOptions { Seed = 23, DuplicateFraction = 0.02, MalformedFraction = 0.01 });
 
         string[] Settings(string path) => ["--set", $"clickhouse.path={path}", "--set", $"kafka.bootstrap={kafka.BootstrapServers}", "--set", $"kafka.topic={topic}", "--set", "clickhouse.http.port=0"];
         async Task<ChildProcess> Run(string path)
@@ -45,14 +32,14 @@ public sealed partial class BackupRestoreTests
         var original = folder.File("original");
         var backup = folder.File("backup");
         var restored = folder.File("restored");
-        Produce(8_000);
+        traffic.Produce(8_000);
         using (await Run(original))
         {
         }
 
         using var backedUp = await StreamEngineCli.RunAsync(Patience, ["backup", "--to", backup, .. Settings(original)]);
         Assert.True(backedUp.ExitCode == 0, backedUp.StandardError);
-        Produce(8_000);
+        traffic.Produce(8_000);
         using (await Run(original))
         {
         }
@@ -69,11 +56,10 @@ public sealed partial class BackupRestoreTests
         Assert.True(starts.Success, resumed.StandardError);
         Assert.DoesNotContain("@beginning", starts.Value, StringComparison.Ordinal);
 
-        const string Query = "SELECT toUnixTimestamp(window_start) * 1000, campaign, bids, wins, impressions, clicks, conversions, spend_micros FROM ads.campaign_minute ORDER BY 1, 2";
-        var expected = truth.Rows().Select(r => $"{r.WindowStartMs}\t{r.Campaign}\t{r.Bids}\t{r.Wins}\t{r.Impressions}\t{r.Clicks}\t{r.Conversions}\t{r.SpendMicros}").ToList();
+        var expected = traffic.ExpectedRows.ToList();
         foreach (var path in new[] { original, restored })
         {
-            using var query = await StreamEngineCli.RunAsync(Patience, ["query", .. Settings(path), Query]);
+            using var query = await StreamEngineCli.RunAsync(Patience, ["query", .. Settings(path), GeneratedTraffic.CampaignMinuteQuery("ads")]);
             Assert.True(query.ExitCode == 0, query.StandardError);
             Assert.Equal(expected, query.StandardOutput.Split('\n', StringSplitOptions.RemoveEmptyEntries));
         }

@@ -1,4 +1,3 @@
-using Confluent.Kafka;
 using StreamEngine.Core.AdEvents;
 using StreamEngine.Host.ClickHouseHttp;
 using StreamEngine.TestUtilities;
@@ -19,31 +18,18 @@ public sealed class DrainTests(EmbeddedClickHouseFixture clickHouse)
     {
         using var kafka = EmbeddedKafkaFixture.Start(new StreamEngine.Kafka.Embedded.EmbeddedKafkaOptions { Brokers = 1 });
         var topic = kafka.CreateTopic("drain", 4);
-        var truth = new CampaignMinuteTruth();
-        var traffic = new TrafficGenerator(new TrafficOptions { Seed = 37, DuplicateFraction = 0.02 }).Messages().GetEnumerator();
-        void Produce(int count)
-        {
-            using var producer = new ProducerBuilder<string, byte[]>(kafka.ProducerConfig()).Build();
-            for (var i = 0; i < count && traffic.MoveNext(); i++)
-            {
-                producer.Produce(topic, new Message<string, byte[]> { Key = traffic.Current.Key, Value = traffic.Current.Value });
-                truth.Add(traffic.Current);
-            }
-
-            producer.Flush(Patience);
-        }
-
+        using var traffic = new GeneratedTraffic(kafka, topic, new TrafficOptions { Seed = 37, DuplicateFraction = 0.02 });
         var database = clickHouse.CreateDatabase("drain");
         var port = FreePort.Next();
         string[] settings = ["--set", $"kafka.bootstrap={kafka.BootstrapServers}", "--set", $"kafka.topic={topic}", "--set", "clickhouse.mode=server",
             "--set", $"clickhouse.url=http://127.0.0.1:{port}/", "--set", $"clickhouse.database={database}", "--set", "shutdown.timeout=2s"];
-        Produce(5_000);
+        traffic.Produce(5_000);
         var endpoint = await ClickHouseHttpEndpoint.StartAsync(clickHouse.Store, new ClickHouseHttpOptions { Port = port });
         using (var engine = StreamEngineCli.Start(["run", "--job", "ad-metrics", .. settings]))
         {
             await engine.WaitForStandardErrorAsync("caught up", Patience);
             await endpoint.DisposeAsync(); // ClickHouse goes away with results still to write
-            Produce(5_000);
+            traffic.Produce(5_000);
             await Task.Delay(TimeSpan.FromSeconds(2));
             engine.Signal(15);
             await engine.WaitForExitAsync(Patience);
@@ -60,9 +46,7 @@ public sealed class DrainTests(EmbeddedClickHouseFixture clickHouse)
             Assert.True(next.ExitCode == 0, $"exit {next.ExitCode}: {next.StandardError}");
         }
 
-        var actual = clickHouse.Store.QueryText(
-                $"SELECT toUnixTimestamp(window_start) * 1000, campaign, bids, wins, impressions, clicks, conversions, spend_micros FROM {database}.campaign_minute ORDER BY 1, 2")
-            .Split('\n', StringSplitOptions.RemoveEmptyEntries);
-        Assert.Equal(truth.Rows().Select(r => $"{r.WindowStartMs}\t{r.Campaign}\t{r.Bids}\t{r.Wins}\t{r.Impressions}\t{r.Clicks}\t{r.Conversions}\t{r.SpendMicros}"), actual);
+        var actual = clickHouse.Store.QueryText(GeneratedTraffic.CampaignMinuteQuery(database)).Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(traffic.ExpectedRows, actual);
     }
 }

@@ -32,12 +32,15 @@ internal static class LiveLatency
         var results = new List<Measurement>();
         foreach (var rate in rates)
         {
-            var (nats, signalR, achieved) = await MeasureAsync(rate, duration);
+            var (nats, signalR, clickHouse, achieved) = await MeasureAsync(rate, duration);
             var note = $"{achieved:N0} events/s sent for {duration.TotalSeconds:0} s, first 5 s left out; {nats.Count:N0} NATS and {signalR.Count:N0} SignalR updates";
             results.Add(Percentile($"event to NATS message, {rate:N0} events/s, p50", nats, 0.5, note));
             results.Add(Percentile($"event to NATS message, {rate:N0} events/s, p99", nats, 0.99, note));
             results.Add(Percentile($"event to SignalR client, {rate:N0} events/s, p50", signalR, 0.5, note));
             results.Add(Percentile($"event to SignalR client, {rate:N0} events/s, p99", signalR, 0.99, note));
+            var stored = $"the engine's streamengine_end_to_end_latency_seconds: event time of a checkpoint's newest event to its results stored; {clickHouse.Count:N0} checkpoints of partitions";
+            results.Add(Percentile($"event to results in ClickHouse, {rate:N0} events/s, p50", clickHouse, 0.5, stored));
+            results.Add(Percentile($"event to results in ClickHouse, {rate:N0} events/s, p99", clickHouse, 0.99, stored));
         }
 
         return results;
@@ -51,7 +54,7 @@ internal static class LiveLatency
         return new Measurement(name, "ms", [value], note);
     }
 
-    private static async Task<(List<double> Nats, List<double> SignalR, double Achieved)> MeasureAsync(int rate, TimeSpan duration)
+    private static async Task<(List<double> Nats, List<double> SignalR, List<double> ClickHouse, double Achieved)> MeasureAsync(int rate, TimeSpan duration)
     {
         using var kafka = EmbeddedKafkaCluster.Start(new EmbeddedKafkaOptions { Brokers = 1, Topics = [new("ad-events", 12), new("ad-events.dlq", 3), new("ad-events.late", 3)] });
         await using var natsServer = await NatsServerFixture.StartAsync(jetStream: false);
@@ -73,6 +76,25 @@ internal static class LiveLatency
         var nats = new ConcurrentBag<double>();
         var signalR = new ConcurrentBag<double>();
         var warmUp = TimeSpan.FromSeconds(5);
+        // Freshness in ClickHouse, as the engine measures it for /metrics.
+        var stored = new ConcurrentBag<double>();
+        using var listener = new System.Diagnostics.Metrics.MeterListener();
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            // By name: the instrument may be created (and published) while this very callback runs.
+            if (instrument.Meter.Name == StreamEngine.Core.Telemetry.EngineTelemetry.Name && instrument.Name == "streamengine_end_to_end_latency_seconds")
+            {
+                l.EnableMeasurementEvents(instrument);
+            }
+        };
+        listener.SetMeasurementEventCallback<double>((_, seconds, _, _) =>
+        {
+            if (clock.Elapsed > warmUp)
+            {
+                stored.Add(seconds * 1000);
+            }
+        });
+        listener.Start();
         void Received(ConcurrentBag<double> into, JsonElement update)
         {
             var key = (update.GetProperty("campaign").GetString()!, update.GetProperty("window_start").GetDateTimeOffset().ToUnixTimeMilliseconds());
@@ -156,6 +178,6 @@ internal static class LiveLatency
         {
         }
 
-        return ([.. nats], [.. signalR], achieved);
+        return ([.. nats], [.. signalR], [.. stored], achieved);
     }
 }

@@ -7,13 +7,29 @@ using StreamEngine.Bench;
 //   dotnet run -c Release --project bench/StreamEngine.Bench -- sinks [--repetitions 5] [--scale 1.0]
 //   dotnet run -c Release --project bench/StreamEngine.Bench -- latency [--rates 50000,200000] [--seconds 20]
 //     (BENCH_SET="key=value;key=value" passes engine settings to the latency run, e.g. clickhouse.raw_events=false)
-if (args.Length == 0 || args[0] is not ("ceilings" or "source" or "sinks" or "latency"))
+//   dotnet run -c Release --project bench/StreamEngine.Bench -- e2e [--events 5000000] [--partitions 128] [--repetitions 3] [--contenders raw,hand,...]
+//     [--event-time-rate 500000]   (how dense event time is: a 500k events/s stream's by default)
+//   dotnet run -c Release --project bench/StreamEngine.Bench -- nexmark [--events 10000000] [--repetitions 5]
+switch (args)
 {
-    Console.Error.WriteLine("usage: bench ceilings|source|sinks|latency [--repetitions N] [--scale F] [--only kafka|chdb|nats] [--rates R,R] [--seconds S]");
+    case ["e2e-kafka"]:
+        return StreamEngine.Bench.EndToEnd.E2eHarness.HostKafka();
+    case ["e2e-run", .. var run]:
+        return await StreamEngine.Bench.EndToEnd.E2eHarness.RunOneAsync(run);
+}
+
+if (args.Length == 0 || args[0] is not ("ceilings" or "source" or "sinks" or "latency" or "e2e" or "nexmark"))
+{
+    Console.Error.WriteLine("usage: bench ceilings|source|sinks|latency|e2e|nexmark [--repetitions N] [--scale F] [--only kafka|chdb|nats] [--rates R,R] [--seconds S] " +
+                            "[--events N] [--partitions P] [--contenders a,b]");
     return 2;
 }
 
-var repetitions = 5;
+var repetitions = args[0] == "e2e" ? 3 : 5;
+long events = args[0] == "nexmark" ? 10_000_000 : 5_000_000;
+var partitions = 128;
+var eventTimeRate = 500_000.0;
+IReadOnlyList<string> contenders = StreamEngine.Bench.EndToEnd.E2eHarness.AllContenders;
 var scale = 1.0;
 string? only = null;
 int[] rates = [50_000, 200_000];
@@ -27,11 +43,28 @@ for (var i = 1; i + 1 < args.Length; i += 2)
         case "--only": only = args[i + 1]; break;
         case "--rates": rates = [.. args[i + 1].Split(',').Select(r => int.Parse(r, CultureInfo.InvariantCulture))]; break;
         case "--seconds": seconds = int.Parse(args[i + 1], CultureInfo.InvariantCulture); break;
+        case "--events": events = long.Parse(args[i + 1], CultureInfo.InvariantCulture); break;
+        case "--partitions": partitions = int.Parse(args[i + 1], CultureInfo.InvariantCulture); break;
+        case "--contenders": contenders = args[i + 1].Split(','); break;
+        case "--event-time-rate": eventTimeRate = double.Parse(args[i + 1], CultureInfo.InvariantCulture); break;
         default: Console.Error.WriteLine($"bench: unknown option {args[i]}"); return 2;
     }
 }
 
+if (args[0] == "e2e")
+{
+    Console.Error.WriteLine("end to end: the preloaded topic through each contender...");
+    return await StreamEngine.Bench.EndToEnd.E2eHarness.RunAsync(events, partitions, repetitions, contenders, eventTimeRate);
+}
+
 var results = new List<Measurement>();
+if (args[0] == "nexmark")
+{
+    Console.Error.WriteLine($"Nexmark q0, q1, q2, q5, q7 on the core, {events:N0} events...");
+    results.AddRange(StreamEngine.Bench.Nexmark.Run(events, repetitions));
+    only = "none";
+}
+
 if (args[0] == "source")
 {
     Console.Error.WriteLine("Kafka source into the core...");

@@ -88,6 +88,16 @@ public class WindowBenchmarks
         return hottest;
     }
 
+    /// <summary>Session windows per key (5-second gap): sessions open, extend and merge as out-of-order events arrive.</summary>
+    [Benchmark(OperationsPerInvoke = EventCount)]
+    public int SessionCount()
+    {
+        var engine = new WindowedAggregation<BenchEvent, int, long, long>(
+            new WindowedAggregationSpec<BenchEvent, int>(e => e.TimestampMs, e => e.Key, Windows.Session(TimeSpan.FromSeconds(5))),
+            Aggregators.Count<BenchEvent>(), Options);
+        return Run(engine, _countResults);
+    }
+
     /// <summary>Naive Rx: one OnNext per event, GroupBy (key, minute), Aggregate count and sum per group.</summary>
     [Benchmark(OperationsPerInvoke = EventCount)]
     public int NaiveRxTumblingCountSum() => PushEachEvent(events => events

@@ -106,6 +106,18 @@ public sealed class JobPipeline<TKey, TResult> : IJobPipeline
 
     /// <summary>Rows waiting that make a checkpoint start before its interval is up (batches by size and by time).</summary>
     private const int FlushAtPendingRows = 250_000;
+
+    /// <summary>
+    /// Consumer lag (messages) beyond which the job is catching up (a replay, a backlog): its results are not live,
+    /// so it checkpoints by volume (<see cref="CatchUpFlushAtPendingRows"/>, at least every <see cref="CatchUpCheckpointInterval"/>).
+    /// Every checkpoint rewrites each key it changed, and the sink is what bounds a catch-up: fewer, larger
+    /// checkpoints rewrite each key fewer times.
+    /// </summary>
+    private const long CatchUpLag = 200_000;
+
+    private const int CatchUpFlushAtPendingRows = 750_000;
+
+    private static readonly TimeSpan CatchUpCheckpointInterval = TimeSpan.FromSeconds(10);
     private readonly AdJob<TKey, TResult> _job;
     private readonly List<WindowResult<TKey, TResult>> _pending = [];
     private readonly List<EventBatch<AdEvent>> _pendingEvents = [];
@@ -261,7 +273,9 @@ public sealed class JobPipeline<TKey, TResult> : IJobPipeline
             // caught up (what recovery time measures), and the line says when.
             var caughtUp = _handle.IsAttached && _source.IsCaughtUp && _source.Signals.Count == 0;
             var firstCatchUp = caughtUp && CaughtUpAfter is null;
-            if (sinceCheckpoint.Elapsed < CheckpointInterval && !firstCatchUp && PendingRows < FlushAtPendingRows)
+            var catchingUp = _source.ConsumerLag.Values.Sum() > CatchUpLag;
+            if (sinceCheckpoint.Elapsed < (catchingUp ? CatchUpCheckpointInterval : CheckpointInterval) && !firstCatchUp &&
+                PendingRows < (catchingUp ? CatchUpFlushAtPendingRows : FlushAtPendingRows))
             {
                 continue;
             }

@@ -12,7 +12,7 @@ namespace StreamEngine.Benchmarks;
 /// would send to ClickHouse's HTTP interface. Each operation is one row.
 /// </summary>
 [MemoryDiagnoser]
-public class SinkEncodingBenchmarks
+public class SinkEncodingBenchmarks : IDisposable
 {
     private const int Rows = 100_000;
     private EventBatch<AdEvent>[] _batches = [];
@@ -41,6 +41,13 @@ public class SinkEncodingBenchmarks
         }
 
         _batches = [.. events.Chunk(10_000).Select((chunk, i) => new EventBatch<AdEvent>(i % 12, chunk, i * 10_000L + chunk.Length))];
+    }
+
+    [GlobalCleanup]
+    public void Dispose()
+    {
+        _json.Dispose();
+        GC.SuppressFinalize(this); // BenchmarkDotNet derives from benchmark classes: they cannot be sealed
     }
 
     [Benchmark(Baseline = true, OperationsPerInvoke = Rows)]

@@ -40,3 +40,21 @@ public static class StreamEngineCli
 
     private static string DotnetHost() => System.Environment.ProcessPath is { } path && Path.GetFileNameWithoutExtension(path) == "dotnet" ? path : "dotnet";
 }
+
+/// <summary><c>streamengine kafka serve</c> in a child process, with the ad topics, for tests of several engines.</summary>
+public static class KafkaServe
+{
+    /// <summary>
+    /// Starts 3 brokers with <c>ad-events</c> (<paramref name="partitions"/> partitions), its dead-letter and late
+    /// topics; returns the process (its standard input takes fault commands) once the topics exist, and the bootstrap.
+    /// </summary>
+    public static async Task<(ChildProcess Process, string Bootstrap)> StartAdTopicsAsync(TemporaryDirectory folder, int partitions, TimeSpan patience)
+    {
+        ArgumentNullException.ThrowIfNull(folder);
+        var bootstrapFile = folder.File("bootstrap.txt");
+        var kafka = StreamEngineCli.Start("kafka", "serve", "--brokers", "3", "--topic", $"ad-events:{partitions}", "--topic", "ad-events.dlq:3",
+            "--topic", "ad-events.late:3", "--bootstrap-file", bootstrapFile);
+        await kafka.WaitForOutputAsync(line => line.StartsWith("embedded Kafka:", StringComparison.Ordinal), patience);
+        return (kafka, (await File.ReadAllTextAsync(bootstrapFile)).Trim());
+    }
+}

@@ -18,11 +18,8 @@ public sealed class FaultTests(EmbeddedClickHouseFixture clickHouse)
     public async Task Rebalances_a_broker_outage_a_ClickHouse_outage_and_SIGKILLs_leave_results_equal_to_one_clean_run()
     {
         using var folder = new TemporaryDirectory("streamengine-faults");
-        var bootstrapFile = folder.File("bootstrap.txt");
-        using var kafka = StreamEngineCli.Start("kafka", "serve", "--brokers", "3", "--topic", "ad-events:12", "--topic", "ad-events.dlq:3",
-            "--topic", "ad-events.late:3", "--bootstrap-file", bootstrapFile);
-        await kafka.WaitForOutputAsync(line => line.StartsWith("embedded Kafka:", StringComparison.Ordinal), Patience);
-        var bootstrap = (await File.ReadAllTextAsync(bootstrapFile)).Trim();
+        var (kafka, bootstrap) = await KafkaServe.StartAdTopicsAsync(folder, 12, Patience);
+        using var kafkaProcess = kafka;
         var truthFile = folder.File("truth.json");
         using var generate = StreamEngineCli.Start("generate", "--bootstrap", bootstrap, "--events", "50000", "--rate", "2000", "--seed", "19",
             "--duplicates", "0.02", "--malformed", "0.01", "--truth", truthFile);

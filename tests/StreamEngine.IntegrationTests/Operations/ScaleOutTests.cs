@@ -26,11 +26,8 @@ public sealed partial class ScaleOutTests(EmbeddedClickHouseFixture clickHouse, 
     public async Task One_to_three_engines_a_kill_and_a_join_move_every_partition_and_the_results_equal_the_truth()
     {
         using var folder = new TemporaryDirectory("streamengine-scale");
-        var bootstrapFile = folder.File("bootstrap.txt");
-        using var kafka = StreamEngineCli.Start("kafka", "serve", "--brokers", "3", "--topic", $"ad-events:{Partitions}", "--topic", "ad-events.dlq:3",
-            "--topic", "ad-events.late:3", "--bootstrap-file", bootstrapFile);
-        await kafka.WaitForOutputAsync(line => line.StartsWith("embedded Kafka:", StringComparison.Ordinal), Patience);
-        var bootstrap = (await File.ReadAllTextAsync(bootstrapFile)).Trim();
+        var (kafka, bootstrap) = await KafkaServe.StartAdTopicsAsync(folder, Partitions, Patience);
+        using var kafkaProcess = kafka;
         var truthFile = folder.File("truth.json");
         using var generate = StreamEngineCli.Start("generate", "--bootstrap", bootstrap, "--events", "60000", "--rate", "2500", "--seed", "29",
             "--duplicates", "0.02", "--malformed", "0.01", "--truth", truthFile);

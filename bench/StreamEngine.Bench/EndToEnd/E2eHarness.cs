@@ -21,7 +21,7 @@ internal static class E2eHarness
     /// <summary>Consecutive messages sent to one partition before the next.</summary>
     private const int RunLength = 5_000;
 
-    public static readonly string[] AllContenders = ["raw", "hand", "naive-rx", "streamiz-rocksdb", "streamiz-memory", "engine"];
+    public static readonly string[] AllContenders = ["raw", "hand", "naive-rx", "streamiz-rocksdb", "streamiz-memory", "engine", "engine-null-sink"];
 
     /// <param name="events">Messages to preload.</param>
     /// <param name="partitions">Partitions of the topic (enough that none passes the mock's ~5 MiB).</param>

@@ -1,5 +1,5 @@
 using System.Diagnostics;
-using System.Security.Cryptography;
+using System.IO.Hashing;
 using Apache.Arrow;
 using Apache.Arrow.Ipc;
 using Polly;
@@ -132,10 +132,13 @@ public sealed class TableWriter
     /// <summary>Code 0: no ClickHouse code at all, i.e. the server was not reached.</summary>
     private static bool IsTransient(ClickHouseException error) => error.Code == 0 || TransientCodes.Contains(error.Code);
 
-    /// <summary>SHA-256 of the batch in Arrow IPC: the same rows give the same token, whoever sends them.</summary>
+    /// <summary>
+    /// XxHash128 of the batch in Arrow IPC: the same rows give the same token, whoever sends them. Not cryptographic:
+    /// a token only tells a retried block from another block of the same table (SHA-256 cost more than the insert path could spare).
+    /// </summary>
     private static string ContentHash(RecordBatch batch)
     {
-        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        var hash = new XxHash128();
         using var stream = new HashingStream(hash);
         using (var writer = new ArrowStreamWriter(stream, batch.Schema, leaveOpen: true))
         {
@@ -143,11 +146,11 @@ public sealed class TableWriter
             writer.WriteEnd();
         }
 
-        return Convert.ToHexString(hash.GetHashAndReset())[..32];
+        return Convert.ToHexString(hash.GetCurrentHash());
     }
 
     /// <summary>A write-only stream that feeds a hash.</summary>
-    private sealed class HashingStream(IncrementalHash hash) : Stream
+    private sealed class HashingStream(NonCryptographicHashAlgorithm hash) : Stream
     {
         public override bool CanRead => false;
 
@@ -159,9 +162,9 @@ public sealed class TableWriter
 
         public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
 
-        public override void Write(byte[] buffer, int offset, int count) => hash.AppendData(buffer, offset, count);
+        public override void Write(byte[] buffer, int offset, int count) => hash.Append(buffer.AsSpan(offset, count));
 
-        public override void Write(ReadOnlySpan<byte> buffer) => hash.AppendData(buffer);
+        public override void Write(ReadOnlySpan<byte> buffer) => hash.Append(buffer);
 
         public override void Flush()
         {

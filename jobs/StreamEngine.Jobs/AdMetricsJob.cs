@@ -86,8 +86,9 @@ public sealed class AdMetricsJob : AdJob<int, CampaignMinute>
         $"GROUP BY window_start, campaign, ad, country, device, source_partition) GROUP BY window_start, campaign, {by}";
 
     /// <summary>
-    /// Rows for the campaign table and the breakdown table (every part of a campaign's minute, with the campaign
-    /// window's version; retractions do not occur for tumbling windows).
+    /// Rows for the campaign table (each window's newest result) and the breakdown table (each part that changed,
+    /// with the version of the newest result that carried it: results carry only their changed parts, so every
+    /// result is read, not only the newest; retractions do not occur for tumbling windows).
     /// </summary>
     public override IReadOnlyList<TableRows> ToRows(IReadOnlyList<WindowResult<int, CampaignMinute>> results, Utf8Names names)
     {
@@ -95,36 +96,35 @@ public sealed class AdMetricsJob : AdJob<int, CampaignMinute>
         ArgumentNullException.ThrowIfNull(names);
         var campaigns = new ResultColumns(names);
         var users = new UInt64Array.Builder();
-        var parts = new ResultColumns(names);
-        var ad = new StringArray.Builder();
-        var country = new StringArray.Builder();
-        var device = new StringArray.Builder();
-        var newest = long.MinValue;
         foreach (var r in results.LatestPerWindow())
         {
             var v = r.Value;
             campaigns.Append(r, new EventCounts(v.Bids, v.Wins, v.Impressions, v.Clicks, v.Conversions, v.SpendMicros));
             users.Append((ulong)v.UniqueUsers);
-            newest = Math.Max(newest, r.WindowStartMs);
-            foreach (var (key, counts) in v.Breakdown)
-            {
-                // Only parts that changed since they were last written: an unchanged part's row (with an older version)
-                // already holds these counts, and the views take each part's newest row.
-                if (_writtenParts.TryGetValue((r.WindowStartMs, r.Key, r.Partition, key), out var written) && written == counts)
-                {
-                    continue;
-                }
+        }
 
-                _writtenParts[(r.WindowStartMs, r.Key, r.Partition, key)] = counts;
-                parts.Append(r, counts);
-                ad.Append(names.Of(key.Ad));
-                country.Append(Codes.Unpack(key.Country));
-                device.Append(WireNames.DeviceUtf8(key.Device));
+        // A part changed by several results of this batch: its newest counts, with that result's version.
+        var changedParts = new Dictionary<(long WindowStartMs, int Campaign, int Partition, BreakdownKey Part), (int Result, EventCounts Counts)>();
+        for (var i = 0; i < results.Count; i++)
+        {
+            var r = results[i];
+            foreach (var (part, counts) in r.Value.Breakdown)
+            {
+                changedParts[(r.WindowStartMs, r.Key, r.Partition, part)] = (i, counts);
             }
         }
 
-        // Forget parts of windows long closed (a late update for one only rewrites its parts).
-        _writtenParts.Keys.Where(k => k.WindowStartMs < newest - ForgetPartsAfterMs).ToList().ForEach(k => _writtenParts.Remove(k));
+        var parts = new ResultColumns(names);
+        var ad = new StringArray.Builder();
+        var country = new StringArray.Builder();
+        var device = new StringArray.Builder();
+        foreach (var ((_, _, _, part), (index, counts)) in changedParts)
+        {
+            parts.Append(results[index], counts);
+            ad.Append(names.Of(part.Ad));
+            country.Append(Codes.Unpack(part.Country));
+            device.Append(WireNames.DeviceUtf8(part.Device));
+        }
 
         return
         [
@@ -165,11 +165,6 @@ public sealed class AdMetricsJob : AdJob<int, CampaignMinute>
             }));
         }
     }
-
-    private const long ForgetPartsAfterMs = 30 * 60_000;
-
-    /// <summary>What this run last wrote per breakdown part (a job instance serves one pipeline; checkpoints call ToRows one at a time).</summary>
-    private readonly Dictionary<(long WindowStartMs, int Campaign, int Partition, BreakdownKey Part), EventCounts> _writtenParts = [];
 
     /// <summary>The columns every ad-metrics results table has: the window, campaign, partition, counts, version.</summary>
     private sealed class ResultColumns(Utf8Names names)

@@ -11,6 +11,11 @@ namespace StreamEngine.Jobs;
 /// </summary>
 public sealed record CampaignMinute(long Bids, long Wins, long Impressions, long Clicks, long Conversions, long SpendMicros, long UniqueUsers)
 {
+    /// <summary>
+    /// The parts of the breakdown that changed since this window's previous result (every part in its first), with
+    /// their counts now: a sink writes these, and each part's newest row holds its counts. Hot campaigns have
+    /// thousands of parts; carrying only the changed ones keeps each update's cost to what changed.
+    /// </summary>
     public IReadOnlyList<KeyValuePair<BreakdownKey, EventCounts>> Breakdown { get; init; } = [];
 }
 
@@ -70,6 +75,9 @@ public sealed class CampaignCounters
     public HyperLogLog Users { get; init; } = new();
 
     public Dictionary<BreakdownKey, EventCounts> Breakdown { get; init; } = [];
+
+    /// <summary>The parts changed since the last result (kept in snapshots: a restored state still knows what is unwritten).</summary>
+    public HashSet<BreakdownKey> Changed { get; init; } = [];
 }
 
 /// <summary>
@@ -84,7 +92,9 @@ public sealed class CampaignMinuteAggregator(SymbolTable symbols) : IAggregator<
     public void Add(ref CampaignCounters accumulator, in AdEvent item)
     {
         accumulator.Totals.Add(item);
-        CollectionsMarshal.GetValueRefOrAddDefault(accumulator.Breakdown, new BreakdownKey(item.Ad, item.Country, item.Device), out _).Add(item);
+        var part = new BreakdownKey(item.Ad, item.Country, item.Device);
+        CollectionsMarshal.GetValueRefOrAddDefault(accumulator.Breakdown, part, out _).Add(item);
+        accumulator.Changed.Add(part);
         if (item.UserHash != 0)
         {
             accumulator.Users.Add(item.UserHash);
@@ -98,23 +108,38 @@ public sealed class CampaignMinuteAggregator(SymbolTable symbols) : IAggregator<
         foreach (var (key, counts) in other.Breakdown)
         {
             CollectionsMarshal.GetValueRefOrAddDefault(into.Breakdown, key, out _).Add(counts);
+            into.Changed.Add(key);
         }
     }
 
+    /// <summary>
+    /// The minute's totals and the breakdown parts changed since the previous result, which this call takes (the
+    /// core asks once per emission of a window).
+    /// </summary>
     public CampaignMinute Result(CampaignCounters accumulator)
     {
+        ArgumentNullException.ThrowIfNull(accumulator);
         var t = accumulator.Totals;
-        return new CampaignMinute(t.Bids, t.Wins, t.Impressions, t.Clicks, t.Conversions, t.SpendMicros, accumulator.Users.Estimate())
+        var changed = new KeyValuePair<BreakdownKey, EventCounts>[accumulator.Changed.Count];
+        var i = 0;
+        foreach (var part in accumulator.Changed)
         {
-            Breakdown = [.. accumulator.Breakdown],
-        };
+            changed[i++] = new KeyValuePair<BreakdownKey, EventCounts>(part, accumulator.Breakdown[part]);
+        }
+
+        accumulator.Changed.Clear();
+        return new CampaignMinute(t.Bids, t.Wins, t.Impressions, t.Clicks, t.Conversions, t.SpendMicros, accumulator.Users.Estimate()) { Breakdown = changed };
     }
+
+    /// <summary>Marks the snapshot layout that carries each part's changed flag (an older one has none: all its parts count as changed).</summary>
+    private const int WithChangedFlags = -1;
 
     public void Write(BinaryWriter writer, CampaignCounters accumulator)
     {
         ArgumentNullException.ThrowIfNull(writer);
         accumulator.Totals.Write(writer);
         accumulator.Users.Write(writer);
+        writer.Write(WithChangedFlags);
         writer.Write(accumulator.Breakdown.Count);
         foreach (var (key, counts) in accumulator.Breakdown)
         {
@@ -122,6 +147,7 @@ public sealed class CampaignMinuteAggregator(SymbolTable symbols) : IAggregator<
             writer.Write(key.Country);
             writer.Write((byte)key.Device);
             counts.Write(writer);
+            writer.Write(accumulator.Changed.Contains(key));
         }
     }
 
@@ -132,9 +158,16 @@ public sealed class CampaignMinuteAggregator(SymbolTable symbols) : IAggregator<
         var counters = new CampaignCounters { Users = HyperLogLog.Read(reader) };
         counters.Totals = totals;
         var parts = reader.ReadInt32();
+        var withFlags = parts == WithChangedFlags;
+        parts = withFlags ? reader.ReadInt32() : parts;
         for (var i = 0; i < parts; i++)
         {
-            counters.Breakdown[new BreakdownKey(symbols.Intern(reader.ReadString()), reader.ReadUInt16(), (DeviceType)reader.ReadByte())] = EventCounts.Read(reader);
+            var key = new BreakdownKey(symbols.Intern(reader.ReadString()), reader.ReadUInt16(), (DeviceType)reader.ReadByte());
+            counters.Breakdown[key] = EventCounts.Read(reader);
+            if (!withFlags || reader.ReadBoolean())
+            {
+                counters.Changed.Add(key); // rewriting a part that was written already is harmless: same counts
+            }
         }
 
         return counters;

@@ -60,6 +60,13 @@ public sealed class CrashTests
         Truth.AssertCampaignMinutesEqual(await File.ReadAllTextAsync(truthFile), query.StandardOutput);
         using var events = await StreamEngineCli.RunAsync(Patience, "query", "--set", store, "SELECT count(), uniqExact(event_id_hash) FROM ads.events");
         Truth.AssertRawEventsComplete(await File.ReadAllTextAsync(truthFile), events.StandardOutput);
+        // The breakdown parts (written only when they change) survived the kills too: each view adds up to the campaign.
+        foreach (var view in new[] { "ads.ad_minute", "ads.campaign_geo_device_minute" })
+        {
+            using var parts = await StreamEngineCli.RunAsync(Patience, "query", "--set", store, Truth.BreakdownMismatches(view));
+            Assert.True(parts.ExitCode == 0, parts.StandardError);
+            Assert.Equal("0", parts.StandardOutput.Trim());
+        }
     }
 }
 
@@ -91,6 +98,16 @@ internal static class Truth
             Assert.True(Math.Abs(Long(got, "unique_users") - users) <= margin, $"{key} unique_users: expected {users} +- {margin}, got {Long(got, "unique_users")} {Why()}");
         }
     }
+
+    /// <summary>
+    /// SQL counting the campaign minutes whose parts in a breakdown <paramref name="view"/> do not add up to
+    /// <c>ads.campaign_minute</c> (counts and spend): 0 when no part was lost or doubled.
+    /// </summary>
+    public static string BreakdownMismatches(string view, string database = "ads") =>
+        $"SELECT count() FROM (SELECT window_start, campaign, sum(bids) AS b, sum(wins) AS w, sum(impressions) AS i, sum(clicks) AS c, sum(conversions) AS v, " +
+        $"sum(spend_micros) AS s FROM {view.Replace("ads.", database + ".", StringComparison.Ordinal)} GROUP BY window_start, campaign) AS p " +
+        $"FULL OUTER JOIN {database}.campaign_minute AS m USING (window_start, campaign) " +
+        "WHERE p.b != m.bids OR p.w != m.wins OR p.i != m.impressions OR p.c != m.clicks OR p.v != m.conversions OR p.s != m.spend_micros";
 
     /// <summary><c>count(), uniqExact(event_id_hash)</c> of <c>ads.events</c>: every counted event once.</summary>
     public static void AssertRawEventsComplete(string truthJsonEachRow, string countAndUniqueIds)

@@ -16,7 +16,10 @@ public interface IAggregator<TEvent, TAccumulator, out TResult>
     /// <summary>Adds everything <paramref name="other"/> holds into <paramref name="into"/>.</summary>
     void Merge(ref TAccumulator into, TAccumulator other);
 
-    /// <summary>The value the accumulator stands for now (called on emission, not per event).</summary>
+    /// <summary>
+    /// The value the accumulator stands for now: called once per emission of a window (and of a retraction), never per
+    /// event, so a result may carry what changed since the window's previous one (as the ad-metrics breakdown does).
+    /// </summary>
     TResult Result(TAccumulator accumulator);
 
     void Write(BinaryWriter writer, TAccumulator accumulator);

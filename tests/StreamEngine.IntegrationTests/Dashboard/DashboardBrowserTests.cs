@@ -59,7 +59,9 @@ public sealed class DashboardBrowserTests
             demo = StreamEngineCli.Start(demoArguments);
             await Expect(page, "#status[data-state=connected]");
             var afterRestart = await NumberAsync(page, "#impressions");
-            await WaitAsync(async () => await NumberAsync(page, "#impressions") != afterRestart, "live numbers after the restart");
+            var restarted = demo;
+            await WaitAsync(async () => await NumberAsync(page, "#impressions") != afterRestart,
+                () => $"live numbers after the restart (the restarted demo said: {Tail(restarted.StandardOutput)} | {Tail(restarted.StandardError)})");
 
             var screenshot = Path.Combine(RepositoryRoot.Path, "artifacts", "dashboard.png");
             Directory.CreateDirectory(Path.GetDirectoryName(screenshot)!);
@@ -86,13 +88,17 @@ public sealed class DashboardBrowserTests
         return value;
     }
 
-    private static async Task WaitAsync(Func<Task<bool>> condition, string what)
+    private static Task WaitAsync(Func<Task<bool>> condition, string what) => WaitAsync(condition, () => what);
+
+    private static async Task WaitAsync(Func<Task<bool>> condition, Func<string> what)
     {
         var deadline = DateTime.UtcNow + Patience;
         while (!await condition())
         {
-            Assert.True(DateTime.UtcNow < deadline, $"gave up waiting for {what}");
+            Assert.True(DateTime.UtcNow < deadline, $"gave up waiting for {what()}");
             await Task.Delay(250);
         }
     }
+
+    private static string Tail(string text) => text.Length > 1500 ? text[^1500..] : text;
 }

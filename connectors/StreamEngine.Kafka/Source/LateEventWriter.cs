@@ -39,6 +39,8 @@ public sealed class LateEventWriter(string bootstrapServers, string topic, strin
 
     public long Written => Interlocked.Read(ref _written);
 
+    private long _flushed;
+
     public void Write(LateEvent<AdEvent> late)
     {
         var e = late.Event;
@@ -92,13 +94,24 @@ public sealed class LateEventWriter(string bootstrapServers, string topic, strin
         Interlocked.Increment(ref _written);
     }
 
-    /// <summary>Waits until every late record written so far is in Kafka; throws if that does not happen in time.</summary>
+    /// <summary>
+    /// Waits until every late record written so far is in Kafka; throws if that does not happen in time. Returns at
+    /// once when nothing was written since the last flush (every checkpoint asks; most have no late events).
+    /// </summary>
     public void Flush(TimeSpan timeout)
     {
+        var written = Written;
+        if (written == Interlocked.Read(ref _flushed))
+        {
+            return;
+        }
+
         if (_producer.Flush(timeout) > 0)
         {
             throw new KafkaSourceException($"late events could not be delivered to {topic} within {timeout}");
         }
+
+        Interlocked.Exchange(ref _flushed, written); // what was written before the flush began is delivered
     }
 
     public void Dispose()

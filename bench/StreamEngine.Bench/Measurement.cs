@@ -5,13 +5,13 @@ namespace StreamEngine.Bench;
 /// <summary>One figure measured several times; reports the median (these machines are noisy) and the spread.</summary>
 internal sealed record Measurement(string Name, string Unit, IReadOnlyList<double> Samples, string Note = "")
 {
-    public double Median
+    public double Median => MedianOf(Samples);
+
+    /// <summary>The median of <paramref name="values"/> (NaN when there are none).</summary>
+    public static double MedianOf(IEnumerable<double> values)
     {
-        get
-        {
-            var sorted = Samples.Order().ToArray();
-            return sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;
-        }
+        var sorted = values.Order().ToArray();
+        return sorted.Length == 0 ? double.NaN : sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;
     }
 
     public string ToMarkdownRow() =>

@@ -25,14 +25,21 @@ public static class KafkaClients
     }
 
     /// <summary>Produces, waiting for the local queue to drain a little whenever it is full instead of failing.</summary>
-    public static void ProduceWithBackPressure(IProducer<byte[], byte[]> producer, string topic, Message<byte[], byte[]> message, Action<DeliveryReport<byte[], byte[]>>? delivered = null)
+    public static void ProduceWithBackPressure(IProducer<byte[], byte[]> producer, string topic, Message<byte[], byte[]> message, Action<DeliveryReport<byte[], byte[]>>? delivered = null) =>
+        ProduceWithBackPressure(producer, p => p.Produce(topic, message, delivered));
+
+    /// <summary>The same, to a chosen partition.</summary>
+    public static void ProduceWithBackPressure(IProducer<byte[], byte[]> producer, TopicPartition partition, Message<byte[], byte[]> message) =>
+        ProduceWithBackPressure(producer, p => p.Produce(partition, message));
+
+    private static void ProduceWithBackPressure(IProducer<byte[], byte[]> producer, Action<IProducer<byte[], byte[]>> produce)
     {
         ArgumentNullException.ThrowIfNull(producer);
         while (true)
         {
             try
             {
-                producer.Produce(topic, message, delivered);
+                produce(producer);
                 return;
             }
             catch (ProduceException<byte[], byte[]> e) when (e.Error.Code == ErrorCode.Local_QueueFull)

@@ -129,23 +129,12 @@ internal static class E2eHarness
             // batches, as one message per partition in turn makes, cap every consumer far below its speed).
             var partition = new TopicPartition(topic, new Partition((int)(sent++ / RunLength % partitions)));
             bytes += message.Value.Length;
-            while (true)
+            KafkaClients.ProduceWithBackPressure(producer, partition, new Message<byte[], byte[]>
             {
-                try
-                {
-                    producer.Produce(partition, new Message<byte[], byte[]>
-                    {
-                        Key = Encoding.UTF8.GetBytes(message.Key),
-                        Value = message.Value,
-                        Timestamp = new Timestamp(message.TimestampMs, TimestampType.CreateTime),
-                    });
-                    break;
-                }
-                catch (ProduceException<byte[], byte[]> e) when (e.Error.Code == ErrorCode.Local_QueueFull)
-                {
-                    producer.Poll(TimeSpan.FromMilliseconds(10));
-                }
-            }
+                Key = Encoding.UTF8.GetBytes(message.Key),
+                Value = message.Value,
+                Timestamp = new Timestamp(message.TimestampMs, TimestampType.CreateTime),
+            });
         }
 
         if (producer.Flush(TimeSpan.FromMinutes(5)) > 0)
@@ -162,11 +151,7 @@ internal static class E2eHarness
 
     private static string Table(Dictionary<string, List<RunResult>> results, long events, int partitions, int repetitions, string preload)
     {
-        static double Median(IEnumerable<double> values)
-        {
-            var sorted = values.Order().ToArray();
-            return sorted.Length == 0 ? double.NaN : sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;
-        }
+        static double Median(IEnumerable<double> values) => Measurement.MedianOf(values);
 
         double Rate(string contender) => results.TryGetValue(contender, out var runs) ? Median(runs.Select(r => r.EventsPerSecond)) : double.NaN;
         var text = new StringBuilder();

@@ -30,7 +30,6 @@ public sealed class TableWriter
 
     private readonly IClickHouseStore _store;
     private readonly string _table;
-    private readonly string _tableLabel;
     private readonly ResiliencePipeline _pipeline;
     private long _batches;
     private long _rows;
@@ -44,7 +43,7 @@ public sealed class TableWriter
         options ??= new SinkOptions();
         _store = store;
         _table = table;
-        _tableLabel = table[(table.LastIndexOf('.') + 1)..];
+        TableName = table[(table.LastIndexOf('.') + 1)..];
         var transient = new PredicateBuilder().Handle<ClickHouseException>(IsTransient).Handle<HttpRequestException>().Handle<TimeoutException>();
         _pipeline = new ResiliencePipelineBuilder { TimeProvider = clock ?? TimeProvider.System }
             .AddTimeout(options.GiveUpAfter)
@@ -76,6 +75,9 @@ public sealed class TableWriter
 
     public string Table => _table;
 
+    /// <summary>The table's name without its database (the <c>table</c> label of sink metrics).</summary>
+    public string TableName { get; }
+
     public WriterCounters Counters => new(Interlocked.Read(ref _batches), Interlocked.Read(ref _rows), Interlocked.Read(ref _failedAttempts), Interlocked.Read(ref _retries));
 
     /// <summary>
@@ -95,7 +97,7 @@ public sealed class TableWriter
         await ResilientAsync(ct => _store.InsertAsync(_table, batch, token, correlationId, ct), "accept a batch for", cancellationToken);
         Interlocked.Increment(ref _batches);
         Interlocked.Add(ref _rows, batch.Length);
-        EngineTelemetry.SinkWriteDuration.Record(Stopwatch.GetElapsedTime(started).TotalSeconds, new KeyValuePair<string, object?>("table", _tableLabel));
+        EngineTelemetry.SinkWriteDuration.Record(Stopwatch.GetElapsedTime(started).TotalSeconds, new KeyValuePair<string, object?>("table", TableName));
     }
 
     /// <summary>Runs a query about this table with the same patience as a write (for reading back what the sink stored).</summary>

@@ -189,7 +189,7 @@ public sealed class JobPipeline<TKey, TResult> : IJobPipeline
                 PartitionLag = _source.ConsumerLag.Where(l => assigned.Contains(l.Key)).ToDictionary(),
                 Window = window,
                 StateBytes = _stateBytes.Where(s => assigned.Contains(s.Key)).Sum(s => s.Value),
-                Sinks = [.. ResultWriters.Append(_eventWriter).OfType<TableWriter>().Select(w => (w.Table[(w.Table.LastIndexOf('.') + 1)..], w.Counters))],
+                Sinks = [.. ResultWriters.Append(_eventWriter).OfType<TableWriter>().Select(w => (w.TableName, w.Counters))],
             };
         }
     }

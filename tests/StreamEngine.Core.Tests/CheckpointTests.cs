@@ -50,7 +50,7 @@ public sealed class CheckpointTests
         var b = new Process(handover, partitions: [1]);
         foreach (var batch in batches.Skip(rebalance))
         {
-            (batch.Partition == 1 ? b : a).Source.OnNext(batch);
+            (batch.Partition == 1 ? b : a).Send(batch);
         }
 
         a.Complete();
@@ -74,7 +74,7 @@ public sealed class CheckpointTests
         Assert.True(process.Handle.Take().IsEmpty);
 
         var next = batches.Skip(10).First();
-        process.Source.OnNext(next);
+        process.Send(next);
         var second = process.Handle.Take();
         Assert.Equal([next.Partition], second.Partitions.Select(p => p.Partition));
         Assert.Equal(next.NextOffset, second.Partitions[0].NextOffset);
@@ -88,7 +88,7 @@ public sealed class CheckpointTests
         Exception? error = null;
         using var _ = Pipeline(source, handle, new HistoricalScheduler()).Subscribe(_ => { }, e => error = e);
 
-        source.OnNext(new EventBatch<TestEvent>(0, ReadOnlyMemory<TestEvent>.Empty, 0));
+        source.OnNext(EventBatch.Assigned<TestEvent>(0, 0)); // the assignment restores the partition's state
 
         Assert.IsAssignableFrom<IOException>(error);
     }
@@ -145,14 +145,32 @@ public sealed class CheckpointTests
             .Window(Windows.Tumbling(TimeSpan.FromMinutes(1)))
             .Aggregate(EngineRunner.CountAndSum, WindowedAggregationPropertyTests.Options with { EmitInterval = TimeSpan.Zero }, clock, handle);
 
-    /// <summary>An engine process: the pipeline on a virtual clock, restoring partitions from a checkpoint.</summary>
+    /// <summary>
+    /// An engine process: the pipeline on a virtual clock, behind a source that assigns each partition before its
+    /// first batch, from the checkpoint's offset, whose state it restores.
+    /// </summary>
     private sealed class Process
     {
+        private readonly Dictionary<int, long> _starts;
+        private readonly HashSet<int> _assigned = [];
+
         public Process(Checkpoint? restoreFrom = null, int[]? partitions = null)
         {
-            var states = restoreFrom?.Partitions.Where(p => partitions is null || partitions.Contains(p.Partition)).ToDictionary(p => p.Partition, p => p.State) ?? [];
-            Handle = new CheckpointHandle { RestoreState = (p, _) => states.GetValueOrDefault(p) };
+            var restored = restoreFrom?.Partitions.Where(p => partitions is null || partitions.Contains(p.Partition)).ToList() ?? [];
+            _starts = restored.ToDictionary(p => p.Partition, p => p.NextOffset);
+            var states = restored.ToDictionary(p => (p.Partition, p.NextOffset), p => p.State);
+            Handle = new CheckpointHandle { RestoreState = (p, offset) => states.GetValueOrDefault((p, offset)) };
             Pipeline(Source, Handle, new HistoricalScheduler(DateTimeOffset.FromUnixTimeMilliseconds(Scripts.Start))).Subscribe(o => Outcome.Emitted.AddRange(o.Results));
+        }
+
+        public void Send(EventBatch<TestEvent> batch)
+        {
+            if (_assigned.Add(batch.Partition))
+            {
+                Source.OnNext(EventBatch.Assigned<TestEvent>(batch.Partition, _starts.GetValueOrDefault(batch.Partition, -1)));
+            }
+
+            Source.OnNext(batch);
         }
 
         public Subject<EventBatch<TestEvent>> Source { get; } = new();
@@ -165,7 +183,7 @@ public sealed class CheckpointTests
         {
             foreach (var batch in batches)
             {
-                Source.OnNext(batch);
+                Send(batch);
             }
         }
 

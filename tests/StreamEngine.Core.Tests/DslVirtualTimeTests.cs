@@ -105,12 +105,12 @@ public sealed class DslVirtualTimeTests : IDisposable
     }
 
     [Fact]
-    public void An_idle_partition_stops_holding_the_watermark_back_and_windows_of_idle_keys_close()
+    public void A_partition_read_to_its_end_and_quiet_for_the_idle_timeout_stops_holding_the_watermark_back()
     {
         using var _ = Pipeline();
         Send(0, new TestEvent(1, 7, Minute(1, 10), 5));
         Send(1, new TestEvent(2, 8, Minute(1, 15), 1));
-        // Partition 1 goes quiet; partition 0 moves on with another key only.
+        _source.OnNext(EventBatch.EndReached<TestEvent>(1, 1)); // the source read partition 1 to its end
         _clock.AdvanceBy(TimeSpan.FromSeconds(5));
         Send(0, new TestEvent(3, 9, Minute(3, 0), 1));
         Assert.DoesNotContain(Results, r => r.Emission == WindowEmission.Final);
@@ -118,6 +118,23 @@ public sealed class DslVirtualTimeTests : IDisposable
         _clock.AdvanceBy(TimeSpan.FromSeconds(21));
         var finals = Results.Where(r => r.Emission == WindowEmission.Final).Select(r => r.Key).Order().ToList();
         Assert.Equal([7, 8], finals); // keys 7 and 8 got no more events, and their windows closed anyway
+    }
+
+    [Fact]
+    public void A_stalled_partition_is_never_idle_and_its_backlog_is_not_late_however_long_the_stall()
+    {
+        using var _ = Pipeline();
+        Send(0, new TestEvent(1, 7, Minute(1, 10), 5));
+        Send(1, new TestEvent(2, 8, Minute(1, 15), 1));
+        // Partition 1's leader is unreachable for an hour (or the source is paused): no data, and no end reported.
+        Send(0, new TestEvent(3, 9, Minute(3, 0), 1));
+        _clock.AdvanceBy(TimeSpan.FromHours(1));
+        Assert.DoesNotContain(Results, r => r.Emission == WindowEmission.Final);
+
+        // Its backlog arrives, minutes behind partition 0's event time: counted, not late.
+        Send(1, new TestEvent(4, 8, Minute(1, 40), 2), new TestEvent(5, 8, Minute(3, 20), 1));
+        Assert.Empty(_outputs.SelectMany(o => o.Late));
+        Assert.Contains(Results, r => r is { Key: 8, Emission: WindowEmission.Final, Value: 3 });
     }
 
     [Fact]
@@ -135,16 +152,21 @@ public sealed class DslVirtualTimeTests : IDisposable
     }
 
     [Fact]
-    public void When_all_traffic_stops_the_watermark_follows_processing_time_and_the_last_windows_close()
+    public void When_all_traffic_stops_the_watermark_stays_where_event_time_put_it()
     {
         using var _ = Pipeline();
         Send(0, new TestEvent(1, 7, Minute(1, 10), 5));
-        _clock.AdvanceBy(TimeSpan.FromSeconds(20));
-        Assert.DoesNotContain(Results, r => r.Emission == WindowEmission.Final);
+        _source.OnNext(EventBatch.EndReached<TestEvent>(0, 1));
+        _clock.AdvanceBy(TimeSpan.FromHours(2));
 
-        // Idle after 20 s; then event time runs on with processing time from 1:05 (1:10 minus the delay).
-        _clock.AdvanceBy(TimeSpan.FromSeconds(56));
-        Assert.Contains(Results, r => r is { Key: 7, Emission: WindowEmission.Final, Value: 5 });
+        // Event time does not run on with the wall clock: the window stays open (its early value went out) and an
+        // event that comes hours later for it is still counted.
+        Assert.DoesNotContain(Results, r => r.Emission == WindowEmission.Final);
+        Assert.Contains(Results, r => r is { Key: 7, Emission: WindowEmission.Early, Value: 5 });
+        Send(0, new TestEvent(2, 7, Minute(1, 20), 1));
+        _clock.AdvanceBy(TimeSpan.FromSeconds(1));
+        Assert.Empty(_outputs.SelectMany(o => o.Late));
+        Assert.Contains(Results, r => r is { Key: 7, Value: 6 });
     }
 
     [Fact]

@@ -59,6 +59,9 @@ public static class EngineRunner
                 case TickStep tick:
                     engine.Tick(tick.NowMs, outcome.Emitted);
                     break;
+                case EndStep end:
+                    engine.Process(end.ToBatch(), end.NowMs, outcome.Emitted, outcome.Late);
+                    break;
             }
         }
 

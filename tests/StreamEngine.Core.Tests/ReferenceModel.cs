@@ -4,15 +4,16 @@ namespace StreamEngine.Core.Tests;
 
 /// <summary>
 /// The counting rules computed the slow, obvious way, event by event, for comparison with the engine: a
-/// watermark recomputed from every partition on every event, a set of every id ever seen, windows found by
-/// scanning, sessions by sorting. Only count and sum are aggregated (exact).
+/// watermark recomputed from every partition on every event (event time only: a partition counts as idle only once
+/// it was read to its end and stayed quiet for the idle timeout; when all are idle, the most advanced one's
+/// watermark), a set of every id ever seen, windows found by scanning, sessions by sorting. Only count and sum are
+/// aggregated (exact).
 /// </summary>
 public sealed class ReferenceModel(WindowSpec window, WindowOptions options)
 {
-    private readonly Dictionary<int, (long Max, long LastActivity, bool Idle)> _partitions = [];
+    private readonly Dictionary<int, (long Max, long? EndSince, bool Idle)> _partitions = [];
     private readonly HashSet<long> _seenIds = [];
     private readonly List<TestEvent> _accepted = [];
-    private long _lastActivity = long.MinValue;
 
     public long Watermark { get; private set; } = long.MinValue;
 
@@ -32,6 +33,10 @@ public sealed class ReferenceModel(WindowSpec window, WindowOptions options)
                     break;
                 case TickStep tick:
                     model.Tick(tick.NowMs);
+                    break;
+                case EndStep end:
+                    var state = model._partitions.GetValueOrDefault(end.Partition, (long.MinValue, null, false));
+                    model._partitions[end.Partition] = (state.Max, state.EndSince ?? end.NowMs, state.Idle);
                     break;
             }
         }
@@ -90,19 +95,9 @@ public sealed class ReferenceModel(WindowSpec window, WindowOptions options)
 
     private void Batch(BatchStep batch, bool dedup)
     {
-        if (!_partitions.TryGetValue(batch.Partition, out var state))
-        {
-            state = (long.MinValue, batch.NowMs, false);
-        }
-
-        var wasIdle = state.Idle;
-        _partitions[batch.Partition] = (state.Max, batch.NowMs, false);
-        _lastActivity = Math.Max(_lastActivity, batch.NowMs);
-        if (wasIdle)
-        {
-            Recompute(batch.NowMs);
-        }
-
+        var state = _partitions.GetValueOrDefault(batch.Partition, (long.MinValue, null, false));
+        _partitions[batch.Partition] = (state.Max, null, false);
+        Recompute();
         foreach (var e in batch.Events)
         {
             if (Watermark != long.MinValue && e.TimestampMs < Watermark - (long)options.AllowedLateness.TotalMilliseconds)
@@ -121,8 +116,8 @@ public sealed class ReferenceModel(WindowSpec window, WindowOptions options)
             }
 
             var current = _partitions[batch.Partition];
-            _partitions[batch.Partition] = (Math.Max(current.Max, e.TimestampMs), current.LastActivity, current.Idle);
-            Recompute(_lastActivity);
+            _partitions[batch.Partition] = (Math.Max(current.Max, e.TimestampMs), null, false);
+            Recompute();
         }
     }
 
@@ -130,28 +125,18 @@ public sealed class ReferenceModel(WindowSpec window, WindowOptions options)
     {
         foreach (var (partition, state) in _partitions.ToList())
         {
-            _partitions[partition] = (state.Max, state.LastActivity, now - state.LastActivity > (long)options.IdleTimeout.TotalMilliseconds);
+            _partitions[partition] = (state.Max, state.EndSince, state.EndSince is { } since && now - since >= (long)options.IdleTimeout.TotalMilliseconds);
         }
 
-        Recompute(now);
+        Recompute();
     }
 
-    private void Recompute(long now)
+    private void Recompute()
     {
         var delay = (long)options.WatermarkDelay.TotalMilliseconds;
-        long PartitionWatermark((long Max, long LastActivity, bool Idle) p) => p.Max == long.MinValue ? long.MinValue : p.Max - delay;
+        long PartitionWatermark((long Max, long? EndSince, bool Idle) p) => p.Max == long.MinValue ? long.MinValue : p.Max - delay;
         var active = _partitions.Values.Where(p => !p.Idle).ToList();
-        long candidate;
-        if (active.Count > 0)
-        {
-            candidate = active.Min(PartitionWatermark);
-        }
-        else
-        {
-            var most = _partitions.Values.Max(PartitionWatermark);
-            candidate = most == long.MinValue ? long.MinValue : most + Math.Max(0, now - _lastActivity - (long)options.IdleTimeout.TotalMilliseconds);
-        }
-
+        var candidate = active.Count > 0 ? active.Min(PartitionWatermark) : _partitions.Values.Max(PartitionWatermark);
         Watermark = Math.Max(Watermark, candidate);
     }
 }

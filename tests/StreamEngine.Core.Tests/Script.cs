@@ -12,10 +12,20 @@ public sealed record BatchStep(long NowMs, int Partition, TestEvent[] Events) : 
 
 public sealed record TickStep(long NowMs) : ScriptStep(NowMs);
 
-/// <summary>One event from one partition at a processing time, or (Event null) a timer tick.</summary>
+/// <summary>The source read the partition to its end (until its next events).</summary>
+public sealed record EndStep(long NowMs, int Partition) : ScriptStep(NowMs)
+{
+    public EventBatch<TestEvent> ToBatch() => EventBatch.EndReached<TestEvent>(Partition, -1);
+}
+
+/// <summary>One event from one partition at a processing time, or (Event null) a timer tick (Partition -1) or the partition's end reached.</summary>
 public readonly record struct Arrival(int Partition, TestEvent? Event, long NowMs);
 
-/// <summary>Random inputs with disorder, duplicates, late and too-late events, and a partition that goes idle.</summary>
+/// <summary>
+/// Random inputs with disorder, duplicates, late and too-late events, partitions that catch up to their end now and
+/// then, one that falls silent at its end, and one that stalls (no events, never at its end) for longer than the
+/// allowed lateness and then delivers its backlog.
+/// </summary>
 public static class Scripts
 {
     public const long Start = 1_790_000_000_000;
@@ -29,14 +39,37 @@ public static class Scripts
         long nextId = 1;
         var sent = new List<TestEvent>();
         var partition = 0;
+        var silenced = false;
         for (var i = 0; i < events; i++)
         {
             // Partitions arrive in runs, as a poll returns them, so batches can hold several events.
             partition = random.NextDouble() < 0.8 ? partition : random.Next(partitions);
-            // The last partition falls silent for the second half: it must stop holding the watermark back.
+            // The last partition falls silent at its end for the second half: it must stop holding the watermark back.
             if (idlePartition && partition == partitions - 1 && i > events / 2)
             {
+                if (!silenced)
+                {
+                    arrivals.Add(new Arrival(partition, null, now));
+                    silenced = true;
+                }
+
                 partition = 0;
+            }
+
+            // Partition 1 stalls a while (its leader unreachable, say: no end reported), far past the lateness.
+            if (partitions > 2 && i == events / 3)
+            {
+                for (var t = 1; t <= 12; t++)
+                {
+                    arrivals.Add(new Arrival(-1, null, now + t * 40_000));
+                }
+
+                now += 12 * 40_000;
+            }
+
+            if (random.NextDouble() < 0.02)
+            {
+                arrivals.Add(new Arrival(partition, null, now)); // the partition was read to its end for a moment
             }
 
             if (random.NextDouble() < 0.1)
@@ -70,7 +103,12 @@ public static class Scripts
             }
         }
 
-        // Traffic stops; processing time goes on, so idle partitions and the last windows resolve.
+        // Traffic stops at the end of every partition; processing time goes on, so idle partitions resolve.
+        for (var p = 0; p < partitions; p++)
+        {
+            arrivals.Add(new Arrival(p, null, now));
+        }
+
         for (var t = 1; t <= 3; t++)
         {
             arrivals.Add(new Arrival(-1, null, now + t * 40_000));
@@ -93,7 +131,7 @@ public static class Scripts
             var first = arrivals[i];
             if (first.Event is null)
             {
-                steps.Add(new TickStep(first.NowMs));
+                steps.Add(first.Partition < 0 ? new TickStep(first.NowMs) : new EndStep(first.NowMs, first.Partition));
                 i++;
                 continue;
             }

@@ -25,7 +25,7 @@ public sealed class SnapshotTests
             var snapshot = before.Snapshot();
 
             var after = EngineRunner.Create(window, Options);
-            after.Restore(snapshot, steps[cut].NowMs);
+            after.Restore(snapshot);
             var second = EngineRunner.Run(after, steps.Skip(cut));
 
             var combined = new EngineRunner.Outcome();
@@ -45,6 +45,6 @@ public sealed class SnapshotTests
 
         var hopping = EngineRunner.Create(Windows.Hopping(TimeSpan.FromMinutes(1), TimeSpan.FromSeconds(10)), Options);
 
-        Assert.Throws<InvalidDataException>(() => hopping.Restore(tumbling.Snapshot(), Scripts.Start));
+        Assert.Throws<InvalidDataException>(() => hopping.Restore(tumbling.Snapshot()));
     }
 }

@@ -8,19 +8,24 @@ using StreamEngine.Core.Events;
 namespace StreamEngine.ClickHouse.Sink;
 
 /// <summary>
-/// Checkpoints kept in ClickHouse beside the results they follow (exactly once, docs/exactly-once.md): one row per
-/// job, topic and source partition with the partition's operator state and the offset it covers. On assignment the
-/// source asks for the partitions' offsets (<see cref="ResumeOffsets"/>), and the states read in the same query wait
-/// here until the aggregation takes them (<see cref="TakeRestoredState"/>), so a partition's state and its resume
-/// offset always come from the same checkpoint.
+/// Checkpoints kept in ClickHouse beside the results they follow (exactly once, docs/exactly-once.md): rows per job,
+/// topic and source partition with the partition's operator state, the offset it covers, its watermark and the
+/// generation of the assignment that wrote it. Every assignment claims its partitions (<see cref="Claim"/>): it reads
+/// the newest checkpoint of each, takes a generation above any stored and writes the checkpoint back under it before
+/// reading a message, so whatever a former owner writes later (paused, partitioned, not yet told) loses. The states
+/// read in the claim wait here until the aggregation takes them (<see cref="TakeRestoredState"/>), so a partition's
+/// state and its resume offset always come from the same checkpoint.
 /// <para>
-/// The table is a ReplacingMergeTree on the offset: per partition the furthest checkpoint wins, even over one a
-/// process that lost the partition writes later (a partition's state at an offset is the same whoever computed it),
-/// and merges keep one row per partition.
+/// Newest wins by (generation, offset): the table is a ReplacingMergeTree on a version made of the two, so merges
+/// keep the row readers pick, and a further offset from an older generation never wins.
 /// </para>
 /// </summary>
 public sealed class CheckpointStore : IResumePositions
 {
+    /// <summary>The table's name in the job's database.</summary>
+    public const string TableName = "partition_checkpoints_v2";
+
+    private const string Newest = "(generation, next_offset)";
     private readonly IClickHouseStore _store;
     private readonly string _database;
     private readonly string _table;
@@ -35,19 +40,35 @@ public sealed class CheckpointStore : IResumePositions
         _database = database;
         Job = job;
         _topic = topic;
-        _table = $"{database}.partition_checkpoints";
+        _table = $"{database}.{TableName}";
         _writer = new TableWriter(store, _table, options);
     }
 
     /// <summary>
-    /// The table's migration. (Version 2's <c>checkpoints</c> table held one state for all of a process's partitions;
-    /// <see cref="ThrowIfOnlyLegacyCheckpointsAsync"/> refuses to start over it rather than replay into its results twice.)
+    /// The table's migrations. (Version 2's <c>checkpoints</c> table held one state for all of a process's partitions;
+    /// <see cref="ThrowIfOnlyLegacyCheckpointsAsync"/> refuses to start over it rather than replay into its results twice.
+    /// Version 3's <c>partition_checkpoints</c> let the furthest offset win; version 4 copies its rows as generation 0
+    /// and version 5 drops it.)
     /// </summary>
-    public static Migration Migration { get; } = new(3, "checkpoints per source partition",
+    public static IReadOnlyList<Migration> Migrations { get; } =
     [
-        "CREATE TABLE IF NOT EXISTS {database}.partition_checkpoints (job String, topic String, partition Int32, next_offset UInt64, state String, " +
-        "written_at DateTime64(3, 'UTC') DEFAULT now64(3)) ENGINE = ReplacingMergeTree(next_offset) ORDER BY (job, topic, partition)",
-    ]);
+        new(3, "checkpoints per source partition",
+        [
+            "CREATE TABLE IF NOT EXISTS {database}.partition_checkpoints (job String, topic String, partition Int32, next_offset UInt64, state String, " +
+            "written_at DateTime64(3, 'UTC') DEFAULT now64(3)) ENGINE = ReplacingMergeTree(next_offset) ORDER BY (job, topic, partition)",
+        ]),
+        new(4, "checkpoints fenced by assignment generation",
+        [
+            "CREATE TABLE IF NOT EXISTS {database}.partition_checkpoints_v2 (job String, topic String, partition Int32, generation UInt64, next_offset UInt64, " +
+            "watermark Int64, state String, written_at DateTime64(3, 'UTC') DEFAULT now64(3), " +
+            "newest UInt128 MATERIALIZED bitShiftLeft(toUInt128(generation), 64) + next_offset) " +
+            "ENGINE = ReplacingMergeTree(newest) ORDER BY (job, topic, partition) SETTINGS non_replicated_deduplication_window = 1000",
+            "INSERT INTO {database}.partition_checkpoints_v2 (job, topic, partition, generation, next_offset, watermark, state, written_at) " +
+            "SELECT job, topic, partition, 0, max(next_offset), -9223372036854775808, argMax(state, next_offset), max(written_at) " +
+            "FROM {database}.partition_checkpoints GROUP BY job, topic, partition",
+        ]),
+        new(5, "drop the checkpoints without generations", ["DROP TABLE IF EXISTS {database}.partition_checkpoints"]),
+    ];
 
     public string Job { get; }
 
@@ -91,45 +112,85 @@ public sealed class CheckpointStore : IResumePositions
         await _store.QueryAsync($"SELECT count() FROM {ClickHouseSql.Identifier(table)} WHERE job = {ClickHouseSql.Literal(Job)}", cancellationToken),
         CultureInfo.InvariantCulture);
 
-    /// <summary>
-    /// Reads the newest checkpoint of each partition (waiting out an unavailable ClickHouse as writes do), keeps
-    /// their states for <see cref="TakeRestoredState"/> and returns their offsets.
-    /// </summary>
-    public IReadOnlyDictionary<int, long> ResumeOffsets(string topic, IReadOnlyList<int> partitions)
+    /// <summary>The synchronous form of <see cref="ClaimAsync"/>, for a consumer's assignment callback.</summary>
+    public IReadOnlyDictionary<int, PartitionStart> Claim(string topic, IReadOnlyList<int> partitions)
     {
         ArgumentNullException.ThrowIfNull(partitions);
-        return LoadAsync(topic, partitions).GetAwaiter().GetResult();
+        return ClaimAsync(topic, partitions).GetAwaiter().GetResult();
     }
 
-    /// <summary>The async form of <see cref="ResumeOffsets"/>.</summary>
-    public async Task<IReadOnlyDictionary<int, long>> LoadAsync(string topic, IReadOnlyList<int> partitions, CancellationToken cancellationToken = default)
+    /// <summary>
+    /// Claims the partitions for a new assignment (waiting out an unavailable ClickHouse as writes do): reads each
+    /// one's newest checkpoint, keeps its state for <see cref="TakeRestoredState"/>, and stores it again under a
+    /// generation above every stored one. Returns where each partition resumes (-1: its beginning) and the generation.
+    /// </summary>
+    public async Task<IReadOnlyDictionary<int, PartitionStart>> ClaimAsync(string topic, IReadOnlyList<int> partitions, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(partitions);
-        var offsets = new Dictionary<int, long>();
-        if (partitions.Count == 0 || topic != _topic)
+        if (topic != _topic)
         {
-            return offsets;
+            throw new ArgumentException($"this checkpoint store keeps positions of {_topic}, not {topic}", nameof(topic));
+        }
+
+        var claims = new Dictionary<int, PartitionStart>();
+        if (partitions.Count == 0)
+        {
+            return claims;
+        }
+
+        var stored = await NewestAsync(partitions, cancellationToken);
+        var rows = new List<PartitionCheckpoint>();
+        foreach (var partition in partitions.Distinct())
+        {
+            if (stored.TryGetValue(partition, out var newest))
+            {
+                claims[partition] = new PartitionStart(newest.NextOffset, newest.Generation + 1);
+                _restorable[(partition, newest.NextOffset)] = newest.State;
+                rows.Add(newest with { Generation = newest.Generation + 1 });
+            }
+            else
+            {
+                // Nothing stored yet: it starts at its beginning, and offset 0 with no state says so to the next claim.
+                claims[partition] = new PartitionStart(-1, 1);
+                rows.Add(new PartitionCheckpoint(partition, 0, [], 0) { Generation = 1 });
+            }
+        }
+
+        await WriteAsync(rows, cancellationToken);
+        return claims;
+    }
+
+    /// <summary>
+    /// Of the partitions held (partition to the generation this process holds it as), those that a newer assignment
+    /// has claimed since (another process owns them now): nothing of theirs may be written by this one.
+    /// </summary>
+    public async Task<IReadOnlySet<int>> FencedAsync(IReadOnlyDictionary<int, long> held, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(held);
+        var fenced = new HashSet<int>();
+        if (held.Count == 0)
+        {
+            return fenced;
         }
 
         var output = await _writer.QueryAsync(
-            $"SELECT partition, max(next_offset), base64Encode(argMax(state, next_offset)) FROM {ClickHouseSql.Identifier(_table)} " +
-            $"WHERE job = {ClickHouseSql.Literal(Job)} AND topic = {ClickHouseSql.Literal(topic)} " +
-            $"AND partition IN ({string.Join(',', partitions.Select(p => p.ToString(CultureInfo.InvariantCulture)))}) GROUP BY partition",
+            $"SELECT partition, max(generation) FROM {ClickHouseSql.Identifier(_table)} WHERE {Where(held.Keys)} GROUP BY partition",
             cancellationToken);
-        foreach (var line in output.Split('\n', StringSplitOptions.RemoveEmptyEntries))
+        foreach (var fields in output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(line => line.Split('\t')))
         {
-            var fields = line.Split('\t');
             var partition = int.Parse(fields[0], CultureInfo.InvariantCulture);
-            offsets[partition] = long.Parse(fields[1], CultureInfo.InvariantCulture);
-            _restorable[(partition, offsets[partition])] = Convert.FromBase64String(fields[2]);
+            if (long.Parse(fields[1], CultureInfo.InvariantCulture) > held[partition])
+            {
+                fenced.Add(partition);
+            }
         }
 
-        return offsets;
+        return fenced;
     }
 
     /// <summary>
-    /// The state of the checkpoint at <paramref name="offset"/> read at an assignment of the partition, once (states
-    /// read for other offsets of the partition, from assignments overtaken by later ones, are dropped); null when the
+    /// The state of the checkpoint at <paramref name="offset"/> read when the partition was claimed, once (states
+    /// read for other offsets of the partition, from claims overtaken by later ones, are dropped); null when the
     /// partition starts there without one.
     /// </summary>
     public byte[]? TakeRestoredState(int partition, long offset)
@@ -143,21 +204,51 @@ public sealed class CheckpointStore : IResumePositions
         return state;
     }
 
-    /// <summary>Stores the partitions' checkpoints; call only after the results they cover are written.</summary>
+    /// <summary>Stores the partitions' checkpoints under their generations; call only after the results they cover are written.</summary>
     public async Task SaveAsync(Checkpoint checkpoint, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(checkpoint);
-        if (checkpoint.IsEmpty)
+        if (!checkpoint.IsEmpty)
         {
-            return;
+            await WriteAsync(checkpoint.Partitions, cancellationToken);
+        }
+    }
+
+    /// <summary>The newest stored checkpoint (by generation, then offset) of each partition that has one.</summary>
+    private async Task<Dictionary<int, PartitionCheckpoint>> NewestAsync(IReadOnlyList<int> partitions, CancellationToken cancellationToken)
+    {
+        var output = await _writer.QueryAsync(
+            $"SELECT partition, max(generation), argMax(next_offset, {Newest}), argMax(watermark, {Newest}), base64Encode(argMax(state, {Newest})) " +
+            $"FROM {ClickHouseSql.Identifier(_table)} WHERE {Where(partitions)} GROUP BY partition",
+            cancellationToken);
+        var newest = new Dictionary<int, PartitionCheckpoint>();
+        foreach (var line in output.Split('\n', StringSplitOptions.RemoveEmptyEntries))
+        {
+            var fields = line.Split('\t');
+            var partition = int.Parse(fields[0], CultureInfo.InvariantCulture);
+            newest[partition] = new PartitionCheckpoint(partition, long.Parse(fields[2], CultureInfo.InvariantCulture), Convert.FromBase64String(fields[4]), 0)
+            {
+                Generation = long.Parse(fields[1], CultureInfo.InvariantCulture),
+                WatermarkMs = long.Parse(fields[3], CultureInfo.InvariantCulture),
+            };
         }
 
-        var parts = checkpoint.Partitions;
+        return newest;
+    }
+
+    private string Where(IEnumerable<int> partitions) =>
+        $"job = {ClickHouseSql.Literal(Job)} AND topic = {ClickHouseSql.Literal(_topic)} " +
+        $"AND partition IN ({string.Join(',', partitions.Distinct().Select(p => p.ToString(CultureInfo.InvariantCulture)))})";
+
+    private async Task WriteAsync(IReadOnlyList<PartitionCheckpoint> parts, CancellationToken cancellationToken)
+    {
         var batch = new RecordBatch.Builder()
             .Append("job", false, c => c.String(s => s.AppendRange(parts.Select(_ => Job))))
             .Append("topic", false, c => c.String(s => s.AppendRange(parts.Select(_ => _topic))))
             .Append("partition", false, c => c.Int32(s => s.AppendRange(parts.Select(p => p.Partition))))
+            .Append("generation", false, c => c.UInt64(s => s.AppendRange(parts.Select(p => (ulong)p.Generation))))
             .Append("next_offset", false, c => c.UInt64(s => s.AppendRange(parts.Select(p => (ulong)p.NextOffset))))
+            .Append("watermark", false, c => c.Int64(s => s.AppendRange(parts.Select(p => p.WatermarkMs))))
             .Append("state", false, c => c.Binary(s =>
             {
                 foreach (var part in parts)

@@ -17,7 +17,9 @@ public readonly record struct WriterCounters(long Batches, long Rows, long Faile
 /// Writes Arrow record batches to one table and does not give up while ClickHouse is unavailable: retries with
 /// exponential backoff and jitter behind a circuit breaker, until the batch is in (or a permanent error, or
 /// <see cref="SinkOptions.GiveUpAfter"/>, stops the job). A batch carries a deduplication token made from its
-/// content, so a retry of a block that did arrive (the reply was lost) is dropped by the table.
+/// content, so a retry of a block that did arrive (the reply was lost) is dropped by the table: before its first
+/// write the writer sets the table's <c>non_replicated_deduplication_window</c> (without it a non-replicated
+/// MergeTree ignores tokens; replicated tables deduplicate by <c>replicated_deduplication_window</c>, on by default).
 /// </summary>
 public sealed class TableWriter
 {
@@ -31,6 +33,10 @@ public sealed class TableWriter
     private readonly IClickHouseStore _store;
     private readonly string _table;
     private readonly ResiliencePipeline _pipeline;
+    private volatile bool _deduplicating;
+
+    /// <summary>Blocks whose tokens a table remembers: far more than the inserts of one checkpoint retried.</summary>
+    public const int DeduplicationWindow = 1000;
     private long _batches;
     private long _rows;
     private long _failedAttempts;
@@ -94,7 +100,11 @@ public sealed class TableWriter
 
         var started = Stopwatch.GetTimestamp();
         var token = $"{_table}/{ContentHash(batch)}";
-        await ResilientAsync(ct => _store.InsertAsync(_table, batch, token, correlationId, ct), "accept a batch for", cancellationToken);
+        await ResilientAsync(async ct =>
+        {
+            await EnsureDeduplicationAsync(ct);
+            await _store.InsertAsync(_table, batch, token, correlationId, ct);
+        }, "accept a batch for", cancellationToken);
         Interlocked.Increment(ref _batches);
         Interlocked.Add(ref _rows, batch.Length);
         EngineTelemetry.SinkWriteDuration.Record(Stopwatch.GetElapsedTime(started).TotalSeconds, new KeyValuePair<string, object?>("table", TableName));
@@ -129,6 +139,26 @@ public sealed class TableWriter
         {
             throw new ClickHouseException($"{_store.Description} did not {what} {_table} within the retry limit; stopping rather than dropping data", e);
         }
+    }
+
+    /// <summary>Makes the table keep the tokens of its last blocks, once per writer (idempotent; an engine without the setting is left as it is).</summary>
+    private async Task EnsureDeduplicationAsync(CancellationToken cancellationToken)
+    {
+        if (_deduplicating)
+        {
+            return;
+        }
+
+        try
+        {
+            await _store.ExecuteAsync($"ALTER TABLE {ClickHouseSql.Identifier(_table)} MODIFY SETTING non_replicated_deduplication_window = {DeduplicationWindow}", cancellationToken);
+        }
+        catch (ClickHouseException e) when (!IsTransient(e))
+        {
+            // Not a MergeTree (a test's Null table, a missing table the insert will name): nothing to set.
+        }
+
+        _deduplicating = true;
     }
 
     /// <summary>Code 0: no ClickHouse code at all, i.e. the server was not reached.</summary>

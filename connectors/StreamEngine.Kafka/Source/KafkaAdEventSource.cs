@@ -17,9 +17,13 @@ public readonly record struct SourceCounters(long MessagesIn, long Decoded, long
 /// <summary>
 /// Reads ad events from Kafka in a consumer group (<c>group.protocol=consumer</c>, auto-commit off), decodes them
 /// on the poll thread and hands the pipeline one batch per partition per poll through a bounded channel. Bad
-/// messages go to the dead-letter topic with their reason; partitions start where <see cref="IResumePositions"/>
-/// says the results end; when the pipeline falls behind the partitions are paused (nothing buffers without bound)
-/// and resumed when it has caught up. Revocations wait for the pipeline to flush the partitions' results.
+/// messages go to the dead-letter topic with their reason (delivery confirmed before the batch is handed on);
+/// partitions start where <see cref="IResumePositions"/> says the results end, each assignment claimed as a new
+/// generation that every batch of it carries; when the pipeline falls behind the partitions are paused (nothing
+/// buffers without bound) and resumed when it has caught up. Revocations wait for the pipeline to flush the
+/// partitions' results; events of a revoked or lost partition not yet handed on are dropped (the next owner reads
+/// them again from the stored offsets). Reaching a partition's end (the broker's high watermark) is reported, the
+/// only thing that may make a partition idle.
 /// </summary>
 public sealed class KafkaAdEventSource : IAsyncDisposable
 {
@@ -37,6 +41,9 @@ public sealed class KafkaAdEventSource : IAsyncDisposable
     private readonly Dictionary<int, List<AdEvent>> _byPartition = [];
     private readonly Dictionary<int, (long NextOffset, int DeadLettered)> _progress = [];
     private readonly Dictionary<int, long> _nextToRead = [];  // consumer thread only; -1: the partition's beginning
+    private readonly Dictionary<int, long> _generations = [];  // consumer thread only: the assignment each partition is held as
+    private readonly HashSet<int> _endsReached = [];           // consumer thread only: partitions read to their end in this poll
+    private readonly ConcurrentQueue<Message<byte[], byte[]>> _undeliveredDeadLetters = new();
     private readonly TaskCompletionSource _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private Thread? _thread;
     private long _messagesIn;
@@ -200,6 +207,11 @@ public sealed class KafkaAdEventSource : IAsyncDisposable
                     Take(consumer, first, deadLetters);
                     paused = Publish(consumer, paused);
                 }
+                else if (first is not null)
+                {
+                    NoteEndReached(first);
+                    paused = Publish(consumer, paused);
+                }
                 else if (!paused && DateTime.UtcNow - lastCaughtUpCheck > TimeSpan.FromMilliseconds(200))
                 {
                     _caughtUp = CheckCaughtUp(consumer);
@@ -239,10 +251,12 @@ public sealed class KafkaAdEventSource : IAsyncDisposable
         {
             if (result.IsPartitionEOF)
             {
+                NoteEndReached(result);
                 continue;
             }
 
             taken++;
+            _endsReached.Remove(result.Partition.Value);
             if (traced && result.Message.Headers is { Count: > 0 } headers)
             {
                 RememberTraceContext(headers);
@@ -273,10 +287,74 @@ public sealed class KafkaAdEventSource : IAsyncDisposable
         // Counted once per poll, not per message: other threads read them, the loop should not pay for it each time.
         Interlocked.Add(ref _messagesIn, taken);
         Interlocked.Add(ref _decoded, decoded);
-        if (anyDeadLetter && deadLetters.Flush(TimeSpan.FromSeconds(30)) > 0)
+        if (anyDeadLetter)
         {
             // The batch's offsets cover these messages: they must be in the dead-letter topic before it goes on.
-            throw new KafkaSourceException($"kafka source stopped: dead-letter records could not be delivered to {_options.DeadLetterTopic} within 30 s");
+            DeliverDeadLetters(deadLetters);
+        }
+    }
+
+    /// <summary>
+    /// Waits for every dead-letter record to be acknowledged; those whose delivery failed are produced again with
+    /// backoff. Past <see cref="KafkaSourceOptions.DeadLetterDeliveryTimeout"/> the source stops (nothing was handed
+    /// on beyond them, so nothing is lost: a restart reads them again).
+    /// </summary>
+    private void DeliverDeadLetters(IProducer<byte[], byte[]> deadLetters)
+    {
+        var started = Stopwatch.StartNew();
+        var backoff = TimeSpan.FromMilliseconds(100);
+        while (true)
+        {
+            var remaining = _options.DeadLetterDeliveryTimeout - started.Elapsed;
+            var queued = deadLetters.Flush(remaining > TimeSpan.Zero ? remaining : TimeSpan.Zero);
+            if (queued == 0 && _undeliveredDeadLetters.IsEmpty)
+            {
+                return;
+            }
+
+            if (started.Elapsed >= _options.DeadLetterDeliveryTimeout || _stop.IsCancellationRequested)
+            {
+                throw new KafkaSourceException(
+                    $"kafka source stopped: dead-letter records could not be delivered to {_options.DeadLetterTopic} within {_options.DeadLetterDeliveryTimeout.TotalSeconds:F0} s ({_lastDeliveryError ?? "not acknowledged"})");
+            }
+
+            if (queued > 0)
+            {
+                continue;
+            }
+
+            Interlocked.Increment(ref _transientErrors);
+            _log($"kafka source: dead-letter records to {_options.DeadLetterTopic} were not delivered ({_lastDeliveryError}); producing them again in {backoff.TotalMilliseconds:F0} ms");
+            _stop.Token.WaitHandle.WaitOne(backoff);
+            backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, TimeSpan.FromSeconds(5).Ticks));
+            var count = _undeliveredDeadLetters.Count;
+            for (var i = 0; i < count && _undeliveredDeadLetters.TryDequeue(out var message); i++)
+            {
+                ProduceDeadLetter(deadLetters, message);
+            }
+        }
+    }
+
+    private volatile string? _lastDeliveryError;
+
+    private void ProduceDeadLetter(IProducer<byte[], byte[]> producer, Message<byte[], byte[]> message) =>
+        KafkaClients.ProduceWithBackPressure(producer, _options.DeadLetterTopic, message, report =>
+        {
+            if (report.Error.IsError)
+            {
+                _lastDeliveryError = report.Error.Reason;
+                _undeliveredDeadLetters.Enqueue(report.Message);
+            }
+        });
+
+    /// <summary>The consumer reached the end of a partition it holds: the pipeline hears of it after the partition's events of this poll.</summary>
+    private void NoteEndReached(ConsumeResult<byte[], byte[]> end)
+    {
+        var partition = end.Partition.Value;
+        if (_generations.ContainsKey(partition))
+        {
+            _endsReached.Add(partition);
+            _nextToRead[partition] = end.Offset.Value;
         }
     }
 
@@ -302,21 +380,34 @@ public sealed class KafkaAdEventSource : IAsyncDisposable
             var events = _byPartition.TryGetValue(partition, out var list) ? list.ToArray() : [];
             list?.Clear();
             _nextToRead[partition] = nextOffset;
-            var signal = new EventsPolled(new EventBatch<AdEvent>(partition, events, nextOffset), deadLettered);
-            if (!_signals.Writer.TryWrite(signal))
-            {
-                if (!paused)
-                {
-                    consumer.Pause(consumer.Assignment);
-                    paused = true;
-                    Interlocked.Increment(ref _pauses);
-                }
-
-                Write(signal);
-            }
+            var generation = _generations[partition];
+            paused = Hand(consumer, paused, new EventsPolled(new EventBatch<AdEvent>(partition, events, nextOffset, EventBatchKind.Events, generation), deadLettered));
         }
 
         _progress.Clear();
+        foreach (var partition in _endsReached)
+        {
+            paused = Hand(consumer, paused, new EventsPolled(EventBatch.EndReached<AdEvent>(partition, _nextToRead[partition], _generations[partition]), 0));
+        }
+
+        _endsReached.Clear();
+        return paused;
+    }
+
+    private bool Hand(IConsumer<byte[], byte[]> consumer, bool paused, SourceSignal signal)
+    {
+        if (!_signals.Writer.TryWrite(signal))
+        {
+            if (!paused)
+            {
+                consumer.Pause(consumer.Assignment);
+                paused = true;
+                Interlocked.Increment(ref _pauses);
+            }
+
+            Write(signal);
+        }
+
         return paused;
     }
 
@@ -380,7 +471,7 @@ public sealed class KafkaAdEventSource : IAsyncDisposable
         headers.Add(DeadLetterHeaders.SourceTopic, Encoding.UTF8.GetBytes(result.Topic));
         headers.Add(DeadLetterHeaders.SourcePartition, Encoding.UTF8.GetBytes(result.Partition.Value.ToString(CultureInfo.InvariantCulture)));
         headers.Add(DeadLetterHeaders.SourceOffset, Encoding.UTF8.GetBytes(result.Offset.Value.ToString(CultureInfo.InvariantCulture)));
-        KafkaClients.ProduceWithBackPressure(producer, _options.DeadLetterTopic, new Message<byte[], byte[]> { Key = result.Message.Key, Value = result.Message.Value, Headers = headers });
+        ProduceDeadLetter(producer, new Message<byte[], byte[]> { Key = result.Message.Key, Value = result.Message.Value, Headers = headers });
         Interlocked.Increment(ref _deadLettered);
     }
 
@@ -393,6 +484,8 @@ public sealed class KafkaAdEventSource : IAsyncDisposable
             EnableAutoCommit = false,
             EnableAutoOffsetStore = false,
             AutoOffsetReset = AutoOffsetReset.Earliest,
+            // The client's own word that a partition is read to its end: the only thing that may make it idle.
+            EnablePartitionEof = true,
             StatisticsIntervalMs = (int)_options.StatisticsInterval.TotalMilliseconds,
         };
         config.Set("group.protocol", "consumer");
@@ -428,24 +521,34 @@ public sealed class KafkaAdEventSource : IAsyncDisposable
 
     private IEnumerable<TopicPartitionOffset> OnAssigned(IConsumer<byte[], byte[]> consumer, List<TopicPartition> partitions)
     {
-        var stored = _positions.ResumeOffsets(_options.Topic, [.. partitions.Select(p => p.Partition.Value)]);
-        var starts = partitions.ToDictionary(p => p.Partition.Value, p => stored.TryGetValue(p.Partition.Value, out var offset) ? offset : -1);
-        _log($"kafka source: assigned partitions {string.Join(", ", starts.OrderBy(s => s.Key).Select(s => s.Value >= 0 ? $"{s.Key}@{s.Value}" : $"{s.Key}@beginning"))}");
+        var claimed = _positions.Claim(_options.Topic, [.. partitions.Select(p => p.Partition.Value)]);
+        var starts = partitions.ToDictionary(p => p.Partition.Value, p => claimed[p.Partition.Value]);
+        _log($"kafka source: assigned partitions {string.Join(", ", starts.OrderBy(s => s.Key).Select(s => $"{s.Key}@{(s.Value.Offset >= 0 ? s.Value.Offset : "beginning")} (generation {s.Value.Generation})"))}");
         foreach (var (partition, start) in starts)
         {
-            _nextToRead[partition] = start;
+            _nextToRead[partition] = start.Offset;
+            _generations[partition] = start.Generation;
             _assigned[partition] = 0;
         }
 
         _caughtUp = false;
         Write(new PartitionsAssigned(starts));
-        return partitions.Select(p => new TopicPartitionOffset(p, starts[p.Partition.Value] is var start and >= 0 ? new Offset(start) : Offset.Beginning));
+        return partitions.Select(p => new TopicPartitionOffset(p, starts[p.Partition.Value].Offset is var start and >= 0 ? new Offset(start) : Offset.Beginning));
     }
 
     private void OnRevoked(List<int> partitions, bool lost)
     {
         _log($"kafka source: partitions {string.Join(',', partitions.Order())} {(lost ? "lost" : "revoked")}");
-        var signal = new PartitionsRevoked(partitions, lost);
+        // Served inside a Consume call, possibly in the middle of taking a poll's messages: what was taken of these
+        // partitions and not yet handed on must not follow the revocation (it would turn into state nobody restored).
+        foreach (var partition in partitions)
+        {
+            _byPartition.Remove(partition);
+            _progress.Remove(partition);
+            _endsReached.Remove(partition);
+        }
+
+        var signal = new PartitionsRevoked(partitions.Where(_generations.ContainsKey).ToDictionary(p => p, p => _generations[p]), lost);
         Write(signal);
         // When this source itself is stopping nobody reads the channel any more: do not wait for a flush.
         if (!lost && !_stop.IsCancellationRequested && !signal.Flushed.Task.Wait(_options.RevocationFlushTimeout))
@@ -458,6 +561,7 @@ public sealed class KafkaAdEventSource : IAsyncDisposable
             _lag.TryRemove(partition, out _);
             _assigned.TryRemove(partition, out _);
             _nextToRead.Remove(partition);
+            _generations.Remove(partition);
         }
     }
 

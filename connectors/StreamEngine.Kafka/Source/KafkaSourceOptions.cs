@@ -29,6 +29,12 @@ public sealed record KafkaSourceOptions
     /// <summary>How long a revocation waits for the pipeline to flush the partitions' results before they go.</summary>
     public TimeSpan RevocationFlushTimeout { get; init; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>
+    /// How long dead-letter records that failed delivery are produced again (with backoff) before the source stops
+    /// with an error: the batch that holds them is not handed on meanwhile, so no offset passes an undelivered record.
+    /// </summary>
+    public TimeSpan DeadLetterDeliveryTimeout { get; init; } = TimeSpan.FromSeconds(60);
+
     /// <summary>Interval of librdkafka statistics (consumer lag per partition).</summary>
     public TimeSpan StatisticsInterval { get; init; } = TimeSpan.FromSeconds(5);
 

@@ -21,7 +21,8 @@ public static class LateEventHeaders
 /// Writes events that came later than the allowed lateness to the late topic (<c>ad-events.late</c>): the event in the
 /// v2 wire format (its id as the 128-bit hash the engine keeps, <c>id_hash</c>), keyed by campaign, with the reason,
 /// the watermark and where it was read (<see cref="DeadLetterHeaders"/>' source headers). At least once: flush before
-/// the checkpoint that covers them.
+/// the checkpoint that covers them; records whose delivery failed are produced again there, and a flush that cannot
+/// deliver them in time throws, so the checkpoint that would cover them is not stored.
 /// </summary>
 public sealed class LateEventWriter(string bootstrapServers, string topic, string sourceTopic, SymbolTable symbols, IReadOnlyDictionary<string, string>? clientSettings = null) : IDisposable
 {
@@ -35,6 +36,8 @@ public sealed class LateEventWriter(string bootstrapServers, string topic, strin
     }).Build();
 
     private readonly ArrayBufferWriter<byte> _buffer = new(512);
+    private readonly System.Collections.Concurrent.ConcurrentQueue<Message<byte[], byte[]>> _undelivered = new();
+    private volatile string? _lastError;
     private long _written;
 
     public long Written => Interlocked.Read(ref _written);
@@ -85,7 +88,7 @@ public sealed class LateEventWriter(string bootstrapServers, string topic, strin
             { DeadLetterHeaders.SourcePartition, Encoding.UTF8.GetBytes(late.Partition.ToString(CultureInfo.InvariantCulture)) },
             { DeadLetterHeaders.SourceOffset, Encoding.UTF8.GetBytes(e.SourceOffset.ToString(CultureInfo.InvariantCulture)) },
         };
-        KafkaClients.ProduceWithBackPressure(_producer, topic, new Message<byte[], byte[]>
+        Produce(new Message<byte[], byte[]>
         {
             Key = Encoding.UTF8.GetBytes(symbols.Name(e.Campaign)),
             Value = _buffer.WrittenSpan.ToArray(),
@@ -94,6 +97,19 @@ public sealed class LateEventWriter(string bootstrapServers, string topic, strin
         Interlocked.Increment(ref _written);
     }
 
+    /// <summary>Late records whose delivery failed and that wait to be produced again at the next flush.</summary>
+    public int Undelivered => _undelivered.Count;
+
+    private void Produce(Message<byte[], byte[]> message) =>
+        KafkaClients.ProduceWithBackPressure(_producer, topic, message, report =>
+        {
+            if (report.Error.IsError)
+            {
+                _lastError = report.Error.Reason;
+                _undelivered.Enqueue(report.Message);
+            }
+        });
+
     /// <summary>
     /// Waits until every late record written so far is in Kafka; throws if that does not happen in time. Returns at
     /// once when nothing was written since the last flush (every checkpoint asks; most have no late events).
@@ -101,14 +117,40 @@ public sealed class LateEventWriter(string bootstrapServers, string topic, strin
     public void Flush(TimeSpan timeout)
     {
         var written = Written;
-        if (written == Interlocked.Read(ref _flushed))
+        if (written == Interlocked.Read(ref _flushed) && _undelivered.IsEmpty)
         {
             return;
         }
 
-        if (_producer.Flush(timeout) > 0)
+        var started = System.Diagnostics.Stopwatch.StartNew();
+        var backoff = TimeSpan.FromMilliseconds(100);
+        while (true)
         {
-            throw new KafkaSourceException($"late events could not be delivered to {topic} within {timeout}");
+            var remaining = timeout - started.Elapsed;
+            var queued = _producer.Flush(remaining > TimeSpan.Zero ? remaining : TimeSpan.Zero);
+            if (queued == 0 && _undelivered.IsEmpty)
+            {
+                break;
+            }
+
+            if (started.Elapsed >= timeout)
+            {
+                throw new SideOutputDeliveryException($"late events could not be delivered to {topic} within {timeout.TotalSeconds:F0} s ({_lastError ?? "not acknowledged"})");
+            }
+
+            if (queued > 0)
+            {
+                continue;
+            }
+
+            // Delivery failed (the delivery report said so): produce those again, after a pause that grows.
+            Thread.Sleep(backoff < remaining ? backoff : remaining);
+            backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, TimeSpan.FromSeconds(5).Ticks));
+            var count = _undelivered.Count;
+            for (var i = 0; i < count && _undelivered.TryDequeue(out var message); i++)
+            {
+                Produce(message);
+            }
         }
 
         Interlocked.Exchange(ref _flushed, written); // what was written before the flush began is delivered
@@ -118,5 +160,23 @@ public sealed class LateEventWriter(string bootstrapServers, string topic, strin
     {
         _producer.Flush(TimeSpan.FromSeconds(10));
         _producer.Dispose();
+    }
+}
+
+/// <summary>Late or dead-letter records were not delivered in time: the checkpoint that would cover them is not stored.</summary>
+public sealed class SideOutputDeliveryException : Exception
+{
+    public SideOutputDeliveryException()
+    {
+    }
+
+    public SideOutputDeliveryException(string message)
+        : base(message)
+    {
+    }
+
+    public SideOutputDeliveryException(string message, Exception innerException)
+        : base(message, innerException)
+    {
     }
 }

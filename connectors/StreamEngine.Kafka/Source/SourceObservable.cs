@@ -8,19 +8,24 @@ namespace StreamEngine.Kafka.Source;
 public static class SourceObservable
 {
     /// <summary>
-    /// Starts the source and emits its batches; an assignment emits an empty batch per new partition, so the
-    /// watermark knows the partition before its first event (a partition not yet read holds event time back instead
-    /// of being skipped); a revocation runs <paramref name="onRevoked"/> (flush there, while the partitions' state is
-    /// still in the pipeline), then emits a revoked marker per partition, before the revocation is acknowledged.
-    /// Completes when the source stops; errors with the reason when it fails.
+    /// Starts the source and emits its batches and the partitions' lifecycle: an assignment emits an
+    /// <see cref="EventBatch.Assigned{TEvent}"/> per new partition (its start offset and generation: the aggregation
+    /// creates and restores the partition's state there, and the watermark knows the partition before its first
+    /// event); a revocation runs <paramref name="onRevoked"/> (the final checkpoint, while the partitions' state is
+    /// still in the pipeline) and then emits a revoked marker per partition, before the revocation is acknowledged; a
+    /// lost partition emits a lost marker at once and runs nothing before it. After either, <paramref name="onReleased"/>
+    /// runs (drop whatever of the partitions still waits to be written). Completes when the source stops; errors
+    /// with the reason when it fails.
     /// </summary>
     /// <param name="source">The source; started on subscription.</param>
-    /// <param name="onRevoked">Runs before a revocation is acknowledged.</param>
+    /// <param name="onRevoked">Runs before a revocation is acknowledged (not for lost partitions).</param>
     /// <param name="waitForRoom">
     /// Awaited before each batch is handed on; a sink that is behind (ClickHouse down) holds it, the source's channel
     /// fills and the source pauses its partitions: back-pressure instead of buffering without bound.
     /// </param>
-    public static IObservable<EventBatch<AdEvent>> ToObservable(this KafkaAdEventSource source, Action<PartitionsRevoked>? onRevoked = null, Func<CancellationToken, Task>? waitForRoom = null)
+    /// <param name="onReleased">Runs once the partitions' markers went through the pipeline (revoked and lost alike).</param>
+    public static IObservable<EventBatch<AdEvent>> ToObservable(this KafkaAdEventSource source, Action<PartitionsRevoked>? onRevoked = null,
+        Func<CancellationToken, Task>? waitForRoom = null, Action<PartitionsRevoked>? onReleased = null)
     {
         ArgumentNullException.ThrowIfNull(source);
         return Observable.Create<EventBatch<AdEvent>>(async (observer, cancel) =>
@@ -33,7 +38,7 @@ public static class SourceObservable
                     switch (signal)
                     {
                         case EventsPolled polled:
-                            if (waitForRoom is not null)
+                            if (waitForRoom is not null && polled.Batch.Kind == EventBatchKind.Events)
                             {
                                 await waitForRoom(cancel);
                             }
@@ -41,20 +46,26 @@ public static class SourceObservable
                             observer.OnNext(polled.Batch);
                             break;
                         case PartitionsAssigned assigned:
-                            foreach (var (partition, start) in assigned.StartOffsets)
+                            foreach (var (partition, start) in assigned.Starts.OrderBy(s => s.Key))
                             {
-                                observer.OnNext(new EventBatch<AdEvent>(partition, ReadOnlyMemory<AdEvent>.Empty, start));
+                                observer.OnNext(EventBatch.Assigned<AdEvent>(partition, start.Offset, start.Generation));
                             }
 
                             break;
                         case PartitionsRevoked revoked:
-                            // Flush (checkpoint) while the partitions' state is still here, then let it go.
-                            onRevoked?.Invoke(revoked);
-                            foreach (var partition in revoked.Partitions)
+                            if (!revoked.Lost)
                             {
-                                observer.OnNext(EventBatch.Revoked<AdEvent>(partition));
+                                // Flush (checkpoint) while the partitions' state is still here, then let it go.
+                                onRevoked?.Invoke(revoked);
                             }
 
+                            foreach (var partition in revoked.Partitions)
+                            {
+                                var generation = revoked.Generations[partition];
+                                observer.OnNext(revoked.Lost ? EventBatch.Lost<AdEvent>(partition, generation) : EventBatch.Revoked<AdEvent>(partition, generation));
+                            }
+
+                            onReleased?.Invoke(revoked);
                             revoked.Flushed.TrySetResult();
                             break;
                     }

@@ -8,9 +8,17 @@ namespace StreamEngine.Core.Dsl;
 /// <summary>
 /// The state of one running aggregation: either one state over every partition (event time is the minimum over
 /// them), or, under a checkpoint handle, one state per source partition (a task, as in Kafka Streams), each with its
-/// own watermark and dedup ids, created when its partition is assigned (restored from the partition's checkpoint)
-/// and dropped when the partition is revoked. Per-partition results are deterministic for the partition's input
-/// alone, whichever process reads it, which is what lets a partition move between processes exactly once.
+/// own watermark and dedup ids. Per-partition results are deterministic for the partition's input alone, whichever
+/// process reads it, which is what lets a partition move between processes exactly once.
+/// <para>
+/// Under a checkpoint handle the partition lifecycle is explicit: a task exists only between the partition's
+/// <see cref="EventBatchKind.PartitionAssigned"/> batch (which creates it, restored from the checkpoint the source
+/// seeked to, and replaces anything this process still held of the partition) and its
+/// <see cref="EventBatchKind.PartitionRevoked"/> or <see cref="EventBatchKind.PartitionLost"/> batch (which drop it).
+/// Events of a partition without a task, or of another assignment generation, are discarded and counted: a batch
+/// that was in flight when its partition left can never become a fresh, unrestored state whose checkpoint would
+/// then claim the partition's offsets.
+/// </para>
 /// </summary>
 internal sealed class AggregationTasks<TEvent, TKey, TAccumulator, TResult>
     where TKey : notnull
@@ -23,6 +31,7 @@ internal sealed class AggregationTasks<TEvent, TKey, TAccumulator, TResult>
     private readonly KeyCodec<TKey>? _keyCodec;
     private readonly Dictionary<int, PartitionTask> _tasks = [];
     private WindowCounters _retired = new(0, 0, 0, 0, 0, 0, 0, 0, long.MinValue);
+    private long _discarded;
     private long _revision;
 
     public AggregationTasks(WindowedAggregationSpec<TEvent, TKey> spec, IAggregator<TEvent, TAccumulator, TResult> aggregator, WindowOptions options, CheckpointHandle? checkpoints)
@@ -36,32 +45,46 @@ internal sealed class AggregationTasks<TEvent, TKey, TAccumulator, TResult>
 
     private bool PerPartition => _checkpoints is not null;
 
+    /// <summary>Events discarded so far because their partition was not held as the batch's generation.</summary>
+    public long Discarded => _discarded;
+
     /// <summary>Counters of the live states plus the totals of those that were dropped (so totals never go back).</summary>
-    public WindowCounters Counters => _tasks.Values.Aggregate(_retired, (sum, task) => sum + task.Engine.Counters);
+    public WindowCounters Counters => _tasks.Values.Aggregate(_retired, (sum, task) => sum + task.Engine.Counters) with { Discarded = _discarded };
 
     public void Process(in EventBatch<TEvent> batch, long nowMs, List<WindowResult<TKey, TResult>> results, List<LateEvent<TEvent>> late, List<TEvent>? accepted = null)
     {
-        if (PerPartition && batch.Kind == EventBatchKind.PartitionRevoked)
+        if (!PerPartition)
         {
-            // Its state stays where its last checkpoint put it; the next owner restores from there.
-            if (_tasks.Remove(batch.Partition, out var gone))
-            {
-                _retired += gone.Engine.Counters.Totals;
-            }
-
+            Process(SharedTask(), batch, nowMs, results, late, accepted);
             return;
         }
 
-        var task = TaskFor(PerPartition ? batch.Partition : Shared, batch.NextOffset, nowMs);
-        task.Engine.Process(batch, nowMs, results, late, accepted);
-        if (batch.Count > 0 || batch.NextOffset > task.NextOffset)
+        switch (batch.Kind)
         {
-            task.NextOffset = Math.Max(task.NextOffset, batch.NextOffset);
-            task.Revision = ++_revision;
+            case EventBatchKind.PartitionAssigned:
+                Assign(batch.Partition, batch.NextOffset, batch.Generation);
+                return;
+            case EventBatchKind.PartitionRevoked or EventBatchKind.PartitionLost:
+                // A revoked partition's state stays where its final checkpoint put it; a lost one's where its last
+                // stored checkpoint did. The next owner restores from there.
+                if (Owned(batch) is not null)
+                {
+                    Release(batch.Partition);
+                }
+
+                return;
         }
+
+        if (Owned(batch) is not { } task)
+        {
+            _discarded += batch.Count;
+            return;
+        }
+
+        Process(task, batch, nowMs, results, late, accepted);
     }
 
-    /// <summary>A processing-time tick for every state (idle advance, early and late updates).</summary>
+    /// <summary>A processing-time tick for every state (idleness, early and late updates).</summary>
     public void Tick(long nowMs, List<WindowResult<TKey, TResult>> results)
     {
         foreach (var task in _tasks.Values)
@@ -93,25 +116,56 @@ internal sealed class AggregationTasks<TEvent, TKey, TAccumulator, TResult>
                 .Select(t => new PartitionCheckpoint(t.Key, t.Value.NextOffset, t.Value.Engine.Snapshot(_keyCodec), t.Value.Revision)
                 {
                     NewestEventTimeMs = t.Value.Engine.NewestEventTimeMs,
+                    WatermarkMs = t.Value.Engine.WatermarkMs,
+                    Generation = t.Value.Generation,
                 }),
         ]);
 
-    private PartitionTask TaskFor(int partition, long startOffset, long nowMs)
+    private void Process(PartitionTask task, in EventBatch<TEvent> batch, long nowMs, List<WindowResult<TKey, TResult>> results, List<LateEvent<TEvent>> late, List<TEvent>? accepted)
     {
-        if (_tasks.TryGetValue(partition, out var task))
+        task.Engine.Process(batch, nowMs, results, late, accepted);
+        if (batch.Kind == EventBatchKind.Events && (batch.Count > 0 || batch.NextOffset > task.NextOffset))
         {
-            return task;
+            task.NextOffset = Math.Max(task.NextOffset, batch.NextOffset);
+            task.Revision = ++_revision;
         }
+    }
 
+    /// <summary>The task of the batch's partition when it belongs to the assignment that task serves; null otherwise.</summary>
+    private PartitionTask? Owned(in EventBatch<TEvent> batch) =>
+        _tasks.TryGetValue(batch.Partition, out var task) && task.Generation == batch.Generation ? task : null;
+
+    private void Assign(int partition, long startOffset, long generation)
+    {
+        // Whatever this process still holds of the partition belongs to an earlier assignment: its state matches no
+        // checkpoint the new assignment starts from.
+        Release(partition);
         var engine = new WindowedAggregation<TEvent, TKey, TAccumulator, TResult>(_spec, _aggregator, _options) { Partition = partition };
-        if (partition != Shared && startOffset >= 0 && _checkpoints!.RestoreState(partition, startOffset) is { } state)
+        if (startOffset >= 0 && _checkpoints!.RestoreState(partition, startOffset) is { Length: > 0 } state)
         {
-            engine.Restore(state, nowMs, _keyCodec);
+            engine.Restore(state, _keyCodec);
         }
 
-        // A new partition starts where the source put it; its first batch (the assignment) says where that is.
-        task = new PartitionTask(engine) { NextOffset = startOffset };
-        _tasks[partition] = task;
+        // Registers the partition with its watermark, so it holds event time back before its first event.
+        engine.Process(EventBatch.Assigned<TEvent>(partition, startOffset, generation), 0, [], []);
+        _tasks[partition] = new PartitionTask(engine) { NextOffset = startOffset, Generation = generation };
+    }
+
+    private void Release(int partition)
+    {
+        if (_tasks.Remove(partition, out var gone))
+        {
+            _retired += gone.Engine.Counters.Totals;
+        }
+    }
+
+    private PartitionTask SharedTask()
+    {
+        if (!_tasks.TryGetValue(Shared, out var task))
+        {
+            _tasks[Shared] = task = new PartitionTask(new WindowedAggregation<TEvent, TKey, TAccumulator, TResult>(_spec, _aggregator, _options));
+        }
+
         return task;
     }
 
@@ -119,8 +173,11 @@ internal sealed class AggregationTasks<TEvent, TKey, TAccumulator, TResult>
     {
         public WindowedAggregation<TEvent, TKey, TAccumulator, TResult> Engine { get; } = engine;
 
-        /// <summary>Where the partition resumes after what the state includes; -1 while unknown.</summary>
+        /// <summary>Where the partition resumes after what the state includes; -1 while unknown (read from its beginning, nothing read yet).</summary>
         public long NextOffset { get; set; } = -1;
+
+        /// <summary>The assignment this task serves; batches of any other are not its input.</summary>
+        public long Generation { get; init; }
 
         /// <summary>The aggregation-wide change counter at this state's last change; 0 while unchanged since creation.</summary>
         public long Revision { get; set; }

@@ -11,6 +11,12 @@ public sealed record PartitionCheckpoint(int Partition, long NextOffset, byte[] 
 {
     /// <summary>The newest event time the state includes (epoch ms; <see cref="long.MinValue"/> when none): what the results are fresh up to.</summary>
     public long NewestEventTimeMs { get; init; } = long.MinValue;
+
+    /// <summary>The partition's watermark (epoch ms; <see cref="long.MinValue"/> when none): how far its windows are final, for downstream jobs.</summary>
+    public long WatermarkMs { get; init; } = long.MinValue;
+
+    /// <summary>The assignment of the partition that computed this state: the store lets the newest generation win over a further offset (fencing).</summary>
+    public long Generation { get; init; }
 }
 
 /// <summary>A consistent cut of a running aggregation: the partitions that changed since the last confirmed cut.</summary>
@@ -24,7 +30,8 @@ public sealed record Checkpoint(IReadOnlyList<PartitionCheckpoint> Partitions)
 /// (Kafka Streams' tasks): a partition's windows, watermark and dedup ids depend on that partition's events alone,
 /// so its state moves with it to whichever process the consumer group gives it. <see cref="Take"/> snapshots the
 /// partitions changed since the last <see cref="Confirm"/>, each with the offset it covers, between two batches;
-/// <see cref="RestoreState"/> gives a partition's stored snapshot when the aggregation first sees the partition.
+/// <see cref="RestoreState"/> gives a partition's stored snapshot when the partition's assignment reaches the
+/// aggregation.
 /// Pass one to <see cref="WindowedStream{TEvent,TKey}.Aggregate{TAccumulator,TResult}(Aggregation.IAggregator{TEvent,TAccumulator,TResult},Windowing.WindowOptions?,System.Reactive.Concurrency.IScheduler?,CheckpointHandle)"/>;
 /// one subscription at a time.
 /// </summary>

@@ -159,9 +159,10 @@ public sealed class WindowedStream<TEvent, TKey>
             var emitUpdates = options.EmitInterval > TimeSpan.Zero;
             var tickInterval = emitUpdates ? options.EmitInterval : TimeSpan.FromTicks(Math.Max(TimeSpan.TicksPerMillisecond, options.IdleTimeout.Ticks / 4));
 
-            void Publish(List<WindowResult<TKey, TResult>> results, List<LateEvent<TEvent>> late, EventBatch<TEvent> accepted = default)
+            void Publish(List<WindowResult<TKey, TResult>> results, List<LateEvent<TEvent>> late, EventBatch<TEvent> accepted = default, bool discarded = false)
             {
-                if (results.Count > 0 || late.Count > 0 || accepted.Count > 0)
+                // A discarded batch emits its counters alone: nothing else would tell that events were dropped.
+                if (results.Count > 0 || late.Count > 0 || accepted.Count > 0 || discarded)
                 {
                     observer.OnNext(new WindowOutput<TKey, TResult, TEvent>(results, late, tasks.Counters) { Accepted = accepted });
                 }
@@ -217,6 +218,7 @@ public sealed class WindowedStream<TEvent, TKey>
                         var results = new List<WindowResult<TKey, TResult>>();
                         var late = new List<LateEvent<TEvent>>();
                         var accepted = options.EmitAcceptedEvents && batch.Count > 0 ? new List<TEvent>(batch.Count) : null;
+                        var discardedBefore = tasks.Discarded;
                         try
                         {
                             tasks.Process(batch, scheduler.Now.ToUnixTimeMilliseconds(), results, late, accepted);
@@ -227,7 +229,8 @@ public sealed class WindowedStream<TEvent, TKey>
                             return;
                         }
 
-                        Publish(results, late, accepted is { Count: > 0 } ? new EventBatch<TEvent>(batch.Partition, accepted.ToArray(), batch.NextOffset) : default);
+                        Publish(results, late, accepted is { Count: > 0 } ? new EventBatch<TEvent>(batch.Partition, accepted.ToArray(), batch.NextOffset, EventBatchKind.Events, batch.Generation) : default,
+                            tasks.Discarded != discardedBefore);
                     }
                 },
                 error =>

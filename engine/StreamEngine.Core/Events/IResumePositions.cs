@@ -1,22 +1,37 @@
 namespace StreamEngine.Core.Events;
 
+/// <summary>Where an assigned partition starts and which assignment of it this is.</summary>
+/// <param name="Offset">The offset to resume from; -1: the partition's beginning (nothing stored yet).</param>
+/// <param name="Generation">
+/// The assignment's generation, newer than any the store has seen for the partition: every checkpoint of this
+/// assignment carries it, and the newest generation wins over a further offset (fencing a former owner).
+/// </param>
+public readonly record struct PartitionStart(long Offset, long Generation);
+
 /// <summary>
-/// Where the stored results for source partitions end: a source seeks there on assignment (exactly once,
-/// DESIGN.md). Implemented by the sink's checkpoint store; sources consult it once per assignment.
+/// Where the stored results for source partitions end: a source claims its partitions there on every assignment
+/// (exactly once, docs/exactly-once.md). Implemented by the sink's checkpoint store.
 /// </summary>
 public interface IResumePositions
 {
     /// <summary>
-    /// The offsets to resume <paramref name="partitions"/> from; a partition missing from the answer has nothing
-    /// written yet and starts at its beginning.
+    /// Claims <paramref name="partitions"/> for a new assignment: each partition's resume offset and a generation
+    /// newer than any stored for it, recorded before this returns so that a former owner's later checkpoints lose.
     /// </summary>
-    IReadOnlyDictionary<int, long> ResumeOffsets(string topic, IReadOnlyList<int> partitions);
+    IReadOnlyDictionary<int, PartitionStart> Claim(string topic, IReadOnlyList<int> partitions);
 }
 
-/// <summary>No stored positions: every partition starts at its beginning.</summary>
+/// <summary>No stored positions: every partition starts at its beginning; generations count up within the process.</summary>
 public sealed class FromTheBeginning : IResumePositions
 {
+    private long _generation;
+
     public static FromTheBeginning Instance { get; } = new();
 
-    public IReadOnlyDictionary<int, long> ResumeOffsets(string topic, IReadOnlyList<int> partitions) => new Dictionary<int, long>();
+    public IReadOnlyDictionary<int, PartitionStart> Claim(string topic, IReadOnlyList<int> partitions)
+    {
+        ArgumentNullException.ThrowIfNull(partitions);
+        var generation = Interlocked.Increment(ref _generation);
+        return partitions.ToDictionary(p => p, _ => new PartitionStart(-1, generation));
+    }
 }

@@ -2,17 +2,18 @@ namespace StreamEngine.Core.Windowing;
 
 /// <summary>
 /// Event-time progress: per source partition the largest event time seen minus the watermark delay, combined as
-/// the minimum over partitions that are not idle. A partition with no events for longer than the idle timeout
-/// (processing time) stops holding the watermark back; when every partition is idle the watermark moves on with
-/// processing time from the most advanced partition, so the last windows close even when traffic stops.
-/// The watermark never goes back.
+/// the minimum over partitions that are not idle. Event time only: a partition's watermark moves with its own events
+/// and nothing else. A partition becomes idle (stops holding the combined watermark back) only once the source has
+/// said it is read to its end (<see cref="MarkEndReached"/>: the broker's high watermark reached) and no data has
+/// followed for the idle timeout; a paused, lagging or unreachable partition never reports its end, so it is never
+/// idle and its backlog is never judged late. When every partition is idle the combined watermark is the most
+/// advanced partition's: it never runs on with the wall clock (FLINK-5479). The watermark never goes back.
 /// </summary>
 public sealed class WatermarkTracker
 {
     private readonly long _delayMs;
     private readonly long _idleTimeoutMs;
     private readonly Dictionary<int, Partition> _partitions = [];
-    private long _lastActivityMs = long.MinValue;
 
     public WatermarkTracker(TimeSpan delay, TimeSpan idleTimeout)
     {
@@ -31,26 +32,24 @@ public sealed class WatermarkTracker
     public int ActivePartitionCount => _partitions.Values.Count(p => !p.Idle);
 
     /// <summary>
-    /// A batch from <paramref name="partition"/> arrives at processing time <paramref name="nowMs"/>: it is active
-    /// again. Returns the partition's state for <see cref="Observe(Partition, long)"/> in the batch's loop.
+    /// A batch of data from <paramref name="partition"/> arrives: it is not at its end, and not idle. Returns the
+    /// partition's state for <see cref="Observe(Partition, long)"/> in the batch's loop.
     /// </summary>
-    public Partition Activate(int partition, long nowMs)
+    public Partition Activate(int partition)
     {
-        if (!_partitions.TryGetValue(partition, out var state))
-        {
-            _partitions[partition] = state = new Partition();
-        }
-
-        state.LastActivityMs = nowMs;
-        _lastActivityMs = Math.Max(_lastActivityMs, nowMs);
+        var state = Known(partition);
+        state.EndReachedAtMs = null;
         if (state.Idle)
         {
             state.Idle = false;
-            Recompute(nowMs);
+            Recompute();
         }
 
         return state;
     }
+
+    /// <summary>The source read <paramref name="partition"/> up to its end at processing time <paramref name="nowMs"/> (the idle timeout counts from the first such report).</summary>
+    public void MarkEndReached(int partition, long nowMs) => Known(partition).EndReachedAtMs ??= nowMs;
 
     /// <summary>Records an event time on an active partition; returns true when the watermark moved.</summary>
     public bool Observe(int partition, long timestampMs) => Observe(_partitions[partition], timestampMs);
@@ -67,73 +66,73 @@ public sealed class WatermarkTracker
         var before = state.WatermarkMs(_delayMs);
         state.MaxTimestampMs = timestampMs;
         // A partition whose watermark was above the combined one was not the minimum: nothing can move.
-        return before <= Current && Recompute(_lastActivityMs);
+        return before <= Current && Recompute();
     }
 
-    /// <summary>Re-evaluates idleness at processing time <paramref name="nowMs"/>; returns true when the watermark moved.</summary>
+    /// <summary>
+    /// Re-evaluates idleness at processing time <paramref name="nowMs"/>: a partition read to its end with no data
+    /// since for the idle timeout is idle. Returns true when the watermark moved.
+    /// </summary>
     public bool Refresh(long nowMs)
     {
         foreach (var state in _partitions.Values)
         {
-            state.Idle = nowMs - state.LastActivityMs > _idleTimeoutMs;
+            state.Idle = state.EndReachedAtMs is { } reached && nowMs - reached >= _idleTimeoutMs;
         }
 
-        return Recompute(nowMs);
+        return Recompute();
     }
 
-    /// <summary>Forgets a partition (revoked from this process): it no longer holds the watermark back.</summary>
-    public void Remove(int partition, long nowMs)
+    /// <summary>Forgets a partition (it left this process): it no longer holds the watermark back.</summary>
+    public void Remove(int partition)
     {
         if (_partitions.Remove(partition))
         {
-            Recompute(nowMs);
+            Recompute();
         }
     }
 
     /// <summary>Moves the watermark to at least <paramref name="watermarkMs"/> (restore, end of input).</summary>
     public void AdvanceTo(long watermarkMs) => Current = Math.Max(Current, watermarkMs);
 
-    internal IEnumerable<(int Partition, long MaxTimestampMs)> Partitions() => _partitions.Select(p => (p.Key, p.Value.MaxTimestampMs));
+    internal IEnumerable<(int Partition, long MaxTimestampMs, long? EndReachedAtMs, bool Idle)> Partitions() =>
+        _partitions.Select(p => (p.Key, p.Value.MaxTimestampMs, p.Value.EndReachedAtMs, p.Value.Idle));
 
-    internal void RestorePartition(int partition, long maxTimestampMs, long nowMs)
+    internal void RestorePartition(int partition, long maxTimestampMs, long? endReachedAtMs = null, bool idle = false) =>
+        _partitions[partition] = new Partition { MaxTimestampMs = maxTimestampMs, EndReachedAtMs = endReachedAtMs, Idle = idle };
+
+    private Partition Known(int partition)
     {
-        _partitions[partition] = new Partition { MaxTimestampMs = maxTimestampMs, LastActivityMs = nowMs };
-        _lastActivityMs = Math.Max(_lastActivityMs, nowMs);
+        if (!_partitions.TryGetValue(partition, out var state))
+        {
+            _partitions[partition] = state = new Partition();
+        }
+
+        return state;
     }
 
-    private long CombinedOfActive()
+    private bool Recompute()
     {
-        var min = long.MaxValue;
-        foreach (var state in _partitions.Values)
-        {
-            if (!state.Idle)
-            {
-                min = Math.Min(min, state.WatermarkMs(_delayMs));
-            }
-        }
-
-        return min;
-    }
-
-    private bool Recompute(long nowMs)
-    {
-        long candidate;
-        var active = CombinedOfActive();
-        if (active != long.MaxValue)
-        {
-            candidate = active;
-        }
-        else if (_partitions.Count > 0)
-        {
-            // Everything is idle: event time follows processing time from the most advanced partition.
-            var most = _partitions.Values.Max(p => p.WatermarkMs(_delayMs));
-            candidate = most == long.MinValue ? long.MinValue : most + Math.Max(0, nowMs - _lastActivityMs - _idleTimeoutMs);
-        }
-        else
+        if (_partitions.Count == 0)
         {
             return false;
         }
 
+        var active = long.MaxValue;
+        var most = long.MinValue;
+        foreach (var state in _partitions.Values)
+        {
+            var watermark = state.WatermarkMs(_delayMs);
+            most = Math.Max(most, watermark);
+            if (!state.Idle)
+            {
+                active = Math.Min(active, watermark);
+            }
+        }
+
+        // Everything idle: every partition is read to its end, so the most advanced one's event time is as far as
+        // any evidence goes.
+        var candidate = active != long.MaxValue ? active : most;
         if (candidate > Current)
         {
             Current = candidate;
@@ -152,7 +151,8 @@ public sealed class WatermarkTracker
 
         public long MaxTimestampMs { get; internal set; } = long.MinValue;
 
-        public long LastActivityMs { get; internal set; }
+        /// <summary>When the source first said the partition is read to its end since its last data; null while data flows.</summary>
+        public long? EndReachedAtMs { get; internal set; }
 
         public bool Idle { get; internal set; }
 

@@ -39,6 +39,9 @@ public readonly record struct LateEvent<TEvent>(TEvent Event, int Partition, lon
 public readonly record struct WindowCounters(
     long EventsIn, long Filtered, long Duplicates, long Late, long Aggregated, int OpenWindows, long TrackedIds, long DedupEarlyEvictions, long WatermarkMs)
 {
+    /// <summary>Events of a partition this process did not hold (not assigned now, or an earlier assignment): discarded, never state.</summary>
+    public long Discarded { get; init; }
+
     /// <summary>
     /// The totals of two states side by side: counters and gauges add up; the watermark is the lower one (the
     /// event time every part has reached), ignoring a part that has none yet.
@@ -46,7 +49,10 @@ public readonly record struct WindowCounters(
     public static WindowCounters operator +(WindowCounters a, WindowCounters b) => new(
         a.EventsIn + b.EventsIn, a.Filtered + b.Filtered, a.Duplicates + b.Duplicates, a.Late + b.Late, a.Aggregated + b.Aggregated,
         a.OpenWindows + b.OpenWindows, a.TrackedIds + b.TrackedIds, a.DedupEarlyEvictions + b.DedupEarlyEvictions,
-        a.WatermarkMs == long.MinValue ? b.WatermarkMs : b.WatermarkMs == long.MinValue ? a.WatermarkMs : Math.Min(a.WatermarkMs, b.WatermarkMs));
+        a.WatermarkMs == long.MinValue ? b.WatermarkMs : b.WatermarkMs == long.MinValue ? a.WatermarkMs : Math.Min(a.WatermarkMs, b.WatermarkMs))
+    {
+        Discarded = a.Discarded + b.Discarded,
+    };
 
     public static WindowCounters Add(WindowCounters a, WindowCounters b) => a + b;
 

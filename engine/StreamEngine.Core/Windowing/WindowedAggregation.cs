@@ -94,13 +94,18 @@ public sealed class WindowedAggregation<TEvent, TKey, TAccumulator, TResult>
         ArgumentNullException.ThrowIfNull(results);
         ArgumentNullException.ThrowIfNull(late);
         var partition = batch.Partition;
-        if (batch.Kind == EventBatchKind.PartitionRevoked)
+        switch (batch.Kind)
         {
-            RemovePartition(partition, nowMs, results);
-            return;
+            case EventBatchKind.PartitionRevoked or EventBatchKind.PartitionLost:
+                RemovePartition(partition, results);
+                return;
+            case EventBatchKind.EndOfPartition:
+                _watermarks.MarkEndReached(partition, nowMs);
+                return;
         }
 
-        var progress = _watermarks.Activate(partition, nowMs);
+        // An assignment makes the partition known, so it holds event time back before its first event.
+        var progress = _watermarks.Activate(partition);
         var filter = _spec.Filter;
         foreach (ref readonly var item in batch.Events.Span)
         {
@@ -145,8 +150,9 @@ public sealed class WindowedAggregation<TEvent, TKey, TAccumulator, TResult>
     }
 
     /// <summary>
-    /// A processing-time tick: idle partitions stop holding the watermark back, and windows changed since the last
-    /// tick are emitted (early updates for open ones, late updates for closed ones).
+    /// A processing-time tick: partitions read to their end and quiet for the idle timeout stop holding the watermark
+    /// back, and windows changed since the last tick are emitted (early updates for open ones, late updates for
+    /// closed ones). The wall clock decides when updates go out, never what they hold.
     /// </summary>
     public void Tick(long nowMs, List<WindowResult<TKey, TResult>> results)
     {
@@ -160,9 +166,9 @@ public sealed class WindowedAggregation<TEvent, TKey, TAccumulator, TResult>
     }
 
     /// <summary>A partition left this process: it no longer holds the watermark back.</summary>
-    public void RemovePartition(int partition, long nowMs, List<WindowResult<TKey, TResult>> results)
+    public void RemovePartition(int partition, List<WindowResult<TKey, TResult>> results)
     {
-        _watermarks.Remove(partition, nowMs);
+        _watermarks.Remove(partition);
         OnWatermarkAdvanced(results);
     }
 
@@ -186,10 +192,12 @@ public sealed class WindowedAggregation<TEvent, TKey, TAccumulator, TResult>
             writer.Write(_watermarks.Current);
             var partitions = _watermarks.Partitions().ToList();
             writer.Write(partitions.Count);
-            foreach (var (partition, max) in partitions)
+            foreach (var (partition, max, endReachedAt, idle) in partitions)
             {
                 writer.Write(partition);
                 writer.Write(max);
+                writer.Write(endReachedAt ?? long.MinValue);
+                writer.Write(idle);
             }
 
             writer.Write(_dedup is not null);
@@ -218,8 +226,8 @@ public sealed class WindowedAggregation<TEvent, TKey, TAccumulator, TResult>
         return buffer.ToArray();
     }
 
-    /// <summary>Replaces this (fresh) operator's state with a snapshot; partitions count as active from <paramref name="nowMs"/>.</summary>
-    public void Restore(byte[] snapshot, long nowMs, KeyCodec<TKey>? keyCodec = null)
+    /// <summary>Replaces this (fresh) operator's state with a snapshot; its partitions count as active (not known to be at their end).</summary>
+    public void Restore(byte[] snapshot, KeyCodec<TKey>? keyCodec = null)
     {
         ArgumentNullException.ThrowIfNull(snapshot);
         if (_eventsIn != 0 || AllSlots().Any())
@@ -229,7 +237,8 @@ public sealed class WindowedAggregation<TEvent, TKey, TAccumulator, TResult>
 
         keyCodec ??= KeyCodecs.Default<TKey>();
         using var reader = new BinaryReader(new MemoryStream(snapshot));
-        if (reader.ReadInt32() != SnapshotFormat)
+        var format = reader.ReadInt32();
+        if (format is not (SnapshotFormat or SnapshotFormatWithoutEnds))
         {
             throw new InvalidDataException("the snapshot was written by another version of the windowed aggregation");
         }
@@ -244,7 +253,15 @@ public sealed class WindowedAggregation<TEvent, TKey, TAccumulator, TResult>
         var partitions = reader.ReadInt32();
         for (var i = 0; i < partitions; i++)
         {
-            _watermarks.RestorePartition(reader.ReadInt32(), reader.ReadInt64(), nowMs);
+            var (partition, max) = (reader.ReadInt32(), reader.ReadInt64());
+            if (format == SnapshotFormatWithoutEnds)
+            {
+                _watermarks.RestorePartition(partition, max);
+                continue;
+            }
+
+            var endReachedAt = reader.ReadInt64();
+            _watermarks.RestorePartition(partition, max, endReachedAt == long.MinValue ? null : endReachedAt, reader.ReadBoolean());
         }
 
         if (reader.ReadBoolean())
@@ -283,7 +300,11 @@ public sealed class WindowedAggregation<TEvent, TKey, TAccumulator, TResult>
         }
     }
 
-    private const int SnapshotFormat = 1;
+    /// <summary>Format 2 keeps, per partition, whether and since when its end was reached, and whether it is idle.</summary>
+    private const int SnapshotFormat = 2;
+
+    /// <summary>Snapshots stored before partition ends were tracked; still restored (every partition counts as active).</summary>
+    private const int SnapshotFormatWithoutEnds = 1;
 
     private IEnumerable<Slot> AllSlots() => _windows.Values.Concat(_sessions.Values.SelectMany(s => s));
 

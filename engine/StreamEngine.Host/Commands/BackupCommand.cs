@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.Json;
 using StreamEngine.ClickHouse;
 using StreamEngine.ClickHouse.Embedded;
+using StreamEngine.ClickHouse.Sink;
 using StreamEngine.ClickHouse.Stores;
 using StreamEngine.Host.Cli;
 using StreamEngine.Host.Configuration;
@@ -22,7 +23,7 @@ public static class BackupCommand
     public const string ManifestFile = "streamengine-backup.json";
     private const string OffsetsFolder = "offsets";
     private const string DataFolder = "data";
-    private const string CheckpointTable = "partition_checkpoints";
+    private const string CheckpointTable = CheckpointStore.TableName;
 
     public static async Task<int> BackupAsync(IReadOnlyList<string> args, TextWriter output)
     {

@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Reactive.Concurrency;
+using System.Reactive.Linq;
 using StreamEngine.ClickHouse.Sink;
 using StreamEngine.ClickHouse.Stores;
 using StreamEngine.Core.AdEvents;
@@ -17,7 +18,14 @@ using StreamEngine.Kafka.Source;
 namespace StreamEngine.Host.Running;
 
 /// <summary>What a running job has done so far, for status lines.</summary>
-public readonly record struct PipelineStatus(long MessagesIn, long Events, long DeadLettered, long Late, long ResultRows, long Lag, long FailedWrites);
+public readonly record struct PipelineStatus(long MessagesIn, long Events, long DeadLettered, long Late, long ResultRows, long Lag, long FailedWrites)
+{
+    /// <summary>Times a checkpoint found partitions claimed by a newer assignment (another process) and wrote nothing of theirs.</summary>
+    public long Fenced { get; init; }
+
+    /// <summary>Checkpoints that failed because late or dead-letter records were not delivered (retried; the offsets did not advance).</summary>
+    public long SideOutputFailures { get; init; }
+}
 
 /// <summary>What a running job looks like inside, for <c>/metrics</c> and <c>/readyz</c>.</summary>
 public sealed record JobTelemetry
@@ -135,6 +143,9 @@ public sealed class JobPipeline<TKey, TResult> : IJobPipeline
     private CheckpointHandle _handle = null!;
     private IDisposable? _subscription;
     private long _late;
+    private long _fenced;
+    private long _sideOutputFailures;
+    private readonly ConcurrentDictionary<int, long> _held = new(); // partition -> the generation this process holds it as
     private string? _batchId;          // the correlation id of the results waiting for the next checkpoint
     private WindowCounters _window = JobTelemetry.None.Window;
     private readonly ConcurrentDictionary<int, long> _stateBytes = new();
@@ -167,7 +178,11 @@ public sealed class JobPipeline<TKey, TResult> : IJobPipeline
             var counters = _source.Counters;
             return new PipelineStatus(counters.MessagesIn, counters.Decoded, counters.DeadLettered, Interlocked.Read(ref _late),
                 ResultWriters.Sum(w => w.Counters.Rows), _source.ConsumerLag.Values.Sum(),
-                ResultWriters.Append(_eventWriter).Sum(w => w?.Counters.FailedAttempts ?? 0) + _checkpoints.Counters.FailedAttempts);
+                ResultWriters.Append(_eventWriter).Sum(w => w?.Counters.FailedAttempts ?? 0) + _checkpoints.Counters.FailedAttempts)
+            {
+                Fenced = Interlocked.Read(ref _fenced),
+                SideOutputFailures = Interlocked.Read(ref _sideOutputFailures),
+            };
         }
     }
 
@@ -208,7 +223,7 @@ public sealed class JobPipeline<TKey, TResult> : IJobPipeline
         var group = settings["kafka.group"] is { Length: > 0 } g ? g : $"streamengine-{_job.Name}";
         var rawEvents = _job.WritesRawEvents && settings.Flag("clickhouse.raw_events");
         await new SchemaMigrator(store, database).ApplyAsync(
-            [CheckpointStore.Migration, .. _job.Schema.Concat(rawEvents ? RawEvents.Schema : []).Select(m => new Migration(m.Version, m.Name, [.. m.Statements]))],
+            [.. CheckpointStore.Migrations, .. _job.Schema.Concat(rawEvents ? RawEvents.Schema : []).Select(m => new Migration(m.Version, m.Name, [.. m.Statements]))],
             cancellationToken);
         _checkpoints = new CheckpointStore(store, database, _job.Name, topic);
         if (forgetPositions)
@@ -237,7 +252,8 @@ public sealed class JobPipeline<TKey, TResult> : IJobPipeline
             AllowedLateness = settings.Duration("window.allowed_lateness"),
             EmitAcceptedEvents = rawEvents,
         }, DefaultScheduler.Instance, _handle);
-        var events = _source.ToObservable(onRevoked: _ => CheckpointAsync().GetAwaiter().GetResult(), waitForRoom: WaitForRoomAsync);
+        var events = _source.ToObservable(onRevoked: _ => FinalCheckpoint(), waitForRoom: WaitForRoomAsync, onReleased: Release)
+            .Do(TrackAssignment);
         _subscription = _job.Build(events, context, Symbols)
             .Subscribe(OnOutput, error => _failed.TrySetResult(error));
         Description = $"job {_job.Name}: reading {topic} at {bootstrap} as group {group}; results in {store.Description} (database {database}); " +
@@ -249,6 +265,7 @@ public sealed class JobPipeline<TKey, TResult> : IJobPipeline
         var lastIn = -1L;
         var quietSince = Stopwatch.StartNew();
         var sinceCheckpoint = Stopwatch.StartNew();
+        var sideOutputBackoff = TimeSpan.Zero;
         while (!stopping.IsCancellationRequested)
         {
             try
@@ -280,7 +297,29 @@ public sealed class JobPipeline<TKey, TResult> : IJobPipeline
                 continue;
             }
 
-            await CheckpointAsync();
+            try
+            {
+                await CheckpointAsync();
+                sideOutputBackoff = TimeSpan.Zero;
+            }
+            catch (SideOutputDeliveryException e)
+            {
+                // The results are written, the offsets are not: the next checkpoint writes them again after the
+                // records are delivered, and the source never moves past an undelivered one.
+                Interlocked.Increment(ref _sideOutputFailures);
+                sideOutputBackoff = TimeSpan.FromTicks(Math.Clamp(sideOutputBackoff.Ticks * 2, TimeSpan.FromMilliseconds(500).Ticks, TimeSpan.FromSeconds(30).Ticks));
+                _log.Warn($"job {_job.Name}: checkpoint not stored: {e.Message}; retrying in {sideOutputBackoff.TotalSeconds:F1} s");
+                try
+                {
+                    await Task.Delay(sideOutputBackoff, stopping);
+                }
+                catch (OperationCanceledException)
+                {
+                }
+
+                continue;
+            }
+
             sinceCheckpoint.Restart();
             if (firstCatchUp)
             {
@@ -341,6 +380,59 @@ public sealed class JobPipeline<TKey, TResult> : IJobPipeline
             }
 
             return writer;
+        }
+    }
+
+    /// <summary>The final checkpoint of revoked partitions; if it fails the partitions still go (the next owner resumes from the last stored one).</summary>
+    private void FinalCheckpoint()
+    {
+        try
+        {
+            CheckpointAsync().GetAwaiter().GetResult();
+        }
+        catch (Exception e) when (e is SideOutputDeliveryException or StreamEngine.ClickHouse.ClickHouseException)
+        {
+            _log.Warn($"job {_job.Name}: the final checkpoint of revoked partitions failed ({e.Message}); their next owner resumes from their last stored checkpoint");
+        }
+    }
+
+    private void TrackAssignment(EventBatch<AdEvent> batch)
+    {
+        switch (batch.Kind)
+        {
+            case EventBatchKind.PartitionAssigned:
+                _held[batch.Partition] = batch.Generation;
+                break;
+            case EventBatchKind.PartitionRevoked or EventBatchKind.PartitionLost:
+                _held.TryRemove(new KeyValuePair<int, long>(batch.Partition, batch.Generation));
+                break;
+        }
+    }
+
+    /// <summary>
+    /// The partitions left the pipeline (their state is gone): whatever of theirs still waits to be written goes too.
+    /// For a revoked partition that is only what changed after its final checkpoint (the next owner computes it
+    /// again); for a lost one it is everything since its last stored checkpoint: another process may own it already.
+    /// </summary>
+    private void Release(PartitionsRevoked released)
+    {
+        var gone = released.Partitions.ToHashSet();
+        var dropped = DropPending(gone);
+        if (released.Lost || dropped > 0)
+        {
+            _log.Info($"job {_job.Name}: partitions {string.Join(',', released.Partitions)} {(released.Lost ? "lost" : "revoked")}; {dropped:N0} unwritten rows of theirs dropped");
+        }
+    }
+
+    private int DropPending(HashSet<int> partitions)
+    {
+        lock (_pending)
+        {
+            var dropped = _pending.RemoveAll(r => partitions.Contains(r.Partition));
+            dropped += _pendingEvents.Where(b => partitions.Contains(b.Partition)).Sum(b => b.Count);
+            _pendingEvents.RemoveAll(b => partitions.Contains(b.Partition));
+            _pendingEventCount = _pendingEvents.Sum(b => b.Count);
+            return dropped;
         }
     }
 
@@ -435,6 +527,37 @@ public sealed class JobPipeline<TKey, TResult> : IJobPipeline
                 return; // nothing new since the last checkpoint
             }
 
+            // Fencing: a partition a newer assignment claimed (this process was paused or cut off and is not yet told)
+            // is another's now; nothing of it is written, whatever this process computed.
+            var held = checkpoint.Partitions.ToDictionary(p => p.Partition, p => p.Generation);
+            var fenced = new HashSet<int>();
+            foreach (var partition in rows.Select(r => r.Partition).Concat(events.Select(e => e.Partition)).Distinct())
+            {
+                if (held.ContainsKey(partition))
+                {
+                    continue;
+                }
+
+                if (_held.TryGetValue(partition, out var generation))
+                {
+                    held[partition] = generation;
+                }
+                else
+                {
+                    fenced.Add(partition); // no longer held at all
+                }
+            }
+
+            fenced.UnionWith(await _checkpoints.FencedAsync(held));
+            if (fenced.Count > 0)
+            {
+                Interlocked.Increment(ref _fenced);
+                rows.RemoveAll(r => fenced.Contains(r.Partition));
+                events.RemoveAll(e => fenced.Contains(e.Partition));
+                checkpoint = new Checkpoint([.. checkpoint.Partitions.Where(p => !fenced.Contains(p.Partition))]);
+                _log.Warn($"job {_job.Name}: partitions {string.Join(',', fenced.Order())} were claimed by a newer assignment (another process); nothing of theirs is written by this one");
+            }
+
             var started = Stopwatch.GetTimestamp();
             var job = new KeyValuePair<string, object?>("job", _job.Name);
             // The batch's span links to the traces of the messages it read (W3C traceparent headers).
@@ -456,7 +579,7 @@ public sealed class JobPipeline<TKey, TResult> : IJobPipeline
                 await _eventWriter.WriteAsync(RawEvents.ToRows(events, _names), batchId);
             }
 
-            _lateEvents.Flush(TimeSpan.FromSeconds(30));
+            _lateEvents.Flush(TimeSpan.FromSeconds(30)); // throws SideOutputDeliveryException: the checkpoint is not stored
             await _checkpoints.SaveAsync(checkpoint);
             _handle.Confirm(checkpoint);
             var storedAtMs = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();

@@ -3,6 +3,7 @@ using StreamEngine.ClickHouse;
 using StreamEngine.ClickHouse.Sink;
 using StreamEngine.ClickHouse.Stores;
 using StreamEngine.Core.Dsl;
+using StreamEngine.Core.Events;
 using StreamEngine.Host.ClickHouseHttp;
 using StreamEngine.TestUtilities;
 
@@ -79,28 +80,68 @@ public sealed class SinkTests(EmbeddedClickHouseFixture clickHouse) : IAsyncLife
     }
 
     [Fact]
-    public async Task Checkpoints_are_kept_per_job_and_partition_and_the_furthest_one_wins()
+    public async Task A_block_sent_again_is_dropped_even_by_a_table_created_without_a_deduplication_window()
     {
-        await new SchemaMigrator(Store, _db).ApplyAsync([CheckpointStore.Migration]);
-        var adMetrics = new CheckpointStore(Store, _db, "ad-metrics", "ad-events", FastRetries);
+        // As the jobs' results tables are declared: a plain ReplacingMergeTree, no deduplication setting.
+        await Store.ExecuteAsync($"CREATE TABLE {_db}.partials (campaign String, impressions UInt64) ENGINE = ReplacingMergeTree ORDER BY campaign");
+        var writer = new TableWriter(Store, $"{_db}.partials", FastRetries);
+
+        await writer.WriteAsync(Rows(0, 3));
+        await new TableWriter(Store, $"{_db}.partials", FastRetries).WriteAsync(Rows(0, 3)); // a retry after a lost reply, or a replay
+        await writer.WriteAsync(Rows(10, 2)); // other content: kept
+
+        Assert.Equal("5", (await Store.QueryAsync($"SELECT count() FROM {_db}.partials")).Trim());
+    }
+
+    [Fact]
+    public async Task Checkpoints_are_kept_per_job_and_partition_and_the_newest_generation_wins_over_a_further_offset()
+    {
+        await new SchemaMigrator(Store, _db).ApplyAsync(CheckpointStore.Migrations);
+        var first = new CheckpointStore(Store, _db, "ad-metrics", "ad-events", FastRetries);
         var other = new CheckpointStore(Store, _db, "bid-landscape", "ad-events", FastRetries);
 
-        await adMetrics.SaveAsync(new Checkpoint([new(0, 100, [1], 1), new(1, 50, [2], 2)]));
-        await adMetrics.SaveAsync(new Checkpoint([new(0, 250, [3], 3)]));
-        // A process that lost partition 0 in a rebalance writes its older checkpoint late: it must not win.
-        await adMetrics.SaveAsync(new Checkpoint([new(0, 200, [4], 1)]));
-        await other.SaveAsync(new Checkpoint([new(0, 7, [5], 1)]));
+        Assert.Equal(new Dictionary<int, PartitionStart> { [0] = new(-1, 1), [1] = new(-1, 1) }, await first.ClaimAsync("ad-events", [0, 1]));
+        await first.SaveAsync(new Checkpoint([new(0, 100, [1], 1) { Generation = 1 }, new(1, 50, [2], 2) { Generation = 1 }]));
+        await other.ClaimAsync("ad-events", [0]);
+        await other.SaveAsync(new Checkpoint([new(0, 7, [5], 1) { Generation = 1 }]));
 
-        var restarted = new CheckpointStore(Store, _db, "ad-metrics", "ad-events", FastRetries);
-        Assert.Null(restarted.TakeRestoredState(0, 250));
-        var offsets = restarted.ResumeOffsets("ad-events", [0, 1, 2]);
-        Assert.Equal(new Dictionary<int, long> { [0] = 250, [1] = 50 }, offsets);
-        Assert.Null(restarted.TakeRestoredState(1, 40)); // not the offset partition 1 resumes at
-        Assert.Equal([3], restarted.TakeRestoredState(0, 250));
-        Assert.Null(restarted.TakeRestoredState(0, 250)); // handed out once
-        Assert.Equal([2], restarted.TakeRestoredState(1, 50));
-        Assert.Null(restarted.TakeRestoredState(2, 0));
-        Assert.Empty(restarted.ResumeOffsets("other-topic", [0]));
+        // Partition 0 moves to a second process, which claims it before reading anything.
+        var second = new CheckpointStore(Store, _db, "ad-metrics", "ad-events", FastRetries);
+        Assert.Equal(new Dictionary<int, PartitionStart> { [0] = new(100, 2) }, await second.ClaimAsync("ad-events", [0]));
+        Assert.Equal([1], second.TakeRestoredState(0, 100));
+        Assert.Null(second.TakeRestoredState(0, 100)); // handed out once
+
+        // The first process, paused through the move, still thinks it holds partition 0 and read further.
+        Assert.Equal([0], (await first.FencedAsync(new Dictionary<int, long> { [0] = 1, [1] = 1 })).Order());
+        await first.SaveAsync(new Checkpoint([new(0, 300, [9], 5) { Generation = 1 }]));
+        await Store.ExecuteAsync($"OPTIMIZE TABLE {_db}.{CheckpointStore.TableName} FINAL"); // merges keep what readers pick
+
+        var third = new CheckpointStore(Store, _db, "ad-metrics", "ad-events", FastRetries);
+        var claims = await third.ClaimAsync("ad-events", [0, 1, 2]);
+        Assert.Equal(new Dictionary<int, PartitionStart> { [0] = new(100, 3), [1] = new(50, 2), [2] = new(-1, 1) }, claims);
+        Assert.Null(third.TakeRestoredState(1, 40)); // not the offset partition 1 resumes at
+        Assert.Equal([1], third.TakeRestoredState(0, 100));
+        Assert.Equal([2], third.TakeRestoredState(1, 50));
+        Assert.Null(third.TakeRestoredState(2, 0));
+        Assert.Empty(await second.FencedAsync(new Dictionary<int, long> { [1] = 2 }));
+        Assert.Equal([0], (await second.FencedAsync(new Dictionary<int, long> { [0] = 2 })).Order());
+        await Assert.ThrowsAsync<ArgumentException>(() => third.ClaimAsync("other-topic", [0]));
+    }
+
+    [Fact]
+    public async Task Checkpoints_stored_before_generations_are_resumed_after_the_upgrade()
+    {
+        var migrator = new SchemaMigrator(Store, _db);
+        await migrator.ApplyAsync(CheckpointStore.Migrations.Take(1));
+        await Store.ExecuteAsync($"INSERT INTO {_db}.partition_checkpoints (job, topic, partition, next_offset, state) VALUES " +
+                                 "('ad-metrics', 'ad-events', 3, 40, 'a'), ('ad-metrics', 'ad-events', 3, 90, 'b')");
+
+        await migrator.ApplyAsync(CheckpointStore.Migrations);
+
+        var store = new CheckpointStore(Store, _db, "ad-metrics", "ad-events", FastRetries);
+        Assert.Equal(new Dictionary<int, PartitionStart> { [3] = new(90, 1) }, await store.ClaimAsync("ad-events", [3]));
+        Assert.Equal("b"u8.ToArray(), store.TakeRestoredState(3, 90));
+        Assert.Equal("0", (await Store.QueryAsync($"EXISTS TABLE {_db}.partition_checkpoints")).Trim());
     }
 
     private static RecordBatch Rows(int from, int count) => new RecordBatch.Builder()

@@ -93,7 +93,7 @@ public sealed class FaultTests(EmbeddedClickHouseFixture clickHouse)
         Truth.AssertRawEventsComplete(await File.ReadAllTextAsync(truthFile), clickHouse.Store.QueryText($"SELECT count(), uniqExact(event_id_hash) FROM {database}.events"));
         Assert.Equal("0", clickHouse.Store.QueryText(Truth.BreakdownMismatches("ads.ad_minute", database)).Trim());
         Assert.Equal("0", clickHouse.Store.QueryText(Truth.BreakdownMismatches("ads.campaign_geo_device_minute", database)).Trim());
-        var partitions = clickHouse.Store.QueryText($"SELECT uniqExact(partition) FROM {database}.partition_checkpoints").Trim();
+        var partitions = clickHouse.Store.QueryText($"SELECT uniqExact(partition) FROM {database}.{StreamEngine.ClickHouse.Sink.CheckpointStore.TableName}").Trim();
         Assert.Equal("12", partitions);
     }
 }

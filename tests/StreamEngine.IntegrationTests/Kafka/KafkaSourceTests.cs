@@ -124,7 +124,7 @@ public sealed class KafkaSourceTests(EmbeddedKafkaFixture kafka) : IClassFixture
         var ids = first.Events.Concat(second.Events).Select(e => e.Event.Id).ToList();
         Assert.Equal(sent, ids.Distinct().Count());
         Assert.Equal(sent, ids.Count); // resumed where the stored positions said: nothing read twice
-        Assert.Equal(partitions, second.Signals.OfType<PartitionsAssigned>().SelectMany(a => a.StartOffsets.Keys).Distinct().Count());
+        Assert.Equal(partitions, second.Signals.OfType<PartitionsAssigned>().SelectMany(a => a.Starts.Keys).Distinct().Count());
     }
 
     [Fact]

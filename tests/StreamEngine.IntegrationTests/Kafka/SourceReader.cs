@@ -29,8 +29,13 @@ internal sealed class SourceReader : IResumePositions
     /// <summary>Partitions assigned and not revoked since.</summary>
     public IReadOnlyCollection<int> CurrentPartitions => _current.Keys.Order().ToList();
 
-    public IReadOnlyDictionary<int, long> ResumeOffsets(string topic, IReadOnlyList<int> partitions) =>
-        partitions.Where(_positions.ContainsKey).ToDictionary(p => p, p => _positions[p]);
+    private long _generation;
+
+    public IReadOnlyDictionary<int, PartitionStart> Claim(string topic, IReadOnlyList<int> partitions)
+    {
+        var generation = Interlocked.Increment(ref _generation);
+        return partitions.ToDictionary(p => p, p => new PartitionStart(_positions.TryGetValue(p, out var offset) ? offset : -1, generation));
+    }
 
     /// <summary>Reads until the source completes; <paramref name="delayPerBatch"/> makes a slow pipeline.</summary>
     public Task ReadAsync(KafkaAdEventSource source, TimeSpan delayPerBatch = default) => Task.Run(async () =>
@@ -47,6 +52,11 @@ internal sealed class SourceReader : IResumePositions
                     }
 
                     Interlocked.Add(ref DeadLettered, polled.DeadLettered);
+                    if (polled.Batch.Kind != EventBatchKind.Events)
+                    {
+                        break;
+                    }
+
                     _positions[polled.Batch.Partition] = polled.Batch.NextOffset;
                     source.MarkProcessed(polled.Batch.Partition, polled.Batch.NextOffset);
                     if (delayPerBatch > TimeSpan.Zero)
@@ -56,7 +66,7 @@ internal sealed class SourceReader : IResumePositions
 
                     break;
                 case PartitionsAssigned assigned:
-                    foreach (var partition in assigned.StartOffsets.Keys)
+                    foreach (var partition in assigned.Starts.Keys)
                     {
                         _current[partition] = true;
                     }

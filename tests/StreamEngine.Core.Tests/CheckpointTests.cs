@@ -83,7 +83,7 @@ public sealed class CheckpointTests
     [Fact]
     public void A_state_that_does_not_restore_ends_the_stream_with_the_error()
     {
-        var handle = new CheckpointHandle { RestoreState = (_, _) => [1, 2, 3] };
+        var handle = new CheckpointHandle { RestoreState = (_, _, _) => [1, 2, 3] };
         using var source = new Subject<EventBatch<TestEvent>>();
         Exception? error = null;
         using var _ = Pipeline(source, handle, new HistoricalScheduler()).Subscribe(_ => { }, e => error = e);
@@ -159,7 +159,7 @@ public sealed class CheckpointTests
             var restored = restoreFrom?.Partitions.Where(p => partitions is null || partitions.Contains(p.Partition)).ToList() ?? [];
             _starts = restored.ToDictionary(p => p.Partition, p => p.NextOffset);
             var states = restored.ToDictionary(p => (p.Partition, p.NextOffset), p => p.State);
-            Handle = new CheckpointHandle { RestoreState = (p, offset) => states.GetValueOrDefault((p, offset)) };
+            Handle = new CheckpointHandle { RestoreState = (p, offset, _) => states.GetValueOrDefault((p, offset)) };
             Pipeline(Source, Handle, new HistoricalScheduler(DateTimeOffset.FromUnixTimeMilliseconds(Scripts.Start))).Subscribe(o => Outcome.Emitted.AddRange(o.Results));
         }
 

@@ -22,7 +22,7 @@ public sealed class PartitionLifecycleTests : IDisposable
 
     public PartitionLifecycleTests()
     {
-        _handle = new CheckpointHandle { RestoreState = (partition, offset) => _stored.GetValueOrDefault((partition, offset)) };
+        _handle = new CheckpointHandle { RestoreState = (partition, offset, _) => _stored.GetValueOrDefault((partition, offset)) };
         _subscription = _source.WithEventTime(e => e.TimestampMs)
             .Deduplicate(e => e.IdHash)
             .KeyBy(e => e.Key)

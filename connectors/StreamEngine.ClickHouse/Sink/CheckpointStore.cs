@@ -16,8 +16,11 @@ namespace StreamEngine.ClickHouse.Sink;
 /// read in the claim wait here until the aggregation takes them (<see cref="TakeRestoredState"/>), so a partition's
 /// state and its resume offset always come from the same checkpoint.
 /// <para>
-/// Newest wins by (generation, offset): the table is a ReplacingMergeTree on a version made of the two, so merges
-/// keep the row readers pick, and a further offset from an older generation never wins.
+/// Newest wins by (generation, owner, offset): the table is a ReplacingMergeTree on a version made of the three, so
+/// merges keep the row readers pick, and a further offset from an older generation never wins. The owner (a random
+/// number per store) breaks a tie between two claims that read the same generation at once (a claim stalled past
+/// the consumer's poll interval, its partitions moved meanwhile): exactly one of them wins, and the other's writes
+/// are fenced like an older generation's.
 /// </para>
 /// </summary>
 public sealed class CheckpointStore : IResumePositions
@@ -25,13 +28,16 @@ public sealed class CheckpointStore : IResumePositions
     /// <summary>The table's name in the job's database.</summary>
     public const string TableName = "partition_checkpoints_v2";
 
-    private const string Newest = "(generation, next_offset)";
+    /// <summary>How long a claim waits for ClickHouse before the source gives up (well below librdkafka's default max.poll.interval.ms of 5 min).</summary>
+    public static readonly TimeSpan ClaimTimeout = TimeSpan.FromMinutes(4);
+
+    private readonly uint _owner = BitConverter.ToUInt32(System.Security.Cryptography.RandomNumberGenerator.GetBytes(4)) | 1;
     private readonly IClickHouseStore _store;
     private readonly string _database;
     private readonly string _table;
     private readonly string _topic;
     private readonly TableWriter _writer;
-    private readonly ConcurrentDictionary<(int Partition, long Offset), byte[]> _restorable = new();
+    private readonly ConcurrentDictionary<(int Partition, long Generation), (long Offset, byte[] State)> _restorable = new();
 
     public CheckpointStore(IClickHouseStore store, string database, string job, string topic, SinkOptions? options = null)
     {
@@ -47,8 +53,9 @@ public sealed class CheckpointStore : IResumePositions
     /// <summary>
     /// The table's migrations. (Version 2's <c>checkpoints</c> table held one state for all of a process's partitions;
     /// <see cref="ThrowIfOnlyLegacyCheckpointsAsync"/> refuses to start over it rather than replay into its results twice.
-    /// Version 3's <c>partition_checkpoints</c> let the furthest offset win; version 4 copies its rows as generation 0
-    /// and version 5 drops it.)
+    /// Version 3's <c>partition_checkpoints</c> let the furthest offset win; version 4 copies its rows as generation 0.
+    /// The old table is left in place: an engine of the previous version that is still running writes there and
+    /// wins nothing, and it can be dropped once no such engine runs.)
     /// </summary>
     public static IReadOnlyList<Migration> Migrations { get; } =
     [
@@ -59,15 +66,14 @@ public sealed class CheckpointStore : IResumePositions
         ]),
         new(4, "checkpoints fenced by assignment generation",
         [
-            "CREATE TABLE IF NOT EXISTS {database}.partition_checkpoints_v2 (job String, topic String, partition Int32, generation UInt64, next_offset UInt64, " +
-            "watermark Int64, state String, written_at DateTime64(3, 'UTC') DEFAULT now64(3), " +
-            "newest UInt128 MATERIALIZED bitShiftLeft(toUInt128(generation), 64) + next_offset) " +
-            "ENGINE = ReplacingMergeTree(newest) ORDER BY (job, topic, partition) SETTINGS non_replicated_deduplication_window = 1000",
-            "INSERT INTO {database}.partition_checkpoints_v2 (job, topic, partition, generation, next_offset, watermark, state, written_at) " +
-            "SELECT job, topic, partition, 0, max(next_offset), -9223372036854775808, argMax(state, next_offset), max(written_at) " +
+            "CREATE TABLE IF NOT EXISTS {database}.partition_checkpoints_v2 (job String, topic String, partition Int32, generation UInt32, owner UInt32, " +
+            "next_offset UInt64, watermark Int64, state String, written_at DateTime64(3, 'UTC') DEFAULT now64(3), " +
+            "newest UInt128 MATERIALIZED bitShiftLeft(toUInt128(generation), 96) + bitShiftLeft(toUInt128(owner), 64) + next_offset) " +
+            "ENGINE = ReplacingMergeTree(newest) ORDER BY (job, topic, partition)",
+            "INSERT INTO {database}.partition_checkpoints_v2 (job, topic, partition, generation, owner, next_offset, watermark, state, written_at) " +
+            "SELECT job, topic, partition, 0, 0, max(next_offset), -9223372036854775808, argMax(state, next_offset), max(written_at) " +
             "FROM {database}.partition_checkpoints GROUP BY job, topic, partition",
         ]),
-        new(5, "drop the checkpoints without generations", ["DROP TABLE IF EXISTS {database}.partition_checkpoints"]),
     ];
 
     public string Job { get; }
@@ -132,12 +138,28 @@ public sealed class CheckpointStore : IResumePositions
             throw new ArgumentException($"this checkpoint store keeps positions of {_topic}, not {topic}", nameof(topic));
         }
 
-        var claims = new Dictionary<int, PartitionStart>();
         if (partitions.Count == 0)
         {
-            return claims;
+            return new Dictionary<int, PartitionStart>();
         }
 
+        // A claim that waits longer would run past the consumer's poll interval: its partitions would move while it
+        // still writes, so it stops with the reason instead.
+        using var bounded = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        bounded.CancelAfter(ClaimTimeout);
+        try
+        {
+            return await ClaimCoreAsync(partitions, bounded.Token);
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            throw new TimeoutException($"claiming partitions {string.Join(',', partitions)} of {_topic} for job {Job} took longer than {ClaimTimeout.TotalMinutes:F0} min: ClickHouse is not answering");
+        }
+    }
+
+    private async Task<IReadOnlyDictionary<int, PartitionStart>> ClaimCoreAsync(IReadOnlyList<int> partitions, CancellationToken cancellationToken)
+    {
+        var claims = new Dictionary<int, PartitionStart>();
         var stored = await NewestAsync(partitions, cancellationToken);
         var rows = new List<PartitionCheckpoint>();
         foreach (var partition in partitions.Distinct())
@@ -145,7 +167,7 @@ public sealed class CheckpointStore : IResumePositions
             if (stored.TryGetValue(partition, out var newest))
             {
                 claims[partition] = new PartitionStart(newest.NextOffset, newest.Generation + 1);
-                _restorable[(partition, newest.NextOffset)] = newest.State;
+                _restorable[(partition, newest.Generation + 1)] = (newest.NextOffset, newest.State);
                 rows.Add(newest with { Generation = newest.Generation + 1 });
             }
             else
@@ -162,7 +184,8 @@ public sealed class CheckpointStore : IResumePositions
 
     /// <summary>
     /// Of the partitions held (partition to the generation this process holds it as), those that a newer assignment
-    /// has claimed since (another process owns them now): nothing of theirs may be written by this one.
+    /// has claimed since (another process owns them now), or that a claim of the same generation by another process
+    /// won: nothing of theirs may be written by this one.
     /// </summary>
     public async Task<IReadOnlySet<int>> FencedAsync(IReadOnlyDictionary<int, long> held, CancellationToken cancellationToken = default)
     {
@@ -174,12 +197,13 @@ public sealed class CheckpointStore : IResumePositions
         }
 
         var output = await _writer.QueryAsync(
-            $"SELECT partition, max(generation) FROM {ClickHouseSql.Identifier(_table)} WHERE {Where(held.Keys)} GROUP BY partition",
+            $"SELECT partition, argMax(generation, newest), argMax(owner, newest) FROM {ClickHouseSql.Identifier(_table)} WHERE {Where(held.Keys)} GROUP BY partition",
             cancellationToken);
         foreach (var fields in output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(line => line.Split('\t')))
         {
             var partition = int.Parse(fields[0], CultureInfo.InvariantCulture);
-            if (long.Parse(fields[1], CultureInfo.InvariantCulture) > held[partition])
+            var newest = (long.Parse(fields[1], CultureInfo.InvariantCulture), uint.Parse(fields[2], CultureInfo.InvariantCulture));
+            if (newest.CompareTo((held[partition], _owner)) > 0)
             {
                 fenced.Add(partition);
             }
@@ -189,19 +213,21 @@ public sealed class CheckpointStore : IResumePositions
     }
 
     /// <summary>
-    /// The state of the checkpoint at <paramref name="offset"/> read when the partition was claimed, once (states
-    /// read for other offsets of the partition, from claims overtaken by later ones, are dropped); null when the
-    /// partition starts there without one.
+    /// The state of the checkpoint the claim of <paramref name="generation"/> read, once, if it is the one at
+    /// <paramref name="offset"/> (states of the partition's earlier claims are dropped); empty when that checkpoint
+    /// holds no state, null when this store made no such claim.
     /// </summary>
-    public byte[]? TakeRestoredState(int partition, long offset)
+    public byte[]? TakeRestoredState(int partition, long offset, long generation)
     {
-        var state = _restorable.TryRemove((partition, offset), out var found) ? found : null;
-        foreach (var stale in _restorable.Keys.Where(k => k.Partition == partition && k.Offset <= offset))
+        var found = _restorable.TryGetValue((partition, generation), out var claimed) && claimed.Offset == offset && _restorable.TryRemove((partition, generation), out _)
+            ? claimed.State
+            : null;
+        foreach (var stale in _restorable.Keys.Where(k => k.Partition == partition && k.Generation < generation))
         {
             _restorable.TryRemove(stale, out _);
         }
 
-        return state;
+        return found;
     }
 
     /// <summary>Stores the partitions' checkpoints under their generations; call only after the results they cover are written.</summary>
@@ -218,7 +244,7 @@ public sealed class CheckpointStore : IResumePositions
     private async Task<Dictionary<int, PartitionCheckpoint>> NewestAsync(IReadOnlyList<int> partitions, CancellationToken cancellationToken)
     {
         var output = await _writer.QueryAsync(
-            $"SELECT partition, max(generation), argMax(next_offset, {Newest}), argMax(watermark, {Newest}), base64Encode(argMax(state, {Newest})) " +
+            "SELECT partition, argMax(generation, newest), argMax(next_offset, newest), argMax(watermark, newest), base64Encode(argMax(state, newest)) " +
             $"FROM {ClickHouseSql.Identifier(_table)} WHERE {Where(partitions)} GROUP BY partition",
             cancellationToken);
         var newest = new Dictionary<int, PartitionCheckpoint>();
@@ -246,7 +272,8 @@ public sealed class CheckpointStore : IResumePositions
             .Append("job", false, c => c.String(s => s.AppendRange(parts.Select(_ => Job))))
             .Append("topic", false, c => c.String(s => s.AppendRange(parts.Select(_ => _topic))))
             .Append("partition", false, c => c.Int32(s => s.AppendRange(parts.Select(p => p.Partition))))
-            .Append("generation", false, c => c.UInt64(s => s.AppendRange(parts.Select(p => (ulong)p.Generation))))
+            .Append("generation", false, c => c.UInt32(s => s.AppendRange(parts.Select(p => checked((uint)p.Generation)))))
+            .Append("owner", false, c => c.UInt32(s => s.AppendRange(parts.Select(_ => _owner))))
             .Append("next_offset", false, c => c.UInt64(s => s.AppendRange(parts.Select(p => (ulong)p.NextOffset))))
             .Append("watermark", false, c => c.Int64(s => s.AppendRange(parts.Select(p => p.WatermarkMs))))
             .Append("state", false, c => c.Binary(s =>

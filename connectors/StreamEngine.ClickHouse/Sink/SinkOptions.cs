@@ -23,6 +23,14 @@ public sealed record SinkOptions
     /// <summary>Failures that open the circuit (further attempts wait out <see cref="BreakDuration"/> instead of hammering).</summary>
     public int BreakAfterConsecutiveFailures { get; init; } = 5;
 
+    /// <summary>
+    /// Whether the writer makes the table drop a block it already has (it sets the table's
+    /// <c>non_replicated_deduplication_window</c> before its first write; blocks carry a content-hash token). Right for
+    /// tables whose identical blocks mean the same thing twice (versioned results, raw events by id); wrong for a table
+    /// where writing the same rows again is a change (a budget set back to an earlier value), so off by default.
+    /// </summary>
+    public bool DropRepeatedBlocks { get; init; }
+
     /// <summary>How long an open circuit stays open (at least half a second: Polly's floor).</summary>
     public TimeSpan BreakDuration { get; init; } = TimeSpan.FromSeconds(5);
 }

@@ -17,9 +17,10 @@ public readonly record struct WriterCounters(long Batches, long Rows, long Faile
 /// Writes Arrow record batches to one table and does not give up while ClickHouse is unavailable: retries with
 /// exponential backoff and jitter behind a circuit breaker, until the batch is in (or a permanent error, or
 /// <see cref="SinkOptions.GiveUpAfter"/>, stops the job). A batch carries a deduplication token made from its
-/// content, so a retry of a block that did arrive (the reply was lost) is dropped by the table: before its first
-/// write the writer sets the table's <c>non_replicated_deduplication_window</c> (without it a non-replicated
-/// MergeTree ignores tokens; replicated tables deduplicate by <c>replicated_deduplication_window</c>, on by default).
+/// content; with <see cref="SinkOptions.DropRepeatedBlocks"/> a retry of a block that did arrive (the reply was lost)
+/// is dropped by the table: before its first write the writer sets the table's
+/// <c>non_replicated_deduplication_window</c> (without it a non-replicated MergeTree ignores tokens; replicated tables
+/// deduplicate by <c>replicated_deduplication_window</c>, on by default).
 /// </summary>
 public sealed class TableWriter
 {
@@ -34,6 +35,7 @@ public sealed class TableWriter
     private readonly string _table;
     private readonly ResiliencePipeline _pipeline;
     private volatile bool _deduplicating;
+    private readonly bool _dropRepeatedBlocks;
 
     /// <summary>Blocks whose tokens a table remembers: far more than the inserts of one checkpoint retried.</summary>
     public const int DeduplicationWindow = 1000;
@@ -47,6 +49,7 @@ public sealed class TableWriter
         ArgumentNullException.ThrowIfNull(store);
         ArgumentNullException.ThrowIfNull(table);
         options ??= new SinkOptions();
+        _dropRepeatedBlocks = options.DropRepeatedBlocks;
         _store = store;
         _table = table;
         TableName = table[(table.LastIndexOf('.') + 1)..];
@@ -80,6 +83,9 @@ public sealed class TableWriter
     }
 
     public string Table => _table;
+
+    /// <summary>Where a refused deduplication setting is reported (the writer goes on without it).</summary>
+    public Action<string>? Warn { get; init; }
 
     /// <summary>The table's name without its database (the <c>table</c> label of sink metrics).</summary>
     public string TableName { get; }
@@ -144,7 +150,7 @@ public sealed class TableWriter
     /// <summary>Makes the table keep the tokens of its last blocks, once per writer (idempotent; an engine without the setting is left as it is).</summary>
     private async Task EnsureDeduplicationAsync(CancellationToken cancellationToken)
     {
-        if (_deduplicating)
+        if (_deduplicating || !_dropRepeatedBlocks)
         {
             return;
         }
@@ -155,7 +161,8 @@ public sealed class TableWriter
         }
         catch (ClickHouseException e) when (!IsTransient(e))
         {
-            // Not a MergeTree (a test's Null table, a missing table the insert will name): nothing to set.
+            // Not a MergeTree (a Null or Distributed table), no right to alter it, or missing (the insert will say so).
+            Warn?.Invoke($"{_table}: re-sent blocks are not dropped, the deduplication window could not be set ({e.ErrorName}: {e.Message})");
         }
 
         _deduplicating = true;

@@ -12,7 +12,11 @@ using StreamEngine.Core.Telemetry;
 namespace StreamEngine.Kafka.Source;
 
 /// <summary>Running totals of a source; in = decoded + dead-lettered always holds.</summary>
-public readonly record struct SourceCounters(long MessagesIn, long Decoded, long DeadLettered, long Pauses, long TransientErrors);
+public readonly record struct SourceCounters(long MessagesIn, long Decoded, long DeadLettered, long Pauses, long TransientErrors)
+{
+    /// <summary>Times the topic's partition count was seen to change while this source ran.</summary>
+    public long PartitionCountChanges { get; init; }
+}
 
 /// <summary>
 /// Reads ad events from Kafka in a consumer group (<c>group.protocol=consumer</c>, auto-commit off), decodes them
@@ -44,6 +48,7 @@ public sealed class KafkaAdEventSource : IAsyncDisposable
     private readonly Dictionary<int, long> _generations = [];  // consumer thread only: the assignment each partition is held as
     private readonly HashSet<int> _endsReached = [];           // consumer thread only: partitions read to their end in this poll
     private readonly ConcurrentQueue<Message<byte[], byte[]>> _undeliveredDeadLetters = new();
+    private readonly ConcurrentDictionary<int, long> _lost = new(); // partition -> the generation it was lost as, until assigned again
     private readonly TaskCompletionSource _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private Thread? _thread;
     private long _messagesIn;
@@ -51,6 +56,8 @@ public sealed class KafkaAdEventSource : IAsyncDisposable
     private long _deadLettered;
     private long _pauses;
     private long _transientErrors;
+    private long _partitionCountChanges;
+    private int _partitionCount = -1; // statistics thread only
     private volatile string? _fatal;
     private volatile bool _caughtUp;
 
@@ -73,7 +80,10 @@ public sealed class KafkaAdEventSource : IAsyncDisposable
     public Task Completion => _completion.Task;
 
     public SourceCounters Counters => new(Interlocked.Read(ref _messagesIn), Interlocked.Read(ref _decoded), Interlocked.Read(ref _deadLettered),
-        Interlocked.Read(ref _pauses), Interlocked.Read(ref _transientErrors));
+        Interlocked.Read(ref _pauses), Interlocked.Read(ref _transientErrors))
+    {
+        PartitionCountChanges = Interlocked.Read(ref _partitionCountChanges),
+    };
 
     /// <summary>Consumer lag per partition from librdkafka's statistics: messages behind the high watermark not yet read.</summary>
     public IReadOnlyDictionary<int, long> ConsumerLag => _lag;
@@ -124,6 +134,12 @@ public sealed class KafkaAdEventSource : IAsyncDisposable
         _thread = new Thread(Run) { IsBackground = true, Name = $"kafka-source-{_options.Topic}" };
         _thread.Start();
     }
+
+    /// <summary>
+    /// Whether the consumer has been told it lost <paramref name="partition"/> as <paramref name="generation"/>: known on
+    /// the poll thread at once, before the news reaches the pipeline through the queue of batches.
+    /// </summary>
+    public bool WasLost(int partition, long generation) => _lost.TryGetValue(partition, out var lost) && lost == generation;
 
     /// <summary>Results up to <paramref name="nextOffset"/> of a partition are stored: commit it, for lag monitoring.</summary>
     public void MarkProcessed(int partition, long nextOffset) => _processed.AddOrUpdate(partition, nextOffset, (_, old) => Math.Max(old, nextOffset));
@@ -338,12 +354,13 @@ public sealed class KafkaAdEventSource : IAsyncDisposable
     private volatile string? _lastDeliveryError;
 
     private void ProduceDeadLetter(IProducer<byte[], byte[]> producer, Message<byte[], byte[]> message) =>
-        KafkaClients.ProduceWithBackPressure(producer, _options.DeadLetterTopic, message, report =>
+        KafkaClients.ProduceOrKeep(producer, _options.DeadLetterTopic, message, _undeliveredDeadLetters, error => _lastDeliveryError = error, report =>
         {
             if (report.Error.IsError)
             {
                 _lastDeliveryError = report.Error.Reason;
-                _undeliveredDeadLetters.Enqueue(report.Message);
+                // Produced again as new: the report's copy carries the broker's timestamp type, which a produce refuses.
+                _undeliveredDeadLetters.Enqueue(new Message<byte[], byte[]> { Key = report.Message.Key, Value = report.Message.Value, Headers = report.Message.Headers });
             }
         });
 
@@ -526,6 +543,7 @@ public sealed class KafkaAdEventSource : IAsyncDisposable
         _log($"kafka source: assigned partitions {string.Join(", ", starts.OrderBy(s => s.Key).Select(s => $"{s.Key}@{(s.Value.Offset >= 0 ? s.Value.Offset : "beginning")} (generation {s.Value.Generation})"))}");
         foreach (var (partition, start) in starts)
         {
+            _lost.TryRemove(partition, out _);
             _nextToRead[partition] = start.Offset;
             _generations[partition] = start.Generation;
             _assigned[partition] = 0;
@@ -549,6 +567,14 @@ public sealed class KafkaAdEventSource : IAsyncDisposable
         }
 
         var signal = new PartitionsRevoked(partitions.Where(_generations.ContainsKey).ToDictionary(p => p, p => _generations[p]), lost);
+        if (lost)
+        {
+            foreach (var (partition, generation) in signal.Generations)
+            {
+                _lost[partition] = generation;
+            }
+        }
+
         Write(signal);
         // When this source itself is stopping nobody reads the channel any more: do not wait for a flush.
         if (!lost && !_stop.IsCancellationRequested && !signal.Flushed.Task.Wait(_options.RevocationFlushTimeout))
@@ -592,6 +618,7 @@ public sealed class KafkaAdEventSource : IAsyncDisposable
             return;
         }
 
+        NotePartitionCount(topic.GetProperty("partitions").EnumerateObject().Count(p => p.Name != "-1"));
         foreach (var partition in topic.GetProperty("partitions").EnumerateObject())
         {
             if (!int.TryParse(partition.Name, NumberStyles.Integer, CultureInfo.InvariantCulture, out var id) || id < 0 || !_lag.ContainsKey(id) && !IsAssigned(partition.Value))
@@ -615,6 +642,27 @@ public sealed class KafkaAdEventSource : IAsyncDisposable
                 _lag[id] = lag;
             }
         }
+    }
+
+    /// <summary>
+    /// Per-partition dedup relies on a duplicate landing in its original's partition: a new partition count moves keys
+    /// between partitions, so duplicates that straddle the change are counted twice. Said loudly, and counted.
+    /// </summary>
+    private void NotePartitionCount(int count)
+    {
+        if (count <= 0 || count == _partitionCount)
+        {
+            return;
+        }
+
+        if (_partitionCount > 0)
+        {
+            Interlocked.Increment(ref _partitionCountChanges);
+            _log($"kafka source: topic {_options.Topic} now has {count} partitions (it had {_partitionCount}): keys map to other partitions from here on, " +
+                 "so a duplicate of an event read before the change can be counted again (see docs/exactly-once.md, Limits)");
+        }
+
+        _partitionCount = count;
     }
 
     private static bool IsAssigned(JsonElement partition) =>

@@ -101,12 +101,13 @@ public sealed class LateEventWriter(string bootstrapServers, string topic, strin
     public int Undelivered => _undelivered.Count;
 
     private void Produce(Message<byte[], byte[]> message) =>
-        KafkaClients.ProduceWithBackPressure(_producer, topic, message, report =>
+        KafkaClients.ProduceOrKeep(_producer, topic, message, _undelivered, error => _lastError = error, report =>
         {
             if (report.Error.IsError)
             {
                 _lastError = report.Error.Reason;
-                _undelivered.Enqueue(report.Message);
+                // Produced again as new: the report's copy carries the broker's timestamp type, which a produce refuses.
+                _undelivered.Enqueue(new Message<byte[], byte[]> { Key = report.Message.Key, Value = report.Message.Value, Headers = report.Message.Headers });
             }
         });
 
@@ -144,7 +145,8 @@ public sealed class LateEventWriter(string bootstrapServers, string topic, strin
             }
 
             // Delivery failed (the delivery report said so): produce those again, after a pause that grows.
-            Thread.Sleep(backoff < remaining ? backoff : remaining);
+            var left = timeout - started.Elapsed;
+            Thread.Sleep(backoff < left ? backoff : left > TimeSpan.Zero ? left : TimeSpan.Zero);
             backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, TimeSpan.FromSeconds(5).Ticks));
             var count = _undelivered.Count;
             for (var i = 0; i < count && _undelivered.TryDequeue(out var message); i++)

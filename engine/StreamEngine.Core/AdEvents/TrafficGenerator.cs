@@ -191,17 +191,20 @@ public sealed class TrafficGenerator
             6 => $"{{\"v\":2,\"id\":\"{new string('x', 100)}\",\"type\":\"click\",\"ts\":{ts},\"campaign\":\"{campaign}\",\"ad\":\"a\",\"placement\":\"s\",\"publisher\":\"p\"}}", // id too long
             _ => "",                                                                                                      // empty
         };
-        return new GeneratedMessage(campaign, Encoding.Latin1.GetBytes(body), MessageKind.Malformed, campaign, 0, 0, null, 0);
+        return new GeneratedMessage(_options.KeyByEventId ? id : campaign, Encoding.Latin1.GetBytes(body), MessageKind.Malformed, campaign, 0, 0, null, 0);
     }
 
     private GeneratedMessage Encode(Pending e, MessageKind kind)
     {
+        string key;
         _buffer.ResetWrittenCount();
         using (var writer = new Utf8JsonWriter(_buffer))
         {
             writer.WriteStartObject();
             writer.WriteNumber("v", e.Version);
-            writer.WriteString("id", $"ev-{_options.Seed}-{e.Sequence}");
+            var id = $"ev-{_options.Seed}-{e.Sequence}";
+            writer.WriteString("id", id);
+            key = _options.KeyByEventId ? id : e.Campaign.Id;
             writer.WriteString("type", WireNames.TypeUtf8(e.Type));
             writer.WriteNumber("ts", e.TimestampMs);
             writer.WriteString("campaign", e.Campaign.Id);
@@ -239,7 +242,7 @@ public sealed class TrafficGenerator
         }
 
         var price = e.Type is AdEventType.Win or AdEventType.Impression ? e.PriceMicros : 0;
-        return new GeneratedMessage(e.Campaign.Id, _buffer.WrittenSpan.ToArray(), kind, e.Campaign.Id, e.Type, e.TimestampMs, e.User, price);
+        return new GeneratedMessage(key, _buffer.WrittenSpan.ToArray(), kind, e.Campaign.Id, e.Type, e.TimestampMs, e.User, price);
     }
 
     private int PickCampaign()

@@ -31,6 +31,13 @@ public sealed record TrafficOptions
     /// <summary>How far behind the stream a late message is.</summary>
     public TimeSpan LateBy { get; init; } = TimeSpan.FromMinutes(20);
 
+    /// <summary>
+    /// Message keys: the campaign id (false, the wire contract's default: one campaign's events share a partition)
+    /// or the event id (true: traffic spreads evenly over the partitions, and a campaign's minute is partial in every
+    /// partition). A duplicate repeats its original's key either way.
+    /// </summary>
+    public bool KeyByEventId { get; init; }
+
     /// <summary>Fraction of messages that are not valid events (each kind of defect in turn).</summary>
     public double MalformedFraction { get; init; }
 

@@ -141,9 +141,14 @@ internal sealed class AggregationTasks<TEvent, TKey, TAccumulator, TResult>
         // checkpoint the new assignment starts from.
         Release(partition);
         var engine = new WindowedAggregation<TEvent, TKey, TAccumulator, TResult>(_spec, _aggregator, _options) { Partition = partition };
-        if (startOffset >= 0 && _checkpoints!.RestoreState(partition, startOffset) is { Length: > 0 } state)
+        if (startOffset >= 0)
         {
-            engine.Restore(state, _keyCodec);
+            var state = _checkpoints!.RestoreState(partition, startOffset, generation)
+                        ?? throw new InvalidOperationException($"partition {partition} starts at offset {startOffset} (generation {generation}) but no state is known for that checkpoint");
+            if (state.Length > 0)
+            {
+                engine.Restore(state, _keyCodec);
+            }
         }
 
         // Registers the partition with its watermark, so it holds event time back before its first event.

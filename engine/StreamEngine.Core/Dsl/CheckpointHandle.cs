@@ -42,11 +42,13 @@ public sealed class CheckpointHandle
     private Func<Func<int, long, bool>, Checkpoint>? _take;
 
     /// <summary>
-    /// A partition's stored snapshot for the offset the partition starts at (the checkpoint the source seeked to), or
-    /// null to start it empty. Asked with (partition, start offset): a partition assigned twice in quick succession
-    /// gets the state that belongs to the offset its batches actually start from.
+    /// A partition's stored snapshot for the assignment that starts it (the checkpoint the source seeked to, read in
+    /// the same claim), asked with (partition, start offset, generation): a partition assigned twice in quick
+    /// succession gets the state of each assignment. Empty: the checkpoint holds no state (start empty); null: no
+    /// state is known for that assignment, which fails the stream for a partition that starts past its beginning
+    /// (it would otherwise run on from an empty state).
     /// </summary>
-    public Func<int, long, byte[]?> RestoreState { get; init; } = (_, _) => null;
+    public Func<int, long, long, byte[]?> RestoreState { get; init; } = (_, _, _) => null;
 
     /// <summary>How keys are written into snapshots; the default handles int, long, string, Guid and UInt128.</summary>
     public object? KeyCodec { get; init; }

@@ -25,6 +25,9 @@ public static class BackupCommand
     private const string DataFolder = "data";
     private const string CheckpointTable = CheckpointStore.TableName;
 
+    /// <summary>The checkpoint table of backups made before checkpoints carried generations.</summary>
+    private const string LegacyCheckpointTable = "partition_checkpoints";
+
     public static async Task<int> BackupAsync(IReadOnlyList<string> args, TextWriter output)
     {
         ArgumentNullException.ThrowIfNull(output);
@@ -95,8 +98,20 @@ public static class BackupCommand
 
         clickHouse.Execute($"DROP DATABASE IF EXISTS {database}");
         clickHouse.Execute($"RESTORE DATABASE {database} FROM File({ClickHouseSql.Literal(Path.Combine(source, DataFolder))})");
-        clickHouse.Execute($"RESTORE TABLE {database}.{CheckpointTable} FROM File({ClickHouseSql.Literal(Path.Combine(source, OffsetsFolder))})");
-        var checkpoints = clickHouse.QueryText($"SELECT count() FROM {database}.{CheckpointTable} FINAL").Trim();
+        var offsets = $"File({ClickHouseSql.Literal(Path.Combine(source, OffsetsFolder))})";
+        var table = CheckpointTable;
+        try
+        {
+            clickHouse.Execute($"RESTORE TABLE {database}.{table} FROM {offsets}");
+        }
+        catch (ClickHouseException)
+        {
+            // A backup from before checkpoint generations holds the older table: the next run migrates it (migration 4).
+            table = LegacyCheckpointTable;
+            clickHouse.Execute($"RESTORE TABLE {database}.{table} FROM {offsets}");
+        }
+
+        var checkpoints = clickHouse.QueryText($"SELECT count() FROM {database}.{table} FINAL").Trim();
         await output.WriteLineAsync($"streamengine restore: database {database} ({manifest.Tables.Count} tables and views, {checkpoints} partition checkpoints, " +
                                     $"backed up {manifest.CreatedAt:u}) into {path}; jobs resume from its offsets");
         return 0;

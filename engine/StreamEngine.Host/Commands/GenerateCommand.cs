@@ -19,7 +19,7 @@ public static class GenerateCommand
     public static async Task<int> RunAsync(IReadOnlyList<string> args, TextWriter progress)
     {
         ArgumentNullException.ThrowIfNull(progress);
-        var parsed = Arguments.Parse("generate", args, "bootstrap", "topic", "events", "rate", "seed", "duplicates", "late", "malformed", "truth", "campaigns");
+        var parsed = Arguments.Parse("generate", args, "bootstrap", "topic", "events", "rate", "seed", "duplicates", "late", "malformed", "truth", "campaigns", "key");
         parsed.ExpectPositionals(0, 0, "nothing");
         var bootstrap = parsed.Value("bootstrap") ?? throw new UsageException("generate: --bootstrap is required (the Kafka bootstrap servers)");
         var topic = parsed.Value("topic") ?? "ad-events";
@@ -37,6 +37,12 @@ public static class GenerateCommand
             DuplicateFraction = Fraction(parsed, "duplicates"),
             LateFraction = Fraction(parsed, "late"),
             MalformedFraction = Fraction(parsed, "malformed"),
+            KeyByEventId = parsed.Value("key") switch
+            {
+                null or "campaign" => false,
+                "event-id" => true,
+                var other => throw new UsageException($"generate: --key must be campaign (the default) or event-id, not '{other}'"),
+            },
             // At a target rate event time keeps pace with the clock; flat out, the stream is as dense as a busy exchange.
             AuctionsPerSecond = rate > 0 ? rate / MessagesPerAuction : 5_000,
         };

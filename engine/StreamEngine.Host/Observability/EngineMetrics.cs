@@ -47,6 +47,14 @@ public sealed class EngineMetrics : IDisposable
         _meter.CreateObservableCounter("streamengine_events_dead_lettered", () => PerJob(s => s.DeadLettered), description: "Messages sent to the dead-letter topic");
         _meter.CreateObservableCounter("streamengine_events_late", () => PerJob(s => s.Late), description: "Events later than the allowed lateness, sent to the late topic");
         _meter.CreateObservableCounter("streamengine_events_duplicate", () => PerWindow(w => w.Duplicates), description: "Events dropped as duplicates of an event id already counted");
+        _meter.CreateObservableCounter("streamengine_events_discarded", () => PerWindow(w => w.Discarded),
+            description: "Events of a partition this process no longer held (in flight when it moved), discarded: the next owner reads them again");
+        _meter.CreateObservableCounter("streamengine_partitions_fenced", () => PerJob(s => s.Fenced),
+            description: "Checkpoints that found partitions claimed by a newer assignment (another process) and wrote nothing of them");
+        _meter.CreateObservableCounter("streamengine_topic_partition_count_changes", () => PerJob(s => s.PartitionCountChanges),
+            description: "Changes of the source topic's partition count seen (keys move between partitions: duplicates across the change can count twice)");
+        _meter.CreateObservableCounter("streamengine_checkpoint_side_output_failures", () => PerJob(s => s.SideOutputFailures),
+            description: "Checkpoints not stored because late records were not delivered (retried with backoff)");
         _meter.CreateObservableGauge("streamengine_consumer_lag_messages", () => PerPartition((t, p) => t.PartitionLag.TryGetValue(p, out var lag) ? lag : null),
             description: "Messages not yet read, per assigned partition (from the consumer's statistics)");
         _meter.CreateObservableGauge("streamengine_partition_assigned", () => PerPartition((_, _) => 1), description: "1 for each partition this process holds");

@@ -25,6 +25,9 @@ public readonly record struct PipelineStatus(long MessagesIn, long Events, long 
 
     /// <summary>Checkpoints that failed because late or dead-letter records were not delivered (retried; the offsets did not advance).</summary>
     public long SideOutputFailures { get; init; }
+
+    /// <summary>Times the source saw its topic's partition count change.</summary>
+    public long PartitionCountChanges { get; init; }
 }
 
 /// <summary>What a running job looks like inside, for <c>/metrics</c> and <c>/readyz</c>.</summary>
@@ -126,6 +129,12 @@ public sealed class JobPipeline<TKey, TResult> : IJobPipeline
     private const int CatchUpFlushAtPendingRows = 750_000;
 
     private static readonly TimeSpan CatchUpCheckpointInterval = TimeSpan.FromSeconds(10);
+
+    /// <summary>Results and raw events: a block written twice means the same rows (keys, versions) twice, so a repeat may be dropped.</summary>
+    private static readonly SinkOptions VersionedRows = new() { DropRepeatedBlocks = true };
+
+    /// <summary>How long checkpoints may keep failing on undelivered late records before the job stops with the reason.</summary>
+    private static readonly TimeSpan SideOutputGiveUpAfter = TimeSpan.FromMinutes(10);
     private readonly AdJob<TKey, TResult> _job;
     private readonly List<WindowResult<TKey, TResult>> _pending = [];
     private readonly List<EventBatch<AdEvent>> _pendingEvents = [];
@@ -182,6 +191,7 @@ public sealed class JobPipeline<TKey, TResult> : IJobPipeline
             {
                 Fenced = Interlocked.Read(ref _fenced),
                 SideOutputFailures = Interlocked.Read(ref _sideOutputFailures),
+                PartitionCountChanges = counters.PartitionCountChanges,
             };
         }
     }
@@ -240,7 +250,7 @@ public sealed class JobPipeline<TKey, TResult> : IJobPipeline
             KeyCodec = _job.KeyCodec(symbols),
         };
         (_store, _database) = (store, database);
-        _eventWriter = rawEvents ? new TableWriter(store, $"{database}.{RawEvents.Table}") : null;
+        _eventWriter = rawEvents ? new TableWriter(store, $"{database}.{RawEvents.Table}", VersionedRows) { Warn = w => _log.Warn(w) } : null;
         _names = new Utf8Names(Symbols);
         _source = new KafkaAdEventSource(
             new KafkaSourceOptions { BootstrapServers = bootstrap, GroupId = group, Topic = topic, DeadLetterTopic = $"{topic}.dlq", ClientSettings = settings.KafkaClientSettings },
@@ -266,6 +276,7 @@ public sealed class JobPipeline<TKey, TResult> : IJobPipeline
         var quietSince = Stopwatch.StartNew();
         var sinceCheckpoint = Stopwatch.StartNew();
         var sideOutputBackoff = TimeSpan.Zero;
+        Stopwatch? sideOutputFailing = null;
         while (!stopping.IsCancellationRequested)
         {
             try
@@ -301,9 +312,16 @@ public sealed class JobPipeline<TKey, TResult> : IJobPipeline
             {
                 await CheckpointAsync();
                 sideOutputBackoff = TimeSpan.Zero;
+                sideOutputFailing = null;
             }
             catch (SideOutputDeliveryException e)
             {
+                sideOutputFailing ??= Stopwatch.StartNew();
+                if (sideOutputFailing.Elapsed > SideOutputGiveUpAfter)
+                {
+                    return new SideOutputDeliveryException($"job {_job.Name}: late records have not been delivered for {SideOutputGiveUpAfter.TotalMinutes:F0} min; stopping (nothing past them is stored): {e.Message}", e);
+                }
+
                 // The results are written, the offsets are not: the next checkpoint writes them again after the
                 // records are delivered, and the source never moves past an undelivered one.
                 Interlocked.Increment(ref _sideOutputFailures);
@@ -345,15 +363,21 @@ public sealed class JobPipeline<TKey, TResult> : IJobPipeline
     /// <summary>Writes everything emitted so far with a last checkpoint, then stops reading.</summary>
     public async ValueTask DisposeAsync()
     {
-        if (_handle.IsAttached)
+        try
         {
-            await CheckpointAsync();
+            if (_handle.IsAttached)
+            {
+                await CheckpointAsync();
+            }
         }
-
-        _subscription?.Dispose();
-        await _source.DisposeAsync();
-        _lateEvents.Dispose();
-        _checkpointGate.Dispose();
+        finally
+        {
+            // Whatever the last checkpoint did, the consumer leaves the group (its partitions move at once).
+            _subscription?.Dispose();
+            await _source.DisposeAsync();
+            _lateEvents.Dispose();
+            _checkpointGate.Dispose();
+        }
     }
 
     /// <summary>16 hex digits, unique enough to find one batch in logs, ClickHouse's query log and live messages.</summary>
@@ -376,7 +400,7 @@ public sealed class JobPipeline<TKey, TResult> : IJobPipeline
         {
             if (!_writers.TryGetValue(table, out var writer))
             {
-                _writers[table] = writer = new TableWriter(_store, $"{_database}.{table}");
+                _writers[table] = writer = new TableWriter(_store, $"{_database}.{table}", VersionedRows) { Warn = w => _log.Warn(w) };
             }
 
             return writer;
@@ -527,83 +551,107 @@ public sealed class JobPipeline<TKey, TResult> : IJobPipeline
                 return; // nothing new since the last checkpoint
             }
 
-            // Fencing: a partition a newer assignment claimed (this process was paused or cut off and is not yet told)
-            // is another's now; nothing of it is written, whatever this process computed.
-            var held = checkpoint.Partitions.ToDictionary(p => p.Partition, p => p.Generation);
-            var fenced = new HashSet<int>();
-            foreach (var partition in rows.Select(r => r.Partition).Concat(events.Select(e => e.Partition)).Distinct())
+            try
             {
-                if (held.ContainsKey(partition))
+                await WriteCheckpointAsync(checkpoint, rows, events, batchId);
+            }
+            catch
+            {
+                // Nothing of this checkpoint was stored: its rows wait again (those of partitions still held), or the
+                // next checkpoint would store offsets that cover rows never written.
+                lock (_pending)
                 {
-                    continue;
+                    _pending.InsertRange(0, rows.Where(r => _held.ContainsKey(r.Partition)));
+                    var kept = events.Where(e => _held.ContainsKey(e.Partition)).ToList();
+                    _pendingEvents.InsertRange(0, kept);
+                    _pendingEventCount += kept.Sum(e => e.Count);
+                    _batchId ??= batchId;
                 }
 
-                if (_held.TryGetValue(partition, out var generation))
-                {
-                    held[partition] = generation;
-                }
-                else
-                {
-                    fenced.Add(partition); // no longer held at all
-                }
-            }
-
-            fenced.UnionWith(await _checkpoints.FencedAsync(held));
-            if (fenced.Count > 0)
-            {
-                Interlocked.Increment(ref _fenced);
-                rows.RemoveAll(r => fenced.Contains(r.Partition));
-                events.RemoveAll(e => fenced.Contains(e.Partition));
-                checkpoint = new Checkpoint([.. checkpoint.Partitions.Where(p => !fenced.Contains(p.Partition))]);
-                _log.Warn($"job {_job.Name}: partitions {string.Join(',', fenced.Order())} were claimed by a newer assignment (another process); nothing of theirs is written by this one");
-            }
-
-            var started = Stopwatch.GetTimestamp();
-            var job = new KeyValuePair<string, object?>("job", _job.Name);
-            // The batch's span links to the traces of the messages it read (W3C traceparent headers).
-            using var activity = EngineTelemetry.Activities.StartActivity(ActivityKind.Internal, links: _source.TakeTraceLinks(), name: $"checkpoint {_job.Name}");
-            activity?.SetTag("streamengine.job", _job.Name);
-            activity?.SetTag("streamengine.correlation_id", batchId);
-            activity?.SetTag("streamengine.result_rows", rows.Count);
-            activity?.SetTag("streamengine.partitions", string.Join(',', checkpoint.Partitions.Select(p => p.Partition)));
-
-            // Results, raw events and late events first, then the checkpoint that says they are covered: a crash
-            // between the two only means the replay writes the same rows (same keys and versions) again.
-            foreach (var table in rows.Count == 0 ? [] : _job.ToRows(rows, _names))
-            {
-                await WriterFor(table.Table).WriteAsync(table.Rows, batchId);
-            }
-
-            if (_eventWriter is not null && events.Count > 0)
-            {
-                await _eventWriter.WriteAsync(RawEvents.ToRows(events, _names), batchId);
-            }
-
-            _lateEvents.Flush(TimeSpan.FromSeconds(30)); // throws SideOutputDeliveryException: the checkpoint is not stored
-            await _checkpoints.SaveAsync(checkpoint);
-            _handle.Confirm(checkpoint);
-            var storedAtMs = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
-            foreach (var partition in checkpoint.Partitions)
-            {
-                _source.MarkProcessed(partition.Partition, partition.NextOffset);
-                _stateBytes[partition.Partition] = partition.State.Length;
-                if (partition.NewestEventTimeMs != long.MinValue)
-                {
-                    EngineTelemetry.EndToEndLatency.Record(Math.Max(0, storedAtMs - partition.NewestEventTimeMs) / 1000.0, job);
-                }
-            }
-
-            var elapsed = Stopwatch.GetElapsedTime(started);
-            EngineTelemetry.CheckpointDuration.Record(elapsed.TotalSeconds, job);
-            if (_log.IsEnabled(Microsoft.Extensions.Logging.LogLevel.Debug))
-            {
-                _log.Debug($"checkpoint: {rows.Count:N0} results, {events.Sum(e => e.Count):N0} raw events, partitions " +
-                           $"{string.Join(", ", checkpoint.Partitions.Select(p => $"{p.Partition}@{p.NextOffset}"))} stored in {elapsed.TotalMilliseconds:F0} ms", batchId);
+                throw;
             }
         }
         finally
         {
             _checkpointGate.Release();
+        }
+    }
+
+    private async Task WriteCheckpointAsync(Checkpoint checkpoint, List<WindowResult<TKey, TResult>> rows, List<EventBatch<AdEvent>> events, string batchId)
+    {
+        // Fencing: a partition a newer assignment claimed (this process was paused or cut off and is not yet told)
+        // is another's now; nothing of it is written, whatever this process computed.
+        var held = checkpoint.Partitions.ToDictionary(p => p.Partition, p => p.Generation);
+        // Lost partitions whose news has not come through the pipeline yet: the source knew at once.
+        var fenced = held.Where(h => _source.WasLost(h.Key, h.Value)).Select(h => h.Key).ToHashSet();
+        foreach (var partition in rows.Select(r => r.Partition).Concat(events.Select(e => e.Partition)).Distinct())
+        {
+            if (held.ContainsKey(partition))
+            {
+                continue;
+            }
+
+            if (_held.TryGetValue(partition, out var generation))
+            {
+                held[partition] = generation;
+            }
+            else
+            {
+                fenced.Add(partition); // no longer held at all
+            }
+        }
+
+        fenced.UnionWith(await _checkpoints.FencedAsync(held));
+        if (fenced.Count > 0)
+        {
+            Interlocked.Increment(ref _fenced);
+            rows.RemoveAll(r => fenced.Contains(r.Partition));
+            events.RemoveAll(e => fenced.Contains(e.Partition));
+            checkpoint = new Checkpoint([.. checkpoint.Partitions.Where(p => !fenced.Contains(p.Partition))]);
+            _log.Warn($"job {_job.Name}: partitions {string.Join(',', fenced.Order())} were claimed by a newer assignment (another process); nothing of theirs is written by this one");
+        }
+
+        var started = Stopwatch.GetTimestamp();
+        var job = new KeyValuePair<string, object?>("job", _job.Name);
+        // The batch's span links to the traces of the messages it read (W3C traceparent headers).
+        using var activity = EngineTelemetry.Activities.StartActivity(ActivityKind.Internal, links: _source.TakeTraceLinks(), name: $"checkpoint {_job.Name}");
+        activity?.SetTag("streamengine.job", _job.Name);
+        activity?.SetTag("streamengine.correlation_id", batchId);
+        activity?.SetTag("streamengine.result_rows", rows.Count);
+        activity?.SetTag("streamengine.partitions", string.Join(',', checkpoint.Partitions.Select(p => p.Partition)));
+
+        // Results, raw events and late events first, then the checkpoint that says they are covered: a crash
+        // between the two only means the replay writes the same rows (same keys and versions) again.
+        foreach (var table in rows.Count == 0 ? [] : _job.ToRows(rows, _names))
+        {
+            await WriterFor(table.Table).WriteAsync(table.Rows, batchId);
+        }
+
+        if (_eventWriter is not null && events.Count > 0)
+        {
+            await _eventWriter.WriteAsync(RawEvents.ToRows(events, _names), batchId);
+        }
+
+        _lateEvents.Flush(TimeSpan.FromSeconds(30)); // throws SideOutputDeliveryException: the checkpoint is not stored
+        await _checkpoints.SaveAsync(checkpoint);
+        _handle.Confirm(checkpoint);
+        var storedAtMs = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        foreach (var partition in checkpoint.Partitions)
+        {
+            _source.MarkProcessed(partition.Partition, partition.NextOffset);
+            _stateBytes[partition.Partition] = partition.State.Length;
+            if (partition.NewestEventTimeMs != long.MinValue)
+            {
+                EngineTelemetry.EndToEndLatency.Record(Math.Max(0, storedAtMs - partition.NewestEventTimeMs) / 1000.0, job);
+            }
+        }
+
+        var elapsed = Stopwatch.GetElapsedTime(started);
+        EngineTelemetry.CheckpointDuration.Record(elapsed.TotalSeconds, job);
+        if (_log.IsEnabled(Microsoft.Extensions.Logging.LogLevel.Debug))
+        {
+            _log.Debug($"checkpoint: {rows.Count:N0} results, {events.Sum(e => e.Count):N0} raw events, partitions " +
+                       $"{string.Join(", ", checkpoint.Partitions.Select(p => $"{p.Partition}@{p.NextOffset}"))} stored in {elapsed.TotalMilliseconds:F0} ms", batchId);
         }
     }
 }

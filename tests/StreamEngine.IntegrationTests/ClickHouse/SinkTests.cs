@@ -84,13 +84,20 @@ public sealed class SinkTests(EmbeddedClickHouseFixture clickHouse) : IAsyncLife
     {
         // As the jobs' results tables are declared: a plain ReplacingMergeTree, no deduplication setting.
         await Store.ExecuteAsync($"CREATE TABLE {_db}.partials (campaign String, impressions UInt64) ENGINE = ReplacingMergeTree ORDER BY campaign");
-        var writer = new TableWriter(Store, $"{_db}.partials", FastRetries);
+        var options = FastRetries with { DropRepeatedBlocks = true };
+        var writer = new TableWriter(Store, $"{_db}.partials", options);
 
         await writer.WriteAsync(Rows(0, 3));
-        await new TableWriter(Store, $"{_db}.partials", FastRetries).WriteAsync(Rows(0, 3)); // a retry after a lost reply, or a replay
+        await new TableWriter(Store, $"{_db}.partials", options).WriteAsync(Rows(0, 3)); // a retry after a lost reply, or a replay
         await writer.WriteAsync(Rows(10, 2)); // other content: kept
-
         Assert.Equal("5", (await Store.QueryAsync($"SELECT count() FROM {_db}.partials")).Trim());
+
+        // A table where writing the same rows again is a change (a budget set back) keeps every block by default.
+        await Store.ExecuteAsync($"CREATE TABLE {_db}.settings (campaign String, impressions UInt64) ENGINE = MergeTree ORDER BY campaign");
+        var plain = new TableWriter(Store, $"{_db}.settings", FastRetries);
+        await plain.WriteAsync(Rows(0, 1));
+        await plain.WriteAsync(Rows(0, 1));
+        Assert.Equal("2", (await Store.QueryAsync($"SELECT count() FROM {_db}.settings")).Trim());
     }
 
     [Fact]
@@ -108,8 +115,9 @@ public sealed class SinkTests(EmbeddedClickHouseFixture clickHouse) : IAsyncLife
         // Partition 0 moves to a second process, which claims it before reading anything.
         var second = new CheckpointStore(Store, _db, "ad-metrics", "ad-events", FastRetries);
         Assert.Equal(new Dictionary<int, PartitionStart> { [0] = new(100, 2) }, await second.ClaimAsync("ad-events", [0]));
-        Assert.Equal([1], second.TakeRestoredState(0, 100));
-        Assert.Null(second.TakeRestoredState(0, 100)); // handed out once
+        Assert.Null(second.TakeRestoredState(0, 90, 2)); // not the offset that claim read
+        Assert.Equal([1], second.TakeRestoredState(0, 100, 2));
+        Assert.Null(second.TakeRestoredState(0, 100, 2)); // handed out once
 
         // The first process, paused through the move, still thinks it holds partition 0 and read further.
         Assert.Equal([0], (await first.FencedAsync(new Dictionary<int, long> { [0] = 1, [1] = 1 })).Order());
@@ -119,13 +127,51 @@ public sealed class SinkTests(EmbeddedClickHouseFixture clickHouse) : IAsyncLife
         var third = new CheckpointStore(Store, _db, "ad-metrics", "ad-events", FastRetries);
         var claims = await third.ClaimAsync("ad-events", [0, 1, 2]);
         Assert.Equal(new Dictionary<int, PartitionStart> { [0] = new(100, 3), [1] = new(50, 2), [2] = new(-1, 1) }, claims);
-        Assert.Null(third.TakeRestoredState(1, 40)); // not the offset partition 1 resumes at
-        Assert.Equal([1], third.TakeRestoredState(0, 100));
-        Assert.Equal([2], third.TakeRestoredState(1, 50));
-        Assert.Null(third.TakeRestoredState(2, 0));
-        Assert.Empty(await second.FencedAsync(new Dictionary<int, long> { [1] = 2 }));
+        Assert.Equal([1], third.TakeRestoredState(0, 100, 3));
+        Assert.Equal([2], third.TakeRestoredState(1, 50, 2));
+        Assert.Empty(await third.FencedAsync(new Dictionary<int, long> { [0] = 3, [1] = 2 }));
         Assert.Equal([0], (await second.FencedAsync(new Dictionary<int, long> { [0] = 2 })).Order());
         await Assert.ThrowsAsync<ArgumentException>(() => third.ClaimAsync("other-topic", [0]));
+    }
+
+    [Fact]
+    public async Task A_partition_claimed_twice_before_its_first_assignment_is_handled_restores_each_claims_state()
+    {
+        await new SchemaMigrator(Store, _db).ApplyAsync(CheckpointStore.Migrations);
+        var store = new CheckpointStore(Store, _db, "ad-metrics", "ad-events", FastRetries);
+        await store.ClaimAsync("ad-events", [4]);
+        await store.SaveAsync(new Checkpoint([new(4, 60, [6], 1) { Generation = 1 }]));
+
+        // Assigned, lost and assigned again while the pipeline was still busy: both claims read the same checkpoint.
+        Assert.Equal(new PartitionStart(60, 2), (await store.ClaimAsync("ad-events", [4]))[4]);
+        Assert.Equal(new PartitionStart(60, 3), (await store.ClaimAsync("ad-events", [4]))[4]);
+        Assert.Equal([6], store.TakeRestoredState(4, 60, 2));
+        Assert.Equal([6], store.TakeRestoredState(4, 60, 3)); // the second assignment is restored too, not started empty
+
+        // A claim overtaken before its assignment was handled is dropped once a newer one is taken.
+        await store.ClaimAsync("ad-events", [4]);
+        await store.ClaimAsync("ad-events", [4]);
+        Assert.Equal([6], store.TakeRestoredState(4, 60, 5));
+        Assert.Null(store.TakeRestoredState(4, 60, 4));
+    }
+
+    [Fact]
+    public async Task Two_claims_that_read_the_same_generation_at_once_leave_exactly_one_owner()
+    {
+        await new SchemaMigrator(Store, _db).ApplyAsync(CheckpointStore.Migrations);
+        var before = new CheckpointStore(Store, _db, "ad-metrics", "ad-events", FastRetries);
+        await before.ClaimAsync("ad-events", [7]);
+        await before.SaveAsync(new Checkpoint([new(7, 10, [7], 1) { Generation = 1 }]));
+
+        // One claim stalled past the consumer's poll interval, the partition moved and was claimed meanwhile: both
+        // read generation 1 and both write generation 2.
+        var stalled = new CheckpointStore(Store, _db, "ad-metrics", "ad-events", FastRetries);
+        var moved = new CheckpointStore(Store, _db, "ad-metrics", "ad-events", FastRetries);
+        var claims = await Task.WhenAll(stalled.ClaimAsync("ad-events", [7]), moved.ClaimAsync("ad-events", [7]));
+        Assert.All(claims, c => Assert.Equal(new PartitionStart(10, 2), c[7]));
+
+        var fenced = await Task.WhenAll(stalled.FencedAsync(new Dictionary<int, long> { [7] = 2 }), moved.FencedAsync(new Dictionary<int, long> { [7] = 2 }));
+        Assert.Equal(1, fenced.Count(f => f.Contains(7)));
     }
 
     [Fact]
@@ -140,8 +186,7 @@ public sealed class SinkTests(EmbeddedClickHouseFixture clickHouse) : IAsyncLife
 
         var store = new CheckpointStore(Store, _db, "ad-metrics", "ad-events", FastRetries);
         Assert.Equal(new Dictionary<int, PartitionStart> { [3] = new(90, 1) }, await store.ClaimAsync("ad-events", [3]));
-        Assert.Equal("b"u8.ToArray(), store.TakeRestoredState(3, 90));
-        Assert.Equal("0", (await Store.QueryAsync($"EXISTS TABLE {_db}.partition_checkpoints")).Trim());
+        Assert.Equal("b"u8.ToArray(), store.TakeRestoredState(3, 90, 1));
     }
 
     private static RecordBatch Rows(int from, int count) => new RecordBatch.Builder()

@@ -1,0 +1,207 @@
+using System.Diagnostics;
+using System.Text.RegularExpressions;
+using StreamEngine.Host.ClickHouseHttp;
+using StreamEngine.TestUtilities;
+using Xunit.Abstractions;
+
+namespace StreamEngine.IntegrationTests.ExactlyOnce;
+
+/// <summary>
+/// The partition lifecycle with real processes, on the paths where it used to break: partitions that move while the
+/// engines' poll loops are full (a catch-up of a million events with joins, SIGTERMs and SIGKILLs), a partition whose
+/// leader is down for longer than the allowed lateness plus the idle timeout under live traffic, and an owner frozen
+/// (SIGSTOP) past its session timeout that wakes after its partitions moved. Engines write through the server sink to
+/// one store behind this process's ClickHouse HTTP endpoint; after a clean drain <c>ads.campaign_minute</c> equals the
+/// generator's truth.
+/// </summary>
+[Collection(ClickHouse.EmbeddedClickHouseCollection.Name)]
+public sealed partial class PartitionMoveTests(EmbeddedClickHouseFixture clickHouse, ITestOutputHelper output)
+{
+    private static readonly TimeSpan Patience = TimeSpan.FromMinutes(3);
+
+    [Fact]
+    public async Task Rebalances_during_a_catch_up_of_a_million_events_with_joins_SIGTERMs_and_SIGKILLs_leave_results_equal_to_the_truth()
+    {
+        using var folder = new TemporaryDirectory("streamengine-catchup");
+        var (kafka, bootstrap) = await KafkaServe.StartAdTopicsAsync(folder, 48, Patience);
+        using var kafkaProcess = kafka;
+        var truthFile = folder.File("truth.json");
+        // Keyed by event id, as many producers do: every campaign minute is partial in every partition.
+        using (var generate = await StreamEngineCli.RunAsync(Patience, "generate", "--bootstrap", bootstrap, "--events", "1000000", "--seed", "41",
+                   "--duplicates", "0.01", "--malformed", "0.002", "--key", "event-id", "--truth", truthFile))
+        {
+            Assert.True(generate.ExitCode == 0, generate.StandardError);
+        }
+
+        await using var cluster = await EngineGroup.StartAsync(clickHouse, "catchup", bootstrap);
+        var a = await cluster.StartAsync();
+        await Task.Delay(TimeSpan.FromSeconds(2)); // a's poll loop is full
+        var b = await cluster.StartAsync();       // a gives half of its partitions to b while reading flat out
+        var c = await cluster.StartAsync();
+        await c.WaitForStandardErrorAsync("assigned partitions", Patience);
+        a.Signal(15);                             // a clean leave in the middle of the catch-up
+        await a.WaitForExitAsync(Patience);
+        Assert.True(a.ExitCode == 0, $"a SIGTERM must drain an engine cleanly: exit {a.ExitCode}: {a.StandardError}");
+        b.Signal(9);                              // its partitions move once its session times out
+        var d = await cluster.StartAsync();
+        await d.WaitForStandardErrorAsync("assigned partitions", Patience);
+        Assert.DoesNotContain("caught up", a.StandardError, StringComparison.Ordinal); // the moves happened during the catch-up
+        Assert.Contains("revoked", a.StandardError, StringComparison.Ordinal);
+        c.Signal(9);
+        d.Signal(15);
+        await d.WaitForExitAsync(Patience);
+        Assert.True(d.ExitCode == 0, $"exit {d.ExitCode}: {d.StandardError}");
+
+        await cluster.DrainAndAssertTruthAsync(truthFile, output, keyedByCampaign: false);
+    }
+
+    [Fact]
+    public async Task A_leader_down_longer_than_the_lateness_and_the_idle_timeout_makes_nothing_late_under_live_traffic()
+    {
+        using var folder = new TemporaryDirectory("streamengine-stall");
+        var (kafka, bootstrap) = await KafkaServe.StartAdTopicsAsync(folder, 12, Patience);
+        using var kafkaProcess = kafka;
+        var truthFile = folder.File("truth.json");
+        // About 500 events/s with at most 2 s of disorder; the producer buffers what broker 2 leads while it is down.
+        using var generate = StreamEngineCli.Start("generate", "--bootstrap", bootstrap, "--events", "40000", "--rate", "500", "--seed", "43", "--truth", truthFile);
+
+        await using var cluster = await EngineGroup.StartAsync(clickHouse, "stall", bootstrap, "--set", "window.allowed_lateness=5s");
+        var engine = await cluster.StartAsync();
+        await engine.WaitForStandardErrorAsync("assigned partitions", Patience);
+        await Task.Delay(TimeSpan.FromSeconds(5));
+        await kafka.WriteInputAsync("broker down 2\n");
+        await kafka.WaitForOutputAsync(line => line == "broker 2 down", Patience);
+        await Task.Delay(TimeSpan.FromSeconds(40)); // longer than the lateness (5 s) plus the idle timeout (30 s)
+        await kafka.WriteInputAsync("broker up 2\n");
+        await kafka.WaitForOutputAsync(line => line == "broker 2 up", Patience);
+
+        await generate.WaitForExitAsync(Patience);
+        Assert.True(generate.ExitCode == 0, generate.StandardError);
+        engine.Signal(15);
+        await engine.WaitForExitAsync(Patience);
+        Assert.True(engine.ExitCode == 0, $"exit {engine.ExitCode}: {engine.StandardError}");
+        Assert.Contains(", 0 late,", engine.StandardOutput + engine.StandardError, StringComparison.Ordinal);
+
+        await cluster.DrainAndAssertTruthAsync(truthFile, output);
+        using var late = await ChildProcess.RunAsync(RequiredTool.Find("kcat"), ["-b", bootstrap, "-t", "ad-events.late", "-C", "-e", "-q"], Patience);
+        Assert.Equal("", late.StandardOutput.Trim());
+    }
+
+    [Fact]
+    public async Task An_owner_frozen_past_its_session_timeout_writes_nothing_of_the_partitions_that_moved_meanwhile()
+    {
+        using var folder = new TemporaryDirectory("streamengine-frozen");
+        var (kafka, bootstrap) = await KafkaServe.StartAdTopicsAsync(folder, 12, Patience);
+        using var kafkaProcess = kafka;
+        var truthFile = folder.File("truth.json");
+        using var generate = StreamEngineCli.Start("generate", "--bootstrap", bootstrap, "--events", "60000", "--rate", "2500", "--seed", "47",
+            "--duplicates", "0.02", "--truth", truthFile);
+
+        await using var cluster = await EngineGroup.StartAsync(clickHouse, "frozen", bootstrap);
+        var a = await cluster.StartAsync();
+        var b = await cluster.StartAsync();
+        await b.WaitForStandardErrorAsync("assigned partitions", Patience);
+        await Task.Delay(TimeSpan.FromSeconds(3));
+
+        a.Signal(19); // SIGSTOP: a holds unwritten state and a checkpoint it has not written
+        await UntilAsync(() => Assignments().Count(b.StandardError) >= 2, "b takes a's partitions once a's session times out");
+        await Task.Delay(TimeSpan.FromSeconds(3));
+        a.Signal(18); // SIGCONT: a wakes up believing it still owns them
+        await UntilAsync(() => LostPartitions().IsMatch(a.StandardError), "a is told it lost its partitions");
+
+        await generate.WaitForExitAsync(Patience);
+        Assert.True(generate.ExitCode == 0, generate.StandardError);
+        foreach (var engine in new[] { a, b })
+        {
+            engine.Signal(15);
+            await engine.WaitForExitAsync(Patience);
+            Assert.True(engine.ExitCode == 0, $"exit {engine.ExitCode}: {engine.StandardError}");
+        }
+
+        await cluster.DrainAndAssertTruthAsync(truthFile, output);
+    }
+
+    private static async Task UntilAsync(Func<bool> condition, string what)
+    {
+        var clock = Stopwatch.StartNew();
+        while (!condition())
+        {
+            Assert.True(clock.Elapsed < Patience, $"timed out waiting until {what}");
+            await Task.Delay(100);
+        }
+    }
+
+    [GeneratedRegex(@"kafka source: assigned partitions")]
+    private static partial Regex Assignments();
+
+    [GeneratedRegex(@"kafka source: partitions [\d,]+ lost")]
+    private static partial Regex LostPartitions();
+
+    /// <summary>Engines of one consumer group writing to one database through the server sink; a drain in a new group at the end.</summary>
+    private sealed class EngineGroup : IAsyncDisposable
+    {
+        private readonly EmbeddedClickHouseFixture _clickHouse;
+        private readonly ClickHouseHttpEndpoint _endpoint;
+        private readonly string[] _settings;
+        private readonly List<ChildProcess> _engines = [];
+
+        private EngineGroup(EmbeddedClickHouseFixture clickHouse, ClickHouseHttpEndpoint endpoint, string database, string[] settings)
+        {
+            _clickHouse = clickHouse;
+            _endpoint = endpoint;
+            Database = database;
+            _settings = settings;
+        }
+
+        public string Database { get; }
+
+        public static async Task<EngineGroup> StartAsync(EmbeddedClickHouseFixture clickHouse, string name, string bootstrap, params string[] extra)
+        {
+            var database = clickHouse.CreateDatabase(name);
+            var endpoint = await ClickHouseHttpEndpoint.StartAsync(clickHouse.Store, new ClickHouseHttpOptions { Port = 0 });
+            return new EngineGroup(clickHouse, endpoint, database,
+            [
+                "--set", $"kafka.bootstrap={bootstrap}", "--set", "clickhouse.mode=server", "--set", $"clickhouse.url={endpoint.Url}",
+                "--set", $"clickhouse.database={database}", .. extra,
+            ]);
+        }
+
+        public async Task<ChildProcess> StartAsync()
+        {
+            var engine = StreamEngineCli.Start(["run", "--job", "ad-metrics", "--set", "kafka.group=shared", "--set", "log.format=text", .. _settings]);
+            _engines.Add(engine);
+            await engine.WaitForOutputAsync(line => line.StartsWith("streamengine run:", StringComparison.Ordinal), Patience);
+            return engine;
+        }
+
+        /// <summary>A new group member reads every partition from the stored checkpoints to the end; then the results must equal the truth.</summary>
+        public async Task DrainAndAssertTruthAsync(string truthFile, ITestOutputHelper output, bool keyedByCampaign = true)
+        {
+            using var drain = await StreamEngineCli.RunAsync(Patience, ["run", "--job", "ad-metrics", "--until-idle", "3", "--set", "kafka.group=drain", "--set", "log.format=text", .. _settings]);
+            Assert.True(drain.ExitCode == 0, $"exit {drain.ExitCode}: {drain.StandardError}");
+            foreach (var engine in _engines)
+            {
+                output.WriteLine($"--- engine {engine.Id}:\n{string.Join('\n', engine.StandardError.Split('\n').Where(l => l.Contains("partitions", StringComparison.Ordinal) || l.Contains("stopped", StringComparison.Ordinal)))}");
+            }
+
+            var store = _clickHouse.Store;
+            var actual = store.QueryText($"SELECT * FROM {Database}.campaign_minute ORDER BY window_start, campaign FORMAT JSONEachRow");
+            var truth = await File.ReadAllTextAsync(truthFile);
+            Truth.AssertCampaignMinutesEqual(truth, actual, (window, campaign) => "; stored partials (partition, version, bids): " +
+                store.QueryText($"SELECT source_partition, version, bids FROM {Database}.campaign_minute_results " +
+                                $"WHERE campaign = '{campaign}' AND window_start = toDateTime64('{window}', 3, 'UTC') ORDER BY source_partition, version").Replace('\n', ';'),
+                uniqueUsers: keyedByCampaign);
+            Truth.AssertRawEventsComplete(truth, store.QueryText($"SELECT count(), uniqExact(event_id_hash) FROM {Database}.events"));
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            foreach (var engine in _engines)
+            {
+                engine.Dispose();
+            }
+
+            await _endpoint.DisposeAsync();
+        }
+    }
+}

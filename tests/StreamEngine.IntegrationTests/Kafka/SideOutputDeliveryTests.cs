@@ -1,0 +1,97 @@
+using System.Text;
+using Confluent.Kafka;
+using StreamEngine.Core.AdEvents;
+using StreamEngine.Core.Events;
+using StreamEngine.Core.Windowing;
+using StreamEngine.Kafka.Embedded;
+using StreamEngine.Kafka.Source;
+using StreamEngine.TestUtilities;
+
+namespace StreamEngine.IntegrationTests.Kafka;
+
+/// <summary>
+/// Side outputs (late and dead-letter records) are delivered with delivery reports: a record the broker refuses is
+/// produced again, never dropped while the offsets move past it. The cluster's produce requests fail on purpose
+/// (a permanent error: what retries inside the client do not cure), so this class has a cluster of its own.
+/// </summary>
+public sealed class SideOutputDeliveryTests(EmbeddedKafkaFixture kafka) : IClassFixture<EmbeddedKafkaFixture>
+{
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(90);
+
+    [Fact]
+    public void Late_records_the_broker_refused_are_produced_again_and_a_flush_that_cannot_deliver_them_throws()
+    {
+        var topic = kafka.CreateTopic("late-refused", 1);
+        var symbols = new SymbolTable();
+        using var writer = new LateEventWriter(kafka.BootstrapServers, topic, "ad-events", symbols);
+        kafka.Cluster.PushRequestErrors(KafkaApiKey.Produce, ErrorCode.TopicAuthorizationFailed, ErrorCode.TopicAuthorizationFailed);
+        for (var i = 0; i < 10; i++)
+        {
+            writer.Write(Late(symbols, i));
+        }
+
+        writer.Flush(TimeSpan.FromSeconds(30));
+
+        Assert.Equal(0, writer.Undelivered);
+        Assert.Equal(Enumerable.Range(0, 10).Select(i => (long)i), Offsets(kafka.ReadAll(topic, 10, Patience)).Distinct().Order());
+
+        // Refused for longer than the flush may wait: it says so instead of returning as if delivered.
+        kafka.Cluster.PushRequestErrors(KafkaApiKey.Produce, [.. Enumerable.Repeat(ErrorCode.TopicAuthorizationFailed, 500)]);
+        writer.Write(Late(symbols, 10));
+        Assert.Throws<SideOutputDeliveryException>(() => writer.Flush(TimeSpan.FromSeconds(2)));
+        kafka.Cluster.ClearRequestErrors(KafkaApiKey.Produce);
+        writer.Flush(TimeSpan.FromSeconds(30)); // the next checkpoint's flush delivers it
+        Assert.Contains(10L, Offsets(kafka.ReadAll(topic, 11, Patience)));
+    }
+
+    [Fact]
+    public async Task Dead_letters_the_broker_refused_are_produced_again_before_their_batch_is_handed_on()
+    {
+        var topic = kafka.CreateTopic("dlq-refused", 1);
+        var dlq = kafka.CreateTopic("dlq-refused-dlq", 1);
+        using (var producer = new ProducerBuilder<string, string>(kafka.ProducerConfig()).Build())
+        {
+            for (var i = 0; i < 20; i++)
+            {
+                producer.Produce(topic, new Message<string, string> { Key = "c", Value = i % 2 == 0 ? "not json" : Valid(i) });
+            }
+
+            producer.Flush(Patience);
+        }
+
+        kafka.Cluster.PushRequestErrors(KafkaApiKey.Produce, ErrorCode.TopicAuthorizationFailed, ErrorCode.TopicAuthorizationFailed, ErrorCode.TopicAuthorizationFailed);
+        var reader = new SourceReader();
+        await using var source = new KafkaAdEventSource(new KafkaSourceOptions
+        {
+            BootstrapServers = kafka.BootstrapServers, GroupId = $"dlq-{Guid.NewGuid():N}", Topic = topic, DeadLetterTopic = dlq,
+        }, reader, new SymbolTable());
+        source.Start();
+        var reading = reader.ReadAsync(source);
+        var deadline = DateTime.UtcNow + Patience;
+        while (reader.Events.Count < 10)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "timed out");
+            await Task.Delay(50);
+        }
+
+        // Every dead letter is in the topic by the time the events read after it were handed on.
+        var letters = kafka.ReadAll(dlq, 10, Patience);
+        Assert.Equal(Enumerable.Range(0, 10).Select(i => (long)(2 * i)), letters.Select(m => long.Parse(Encoding.UTF8.GetString(m.Headers.GetLastBytes(DeadLetterHeaders.SourceOffset)), System.Globalization.CultureInfo.InvariantCulture)).Distinct().Order());
+        Assert.Equal(10, source.Counters.DeadLettered);
+        Assert.True(source.Counters.TransientErrors > 0, "the refused deliveries should have been retried");
+    }
+
+    private static LateEvent<AdEvent> Late(SymbolTable symbols, long offset) => new(
+        new AdEvent
+        {
+            Id = (UInt128)offset + 1, Type = AdEventType.Impression, TimestampMs = 1_790_000_000_000, Campaign = symbols.Intern("c1"), Ad = symbols.Intern("a1"),
+            Placement = symbols.Intern("s1"), Publisher = symbols.Intern("p1"), Currency = Codes.Usd, PriceMicros = 1000, SourceOffset = offset,
+        },
+        0, 1_790_000_400_000, "event time is behind the watermark by more than the allowed lateness");
+
+    private static IEnumerable<long> Offsets(IEnumerable<Message<byte[], byte[]>> messages) =>
+        messages.Select(m => long.Parse(Encoding.UTF8.GetString(m.Headers.GetLastBytes(DeadLetterHeaders.SourceOffset)), System.Globalization.CultureInfo.InvariantCulture));
+
+    private static string Valid(int i) =>
+        $"{{\"v\":2,\"id\":\"ev-{i}\",\"type\":\"impression\",\"ts\":1790000000000,\"campaign\":\"c\",\"ad\":\"a\",\"placement\":\"s\",\"publisher\":\"p\",\"price_micros\":1000,\"currency\":\"USD\"}}";
+}

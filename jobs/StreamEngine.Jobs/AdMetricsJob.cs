@@ -15,7 +15,10 @@ namespace StreamEngine.Jobs;
 /// </summary>
 public sealed class AdMetricsJob : AdJob<int, CampaignMinute>
 {
-    public override string Name => "ad-metrics";
+    /// <summary>The job's name, for readers of its stored progress (dynamic-pricing).</summary>
+    public const string JobName = "ad-metrics";
+
+    public override string Name => JobName;
 
     public override string Summary =>
         "per campaign and minute: bids, wins, impressions, clicks, conversions, spend, CTR, eCPM, unique users -> ads.campaign_minute; " +

@@ -18,7 +18,10 @@ namespace StreamEngine.Jobs;
 /// </summary>
 public sealed class BidLandscapeJob : AdJob<int, SlotMinute>
 {
-    public override string Name => "bid-landscape";
+    /// <summary>The job's name, for readers of its stored progress (dynamic-pricing).</summary>
+    public const string JobName = "bid-landscape";
+
+    public override string Name => JobName;
 
     public override string Summary =>
         "per slot and minute: bids, wins, win rate, bid and clearing price p50/p90/p99, floor statistics, bid density -> ads.slot_minute";

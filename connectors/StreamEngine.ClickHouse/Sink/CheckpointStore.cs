@@ -28,6 +28,14 @@ public sealed class CheckpointStore : IResumePositions
     /// <summary>The table's name in the job's database.</summary>
     public const string TableName = "partition_checkpoints_v2";
 
+    /// <summary>
+    /// The order in which a partition's checkpoints supersede each other, for <c>argMax</c>: (generation, owner,
+    /// offset) packed into <c>newest</c>, then the write time (a checkpoint at the offset its claim started from, after
+    /// a state change without new input, comes after the claim). Merges agree: among equal versions a
+    /// ReplacingMergeTree keeps the last inserted row.
+    /// </summary>
+    public const string NewestFirst = "(newest, written_at)";
+
     /// <summary>How long a claim waits for ClickHouse before the source gives up (well below librdkafka's default max.poll.interval.ms of 5 min).</summary>
     public static readonly TimeSpan ClaimTimeout = TimeSpan.FromMinutes(4);
 
@@ -197,7 +205,7 @@ public sealed class CheckpointStore : IResumePositions
         }
 
         var output = await _writer.QueryAsync(
-            $"SELECT partition, argMax(generation, newest), argMax(owner, newest) FROM {ClickHouseSql.Identifier(_table)} WHERE {Where(held.Keys)} GROUP BY partition",
+            $"SELECT partition, argMax(generation, {NewestFirst}), argMax(owner, {NewestFirst}) FROM {ClickHouseSql.Identifier(_table)} WHERE {Where(held.Keys)} GROUP BY partition",
             cancellationToken);
         foreach (var fields in output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(line => line.Split('\t')))
         {
@@ -244,7 +252,7 @@ public sealed class CheckpointStore : IResumePositions
     private async Task<Dictionary<int, PartitionCheckpoint>> NewestAsync(IReadOnlyList<int> partitions, CancellationToken cancellationToken)
     {
         var output = await _writer.QueryAsync(
-            "SELECT partition, argMax(generation, newest), argMax(next_offset, newest), argMax(watermark, newest), base64Encode(argMax(state, newest)) " +
+            $"SELECT partition, argMax(generation, {NewestFirst}), argMax(next_offset, {NewestFirst}), argMax(watermark, {NewestFirst}), base64Encode(argMax(state, {NewestFirst})) " +
             $"FROM {ClickHouseSql.Identifier(_table)} WHERE {Where(partitions)} GROUP BY partition",
             cancellationToken);
         var newest = new Dictionary<int, PartitionCheckpoint>();

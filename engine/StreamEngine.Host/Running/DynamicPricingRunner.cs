@@ -13,11 +13,14 @@ using StreamEngine.Host.Observability;
 namespace StreamEngine.Host.Running;
 
 /// <summary>
-/// Runs <c>dynamic-pricing</c> (see <see cref="DynamicPricing"/>): every <c>pricing.interval</c> it recomputes the floor
-/// recommendations of the closed slot minutes in the look-back from the merged bid distributions in ClickHouse, in
-/// minute order per slot (each depends on the one before), writes those that changed, and raises an alert for every
-/// campaign minute whose pacing status turned to over, under or exhausted. Everything it writes is keyed (slot and
-/// minute; campaign, minute and status), so reruns and several engines agree.
+/// Runs <c>dynamic-pricing</c> (see <see cref="DynamicPricing"/>) on event time: every <c>pricing.interval</c> it
+/// reads how far the <c>bid-landscape</c> and <c>ad-metrics</c> jobs' stored results are complete (the lowest
+/// watermark in their checkpoints over the partitions that have seen events), recomputes the floor recommendations of
+/// the slot minutes that progress has closed, within the look-back before it, from the merged bid distributions in
+/// ClickHouse, in minute order per slot (each depends on the one before), writes those that changed, and raises an
+/// alert for every closed campaign minute whose pacing status turned to over, under or exhausted. Nothing depends on
+/// the wall clock: replaying yesterday's traffic gives yesterday's floors and alerts. Everything it writes is keyed
+/// (slot and minute; campaign, minute and status); alerts already stored are not raised again, across restarts.
 /// </summary>
 public sealed class DynamicPricingRunner : IJobPipeline
 {
@@ -26,21 +29,18 @@ public sealed class DynamicPricingRunner : IJobPipeline
     private readonly FloorPolicy _policy;
     private readonly TimeSpan _interval;
     private readonly TimeSpan _lookback;
-    private readonly TimeSpan _closedAfter;
     private readonly EngineLog _log;
-    private readonly TimeProvider _clock;
     private readonly TableWriter _recommendations;
     private readonly TableWriter _alerts;
     private readonly QuantileSketch _buckets = new(SlotMinuteAggregator.RelativeAccuracy);
-    private readonly Dictionary<(string Slot, long Minute), (long Samples, double Recommended)> _written = [];
+    private readonly Dictionary<(string Slot, long Minute), (long Samples, double Recommended, long VersionMs)> _written = [];
     private readonly HashSet<(string Campaign, long Minute, string Status)> _raised = [];
     private readonly Dictionary<string, (long Minute, long Spend)> _paced = new(StringComparer.Ordinal);
     private long _rows;
     private ILiveSink? _live;
 
-    private DynamicPricingRunner(EngineSettings settings, IClickHouseStore store, EngineLog log, TimeProvider clock)
+    private DynamicPricingRunner(EngineSettings settings, IClickHouseStore store, EngineLog log)
     {
-        _clock = clock;
         _store = store;
         _database = settings["clickhouse.database"];
         _policy = new FloorPolicy
@@ -51,8 +51,6 @@ public sealed class DynamicPricingRunner : IJobPipeline
         };
         _interval = settings.Duration("pricing.interval");
         _lookback = settings.Duration("pricing.lookback");
-        // A minute is closed once the watermark has passed it and the sinks have had a checkpoint to write it.
-        _closedAfter = settings.Duration("window.watermark_delay") + TimeSpan.FromSeconds(5);
         _log = log.ForJob(DynamicPricing.Name);
         _recommendations = new TableWriter(store, $"{_database}.{DynamicPricing.RecommendationTable}");
         _alerts = new TableWriter(store, $"{_database}.{DynamicPricing.AlertTable}");
@@ -76,13 +74,13 @@ public sealed class DynamicPricingRunner : IJobPipeline
 
     /// <summary>Migrates the schemas it reads and writes, loads the campaigns file's budgets, and is ready to run.</summary>
     public static async Task<DynamicPricingRunner> StartAsync(
-        EngineSettings settings, IClickHouseStore store, EngineLog log, CancellationToken cancellationToken, TimeProvider? clock = null, ILiveSink? live = null)
+        EngineSettings settings, IClickHouseStore store, EngineLog log, CancellationToken cancellationToken, ILiveSink? live = null)
     {
         ArgumentNullException.ThrowIfNull(settings);
         ArgumentNullException.ThrowIfNull(store);
-        var runner = new DynamicPricingRunner(settings, store, log, clock ?? TimeProvider.System) { _live = live };
-        var migrations = new AdMetricsJob().Schema.Concat(new BidLandscapeJob().Schema).Concat(DynamicPricing.Schema)
-            .Select(m => new Migration(m.Version, m.Name, [.. m.Statements]));
+        var runner = new DynamicPricingRunner(settings, store, log) { _live = live };
+        var migrations = CheckpointStore.Migrations.Concat(new AdMetricsJob().Schema.Concat(new BidLandscapeJob().Schema).Concat(DynamicPricing.Schema)
+            .Select(m => new Migration(m.Version, m.Name, [.. m.Statements])));
         await new SchemaMigrator(store, runner._database).ApplyAsync(migrations, cancellationToken);
         if (settings["pacing.campaigns_file"] is { Length: > 0 } file)
         {
@@ -144,12 +142,32 @@ public sealed class DynamicPricingRunner : IJobPipeline
     public async Task<int> CycleAsync(CancellationToken cancellationToken = default) =>
         await RecommendFloorsAsync(cancellationToken) + await RaisePacingAlertsAsync(cancellationToken);
 
+    /// <summary>
+    /// How far a job's stored results are complete (epoch ms): the lowest watermark over the newest checkpoints of its
+    /// partitions that have seen events (a checkpoint is stored after the results it covers); null before any.
+    /// </summary>
+    private async Task<long?> StoredProgressAsync(string job, CancellationToken cancellationToken)
+    {
+        var fields = (await _recommendations.QueryAsync(
+                $"SELECT count(), min(w) FROM (SELECT argMax(watermark, {CheckpointStore.NewestFirst}) AS w FROM {ClickHouseSql.Identifier(_database)}.{CheckpointStore.TableName} " +
+                $"WHERE job = {ClickHouseSql.Literal(job)} GROUP BY topic, partition) WHERE w > {long.MinValue}", cancellationToken))
+            .Trim().Split('\t');
+        return fields[0] == "0" ? null : long.Parse(fields[1], CultureInfo.InvariantCulture);
+    }
+
+    /// <summary>Start (epoch s) of the last minute whose end a progress of <paramref name="progressMs"/> has passed.</summary>
+    private static long LastClosedMinute(long progressMs) => (long)Math.Floor((progressMs / 1000.0 - 60) / 60) * 60;
+
     /// <summary>Recomputes the look-back's closed slot minutes in order; writes the ones that changed. Returns how many.</summary>
     private async Task<int> RecommendFloorsAsync(CancellationToken cancellationToken)
     {
-        var now = _clock.GetUtcNow();
-        var from = Minute(now - _lookback);
-        var to = Minute(now - _closedAfter) - 60; // the last minute whose end is closed
+        if (await StoredProgressAsync(BidLandscapeJob.JobName, cancellationToken) is not { } progress)
+        {
+            return 0; // nothing of the bid landscape is complete yet
+        }
+
+        var to = LastClosedMinute(progress);
+        var from = Minute(DateTimeOffset.FromUnixTimeMilliseconds(progress) - _lookback);
         var db = ClickHouseSql.Identifier(_database);
         var previous = (await _recommendations.QueryAsync(
                 $"SELECT slot, argMax(recommended_floor_micros, window_start) FROM {db}.floor_recommendation " +
@@ -162,7 +180,7 @@ public sealed class DynamicPricingRunner : IJobPipeline
             $"WHERE window_start >= toDateTime({from}, 'UTC') AND window_start <= toDateTime({to}, 'UTC') GROUP BY window_start, slot, source_partition) " +
             "GROUP BY window_start, slot) ORDER BY slot, window_start", cancellationToken);
 
-        var rows = new List<(long Minute, string Slot, FloorRecommendation Recommendation)>();
+        var rows = new List<(long Minute, string Slot, FloorRecommendation Recommendation, long VersionMs)>();
         FloorRecommendation? last = null;
         string? slot = null;
         foreach (var fields in minutes.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l.Split('\t')))
@@ -179,8 +197,10 @@ public sealed class DynamicPricingRunner : IJobPipeline
             var key = (slot, minute);
             if (!_written.TryGetValue(key, out var written) || written.Samples != recommendation.Samples || !written.Recommended.Equals(recommendation.RecommendedMicros))
             {
-                rows.Add((minute, slot, recommendation));
-                _written[key] = (recommendation.Samples, recommendation.RecommendedMicros);
+                // Versioned by the input progress it was computed at; a change at the same progress goes just above.
+                var version = written.VersionMs >= progress ? written.VersionMs + 1 : progress;
+                rows.Add((minute, slot, recommendation, version));
+                _written[key] = (recommendation.Samples, recommendation.RecommendedMicros, version);
             }
         }
 
@@ -188,7 +208,7 @@ public sealed class DynamicPricingRunner : IJobPipeline
         {
             await _recommendations.WriteAsync(RecommendationRows(rows), cancellationToken: cancellationToken);
             Interlocked.Add(ref _rows, rows.Count);
-            foreach (var (minute, slotName, recommendation) in rows)
+            foreach (var (minute, slotName, recommendation, _) in rows)
             {
                 _live?.Offer(new LiveUpdate($"adtrack.pricing.floor.{LiveUpdate.Token(slotName)}", slotName, minute * 1000, FloorJson(minute, slotName, recommendation)));
             }
@@ -208,11 +228,26 @@ public sealed class DynamicPricingRunner : IJobPipeline
     /// </summary>
     private async Task<int> RaisePacingAlertsAsync(CancellationToken cancellationToken)
     {
-        var from = Minute(_clock.GetUtcNow() - _lookback);
+        if (await StoredProgressAsync(AdMetricsJob.JobName, cancellationToken) is not { } progress)
+        {
+            return 0;
+        }
+
+        var to = LastClosedMinute(progress);
+        var from = Minute(DateTimeOffset.FromUnixTimeMilliseconds(progress) - _lookback);
         var db = ClickHouseSql.Identifier(_database);
+        // Alerts already stored (by an earlier run, or another engine) are not raised again.
+        foreach (var fields in (await _alerts.QueryAsync(
+                     $"SELECT DISTINCT campaign, toUnixTimestamp(window_start), status FROM {db}.{DynamicPricing.AlertTable} WHERE window_start >= toDateTime({from}, 'UTC')",
+                     cancellationToken)).Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l.Split('\t')))
+        {
+            _raised.Add((fields[0], long.Parse(fields[1], CultureInfo.InvariantCulture), fields[2]));
+        }
+
         var rows = (await _alerts.QueryAsync(
                 $"SELECT campaign, toUnixTimestamp(window_start), status, pace_ratio, spend_today_micros, daily_budget_micros, ideal_shaped_micros, " +
-                $"pacing_multiplier, throttle_probability FROM {db}.campaign_pacing WHERE window_start >= toDateTime({from - 60}, 'UTC') ORDER BY campaign, window_start",
+                $"pacing_multiplier, throttle_probability FROM {db}.campaign_pacing WHERE window_start >= toDateTime({from - 60}, 'UTC') " +
+                $"AND window_start <= toDateTime({to}, 'UTC') ORDER BY campaign, window_start",
                 cancellationToken))
             .Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(PacingRow.Parse).ToList();
         var alerts = new List<(PacingRow Row, string Previous)>();
@@ -235,6 +270,7 @@ public sealed class DynamicPricingRunner : IJobPipeline
             }
         }
 
+        _raised.RemoveWhere(r => r.Minute < from - 60);
         if (alerts.Count > 0)
         {
             await _alerts.WriteAsync(new RecordBatch.Builder()
@@ -328,10 +364,12 @@ public sealed class DynamicPricingRunner : IJobPipeline
         })];
     }
 
-    private static RecordBatch RecommendationRows(List<(long Minute, string Slot, FloorRecommendation Recommendation)> rows)
-    {
-        var computedAt = DateTimeOffset.UtcNow; // a version: the newest computation wins, whatever the clock of the data
-        return new RecordBatch.Builder()
+    /// <summary>
+    /// The rows; <c>computed_at</c> holds the version: the event time (the bid landscape's stored progress) it was
+    /// computed at, so the computation from the most input wins and no version comes from the wall clock.
+    /// </summary>
+    private static RecordBatch RecommendationRows(List<(long Minute, string Slot, FloorRecommendation Recommendation, long VersionMs)> rows) =>
+        new RecordBatch.Builder()
             .Append("window_start", false, c => c.UInt32(s => s.AppendRange(rows.Select(r => (uint)r.Minute))))
             .Append("slot", false, c => c.String(s => s.AppendRange(rows.Select(r => r.Slot))))
             .Append("samples", false, c => c.UInt64(s => s.AppendRange(rows.Select(r => (ulong)r.Recommendation.Samples))))
@@ -340,16 +378,15 @@ public sealed class DynamicPricingRunner : IJobPipeline
             .Append("expected_revenue_per_bid_micros", false, c => c.Double(s => s.AppendRange(rows.Select(r => r.Recommendation.ExpectedRevenuePerBidMicros))))
             .Append("confidence", false, c => c.Double(s => s.AppendRange(rows.Select(r => r.Recommendation.Confidence))))
             .Append("status", false, c => c.String(s => s.AppendRange(rows.Select(r => Snake(r.Recommendation.Status)))))
-            .Append("computed_at", false, ComputedAt(computedAt, rows.Count))
+            .Append("computed_at", false, ComputedAt(rows.Select(r => r.VersionMs)))
             .Build();
-    }
 
-    private static TimestampArray ComputedAt(DateTimeOffset at, int count)
+    private static TimestampArray ComputedAt(IEnumerable<long> versionsMs)
     {
         var column = new TimestampArray.Builder(new Apache.Arrow.Types.TimestampType(Apache.Arrow.Types.TimeUnit.Millisecond, "UTC"));
-        for (var i = 0; i < count; i++)
+        foreach (var version in versionsMs)
         {
-            column.Append(at);
+            column.Append(DateTimeOffset.FromUnixTimeMilliseconds(version));
         }
 
         return column.Build();

@@ -1,8 +1,10 @@
 using System.Globalization;
 using System.Text.Json;
 using NATS.Client.Core;
+using StreamEngine.ClickHouse.Sink;
 using StreamEngine.ClickHouse.Stores;
 using StreamEngine.Core.AdEvents;
+using StreamEngine.Core.Dsl;
 using StreamEngine.Core.Pricing;
 using StreamEngine.Core.Sketches;
 using StreamEngine.Core.Windowing;
@@ -15,9 +17,10 @@ using StreamEngine.TestUtilities;
 namespace StreamEngine.IntegrationTests.Jobs;
 
 /// <summary>
-/// <c>dynamic-pricing</c> on scripted inputs in ClickHouse, at a fixed clock (2026-01-15 12:00:30 UTC): budget pacing
-/// over a scripted morning against the same arithmetic done here, the alerts it raises, and floor recommendations
-/// chained over merged per-partition bid distributions, recomputed when a late partial arrives.
+/// <c>dynamic-pricing</c> on scripted inputs in ClickHouse, on event time: the input jobs' stored progress (their
+/// checkpoints' watermarks) says 2026-01-15 12:00:30 UTC, whatever the wall clock says. Budget pacing over a scripted
+/// morning against the same arithmetic done here, the alerts it raises (once, across a restart), and floor
+/// recommendations chained over merged per-partition bid distributions, recomputed when a late partial arrives.
 /// </summary>
 [Collection(ClickHouse.EmbeddedClickHouseCollection.Name)]
 public sealed class DynamicPricingTests(EmbeddedClickHouseFixture clickHouse)
@@ -93,6 +96,29 @@ public sealed class DynamicPricingTests(EmbeddedClickHouseFixture clickHouse)
         var stored = clickHouse.Store.QueryText($"SELECT campaign, toUnixTimestamp(window_start), status, previous_status FROM {database}.pacing_alerts FINAL");
         Assert.Equal($"burst\t{Day.AddMinutes(overAt).ToUnixTimeSeconds()}\tover\ton_pace", stored.Trim());
         Assert.Equal(0, await runner.CycleAsync()); // nothing new: nothing written twice
+
+        // A restarted runner (or another engine's) does not raise the stored alert again.
+        var restarted = await DynamicPricingRunner.StartAsync(Settings(database), new EmbeddedStore(clickHouse.Store, ownsConnection: false),
+            StreamEngine.Host.Observability.EngineLog.None, CancellationToken.None);
+        Assert.Equal(0, await restarted.CycleAsync());
+        Assert.Equal("1", clickHouse.Store.QueryText($"SELECT count() FROM {database}.pacing_alerts").Trim());
+    }
+
+    [Fact]
+    public async Task Nothing_is_computed_before_the_input_jobs_have_stored_progress_and_only_minutes_it_closed_after()
+    {
+        var (runner, store, database) = await StartAsync("progress", progress: false);
+        var minute = Day.AddHours(11).AddMinutes(58).ToUnixTimeMilliseconds();
+        var random = new Random(5);
+        await InsertSlotMinutes(store, database, [Partial(minute, 0, random, bids: 300, top: 2_000_000), Partial(minute + 60_000, 0, random, bids: 300, top: 2_000_000)]);
+        Assert.Equal(0, await runner.CycleAsync()); // no checkpoint of bid-landscape: nothing is known to be complete
+
+        // Progress at 11:59:30: 11:58 is closed, 11:59 is not.
+        await StoreProgress(store, database, BidLandscapeJob.JobName, Day.AddHours(11).AddMinutes(59).AddSeconds(30));
+        Assert.Equal(1, await runner.CycleAsync());
+        await StoreProgress(store, database, BidLandscapeJob.JobName, Day.AddHours(12).AddSeconds(1));
+        Assert.Equal(1, await runner.CycleAsync());
+        Assert.Equal($"{minute / 1000}\n{minute / 1000 + 60}", clickHouse.Store.QueryText($"SELECT toUnixTimestamp(window_start) FROM {database}.floor_recommendation ORDER BY 1").Trim());
     }
 
     [Fact]
@@ -110,7 +136,7 @@ public sealed class DynamicPricingTests(EmbeddedClickHouseFixture clickHouse)
             }
         }
 
-        await Insert(store, database, partials);
+        await InsertSlotMinutes(store, database, partials);
         // Minutes 11:40-11:58 are closed at 12:00:30; each has 300 bids from two partitions.
         Assert.Equal(19, await runner.CycleAsync());
         AssertChain(database, partials);
@@ -118,20 +144,27 @@ public sealed class DynamicPricingTests(EmbeddedClickHouseFixture clickHouse)
 
         // A late partial for 11:45 (a third partition) changes that minute and every later one in the chain.
         var late = Partial(minutes[5], 2, random, bids: 400, top: 6_000_000);
-        await Insert(store, database, [late]);
+        await InsertSlotMinutes(store, database, [late]);
         Assert.Equal(14, await runner.CycleAsync());
         AssertChain(database, [.. partials, late]);
-        return;
+    }
 
-        static async Task Insert(IClickHouseStore store, string database, List<WindowResult<int, SlotMinute>> results)
+    private static async Task InsertSlotMinutes(IClickHouseStore store, string database, List<WindowResult<int, SlotMinute>> results)
+    {
+        var symbols = new SymbolTable();
+        symbols.Intern("slot-1");
+        foreach (var rows in new BidLandscapeJob().ToRows(results, new Utf8Names(symbols)))
         {
-            var symbols = new SymbolTable();
-            symbols.Intern("slot-1");
-            foreach (var rows in new BidLandscapeJob().ToRows(results, new Utf8Names(symbols)))
-            {
-                await store.InsertAsync($"{database}.{rows.Table}", rows.Rows, null);
-            }
+            await store.InsertAsync($"{database}.{rows.Table}", rows.Rows, null);
         }
+    }
+
+    /// <summary>A checkpoint of <paramref name="job"/> whose watermark says its results are complete up to <paramref name="watermark"/>.</summary>
+    private static async Task StoreProgress(IClickHouseStore store, string database, string job, DateTimeOffset watermark)
+    {
+        var checkpoints = new CheckpointStore(store, database, job, "ad-events");
+        var claim = (await checkpoints.ClaimAsync("ad-events", [0]))[0];
+        await checkpoints.SaveAsync(new Checkpoint([new PartitionCheckpoint(0, 100, [], 1) { Generation = claim.Generation, WatermarkMs = watermark.ToUnixTimeMilliseconds() }]));
     }
 
     /// <summary>The floor view equals FloorRecommender's chain over each minute's partials added up.</summary>
@@ -168,19 +201,22 @@ public sealed class DynamicPricingTests(EmbeddedClickHouseFixture clickHouse)
         return new WindowResult<int, SlotMinute>(1, minute, minute + 60_000, value, bids, WindowEmission.Final, partition);
     }
 
-    private async Task<(DynamicPricingRunner Runner, IClickHouseStore Store, string Database)> StartAsync(string prefix, LivePublisher? live = null)
+    private async Task<(DynamicPricingRunner Runner, IClickHouseStore Store, string Database)> StartAsync(string prefix, LivePublisher? live = null, bool progress = true)
     {
         var database = clickHouse.CreateDatabase(prefix);
         var store = new EmbeddedStore(clickHouse.Store, ownsConnection: false);
-        var settings = EngineSettings.Load([$"clickhouse.database={database}", "pricing.min_samples=200"], new Dictionary<string, string>());
-        var runner = await DynamicPricingRunner.StartAsync(settings, store, StreamEngine.Host.Observability.EngineLog.None, CancellationToken.None, new FixedClock(Now), live);
+        var runner = await DynamicPricingRunner.StartAsync(Settings(database), store, StreamEngine.Host.Observability.EngineLog.None, CancellationToken.None, live);
+        if (progress)
+        {
+            await StoreProgress(store, database, BidLandscapeJob.JobName, Now);
+            await StoreProgress(store, database, AdMetricsJob.JobName, Now);
+        }
+
         return (runner, store, database);
     }
 
-    private static double Double(string text) => double.Parse(text, CultureInfo.InvariantCulture);
+    private static EngineSettings Settings(string database) =>
+        EngineSettings.Load([$"clickhouse.database={database}", "pricing.min_samples=200"], new Dictionary<string, string>());
 
-    private sealed class FixedClock(DateTimeOffset now) : TimeProvider
-    {
-        public override DateTimeOffset GetUtcNow() => now;
-    }
+    private static double Double(string text) => double.Parse(text, CultureInfo.InvariantCulture);
 }

@@ -18,6 +18,20 @@ public sealed class ArchitectureTests
     }
 
     [Fact]
+    public void The_runtime_references_the_core_only()
+    {
+        var runtime = Assembly.Load("StreamEngine.Runtime");
+
+        var references = runtime.GetReferencedAssemblies().Select(a => a.Name!).ToList();
+
+        Assert.Contains("StreamEngine.Core", references);
+        Assert.DoesNotContain(references, name => ForbiddenInCore.Append("StreamEngine.Jobs").Any(f => name.StartsWith(f, StringComparison.Ordinal)));
+        var project = File.ReadAllText(Path.Combine(RepositoryRoot(), "engine", "StreamEngine.Runtime", "StreamEngine.Runtime.csproj"));
+        Assert.DoesNotContain("connectors", project, StringComparison.OrdinalIgnoreCase);
+        Assert.DoesNotContain("PackageReference", project, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void The_core_project_file_references_no_connector_or_host()
     {
         var project = File.ReadAllText(Path.Combine(RepositoryRoot(), "engine", "StreamEngine.Core", "StreamEngine.Core.csproj"));

@@ -1,0 +1,96 @@
+using StreamEngine.Core.Dsl;
+using StreamEngine.Core.Events;
+using StreamEngine.Core.Windowing;
+
+namespace StreamEngine.Runtime.Testing;
+
+/// <summary>
+/// A results store with the semantics of the ClickHouse sink, in memory: result rows keyed by (key, window start,
+/// source partition), the newest version winning (a retraction removes its row); per partition the checkpoint with
+/// the newest (generation, offset) winning, every assignment claiming a generation above all stored ones. It can be
+/// told to fail writes, to test what a failing store does to a job.
+/// </summary>
+public sealed class InMemoryResultsStore<TKey, TResult>
+    where TKey : notnull
+{
+    private readonly Dictionary<(TKey Key, long Start, int Partition), WindowResult<TKey, TResult>> _rows = [];
+    private readonly Dictionary<int, PartitionCheckpoint> _checkpoints = [];
+    private int _failingWrites;
+
+    /// <summary>The rows as analysts' views read them: per (key, window start, partition) the newest version.</summary>
+    public IReadOnlyDictionary<(TKey Key, long Start, int Partition), WindowResult<TKey, TResult>> Rows => _rows;
+
+    /// <summary>The winning checkpoint of each partition.</summary>
+    public IReadOnlyDictionary<int, PartitionCheckpoint> Checkpoints => _checkpoints;
+
+    /// <summary>Result rows written, replays included.</summary>
+    public long RowsWritten { get; private set; }
+
+    /// <summary>Makes the next <paramref name="count"/> writes (results or checkpoints) fail, as an unavailable store does.</summary>
+    public void FailNextWrites(int count) => _failingWrites = Math.Max(0, count);
+
+    /// <summary>Claims a partition for a new assignment: its newest checkpoint, stored again under the next generation.</summary>
+    public (PartitionStart Start, byte[] State) Claim(int partition)
+    {
+        if (_checkpoints.TryGetValue(partition, out var newest))
+        {
+            var claimed = newest with { Generation = newest.Generation + 1 };
+            _checkpoints[partition] = claimed;
+            return (new PartitionStart(newest.NextOffset, claimed.Generation), newest.State);
+        }
+
+        _checkpoints[partition] = new PartitionCheckpoint(partition, -1, [], 0) { Generation = 1 };
+        return (new PartitionStart(-1, 1), []);
+    }
+
+    /// <summary>Whether a newer assignment than <paramref name="generation"/> has claimed the partition.</summary>
+    public bool IsFenced(int partition, long generation) => _checkpoints.TryGetValue(partition, out var newest) && newest.Generation > generation;
+
+    /// <summary>Upserts result rows by version; throws while writes are failing.</summary>
+    public void Write(IEnumerable<WindowResult<TKey, TResult>> results)
+    {
+        ArgumentNullException.ThrowIfNull(results);
+        FailIfAsked();
+        foreach (var result in results)
+        {
+            RowsWritten++;
+            var id = (result.Key, result.WindowStartMs, result.Partition);
+            var exists = _rows.TryGetValue(id, out var current);
+            if (result.Emission == WindowEmission.Retraction)
+            {
+                if (exists && current.Version <= result.Version)
+                {
+                    _rows.Remove(id);
+                }
+            }
+            else if (!exists || current.Version <= result.Version)
+            {
+                _rows[id] = result;
+            }
+        }
+    }
+
+    /// <summary>Stores checkpoints; one of an older generation than the stored one, or at an earlier offset of the same, loses.</summary>
+    public void Save(Checkpoint checkpoint)
+    {
+        ArgumentNullException.ThrowIfNull(checkpoint);
+        FailIfAsked();
+        foreach (var partition in checkpoint.Partitions)
+        {
+            if (!_checkpoints.TryGetValue(partition.Partition, out var stored) ||
+                (partition.Generation, partition.NextOffset).CompareTo((stored.Generation, stored.NextOffset)) >= 0)
+            {
+                _checkpoints[partition.Partition] = partition;
+            }
+        }
+    }
+
+    private void FailIfAsked()
+    {
+        if (_failingWrites > 0)
+        {
+            _failingWrites--;
+            throw new IOException("the results store is unavailable (a test asked it to fail)");
+        }
+    }
+}

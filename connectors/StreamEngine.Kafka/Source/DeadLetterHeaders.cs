@@ -14,4 +14,13 @@ public static class DeadLetterHeaders
     public const string SourcePartition = "dlq-source-partition";
 
     public const string SourceOffset = "dlq-source-offset";
+
+    /// <summary>
+    /// Set when the message was too large to be dead-lettered whole: its original length in bytes (the record holds
+    /// the first <see cref="MaxValueBytes"/> of it; the whole stays in the source topic at the source offset).
+    /// </summary>
+    public const string TruncatedFrom = "dlq-truncated-from";
+
+    /// <summary>The most bytes of a message value a dead-letter record carries (below the producer's and brokers' 1 MB defaults, headers included).</summary>
+    public const int MaxValueBytes = 512 * 1024;
 }

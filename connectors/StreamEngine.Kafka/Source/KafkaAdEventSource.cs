@@ -488,7 +488,15 @@ public sealed class KafkaAdEventSource : IAsyncDisposable
         headers.Add(DeadLetterHeaders.SourceTopic, Encoding.UTF8.GetBytes(result.Topic));
         headers.Add(DeadLetterHeaders.SourcePartition, Encoding.UTF8.GetBytes(result.Partition.Value.ToString(CultureInfo.InvariantCulture)));
         headers.Add(DeadLetterHeaders.SourceOffset, Encoding.UTF8.GetBytes(result.Offset.Value.ToString(CultureInfo.InvariantCulture)));
-        ProduceDeadLetter(producer, new Message<byte[], byte[]> { Key = result.Message.Key, Value = result.Message.Value, Headers = headers });
+        var value = result.Message.Value ?? [];
+        if (value.Length > DeadLetterHeaders.MaxValueBytes)
+        {
+            // Whole, it would be refused (message.max.bytes) on every try, and the source would stop on it forever.
+            headers.Add(DeadLetterHeaders.TruncatedFrom, Encoding.UTF8.GetBytes(value.Length.ToString(CultureInfo.InvariantCulture)));
+            value = value[..DeadLetterHeaders.MaxValueBytes];
+        }
+
+        ProduceDeadLetter(producer, new Message<byte[], byte[]> { Key = result.Message.Key, Value = value, Headers = headers });
         Interlocked.Increment(ref _deadLettered);
     }
 
@@ -650,7 +658,8 @@ public sealed class KafkaAdEventSource : IAsyncDisposable
     /// </summary>
     private void NotePartitionCount(int count)
     {
-        if (count <= 0 || count == _partitionCount)
+        // Kafka never shrinks a topic: a lower count is a metadata refresh that briefly lost the topic, not a change.
+        if (count <= 0 || count <= _partitionCount)
         {
             return;
         }

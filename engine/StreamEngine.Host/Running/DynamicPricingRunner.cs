@@ -26,6 +26,7 @@ public sealed class DynamicPricingRunner : IJobPipeline
 {
     private readonly IClickHouseStore _store;
     private readonly string _database;
+    private readonly string _topic;
     private readonly FloorPolicy _policy;
     private readonly TimeSpan _interval;
     private readonly TimeSpan _lookback;
@@ -43,6 +44,7 @@ public sealed class DynamicPricingRunner : IJobPipeline
     {
         _store = store;
         _database = settings["clickhouse.database"];
+        _topic = settings["kafka.topic"];
         _policy = new FloorPolicy
         {
             MinSamples = settings.WholeNumber("pricing.min_samples"),
@@ -144,16 +146,53 @@ public sealed class DynamicPricingRunner : IJobPipeline
 
     /// <summary>
     /// How far a job's stored results are complete (epoch ms): the lowest watermark over the newest checkpoints of its
-    /// partitions that have seen events (a checkpoint is stored after the results it covers); null before any.
+    /// partitions of the topic read (a checkpoint is stored after the results it covers); null before any, and while
+    /// a claimed partition has no watermark yet (not checkpointed since it was claimed, or no events so far: its part
+    /// of any minute may still come).
     /// </summary>
     private async Task<long?> StoredProgressAsync(string job, CancellationToken cancellationToken)
     {
         var fields = (await _recommendations.QueryAsync(
-                $"SELECT count(), min(w) FROM (SELECT argMax(watermark, {CheckpointStore.NewestFirst}) AS w FROM {ClickHouseSql.Identifier(_database)}.{CheckpointStore.TableName} " +
-                $"WHERE job = {ClickHouseSql.Literal(job)} GROUP BY topic, partition) WHERE w > {long.MinValue}", cancellationToken))
+                $"SELECT count(), countIf(w = {long.MinValue}), minIf(w, w != {long.MinValue}), groupArrayIf(partition, w = {long.MinValue}) FROM (" +
+                $"SELECT partition, argMax(watermark, {CheckpointStore.NewestFirst}) AS w FROM {ClickHouseSql.Identifier(_database)}.{CheckpointStore.TableName} " +
+                $"WHERE job = {ClickHouseSql.Literal(job)} AND topic = {ClickHouseSql.Literal(_topic)} GROUP BY partition)", cancellationToken))
             .Trim().Split('\t');
-        return fields[0] == "0" ? null : long.Parse(fields[1], CultureInfo.InvariantCulture);
+        if (fields[0] == "0")
+        {
+            return null;
+        }
+
+        if (fields[1] != "0")
+        {
+            if (_waitingFor.Add((job, fields[3])))
+            {
+                _log.Info($"job {DynamicPricing.Name}: waiting for partitions {fields[3]} of {job} to store progress (no events checkpointed yet); minutes close when every partition has");
+            }
+
+            return null;
+        }
+
+        // A watermark at the end of time (a drained state) says nothing about minutes: cap it.
+        return Math.Min(long.Parse(fields[2], CultureInfo.InvariantCulture), DateTimeOffset.MaxValue.ToUnixTimeMilliseconds() / 2);
     }
+
+    private readonly HashSet<(string Job, string Partitions)> _waitingFor = [];
+
+    /// <summary>The last minute the previous cycle recomputed floors for (null before the first).</summary>
+    private long? _floorsDoneUpTo;
+
+    private const long NoneYet = long.MinValue;
+
+    /// <summary>The newest minute with a stored floor (epoch s), or <see cref="NoneYet"/>.</summary>
+    private async Task<long> StoredFloorsUpToAsync(CancellationToken cancellationToken)
+    {
+        var fields = (await _recommendations.QueryAsync(
+            $"SELECT count(), toUnixTimestamp(max(window_start)) FROM {ClickHouseSql.Identifier(_database)}.{DynamicPricing.RecommendationTable}", cancellationToken)).Trim().Split('\t');
+        return fields[0] == "0" ? NoneYet : long.Parse(fields[1], CultureInfo.InvariantCulture);
+    }
+
+    /// <summary>The most minutes one cycle recomputes (a long catch-up is taken in steps).</summary>
+    private const int MaxMinutesPerCycle = 24 * 60;
 
     /// <summary>Start (epoch s) of the last minute whose end a progress of <paramref name="progressMs"/> has passed.</summary>
     private static long LastClosedMinute(long progressMs) => (long)Math.Floor((progressMs / 1000.0 - 60) / 60) * 60;
@@ -166,9 +205,28 @@ public sealed class DynamicPricingRunner : IJobPipeline
             return 0; // nothing of the bid landscape is complete yet
         }
 
-        var to = LastClosedMinute(progress);
-        var from = Minute(DateTimeOffset.FromUnixTimeMilliseconds(progress) - _lookback);
         var db = ClickHouseSql.Identifier(_database);
+        // From the look-back, or from after the last minute done (by this run, or stored by an earlier one) if progress
+        // jumped further (a catch-up, a pause): no minute is skipped; a long way is taken in steps.
+        _floorsDoneUpTo ??= await StoredFloorsUpToAsync(cancellationToken);
+        var from = Minute(DateTimeOffset.FromUnixTimeMilliseconds(progress) - _lookback);
+        if (_floorsDoneUpTo is { } done && done != NoneYet)
+        {
+            from = Math.Min(from, done + 60);
+        }
+
+        var to = Math.Min(LastClosedMinute(progress), from + (MaxMinutesPerCycle - 1) * 60L);
+        // What is stored (by an earlier run or another engine) decides what changed and which version comes next.
+        foreach (var f in (await _recommendations.QueryAsync(
+                     $"SELECT slot, toUnixTimestamp(window_start), argMax(samples, computed_at), argMax(recommended_floor_micros, computed_at), " +
+                     $"toUnixTimestamp64Milli(max(computed_at)) FROM {db}.{DynamicPricing.RecommendationTable} " +
+                     $"WHERE window_start >= toDateTime({from}, 'UTC') AND window_start <= toDateTime({to}, 'UTC') GROUP BY slot, window_start", cancellationToken))
+                 .Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l.Split('\t')))
+        {
+            _written[(f[0], long.Parse(f[1], CultureInfo.InvariantCulture))] = (long.Parse(f[2], CultureInfo.InvariantCulture),
+                double.Parse(f[3], CultureInfo.InvariantCulture), long.Parse(f[4], CultureInfo.InvariantCulture));
+        }
+
         var previous = (await _recommendations.QueryAsync(
                 $"SELECT slot, argMax(recommended_floor_micros, window_start) FROM {db}.floor_recommendation " +
                 $"WHERE window_start < toDateTime({from}, 'UTC') AND NOT isNaN(recommended_floor_micros) GROUP BY slot", cancellationToken))
@@ -219,6 +277,8 @@ public sealed class DynamicPricingRunner : IJobPipeline
             _written.Remove(stale);
         }
 
+        _floorsDoneUpTo = to;
+
         return rows.Count;
     }
 
@@ -255,11 +315,9 @@ public sealed class DynamicPricingRunner : IJobPipeline
         {
             var row = rows[i];
             var previous = i > 0 && rows[i - 1].Campaign == row.Campaign ? rows[i - 1].Status : "";
-            if (DynamicPricing.AlertingStatuses.Contains(row.Status) && previous.Length > 0 && previous != row.Status && _raised.Add((row.Campaign, row.Minute, row.Status)))
+            if (DynamicPricing.AlertingStatuses.Contains(row.Status) && previous.Length > 0 && previous != row.Status && !_raised.Contains((row.Campaign, row.Minute, row.Status)))
             {
                 alerts.Add((row, previous));
-                _live?.Alert("adtrack.alerts.pacing", row.Campaign, AlertJson(row, previous));
-                _log.Info($"pacing alert: campaign {row.Campaign} is {row.Status} (was {previous}) at {DateTimeOffset.FromUnixTimeSeconds(row.Minute):HH:mm} UTC, pace {row.PaceRatio:0.00}");
             }
 
             var newest = i + 1 == rows.Count || rows[i + 1].Campaign != row.Campaign;
@@ -282,6 +340,14 @@ public sealed class DynamicPricingRunner : IJobPipeline
                 .Append("spend_today_micros", false, c => c.Int64(s => s.AppendRange(alerts.Select(a => a.Row.SpendTodayMicros))))
                 .Append("daily_budget_micros", false, c => c.Int64(s => s.AppendRange(alerts.Select(a => a.Row.DailyBudgetMicros))))
                 .Build(), cancellationToken: cancellationToken);
+        }
+
+        // Published once stored: a failed write raises them again next time, not twice now.
+        foreach (var (row, previous) in alerts)
+        {
+            _raised.Add((row.Campaign, row.Minute, row.Status));
+            _live?.Alert("adtrack.alerts.pacing", row.Campaign, AlertJson(row, previous));
+            _log.Info($"pacing alert: campaign {row.Campaign} is {row.Status} (was {previous}) at {DateTimeOffset.FromUnixTimeSeconds(row.Minute):HH:mm} UTC, pace {row.PaceRatio:0.00}");
         }
 
         return alerts.Count;

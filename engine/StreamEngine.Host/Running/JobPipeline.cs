@@ -551,14 +551,16 @@ public sealed class JobPipeline<TKey, TResult> : IJobPipeline
                 return; // nothing new since the last checkpoint
             }
 
+            var progress = new CheckpointProgress();
             try
             {
-                await WriteCheckpointAsync(checkpoint, rows, events, batchId);
+                await WriteCheckpointAsync(checkpoint, rows, events, batchId, progress);
             }
-            catch
+            catch when (!progress.ResultsWritten)
             {
-                // Nothing of this checkpoint was stored: its rows wait again (those of partitions still held), or the
-                // next checkpoint would store offsets that cover rows never written.
+                // The results were not all written: they wait again (those of partitions still held), or the next
+                // checkpoint would store offsets that cover rows never written. (Once they are written, a failure
+                // further on needs nothing back: the next checkpoint's offsets cover them.)
                 lock (_pending)
                 {
                     _pending.InsertRange(0, rows.Where(r => _held.ContainsKey(r.Partition)));
@@ -577,13 +579,18 @@ public sealed class JobPipeline<TKey, TResult> : IJobPipeline
         }
     }
 
-    private async Task WriteCheckpointAsync(Checkpoint checkpoint, List<WindowResult<TKey, TResult>> rows, List<EventBatch<AdEvent>> events, string batchId)
+    /// <summary>How far a checkpoint got before it failed.</summary>
+    private sealed class CheckpointProgress
+    {
+        public bool ResultsWritten { get; set; }
+    }
+
+    private async Task WriteCheckpointAsync(Checkpoint checkpoint, List<WindowResult<TKey, TResult>> rows, List<EventBatch<AdEvent>> events, string batchId, CheckpointProgress progress)
     {
         // Fencing: a partition a newer assignment claimed (this process was paused or cut off and is not yet told)
         // is another's now; nothing of it is written, whatever this process computed.
         var held = checkpoint.Partitions.ToDictionary(p => p.Partition, p => p.Generation);
-        // Lost partitions whose news has not come through the pipeline yet: the source knew at once.
-        var fenced = held.Where(h => _source.WasLost(h.Key, h.Value)).Select(h => h.Key).ToHashSet();
+        var fenced = new HashSet<int>();
         foreach (var partition in rows.Select(r => r.Partition).Concat(events.Select(e => e.Partition)).Distinct())
         {
             if (held.ContainsKey(partition))
@@ -601,6 +608,8 @@ public sealed class JobPipeline<TKey, TResult> : IJobPipeline
             }
         }
 
+        // Lost partitions whose news has not come through the pipeline yet: the source knew at once.
+        fenced.UnionWith(held.Where(h => _source.WasLost(h.Key, h.Value)).Select(h => h.Key));
         fenced.UnionWith(await _checkpoints.FencedAsync(held));
         if (fenced.Count > 0)
         {
@@ -608,7 +617,7 @@ public sealed class JobPipeline<TKey, TResult> : IJobPipeline
             rows.RemoveAll(r => fenced.Contains(r.Partition));
             events.RemoveAll(e => fenced.Contains(e.Partition));
             checkpoint = new Checkpoint([.. checkpoint.Partitions.Where(p => !fenced.Contains(p.Partition))]);
-            _log.Warn($"job {_job.Name}: partitions {string.Join(',', fenced.Order())} were claimed by a newer assignment (another process); nothing of theirs is written by this one");
+            _log.Warn($"job {_job.Name}: partitions {string.Join(',', fenced.Order())} were lost or claimed by a newer assignment (another process); nothing of theirs is written by this one");
         }
 
         var started = Stopwatch.GetTimestamp();
@@ -632,6 +641,7 @@ public sealed class JobPipeline<TKey, TResult> : IJobPipeline
             await _eventWriter.WriteAsync(RawEvents.ToRows(events, _names), batchId);
         }
 
+        progress.ResultsWritten = true;
         _lateEvents.Flush(TimeSpan.FromSeconds(30)); // throws SideOutputDeliveryException: the checkpoint is not stored
         await _checkpoints.SaveAsync(checkpoint);
         _handle.Confirm(checkpoint);

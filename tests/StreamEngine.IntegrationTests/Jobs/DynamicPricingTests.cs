@@ -113,8 +113,14 @@ public sealed class DynamicPricingTests(EmbeddedClickHouseFixture clickHouse)
         await InsertSlotMinutes(store, database, [Partial(minute, 0, random, bids: 300, top: 2_000_000), Partial(minute + 60_000, 0, random, bids: 300, top: 2_000_000)]);
         Assert.Equal(0, await runner.CycleAsync()); // no checkpoint of bid-landscape: nothing is known to be complete
 
-        // Progress at 11:59:30: 11:58 is closed, 11:59 is not.
+        // Progress at 11:59:30 in partition 0, while partition 1 is claimed but has stored no progress yet: its part of
+        // any minute may still come, so nothing is closed.
         await StoreProgress(store, database, BidLandscapeJob.JobName, Day.AddHours(11).AddMinutes(59).AddSeconds(30));
+        await new CheckpointStore(store, database, BidLandscapeJob.JobName, "ad-events").ClaimAsync("ad-events", [1]);
+        Assert.Equal(0, await runner.CycleAsync());
+
+        // Partition 1 is at 12:10: the lowest is 11:59:30, so 11:58 is closed and 11:59 is not.
+        await StoreProgress(store, database, BidLandscapeJob.JobName, Day.AddHours(12).AddMinutes(10), partition: 1);
         Assert.Equal(1, await runner.CycleAsync());
         await StoreProgress(store, database, BidLandscapeJob.JobName, Day.AddHours(12).AddSeconds(1));
         Assert.Equal(1, await runner.CycleAsync());
@@ -147,6 +153,14 @@ public sealed class DynamicPricingTests(EmbeddedClickHouseFixture clickHouse)
         await InsertSlotMinutes(store, database, [late]);
         Assert.Equal(14, await runner.CycleAsync());
         AssertChain(database, [.. partials, late]);
+
+        // A restarted runner takes another late partial in at the same progress: its rows must win over those stored
+        // before it started (their versions are read back, not assumed).
+        var later = Partial(minutes[8], 3, random, bids: 500, top: 9_000_000);
+        await InsertSlotMinutes(store, database, [later]);
+        var restarted = await DynamicPricingRunner.StartAsync(Settings(database), store, StreamEngine.Host.Observability.EngineLog.None, CancellationToken.None);
+        Assert.Equal(11, await restarted.CycleAsync());
+        AssertChain(database, [.. partials, late, later]);
     }
 
     private static async Task InsertSlotMinutes(IClickHouseStore store, string database, List<WindowResult<int, SlotMinute>> results)
@@ -160,11 +174,11 @@ public sealed class DynamicPricingTests(EmbeddedClickHouseFixture clickHouse)
     }
 
     /// <summary>A checkpoint of <paramref name="job"/> whose watermark says its results are complete up to <paramref name="watermark"/>.</summary>
-    private static async Task StoreProgress(IClickHouseStore store, string database, string job, DateTimeOffset watermark)
+    private static async Task StoreProgress(IClickHouseStore store, string database, string job, DateTimeOffset watermark, int partition = 0)
     {
         var checkpoints = new CheckpointStore(store, database, job, "ad-events");
-        var claim = (await checkpoints.ClaimAsync("ad-events", [0]))[0];
-        await checkpoints.SaveAsync(new Checkpoint([new PartitionCheckpoint(0, 100, [], 1) { Generation = claim.Generation, WatermarkMs = watermark.ToUnixTimeMilliseconds() }]));
+        var claim = (await checkpoints.ClaimAsync("ad-events", [partition]))[partition];
+        await checkpoints.SaveAsync(new Checkpoint([new PartitionCheckpoint(partition, 100, [], 1) { Generation = claim.Generation, WatermarkMs = watermark.ToUnixTimeMilliseconds() }]));
     }
 
     /// <summary>The floor view equals FloorRecommender's chain over each minute's partials added up.</summary>

@@ -60,25 +60,56 @@ public sealed class SideOutputDeliveryTests(EmbeddedKafkaFixture kafka) : IClass
         }
 
         kafka.Cluster.PushRequestErrors(KafkaApiKey.Produce, ErrorCode.TopicAuthorizationFailed, ErrorCode.TopicAuthorizationFailed, ErrorCode.TopicAuthorizationFailed);
-        var reader = new SourceReader();
-        await using var source = new KafkaAdEventSource(new KafkaSourceOptions
-        {
-            BootstrapServers = kafka.BootstrapServers, GroupId = $"dlq-{Guid.NewGuid():N}", Topic = topic, DeadLetterTopic = dlq,
-        }, reader, new SymbolTable());
-        source.Start();
-        var reading = reader.ReadAsync(source);
-        var deadline = DateTime.UtcNow + Patience;
-        while (reader.Events.Count < 10)
-        {
-            Assert.True(DateTime.UtcNow < deadline, "timed out");
-            await Task.Delay(50);
-        }
+        await using var source = await ReadUntilAsync(topic, dlq, events: 10);
 
         // Every dead letter is in the topic by the time the events read after it were handed on.
         var letters = kafka.ReadAll(dlq, 10, Patience);
         Assert.Equal(Enumerable.Range(0, 10).Select(i => (long)(2 * i)), letters.Select(m => long.Parse(Encoding.UTF8.GetString(m.Headers.GetLastBytes(DeadLetterHeaders.SourceOffset)), System.Globalization.CultureInfo.InvariantCulture)).Distinct().Order());
         Assert.Equal(10, source.Counters.DeadLettered);
         Assert.True(source.Counters.TransientErrors > 0, "the refused deliveries should have been retried");
+    }
+
+    [Fact]
+    public async Task A_message_too_large_to_dead_letter_whole_is_dead_lettered_truncated_and_says_so()
+    {
+        kafka.Cluster.ClearRequestErrors(KafkaApiKey.Produce);
+        var topic = kafka.CreateTopic("dlq-large", 1);
+        var dlq = kafka.CreateTopic("dlq-large-dlq", 1);
+        var huge = new byte[700_000];
+        Array.Fill(huge, (byte)'x');
+        using (var producer = new ProducerBuilder<string, byte[]>(kafka.ProducerConfig()).Build())
+        {
+            producer.Produce(topic, new Message<string, byte[]> { Key = "c", Value = huge });
+            producer.Produce(topic, new Message<string, byte[]> { Key = "c", Value = Encoding.UTF8.GetBytes(Valid(1)) });
+            producer.Flush(Patience);
+        }
+
+        await using var source = await ReadUntilAsync(topic, dlq, events: 1); // the source goes on past the message
+
+        var letter = Assert.Single(kafka.ReadAll(dlq, 1, Patience));
+        Assert.Equal(DeadLetterHeaders.MaxValueBytes, letter.Value.Length);
+        Assert.Equal("700000", Encoding.UTF8.GetString(letter.Headers.GetLastBytes(DeadLetterHeaders.TruncatedFrom)));
+        Assert.Equal("too-large", Encoding.UTF8.GetString(letter.Headers.GetLastBytes(DeadLetterHeaders.Reason)));
+    }
+
+    /// <summary>Starts a source on <paramref name="topic"/> and waits until the pipeline behind it has <paramref name="events"/> events.</summary>
+    private async Task<KafkaAdEventSource> ReadUntilAsync(string topic, string dlq, int events)
+    {
+        var reader = new SourceReader();
+        var source = new KafkaAdEventSource(new KafkaSourceOptions
+        {
+            BootstrapServers = kafka.BootstrapServers, GroupId = $"dlq-{Guid.NewGuid():N}", Topic = topic, DeadLetterTopic = dlq,
+        }, reader, new SymbolTable());
+        source.Start();
+        _ = reader.ReadAsync(source);
+        var deadline = DateTime.UtcNow + Patience;
+        while (reader.Events.Count < events)
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"timed out: {reader.Events.Count} of {events} events handed on");
+            await Task.Delay(50);
+        }
+
+        return source;
     }
 
     private static LateEvent<AdEvent> Late(SymbolTable symbols, long offset) => new(

@@ -41,8 +41,11 @@ public sealed class JobTestDriver<TEvent, TKey, TResult>
     /// <param name="partitions">How many partitions the topic has.</param>
     /// <param name="build">The job's pipeline: events, checkpoints and a clock in, windowed output out.</param>
     /// <param name="startMs">Where the virtual clock starts (epoch ms).</param>
-    public JobTestDriver(int partitions, Func<IObservable<EventBatch<TEvent>>, CheckpointHandle, IScheduler, IObservable<WindowOutput<TKey, TResult, TEvent>>> build, long startMs = 0)
+    /// <param name="keyCodec">How the job writes its keys into snapshots (its <c>KeyCodec</c>); null: the default codec.</param>
+    public JobTestDriver(int partitions, Func<IObservable<EventBatch<TEvent>>, CheckpointHandle, IScheduler, IObservable<WindowOutput<TKey, TResult, TEvent>>> build, long startMs = 0,
+        object? keyCodec = null)
     {
+        KeyCodec = keyCodec;
         ArgumentOutOfRangeException.ThrowIfLessThan(partitions, 1);
         ArgumentNullException.ThrowIfNull(build);
         _build = build;
@@ -51,6 +54,9 @@ public sealed class JobTestDriver<TEvent, TKey, TResult>
     }
 
     public int Partitions => _logs.Length;
+
+    /// <summary>The job's key codec for snapshots, given to every process's checkpoint handle.</summary>
+    public object? KeyCodec { get; }
 
     /// <summary>Virtual processing time, shared by every process (early updates and idleness follow it).</summary>
     public HistoricalScheduler Clock { get; }
@@ -87,6 +93,7 @@ public sealed class JobTestDriver<TEvent, TKey, TResult>
             _driver = driver;
             _handle = new CheckpointHandle
             {
+                KeyCodec = driver.KeyCodec,
                 RestoreState = (partition, offset, generation) =>
                     _restorable.Remove((partition, generation), out var claimed) && claimed.Offset == offset ? claimed.State : null,
             };

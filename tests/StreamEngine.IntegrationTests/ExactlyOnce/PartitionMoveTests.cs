@@ -65,13 +65,15 @@ public sealed partial class PartitionMoveTests(EmbeddedClickHouseFixture clickHo
         // About 500 events/s with at most 2 s of disorder; the producer buffers what broker 2 leads while it is down.
         using var generate = StreamEngineCli.Start("generate", "--bootstrap", bootstrap, "--events", "40000", "--rate", "500", "--seed", "43", "--truth", truthFile);
 
-        await using var cluster = await EngineGroup.StartAsync(clickHouse, "stall", bootstrap, "--set", "window.allowed_lateness=5s");
+        await using var cluster = await EngineGroup.StartAsync(clickHouse, "stall", bootstrap, "--set", "window.allowed_lateness=5s", "--set", "window.watermark_delay=1s");
         var engine = await cluster.StartAsync();
         await engine.WaitForStandardErrorAsync("assigned partitions", Patience);
         await Task.Delay(TimeSpan.FromSeconds(5));
         await kafka.WriteInputAsync("broker down 2\n");
         await kafka.WaitForOutputAsync(line => line == "broker 2 down", Patience);
-        await Task.Delay(TimeSpan.FromSeconds(40)); // longer than the lateness (5 s) plus the idle timeout (30 s)
+        // Longer than the idle timeout (30 s) plus the watermark delay (1 s) plus the lateness (5 s): a wall-clock idleness
+        // would have moved the stalled partitions' event time past their backlog's first seconds.
+        await Task.Delay(TimeSpan.FromSeconds(45));
         await kafka.WriteInputAsync("broker up 2\n");
         await kafka.WaitForOutputAsync(line => line == "broker 2 up", Patience);
 

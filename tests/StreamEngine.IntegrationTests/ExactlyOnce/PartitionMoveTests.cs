@@ -106,7 +106,8 @@ public sealed partial class PartitionMoveTests(EmbeddedClickHouseFixture clickHo
         await Task.Delay(TimeSpan.FromSeconds(3));
 
         a.Signal(19); // SIGSTOP: a holds unwritten state and a checkpoint it has not written
-        await UntilAsync(() => Assignments().Count(b.StandardError) >= 2, "b takes a's partitions once a's session times out");
+        await UntilAsync(() => AssignedPartitions().Matches(b.StandardError).Select(m => m.Groups[1].Value).Distinct().Count() == 12,
+            "b holds every partition: a's moved once a's session timed out");
         await Task.Delay(TimeSpan.FromSeconds(3));
         a.Signal(18); // SIGCONT: a wakes up believing it still owns them
         await UntilAsync(() => LostPartitions().IsMatch(a.StandardError), "a is told it lost its partitions");
@@ -133,8 +134,9 @@ public sealed partial class PartitionMoveTests(EmbeddedClickHouseFixture clickHo
         }
     }
 
-    [GeneratedRegex(@"kafka source: assigned partitions")]
-    private static partial Regex Assignments();
+    /// <summary>Each partition in an "assigned partitions 3@120 (generation 2), ..." line.</summary>
+    [GeneratedRegex(@"(?<=kafka source: assigned partitions [^\n]*)\b(\d+)@")]
+    private static partial Regex AssignedPartitions();
 
     [GeneratedRegex(@"kafka source: partitions [\d,]+ lost")]
     private static partial Regex LostPartitions();

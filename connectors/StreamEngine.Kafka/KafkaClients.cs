@@ -28,26 +28,6 @@ public static class KafkaClients
     public static void ProduceWithBackPressure(IProducer<byte[], byte[]> producer, string topic, Message<byte[], byte[]> message, Action<DeliveryReport<byte[], byte[]>>? delivered = null) =>
         ProduceWithBackPressure(producer, p => p.Produce(topic, message, delivered));
 
-    /// <summary>
-    /// Produces with back-pressure; a message the client refuses at once (the topic known to fail, say) goes to
-    /// <paramref name="undelivered"/> instead of throwing, as one whose delivery report failed does, to be produced again.
-    /// </summary>
-    public static void ProduceOrKeep(IProducer<byte[], byte[]> producer, string topic, Message<byte[], byte[]> message,
-        System.Collections.Concurrent.ConcurrentQueue<Message<byte[], byte[]>> undelivered, Action<string> refused, Action<DeliveryReport<byte[], byte[]>> delivered)
-    {
-        ArgumentNullException.ThrowIfNull(undelivered);
-        ArgumentNullException.ThrowIfNull(refused);
-        try
-        {
-            ProduceWithBackPressure(producer, topic, message, delivered);
-        }
-        catch (ProduceException<byte[], byte[]> e)
-        {
-            refused(e.Error.Reason);
-            undelivered.Enqueue(message);
-        }
-    }
-
     /// <summary>The same, to a chosen partition.</summary>
     public static void ProduceWithBackPressure(IProducer<byte[], byte[]> producer, TopicPartition partition, Message<byte[], byte[]> message) =>
         ProduceWithBackPressure(producer, p => p.Produce(partition, message));

@@ -47,7 +47,6 @@ public sealed class KafkaAdEventSource : IAsyncDisposable
     private readonly Dictionary<int, long> _nextToRead = [];  // consumer thread only; -1: the partition's beginning
     private readonly Dictionary<int, long> _generations = [];  // consumer thread only: the assignment each partition is held as
     private readonly HashSet<int> _endsReached = [];           // consumer thread only: partitions read to their end in this poll
-    private readonly ConcurrentQueue<Message<byte[], byte[]>> _undeliveredDeadLetters = new();
     private readonly ConcurrentDictionary<int, long> _lost = new(); // partition -> the generation it was lost as, until assigned again
     private readonly TaskCompletionSource _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private Thread? _thread;
@@ -168,14 +167,14 @@ public sealed class KafkaAdEventSource : IAsyncDisposable
         try
         {
             // The clients are closed before completion is signalled, so nothing of theirs outlives the source.
-            using (var deadLetters = new ProducerBuilder<byte[], byte[]>(ProducerConfig()).Build())
+            using (var deadLetterProducer = new ProducerBuilder<byte[], byte[]>(ProducerConfig()).Build())
             using (var consumer = BuildConsumer())
             {
                 consumer.Subscribe(_options.Topic);
                 _log($"kafka source: reading {_options.Topic} as group {_options.GroupId} from {_options.BootstrapServers}");
                 try
                 {
-                    Poll(consumer, deadLetters);
+                    Poll(consumer, new RedeliveringProducer(deadLetterProducer, _options.DeadLetterTopic));
                 }
                 finally
                 {
@@ -195,7 +194,7 @@ public sealed class KafkaAdEventSource : IAsyncDisposable
         }
     }
 
-    private void Poll(IConsumer<byte[], byte[]> consumer, IProducer<byte[], byte[]> deadLetters)
+    private void Poll(IConsumer<byte[], byte[]> consumer, RedeliveringProducer deadLetters)
     {
         var backoff = TimeSpan.FromMilliseconds(100);
         var lastCommit = DateTime.UtcNow;
@@ -257,7 +256,7 @@ public sealed class KafkaAdEventSource : IAsyncDisposable
     }
 
     /// <summary>Takes the first message and whatever else is ready (up to the poll limit), decoding as it goes.</summary>
-    private void Take(IConsumer<byte[], byte[]> consumer, ConsumeResult<byte[], byte[]> first, IProducer<byte[], byte[]> deadLetters)
+    private void Take(IConsumer<byte[], byte[]> consumer, ConsumeResult<byte[], byte[]> first, RedeliveringProducer deadLetters)
     {
         var taken = 0;
         var decoded = 0;
@@ -315,54 +314,19 @@ public sealed class KafkaAdEventSource : IAsyncDisposable
     /// backoff. Past <see cref="KafkaSourceOptions.DeadLetterDeliveryTimeout"/> the source stops (nothing was handed
     /// on beyond them, so nothing is lost: a restart reads them again).
     /// </summary>
-    private void DeliverDeadLetters(IProducer<byte[], byte[]> deadLetters)
+    private void DeliverDeadLetters(RedeliveringProducer deadLetters)
     {
-        var started = Stopwatch.StartNew();
-        var backoff = TimeSpan.FromMilliseconds(100);
-        while (true)
+        var delivered = deadLetters.TryDeliver(_options.DeadLetterDeliveryTimeout, () =>
         {
-            var remaining = _options.DeadLetterDeliveryTimeout - started.Elapsed;
-            var queued = deadLetters.Flush(remaining > TimeSpan.Zero ? remaining : TimeSpan.Zero);
-            if (queued == 0 && _undeliveredDeadLetters.IsEmpty)
-            {
-                return;
-            }
-
-            if (started.Elapsed >= _options.DeadLetterDeliveryTimeout || _stop.IsCancellationRequested)
-            {
-                throw new KafkaSourceException(
-                    $"kafka source stopped: dead-letter records could not be delivered to {_options.DeadLetterTopic} within {_options.DeadLetterDeliveryTimeout.TotalSeconds:F0} s ({_lastDeliveryError ?? "not acknowledged"})");
-            }
-
-            if (queued > 0)
-            {
-                continue;
-            }
-
             Interlocked.Increment(ref _transientErrors);
-            _log($"kafka source: dead-letter records to {_options.DeadLetterTopic} were not delivered ({_lastDeliveryError}); producing them again in {backoff.TotalMilliseconds:F0} ms");
-            _stop.Token.WaitHandle.WaitOne(backoff);
-            backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, TimeSpan.FromSeconds(5).Ticks));
-            var count = _undeliveredDeadLetters.Count;
-            for (var i = 0; i < count && _undeliveredDeadLetters.TryDequeue(out var message); i++)
-            {
-                ProduceDeadLetter(deadLetters, message);
-            }
+            _log($"kafka source: dead-letter records to {_options.DeadLetterTopic} were not delivered ({deadLetters.LastError}); producing them again");
+        }, _stop.Token);
+        if (!delivered)
+        {
+            throw new KafkaSourceException(
+                $"kafka source stopped: dead-letter records could not be delivered to {_options.DeadLetterTopic} within {_options.DeadLetterDeliveryTimeout.TotalSeconds:F0} s ({deadLetters.LastError})");
         }
     }
-
-    private volatile string? _lastDeliveryError;
-
-    private void ProduceDeadLetter(IProducer<byte[], byte[]> producer, Message<byte[], byte[]> message) =>
-        KafkaClients.ProduceOrKeep(producer, _options.DeadLetterTopic, message, _undeliveredDeadLetters, error => _lastDeliveryError = error, report =>
-        {
-            if (report.Error.IsError)
-            {
-                _lastDeliveryError = report.Error.Reason;
-                // Produced again as new: the report's copy carries the broker's timestamp type, which a produce refuses.
-                _undeliveredDeadLetters.Enqueue(new Message<byte[], byte[]> { Key = report.Message.Key, Value = report.Message.Value, Headers = report.Message.Headers });
-            }
-        });
 
     /// <summary>The consumer reached the end of a partition it holds: the pipeline hears of it after the partition's events of this poll.</summary>
     private void NoteEndReached(ConsumeResult<byte[], byte[]> end)
@@ -475,7 +439,7 @@ public sealed class KafkaAdEventSource : IAsyncDisposable
         }
     }
 
-    private void DeadLetter(IProducer<byte[], byte[]> producer, ConsumeResult<byte[], byte[]> result, DecodeError error)
+    private void DeadLetter(RedeliveringProducer producer, ConsumeResult<byte[], byte[]> result, DecodeError error)
     {
         var headers = new Headers();
         foreach (var header in result.Message.Headers ?? [])
@@ -496,7 +460,7 @@ public sealed class KafkaAdEventSource : IAsyncDisposable
             value = value[..DeadLetterHeaders.MaxValueBytes];
         }
 
-        ProduceDeadLetter(producer, new Message<byte[], byte[]> { Key = result.Message.Key, Value = value, Headers = headers });
+        producer.Produce(new Message<byte[], byte[]> { Key = result.Message.Key, Value = value, Headers = headers });
         Interlocked.Increment(ref _deadLettered);
     }
 

@@ -26,18 +26,16 @@ public static class LateEventHeaders
 /// </summary>
 public sealed class LateEventWriter(string bootstrapServers, string topic, string sourceTopic, SymbolTable symbols, IReadOnlyDictionary<string, string>? clientSettings = null) : IDisposable
 {
-    private readonly IProducer<byte[], byte[]> _producer = new ProducerBuilder<byte[], byte[]>(new ProducerConfig((clientSettings ?? new Dictionary<string, string>()).ToDictionary(s => s.Key, s => s.Value))
+    private readonly RedeliveringProducer _late = new(new ProducerBuilder<byte[], byte[]>(new ProducerConfig((clientSettings ?? new Dictionary<string, string>()).ToDictionary(s => s.Key, s => s.Value))
     {
         BootstrapServers = bootstrapServers,
         ClientId = "streamengine-late",
         Acks = Acks.All,
         EnableIdempotence = true,
         LingerMs = 5,
-    }).Build();
+    }).Build(), topic);
 
     private readonly ArrayBufferWriter<byte> _buffer = new(512);
-    private readonly System.Collections.Concurrent.ConcurrentQueue<Message<byte[], byte[]>> _undelivered = new();
-    private volatile string? _lastError;
     private long _written;
 
     public long Written => Interlocked.Read(ref _written);
@@ -88,7 +86,7 @@ public sealed class LateEventWriter(string bootstrapServers, string topic, strin
             { DeadLetterHeaders.SourcePartition, Encoding.UTF8.GetBytes(late.Partition.ToString(CultureInfo.InvariantCulture)) },
             { DeadLetterHeaders.SourceOffset, Encoding.UTF8.GetBytes(e.SourceOffset.ToString(CultureInfo.InvariantCulture)) },
         };
-        Produce(new Message<byte[], byte[]>
+        _late.Produce(new Message<byte[], byte[]>
         {
             Key = Encoding.UTF8.GetBytes(symbols.Name(e.Campaign)),
             Value = _buffer.WrittenSpan.ToArray(),
@@ -98,61 +96,24 @@ public sealed class LateEventWriter(string bootstrapServers, string topic, strin
     }
 
     /// <summary>Late records whose delivery failed and that wait to be produced again at the next flush.</summary>
-    public int Undelivered => _undelivered.Count;
-
-    private void Produce(Message<byte[], byte[]> message) =>
-        KafkaClients.ProduceOrKeep(_producer, topic, message, _undelivered, error => _lastError = error, report =>
-        {
-            if (report.Error.IsError)
-            {
-                _lastError = report.Error.Reason;
-                // Produced again as new: the report's copy carries the broker's timestamp type, which a produce refuses.
-                _undelivered.Enqueue(new Message<byte[], byte[]> { Key = report.Message.Key, Value = report.Message.Value, Headers = report.Message.Headers });
-            }
-        });
+    public int Undelivered => _late.Undelivered;
 
     /// <summary>
-    /// Waits until every late record written so far is in Kafka; throws if that does not happen in time. Returns at
-    /// once when nothing was written since the last flush (every checkpoint asks; most have no late events).
+    /// Waits until every late record written so far is in Kafka, producing those whose delivery failed again; throws
+    /// if that does not happen in time. Returns at once when nothing was written since the last flush (every
+    /// checkpoint asks; most have no late events).
     /// </summary>
     public void Flush(TimeSpan timeout)
     {
         var written = Written;
-        if (written == Interlocked.Read(ref _flushed) && _undelivered.IsEmpty)
+        if (written == Interlocked.Read(ref _flushed) && _late.Undelivered == 0)
         {
             return;
         }
 
-        var started = System.Diagnostics.Stopwatch.StartNew();
-        var backoff = TimeSpan.FromMilliseconds(100);
-        while (true)
+        if (!_late.TryDeliver(timeout))
         {
-            var remaining = timeout - started.Elapsed;
-            var queued = _producer.Flush(remaining > TimeSpan.Zero ? remaining : TimeSpan.Zero);
-            if (queued == 0 && _undelivered.IsEmpty)
-            {
-                break;
-            }
-
-            if (started.Elapsed >= timeout)
-            {
-                throw new SideOutputDeliveryException($"late events could not be delivered to {topic} within {timeout.TotalSeconds:F0} s ({_lastError ?? "not acknowledged"})");
-            }
-
-            if (queued > 0)
-            {
-                continue;
-            }
-
-            // Delivery failed (the delivery report said so): produce those again, after a pause that grows.
-            var left = timeout - started.Elapsed;
-            Thread.Sleep(backoff < left ? backoff : left > TimeSpan.Zero ? left : TimeSpan.Zero);
-            backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, TimeSpan.FromSeconds(5).Ticks));
-            var count = _undelivered.Count;
-            for (var i = 0; i < count && _undelivered.TryDequeue(out var message); i++)
-            {
-                Produce(message);
-            }
+            throw new SideOutputDeliveryException($"late events could not be delivered to {topic} within {timeout.TotalSeconds:F0} s ({_late.LastError})");
         }
 
         Interlocked.Exchange(ref _flushed, written); // what was written before the flush began is delivered
@@ -160,8 +121,8 @@ public sealed class LateEventWriter(string bootstrapServers, string topic, strin
 
     public void Dispose()
     {
-        _producer.Flush(TimeSpan.FromSeconds(10));
-        _producer.Dispose();
+        _late.Producer.Flush(TimeSpan.FromSeconds(10));
+        _late.Producer.Dispose();
     }
 }
 

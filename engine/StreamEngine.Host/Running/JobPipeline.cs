@@ -551,16 +551,19 @@ public sealed class JobPipeline<TKey, TResult> : IJobPipeline
                 return; // nothing new since the last checkpoint
             }
 
-            var progress = new CheckpointProgress();
+            var started = Stopwatch.GetTimestamp();
+            // The batch's span links to the traces of the messages it read (W3C traceparent headers).
+            using var activity = EngineTelemetry.Activities.StartActivity(ActivityKind.Internal, links: _source.TakeTraceLinks(), name: $"checkpoint {_job.Name}");
+            activity?.SetTag("streamengine.job", _job.Name);
+            activity?.SetTag("streamengine.correlation_id", batchId);
             try
             {
-                await WriteCheckpointAsync(checkpoint, rows, events, batchId, progress);
+                checkpoint = await WriteResultsAsync(checkpoint, rows, events, batchId, activity);
             }
-            catch when (!progress.ResultsWritten)
+            catch
             {
                 // The results were not all written: they wait again (those of partitions still held), or the next
-                // checkpoint would store offsets that cover rows never written. (Once they are written, a failure
-                // further on needs nothing back: the next checkpoint's offsets cover them.)
+                // checkpoint would store offsets that cover rows never written.
                 lock (_pending)
                 {
                     _pending.InsertRange(0, rows.Where(r => _held.ContainsKey(r.Partition)));
@@ -572,6 +575,8 @@ public sealed class JobPipeline<TKey, TResult> : IJobPipeline
 
                 throw;
             }
+
+            await StoreCheckpointAsync(checkpoint, rows.Count, events.Sum(e => e.Count), batchId, started);
         }
         finally
         {
@@ -579,13 +584,11 @@ public sealed class JobPipeline<TKey, TResult> : IJobPipeline
         }
     }
 
-    /// <summary>How far a checkpoint got before it failed.</summary>
-    private sealed class CheckpointProgress
-    {
-        public bool ResultsWritten { get; set; }
-    }
-
-    private async Task WriteCheckpointAsync(Checkpoint checkpoint, List<WindowResult<TKey, TResult>> rows, List<EventBatch<AdEvent>> events, string batchId, CheckpointProgress progress)
+    /// <summary>
+    /// The first half of a checkpoint: leaves out partitions this process may no longer write, then writes the
+    /// results and raw events. Returns the checkpoint of what it wrote.
+    /// </summary>
+    private async Task<Checkpoint> WriteResultsAsync(Checkpoint checkpoint, List<WindowResult<TKey, TResult>> rows, List<EventBatch<AdEvent>> events, string batchId, Activity? activity)
     {
         // Fencing: a partition a newer assignment claimed (this process was paused or cut off and is not yet told)
         // is another's now; nothing of it is written, whatever this process computed.
@@ -620,12 +623,6 @@ public sealed class JobPipeline<TKey, TResult> : IJobPipeline
             _log.Warn($"job {_job.Name}: partitions {string.Join(',', fenced.Order())} were lost or claimed by a newer assignment (another process); nothing of theirs is written by this one");
         }
 
-        var started = Stopwatch.GetTimestamp();
-        var job = new KeyValuePair<string, object?>("job", _job.Name);
-        // The batch's span links to the traces of the messages it read (W3C traceparent headers).
-        using var activity = EngineTelemetry.Activities.StartActivity(ActivityKind.Internal, links: _source.TakeTraceLinks(), name: $"checkpoint {_job.Name}");
-        activity?.SetTag("streamengine.job", _job.Name);
-        activity?.SetTag("streamengine.correlation_id", batchId);
         activity?.SetTag("streamengine.result_rows", rows.Count);
         activity?.SetTag("streamengine.partitions", string.Join(',', checkpoint.Partitions.Select(p => p.Partition)));
 
@@ -641,7 +638,16 @@ public sealed class JobPipeline<TKey, TResult> : IJobPipeline
             await _eventWriter.WriteAsync(RawEvents.ToRows(events, _names), batchId);
         }
 
-        progress.ResultsWritten = true;
+        return checkpoint;
+    }
+
+    /// <summary>
+    /// The second half, once the results are in (a failure here needs nothing back: the next checkpoint's offsets
+    /// cover what was written): the late events, then the checkpoint that says everything before it is stored.
+    /// </summary>
+    private async Task StoreCheckpointAsync(Checkpoint checkpoint, int rows, int events, string batchId, long started)
+    {
+        var job = new KeyValuePair<string, object?>("job", _job.Name);
         _lateEvents.Flush(TimeSpan.FromSeconds(30)); // throws SideOutputDeliveryException: the checkpoint is not stored
         await _checkpoints.SaveAsync(checkpoint);
         _handle.Confirm(checkpoint);
@@ -660,7 +666,7 @@ public sealed class JobPipeline<TKey, TResult> : IJobPipeline
         EngineTelemetry.CheckpointDuration.Record(elapsed.TotalSeconds, job);
         if (_log.IsEnabled(Microsoft.Extensions.Logging.LogLevel.Debug))
         {
-            _log.Debug($"checkpoint: {rows.Count:N0} results, {events.Sum(e => e.Count):N0} raw events, partitions " +
+            _log.Debug($"checkpoint: {rows:N0} results, {events:N0} raw events, partitions " +
                        $"{string.Join(", ", checkpoint.Partitions.Select(p => $"{p.Partition}@{p.NextOffset}"))} stored in {elapsed.TotalMilliseconds:F0} ms", batchId);
         }
     }

@@ -1,3 +1,5 @@
+using StreamEngine.Runtime;
+using StreamEngine.Runtime.Ports;
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Text.Json;
@@ -5,7 +7,7 @@ using Microsoft.AspNetCore.SignalR.Client;
 using NATS.Client.Core;
 using StreamEngine.ClickHouse.Embedded;
 using StreamEngine.ClickHouse.Stores;
-using StreamEngine.Core.AdEvents;
+using StreamEngine.AdEvents;
 using StreamEngine.Core.Dsl;
 using StreamEngine.Host.Configuration;
 using StreamEngine.Host.Observability;
@@ -62,7 +64,7 @@ internal static class LiveLatency
         using var clickHouse = EmbeddedClickHouse.Connect(new EmbeddedClickHouseOptions { Path = folder.Path });
         await using var store = new EmbeddedStore(clickHouse, ownsConnection: false);
         var settings = EngineSettings.Load([$"kafka.bootstrap={kafka.BootstrapServers}", $"nats.url={natsServer.Url}", .. (Environment.GetEnvironmentVariable("BENCH_SET") is { Length: > 0 } extra ? extra.Split(";") : [])], new Dictionary<string, string>());
-        var running = new List<IJobPipeline>();
+        var running = new List<IRunningJob>();
         await using var http = await EngineHttpHost.StartAsync(new EngineHttpOptions { Port = 0 }, () => running);
         await using var publisher = new LivePublisher(settings.NatsOptions!);
         var pipeline = await JobCatalog.StartAsync(new AdMetricsJob(), settings, store, StreamEngine.Host.Observability.EngineLog.None, forgetPositions: true, CancellationToken.None, new LiveSinks([publisher, http.Fanout]));

@@ -5,7 +5,7 @@ using Apache.Arrow.Ipc;
 using StreamEngine.ClickHouse.Embedded;
 using StreamEngine.ClickHouse.Sink;
 using StreamEngine.ClickHouse.Stores;
-using StreamEngine.Core.AdEvents;
+using StreamEngine.AdEvents;
 using StreamEngine.Core.Events;
 using StreamEngine.Host.ClickHouseHttp;
 using StreamEngine.Jobs;

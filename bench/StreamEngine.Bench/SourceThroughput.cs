@@ -2,7 +2,7 @@ using StreamEngine.Core.Events;
 using System.Diagnostics;
 using System.Reactive.Linq;
 using Confluent.Kafka;
-using StreamEngine.Core.AdEvents;
+using StreamEngine.AdEvents;
 using StreamEngine.Core.Aggregation;
 using StreamEngine.Core.Dsl;
 using StreamEngine.Core.Windowing;
@@ -43,7 +43,7 @@ internal static class SourceThroughput
                 var processed = await EngineAsync(cluster.BootstrapServers, topic, count);
                 cpu.Add((Process.GetCurrentProcess().TotalProcessorTime - before).TotalMicroseconds / processed);
                 return processed;
-            }, "KafkaAdEventSource + the core's DSL, consumer group, finals only"));
+            }, "KafkaSource<AdEvent> + the core's DSL, consumer group, finals only"));
         results.Add(new Measurement("engine CPU per event (both cores)", "ns", cpu.Select(us => us * 1000).ToList(), "process CPU time / events"));
         return results;
     }
@@ -89,8 +89,8 @@ internal static class SourceThroughput
     private static async Task<long> EngineAsync(string bootstrap, string topic, int expected)
     {
         var symbols = new SymbolTable();
-        await using var source = new KafkaAdEventSource(
-            new KafkaSourceOptions { BootstrapServers = bootstrap, GroupId = $"engine-{Guid.NewGuid():N}", Topic = topic }, FromTheBeginning.Instance, symbols);
+        await using var source = new KafkaSource<AdEvent>(
+            new KafkaSourceOptions { BootstrapServers = bootstrap, GroupId = $"engine-{Guid.NewGuid():N}", Topic = topic }, FromTheBeginning.Instance, new AdEventFormat(symbols));
         long finals = 0;
         using var subscription = source.ToObservable()
             .WithEventTime(e => e.TimestampMs)

@@ -2,7 +2,7 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using BenchmarkDotNet.Attributes;
-using StreamEngine.Core.AdEvents;
+using StreamEngine.AdEvents;
 
 namespace StreamEngine.Benchmarks;
 

@@ -1,6 +1,6 @@
 using System.Text.Json;
 using BenchmarkDotNet.Attributes;
-using StreamEngine.Core.AdEvents;
+using StreamEngine.AdEvents;
 using StreamEngine.Core.Events;
 using StreamEngine.Jobs;
 

@@ -1,7 +1,7 @@
 using System.Globalization;
 using Apache.Arrow;
 using Apache.Arrow.Types;
-using StreamEngine.Core.AdEvents;
+using StreamEngine.AdEvents;
 using StreamEngine.Core.Dsl;
 using StreamEngine.Core.Events;
 using StreamEngine.Core.State;

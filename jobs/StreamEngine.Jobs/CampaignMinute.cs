@@ -1,5 +1,5 @@
 using System.Runtime.InteropServices;
-using StreamEngine.Core.AdEvents;
+using StreamEngine.AdEvents;
 using StreamEngine.Core.Aggregation;
 using StreamEngine.Core.Sketches;
 

@@ -9,7 +9,7 @@ namespace StreamEngine.Jobs;
 /// in ClickHouse (a slot's bids arrive on every partition), so this job reads them there instead of from Kafka:
 /// <list type="bullet">
 /// <item>floors: for each closed slot minute, the reserve that maximizes revenue under the minute's merged bid
-/// distribution, smoothed across minutes with guardrails (<see cref="Core.Pricing.FloorRecommender"/>), into
+/// distribution, smoothed across minutes with guardrails (<see cref="AdEvents.Pricing.FloorRecommender"/>), into
 /// <c>ads.floor_recommendation</c>; recomputed over a look-back as late bids arrive, each row keyed by slot and
 /// minute, so reruns and several engines write the same rows;</item>
 /// <item>pacing: <c>ads.campaign_pacing</c> is a view over <c>ads.campaign_minute</c> and <c>ads.campaign_budgets</c>

@@ -1,4 +1,4 @@
-using StreamEngine.Core.AdEvents;
+using StreamEngine.AdEvents;
 using StreamEngine.Core.Aggregation;
 using StreamEngine.Core.Sketches;
 

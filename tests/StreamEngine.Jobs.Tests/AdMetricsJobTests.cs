@@ -1,4 +1,4 @@
-using StreamEngine.Core.AdEvents;
+using StreamEngine.AdEvents;
 using StreamEngine.Core.Dsl;
 using StreamEngine.Core.Windowing;
 using StreamEngine.Jobs;

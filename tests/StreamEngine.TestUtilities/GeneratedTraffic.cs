@@ -1,5 +1,5 @@
 using Confluent.Kafka;
-using StreamEngine.Core.AdEvents;
+using StreamEngine.AdEvents;
 
 namespace StreamEngine.TestUtilities;
 

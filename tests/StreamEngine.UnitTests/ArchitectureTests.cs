@@ -5,7 +5,7 @@ namespace StreamEngine.UnitTests;
 /// <summary>The dependency boundaries DESIGN.md fixes, checked on the compiled assemblies.</summary>
 public sealed class ArchitectureTests
 {
-    private static readonly string[] ForbiddenInCore = ["Confluent.Kafka", "ClickHouse", "StreamEngine.ClickHouse", "StreamEngine.Kafka", "NATS", "Microsoft.AspNetCore", "StreamEngine.Host"];
+    private static readonly string[] ForbiddenInCore = ["Confluent.Kafka", "ClickHouse", "StreamEngine.ClickHouse", "StreamEngine.Kafka", "NATS", "Microsoft.AspNetCore", "StreamEngine.Host", "StreamEngine.AdEvents", "StreamEngine.Jobs"];
 
     [Fact]
     public void The_core_references_no_Kafka_ClickHouse_NATS_or_ASP_NET()
@@ -28,7 +28,22 @@ public sealed class ArchitectureTests
         Assert.DoesNotContain(references, name => ForbiddenInCore.Append("StreamEngine.Jobs").Any(f => name.StartsWith(f, StringComparison.Ordinal)));
         var project = File.ReadAllText(Path.Combine(RepositoryRoot(), "engine", "StreamEngine.Runtime", "StreamEngine.Runtime.csproj"));
         Assert.DoesNotContain("connectors", project, StringComparison.OrdinalIgnoreCase);
-        Assert.DoesNotContain("PackageReference", project, StringComparison.Ordinal);
+        // Logging's abstractions are the one package: contracts only, no implementation to drag along.
+        Assert.Equal(["Microsoft.Extensions.Logging.Abstractions"],
+            System.Text.RegularExpressions.Regex.Matches(project, "PackageReference Include=\"([^\"]+)\"").Select(m => m.Groups[1].Value));
+    }
+
+    [Fact]
+    public void The_core_and_the_connectors_know_no_ad_domain()
+    {
+        // The core knows windows, state and time; the connectors are generic over a format (IEventFormat).
+        var core = Assembly.Load("StreamEngine.Core");
+        Assert.DoesNotContain(core.GetExportedTypes(), t => t.Namespace!.Contains("AdEvents", StringComparison.Ordinal) || t.Name.StartsWith("Ad", StringComparison.Ordinal));
+        foreach (var connector in new[] { "StreamEngine.Kafka", "StreamEngine.ClickHouse", "StreamEngine.Runtime" })
+        {
+            var references = Assembly.Load(connector).GetReferencedAssemblies().Select(a => a.Name!);
+            Assert.DoesNotContain(references, name => name is "StreamEngine.AdEvents" or "StreamEngine.Jobs");
+        }
     }
 
     [Fact]

@@ -1,3 +1,5 @@
+using StreamEngine.Runtime;
+using StreamEngine.Runtime.Ports;
 using System.Diagnostics.Metrics;
 using System.Text.Json;
 using Microsoft.Extensions.Logging;
@@ -80,7 +82,7 @@ public sealed class ObservabilityTests
         return System.Text.Encoding.UTF8.GetString(stream.ToArray());
     }
 
-    private sealed class FakeJob(string name, JobTelemetry telemetry, bool caughtUp) : IJobPipeline
+    private sealed class FakeJob(string name, JobTelemetry telemetry, bool caughtUp) : IRunningJob
     {
         public string Name => name;
 

@@ -1,5 +1,5 @@
 using System.Buffers.Binary;
-using StreamEngine.Core.AdEvents;
+using StreamEngine.AdEvents;
 
 namespace StreamEngine.Bench.EndToEnd;
 

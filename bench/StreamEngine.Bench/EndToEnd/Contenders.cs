@@ -1,10 +1,12 @@
+using StreamEngine.Runtime;
+using StreamEngine.Runtime.Ports;
 using System.Reactive.Linq;
 using System.Reactive.Subjects;
 using Confluent.Kafka;
 using Microsoft.AspNetCore.SignalR.Client;
 using StreamEngine.ClickHouse.Embedded;
 using StreamEngine.ClickHouse.Stores;
-using StreamEngine.Core.AdEvents;
+using StreamEngine.AdEvents;
 using StreamEngine.Core.Dsl;
 using StreamEngine.Host.Configuration;
 using StreamEngine.Host.Observability;
@@ -209,7 +211,7 @@ internal static class Contenders
             [$"kafka.bootstrap={target.Bootstrap}", $"kafka.topic={target.Topic}", $"kafka.group=bench-{Guid.NewGuid():N}", $"nats.url={natsServer.Url}", .. extra],
             new Dictionary<string, string>());
         using var spent = new SpentTime();
-        var running = new List<IJobPipeline>();
+        var running = new List<IRunningJob>();
         await using var http = await EngineHttpHost.StartAsync(new EngineHttpOptions { Port = 0 }, () => running);
         await using var nats = new StreamEngine.Nats.LivePublisher(settings.NatsOptions!);
         await using var dashboard = new HubConnectionBuilder().WithUrl(new Uri(http.Url, "hubs/metrics")).Build();

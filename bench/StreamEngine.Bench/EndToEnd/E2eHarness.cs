@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Text;
 using Confluent.Kafka;
-using StreamEngine.Core.AdEvents;
+using StreamEngine.AdEvents;
 using StreamEngine.Kafka;
 using StreamEngine.Kafka.Embedded;
 using StreamEngine.TestUtilities;

@@ -4,6 +4,7 @@ using Apache.Arrow;
 using StreamEngine.ClickHouse.Stores;
 using StreamEngine.Core.Dsl;
 using StreamEngine.Core.Events;
+using StreamEngine.Runtime.Ports;
 
 namespace StreamEngine.ClickHouse.Sink;
 

@@ -7,11 +7,9 @@ using Polly.CircuitBreaker;
 using Polly.Retry;
 using StreamEngine.ClickHouse.Stores;
 using StreamEngine.Core.Telemetry;
+using StreamEngine.Runtime.Ports;
 
 namespace StreamEngine.ClickHouse.Sink;
-
-/// <summary>Running totals of a writer, for metrics.</summary>
-public readonly record struct WriterCounters(long Batches, long Rows, long FailedAttempts, long Retries);
 
 /// <summary>
 /// Writes Arrow record batches to one table and does not give up while ClickHouse is unavailable: retries with

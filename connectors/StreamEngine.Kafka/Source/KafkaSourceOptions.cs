@@ -1,5 +1,3 @@
-using StreamEngine.Core.AdEvents;
-
 namespace StreamEngine.Kafka.Source;
 
 /// <summary>How the Kafka source reads ad events. Defaults follow the contract (topic names) and DESIGN.md's measurements.</summary>
@@ -44,5 +42,4 @@ public sealed record KafkaSourceOptions
     /// </summary>
     public IReadOnlyDictionary<string, string> ClientSettings { get; init; } = new Dictionary<string, string>();
 
-    public AdEventDecoderOptions Decoder { get; init; } = new();
 }

@@ -1,10 +1,9 @@
 using System.Buffers;
 using System.Globalization;
 using System.Text;
-using System.Text.Json;
 using Confluent.Kafka;
-using StreamEngine.Core.AdEvents;
 using StreamEngine.Core.Windowing;
+using StreamEngine.Runtime.Ports;
 
 namespace StreamEngine.Kafka.Source;
 
@@ -18,13 +17,13 @@ public static class LateEventHeaders
 }
 
 /// <summary>
-/// Writes events that came later than the allowed lateness to the late topic (<c>ad-events.late</c>): the event in the
-/// v2 wire format (its id as the 128-bit hash the engine keeps, <c>id_hash</c>), keyed by campaign, with the reason,
+/// Writes events that came later than the allowed lateness to the late topic (<c>ad-events.late</c>): the event as its
+/// <see cref="IEventFormat{TEvent}"/> writes it (ad events: the v2 wire format, keyed by campaign), with the reason,
 /// the watermark and where it was read (<see cref="DeadLetterHeaders"/>' source headers). At least once: flush before
 /// the checkpoint that covers them; records whose delivery failed are produced again there, and a flush that cannot
 /// deliver them in time throws, so the checkpoint that would cover them is not stored.
 /// </summary>
-public sealed class LateEventWriter(string bootstrapServers, string topic, string sourceTopic, SymbolTable symbols, IReadOnlyDictionary<string, string>? clientSettings = null) : IDisposable
+public sealed class LateEventWriter<TEvent>(string bootstrapServers, string topic, string sourceTopic, IEventFormat<TEvent> format, IReadOnlyDictionary<string, string>? clientSettings = null) : ISideOutput<TEvent>
 {
     private readonly RedeliveringProducer _late = new(new ProducerBuilder<byte[], byte[]>(new ProducerConfig((clientSettings ?? new Dictionary<string, string>()).ToDictionary(s => s.Key, s => s.Value))
     {
@@ -42,53 +41,22 @@ public sealed class LateEventWriter(string bootstrapServers, string topic, strin
 
     private long _flushed;
 
-    public void Write(LateEvent<AdEvent> late)
+    public void Write(LateEvent<TEvent> late)
     {
-        var e = late.Event;
         _buffer.ResetWrittenCount();
-        using (var json = new Utf8JsonWriter(_buffer))
-        {
-            json.WriteStartObject();
-            json.WriteNumber("v", 2);
-            json.WriteString("id_hash", e.Id.ToString("x32", CultureInfo.InvariantCulture));
-            json.WriteString("type", e.Type.ToString().ToLowerInvariant());
-            json.WriteNumber("ts", e.TimestampMs);
-            json.WriteString("campaign", symbols.Name(e.Campaign));
-            json.WriteString("ad", symbols.Name(e.Ad));
-            json.WriteString("placement", symbols.Name(e.Placement));
-            json.WriteString("publisher", symbols.Name(e.Publisher));
-            if (e.Country != 0)
-            {
-                json.WriteString("country", Codes.Unpack(e.Country));
-            }
-
-            if (e.Device != DeviceType.Unknown)
-            {
-                json.WriteString("device", e.Device.ToString().ToLowerInvariant());
-            }
-
-            json.WriteNumber("bid_micros", e.BidMicros);
-            json.WriteNumber("price_micros", e.PriceMicros);
-            if (e.FloorMicros >= 0)
-            {
-                json.WriteNumber("floor_micros", e.FloorMicros);
-            }
-
-            json.WriteString("currency", Codes.Unpack(e.Currency));
-            json.WriteEndObject();
-        }
-
+        var key = format.Encode(late.Event, _buffer);
+        var offset = format.OffsetOf(late.Event);
         var headers = new Headers
         {
             { LateEventHeaders.Reason, Encoding.UTF8.GetBytes(late.Reason) },
             { LateEventHeaders.Watermark, Encoding.UTF8.GetBytes(late.WatermarkMs.ToString(CultureInfo.InvariantCulture)) },
             { DeadLetterHeaders.SourceTopic, Encoding.UTF8.GetBytes(sourceTopic) },
             { DeadLetterHeaders.SourcePartition, Encoding.UTF8.GetBytes(late.Partition.ToString(CultureInfo.InvariantCulture)) },
-            { DeadLetterHeaders.SourceOffset, Encoding.UTF8.GetBytes(e.SourceOffset.ToString(CultureInfo.InvariantCulture)) },
+            { DeadLetterHeaders.SourceOffset, Encoding.UTF8.GetBytes(offset.ToString(CultureInfo.InvariantCulture)) },
         };
         _late.Produce(new Message<byte[], byte[]>
         {
-            Key = Encoding.UTF8.GetBytes(symbols.Name(e.Campaign)),
+            Key = key,
             Value = _buffer.WrittenSpan.ToArray(),
             Headers = headers,
         });
@@ -123,23 +91,5 @@ public sealed class LateEventWriter(string bootstrapServers, string topic, strin
     {
         _late.Producer.Flush(TimeSpan.FromSeconds(10));
         _late.Producer.Dispose();
-    }
-}
-
-/// <summary>Late or dead-letter records were not delivered in time: the checkpoint that would cover them is not stored.</summary>
-public sealed class SideOutputDeliveryException : Exception
-{
-    public SideOutputDeliveryException()
-    {
-    }
-
-    public SideOutputDeliveryException(string message)
-        : base(message)
-    {
-    }
-
-    public SideOutputDeliveryException(string message, Exception innerException)
-        : base(message, innerException)
-    {
     }
 }

@@ -1,5 +1,4 @@
 using System.Reactive.Linq;
-using StreamEngine.Core.AdEvents;
 using StreamEngine.Core.Events;
 
 namespace StreamEngine.Kafka.Source;
@@ -24,11 +23,11 @@ public static class SourceObservable
     /// fills and the source pauses its partitions: back-pressure instead of buffering without bound.
     /// </param>
     /// <param name="onReleased">Runs once the partitions' markers went through the pipeline (revoked and lost alike).</param>
-    public static IObservable<EventBatch<AdEvent>> ToObservable(this KafkaAdEventSource source, Action<PartitionsRevoked>? onRevoked = null,
+    public static IObservable<EventBatch<TEvent>> ToObservable<TEvent>(this KafkaSource<TEvent> source, Action<PartitionsRevoked>? onRevoked = null,
         Func<CancellationToken, Task>? waitForRoom = null, Action<PartitionsRevoked>? onReleased = null)
     {
         ArgumentNullException.ThrowIfNull(source);
-        return Observable.Create<EventBatch<AdEvent>>(async (observer, cancel) =>
+        return Observable.Create<EventBatch<TEvent>>(async (observer, cancel) =>
         {
             source.Start();
             try
@@ -37,7 +36,7 @@ public static class SourceObservable
                 {
                     switch (signal)
                     {
-                        case EventsPolled polled:
+                        case EventsPolled<TEvent> polled:
                             if (waitForRoom is not null && polled.Batch.Kind == EventBatchKind.Events)
                             {
                                 await waitForRoom(cancel);
@@ -48,7 +47,7 @@ public static class SourceObservable
                         case PartitionsAssigned assigned:
                             foreach (var (partition, start) in assigned.Starts.OrderBy(s => s.Key))
                             {
-                                observer.OnNext(EventBatch.Assigned<AdEvent>(partition, start.Offset, start.Generation));
+                                observer.OnNext(EventBatch.Assigned<TEvent>(partition, start.Offset, start.Generation));
                             }
 
                             break;
@@ -62,7 +61,7 @@ public static class SourceObservable
                             foreach (var partition in revoked.Partitions)
                             {
                                 var generation = revoked.Generations[partition];
-                                observer.OnNext(revoked.Lost ? EventBatch.Lost<AdEvent>(partition, generation) : EventBatch.Revoked<AdEvent>(partition, generation));
+                                observer.OnNext(revoked.Lost ? EventBatch.Lost<TEvent>(partition, generation) : EventBatch.Revoked<TEvent>(partition, generation));
                             }
 
                             onReleased?.Invoke(revoked);

@@ -1,4 +1,3 @@
-using StreamEngine.Core.AdEvents;
 using StreamEngine.Core.Events;
 
 namespace StreamEngine.Kafka.Source;
@@ -10,7 +9,7 @@ public abstract record SourceSignal;
 /// Decoded events of one partition from one poll (<see cref="EventBatch{TEvent}.NextOffset"/> is where a restart
 /// resumes), or the news that the partition is read to its end (<see cref="EventBatchKind.EndOfPartition"/>).
 /// </summary>
-public sealed record EventsPolled(EventBatch<AdEvent> Batch, int DeadLettered) : SourceSignal;
+public sealed record EventsPolled<TEvent>(EventBatch<TEvent> Batch, int DeadLettered) : SourceSignal;
 
 /// <summary>Partitions now read by this process, each from its start offset as a new generation.</summary>
 public sealed record PartitionsAssigned(IReadOnlyDictionary<int, PartitionStart> Starts) : SourceSignal;

@@ -1,8 +1,10 @@
+using StreamEngine.Runtime;
+using StreamEngine.Runtime.Ports;
 using System.Diagnostics;
 using System.Globalization;
 using System.Runtime.InteropServices;
 using StreamEngine.ClickHouse.Embedded;
-using StreamEngine.Core.AdEvents;
+using StreamEngine.AdEvents;
 using StreamEngine.Host.ClickHouseHttp;
 using StreamEngine.Core.Dsl;
 using StreamEngine.Host.Cli;
@@ -60,7 +62,7 @@ public static class DemoCommand
 
         // The Kafka cluster is new and empty each time: positions stored by an earlier demo no longer apply (results stay).
         await using var store = new StreamEngine.ClickHouse.Stores.EmbeddedStore(clickHouse, ownsConnection: false);
-        var jobs = new List<IJobPipeline>();
+        var jobs = new List<IRunningJob>();
         await using var http = await EngineHttpHost.StartAsync(settings.HttpOptions, () => jobs, stopping.Token);
         await using var nats = settings.NatsOptions is { } natsOptions ? new StreamEngine.Nats.LivePublisher(natsOptions) : null;
         var live = new LiveSinks([.. nats is null ? Array.Empty<ILiveSink>() : [nats], http.Fanout]);
@@ -69,8 +71,7 @@ public static class DemoCommand
             jobs.Add(await JobCatalog.StartAsync(job, settings, store, EngineLog.To(Log), forgetPositions: true, stopping.Token, live));
         }
 
-        var pricing = await DynamicPricingRunner.StartAsync(settings, store, EngineLog.To(Log), stopping.Token, live: live);
-        jobs.Add(pricing);
+        jobs.Add(await JobCatalog.StartAsync(DynamicPricing.Name, null, settings, store, EngineLog.To(Log), stopping.Token, live));
         await SetDemoBudgetsAsync(store, settings["clickhouse.database"]);
         using var metrics = new EngineMetrics(jobs, http.Fanout, nats);
         using var generating = new CancellationTokenSource();
@@ -98,15 +99,16 @@ public static class DemoCommand
             """);
         await output.FlushAsync();
 
-        var running = jobs.Select(j => j.RunAsync(untilIdle: null, stopping.Token)).ToList();
+        // The same runtime as streamengine run: every job until Ctrl-C or a failure, then each drains.
+        var run = JobRunner.RunAsync(jobs, new JobRunOptions { ShutdownTimeout = settings.Duration("shutdown.timeout") }, stopping.Token);
         var interactive = !Console.IsOutputRedirected;
         var watch = Stopwatch.StartNew();
         long lastEvents = 0;
         var lastReport = TimeSpan.Zero;
         var first = true;
-        while (!running.Any(r => r.IsCompleted))
+        while (!run.IsCompleted)
         {
-            await Task.WhenAny([.. running, Task.Delay(TimeSpan.FromSeconds(interactive ? 1 : 10))]);
+            await Task.WhenAny(run, Task.Delay(TimeSpan.FromSeconds(interactive ? 1 : 10)));
             var status = jobs[0].Status; // ad-metrics reads every event
             var elapsed = watch.Elapsed;
             var rate = (status.Events - lastEvents) / Math.Max((elapsed - lastReport).TotalSeconds, 1e-9);
@@ -128,15 +130,14 @@ public static class DemoCommand
 
         await generating.CancelAsync();
         await generator;
-        Exception? failure = null;
-        foreach (var (job, run) in jobs.Zip(running))
+        var outcome = await run;
+        await output.WriteLineAsync(outcome switch
         {
-            failure ??= await run;
-            await job.DisposeAsync();
-        }
-
-        await output.WriteLineAsync(failure is null ? $"demo stopped; results kept in {path}" : $"demo stopped: {failure.Message}");
-        return failure is null ? 0 : 1;
+            { Failure: { } failure } => $"demo stopped: job {outcome.FailedJob}: {failure.Message}",
+            { DrainTimedOut: true } => $"demo stopped: the jobs did not drain within shutdown.timeout; results kept in {path} up to their last checkpoints",
+            _ => $"demo stopped; results kept in {path}",
+        });
+        return outcome.Succeeded ? 0 : 1;
 
         void Stop(PosixSignalContext signal)
         {
@@ -148,7 +149,7 @@ public static class DemoCommand
     private const int SummaryLines = 6;
 
     /// <summary>The live summary: <see cref="SummaryLines"/> lines, the first one complete on its own (for logs).</summary>
-    private static string Summary(EmbeddedClickHouse clickHouse, TimeSpan elapsed, double rate, PipelineStatus status, List<IJobPipeline> jobs) =>
+    private static string Summary(EmbeddedClickHouse clickHouse, TimeSpan elapsed, double rate, PipelineStatus status, List<IRunningJob> jobs) =>
         string.Create(CultureInfo.InvariantCulture, $"""
             [{elapsed:hh\:mm\:ss}] {rate,8:N0} events/s   {status.Events,12:N0} events   lag {status.Lag,6:N0}   late {status.Late:N0}   dead-lettered {status.DeadLettered:N0}   result rows {jobs.Sum(j => j.Status.ResultRows):N0}
               top campaigns (impressions, last 5 min)   {Top(clickHouse, "SELECT campaign, sum(impressions) AS i FROM ads.campaign_minute WHERE window_start >= now() - INTERVAL 5 MINUTE GROUP BY campaign ORDER BY i DESC LIMIT 3")}

@@ -1,6 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
-using StreamEngine.Core.AdEvents;
+using StreamEngine.AdEvents;
 using StreamEngine.Host.Cli;
 using StreamEngine.Host.Running;
 using StreamEngine.Kafka;

@@ -1,3 +1,5 @@
+using StreamEngine.Runtime;
+using StreamEngine.Runtime.Ports;
 using System.Runtime.InteropServices;
 using StreamEngine.ClickHouse.Embedded;
 using StreamEngine.ClickHouse.Stores;
@@ -12,7 +14,7 @@ using StreamEngine.Jobs;
 namespace StreamEngine.Host.Commands;
 
 /// <summary>
-/// <c>streamengine run --job NAME</c>: a job from Kafka to ClickHouse, exactly once (see <see cref="JobPipeline{TKey,TResult}"/>),
+/// <c>streamengine run --job NAME</c>: a job from Kafka to ClickHouse, exactly once (see <see cref="StreamingJob{TEvent,TKey,TResult}"/>),
 /// serving ClickHouse's HTTP interface over the store meanwhile. <c>--until-idle S</c> exits 0 once no message has
 /// arrived for S seconds and everything is flushed.
 /// </summary>
@@ -54,7 +56,7 @@ public static class RunCommand
                 Password = settings["clickhouse.password"],
                 SkipCertificateValidation = settings.Flag("clickhouse.tls.accept_invalid_certificate"),
             });
-        var running = new List<IJobPipeline>();
+        var running = new List<IRunningJob>();
         await using var http = await EngineHttpHost.StartAsync(settings.HttpOptions with { SinkProbe = ct => store.QueryAsync("SELECT 1", ct) }, () => running, stopping.Token);
         using var tracing = EngineTracing.Start(settings["tracing.otlp_endpoint"] is { Length: > 0 } otlp ? new Uri(otlp) : null, settings.Number("tracing.sample_ratio"),
             $"{Environment.MachineName}/{Environment.ProcessId}");
@@ -62,36 +64,24 @@ public static class RunCommand
         var live = new LiveSinks([.. nats is null ? Array.Empty<ILiveSink>() : [nats], http.Fanout]);
         var pipeline = await JobCatalog.StartAsync(jobName, jobs, settings, store, log, stopping.Token, live);
         running.Add(pipeline);
-        Exception? failure;
         using var metrics = new EngineMetrics(running, http.Fanout, nats);
         await output.WriteLineAsync($"streamengine run: {pipeline.Description}" + (endpoint is null ? "" : $"; ClickHouse HTTP at {endpoint.Url}") +
                                     $"; metrics at {http.Url}metrics; SignalR hub at {http.Url}hubs/metrics" +
                                     (nats is null ? "" : $"; live metrics to NATS at {settings["nats.url"]}"));
         await output.FlushAsync();
 
-        // The drain, once the job stops (a signal, --until-idle, a failure): the last checkpoint (everything emitted so
-        // far is written, then its offsets), then the source stops polling and leaves the group, so its partitions move
-        // at once. After a signal, shutdown.timeout bounds it, a checkpoint under way included.
-        var work = RunThenDrainAsync();
-        var stopRequested = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        await using (stopping.Token.Register(() => stopRequested.TrySetResult()))
+        // The runtime runs it and drains it once it stops (a signal, --until-idle, a failure): the last checkpoint, then
+        // the source leaves the group, so its partitions move at once; shutdown.timeout bounds the drain after a signal.
+        var outcome = await JobRunner.RunAsync(running, new JobRunOptions { UntilIdle = untilIdle, ShutdownTimeout = settings.Duration("shutdown.timeout") }, stopping.Token);
+        if (outcome.DrainTimedOut)
         {
-            await Task.WhenAny(work, stopRequested.Task);
-        }
-
-        var timeout = settings.Duration("shutdown.timeout");
-        if (!work.IsCompleted && await Task.WhenAny(work, Task.Delay(timeout, CancellationToken.None)) != work)
-        {
-            await Console.Error.WriteLineAsync($"streamengine: job {jobName} did not drain within shutdown.timeout ({timeout.TotalSeconds:F0} s); " +
+            await Console.Error.WriteLineAsync($"streamengine: job {jobName} did not drain within shutdown.timeout ({settings.Duration("shutdown.timeout").TotalSeconds:F0} s); " +
                                                "results not yet stored are replayed from the last checkpoint by the partitions' next owner");
             return 1;
         }
 
-        failure = await work;
-
         var status = pipeline.Status;
-
-        if (failure is not null)
+        if (outcome.Failure is { } failure)
         {
             await Console.Error.WriteLineAsync($"streamengine: job {jobName} stopped: {failure.Message}");
             return 1;
@@ -101,18 +91,6 @@ public static class RunCommand
                                     $"{status.DeadLettered:N0} dead-lettered, {status.Late:N0} late, {status.ResultRows:N0} result rows written" +
                                     (status.FailedWrites > 0 ? $" ({status.FailedWrites:N0} failed write attempts retried)" : ""));
         return 0;
-
-        async Task<Exception?> RunThenDrainAsync()
-        {
-            try
-            {
-                return await pipeline.RunAsync(untilIdle, stopping.Token);
-            }
-            finally
-            {
-                await pipeline.DisposeAsync();
-            }
-        }
 
         void Stop(PosixSignalContext signal)
         {

@@ -1,3 +1,5 @@
+using StreamEngine.Runtime;
+using StreamEngine.Runtime.Ports;
 using System.Net;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
@@ -49,7 +51,7 @@ public sealed class EngineHttpHost : IAsyncDisposable
     /// <param name="options">Port, address and API key.</param>
     /// <param name="jobs">The running jobs, asked at each request (they start after this host).</param>
     /// <param name="cancellationToken">Cancels the start.</param>
-    public static async Task<EngineHttpHost> StartAsync(EngineHttpOptions options, Func<IReadOnlyList<IJobPipeline>> jobs, CancellationToken cancellationToken = default)
+    public static async Task<EngineHttpHost> StartAsync(EngineHttpOptions options, Func<IReadOnlyList<IRunningJob>> jobs, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(jobs);

@@ -23,7 +23,7 @@ public enum LogFormat
 /// ClickHouse inserts, spans and live messages) and the current trace id. Values of secret settings are masked in
 /// every line, whatever a message quotes (an error echoing a connection string, say).
 /// </summary>
-public sealed class EngineLog
+public sealed class EngineLog : ILogger
 {
     private readonly Action<string> _write;
     private readonly bool _json;
@@ -60,9 +60,35 @@ public sealed class EngineLog
     /// <summary>The same log with every line naming <paramref name="job"/>.</summary>
     public EngineLog ForJob(string job) => new(_write, _json, _minimum, _secrets, job) { Plain = Plain };
 
-    public bool IsEnabled(LogLevel level) => level >= _minimum && level != LogLevel.None;
+    public bool IsEnabled(LogLevel logLevel) => logLevel >= _minimum && logLevel != LogLevel.None;
 
     public void Info(string message) => Write(LogLevel.Information, message);
+
+    /// <summary>Scopes are not kept: the job and correlation id are fields of each line.</summary>
+    public IDisposable? BeginScope<TState>(TState state)
+        where TState : notnull => null;
+
+    /// <summary>
+    /// Structured lines from the runtime (<c>ILogger</c>): the formatted message, and a <c>CorrelationId</c> value, if the
+    /// message has one, as the line's correlation id.
+    /// </summary>
+    public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+    {
+        ArgumentNullException.ThrowIfNull(formatter);
+        if (!IsEnabled(logLevel))
+        {
+            return;
+        }
+
+        string? correlationId = null;
+        if (state is IReadOnlyList<KeyValuePair<string, object?>> values)
+        {
+            correlationId = values.FirstOrDefault(v => v.Key == "CorrelationId").Value?.ToString();
+        }
+
+        var message = formatter(state, exception);
+        Write(logLevel, exception is null ? message : $"{message}: {exception.Message}", correlationId);
+    }
 
     public void Warn(string message, string? correlationId = null) => Write(LogLevel.Warning, message, correlationId);
 

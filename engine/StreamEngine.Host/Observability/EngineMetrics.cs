@@ -1,3 +1,5 @@
+using StreamEngine.Runtime;
+using StreamEngine.Runtime.Ports;
 using System.Diagnostics.Metrics;
 using StreamEngine.Core.Telemetry;
 using StreamEngine.Host.Live;
@@ -20,7 +22,7 @@ public sealed class EngineMetrics : IDisposable
     /// <param name="fanout">The SignalR hub's fan-out, if any.</param>
     /// <param name="nats">The NATS publisher, if any.</param>
     /// <param name="clock">Now, for event-time freshness.</param>
-    public EngineMetrics(IReadOnlyList<IJobPipeline> jobs, HubFanout? fanout = null, LivePublisher? nats = null, TimeProvider? clock = null)
+    public EngineMetrics(IReadOnlyList<IRunningJob> jobs, HubFanout? fanout = null, LivePublisher? nats = null, TimeProvider? clock = null)
     {
         ArgumentNullException.ThrowIfNull(jobs);
         clock ??= TimeProvider.System;
@@ -36,7 +38,7 @@ public sealed class EngineMetrics : IDisposable
             let measured = value(telemetry, partition)
             where measured is not null
             select new Measurement<long>(measured.Value, Tag("job", job.Name), Tag("topic", telemetry.Topic), Tag("partition", partition));
-        IEnumerable<Measurement<long>> PerTable(Func<StreamEngine.ClickHouse.Sink.WriterCounters, long> value) =>
+        IEnumerable<Measurement<long>> PerTable(Func<WriterCounters, long> value) =>
             from job in jobs
             from sink in job.Telemetry.Sinks
             select new Measurement<long>(value(sink.Counters), Tag("job", job.Name), Tag("table", sink.Table));

@@ -1,3 +1,5 @@
+using StreamEngine.Runtime;
+using StreamEngine.Runtime.Ports;
 using StreamEngine.Host.Running;
 
 namespace StreamEngine.Host.Observability;
@@ -12,7 +14,7 @@ public static class Readiness
     private static readonly TimeSpan ProbeTimeout = TimeSpan.FromSeconds(2);
 
     /// <summary>Why the engine is not ready; empty when it is.</summary>
-    public static async Task<IReadOnlyList<string>> ProblemsAsync(IReadOnlyList<IJobPipeline> jobs, EngineHttpOptions options, CancellationToken cancellationToken)
+    public static async Task<IReadOnlyList<string>> ProblemsAsync(IReadOnlyList<IRunningJob> jobs, EngineHttpOptions options, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(jobs);
         ArgumentNullException.ThrowIfNull(options);

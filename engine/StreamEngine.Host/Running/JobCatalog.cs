@@ -1,8 +1,10 @@
+using StreamEngine.AdEvents;
 using StreamEngine.ClickHouse.Stores;
 using StreamEngine.Core.Dsl;
 using StreamEngine.Host.Cli;
 using StreamEngine.Host.Configuration;
 using StreamEngine.Jobs;
+using StreamEngine.Runtime;
 
 using StreamEngine.Host.Observability;
 
@@ -73,14 +75,14 @@ public static class JobCatalog
     }
 
     /// <summary>Starts the job called <paramref name="name"/> (one of <paramref name="jobs"/>, or a built-in one).</summary>
-    public static async Task<IJobPipeline> StartAsync(
+    public static async Task<IRunningJob> StartAsync(
         string name, IReadOnlyList<IAdJob>? jobs, EngineSettings settings, IClickHouseStore store, EngineLog log, CancellationToken cancellationToken, ILiveSink? live = null) =>
         jobs is null && name == DynamicPricing.Name
-            ? await DynamicPricingRunner.StartAsync(settings, store, log, cancellationToken, live: live)
+            ? new ScheduledJob(await DynamicPricingWork.StartAsync(settings, store, log, cancellationToken, live: live))
             : await StartAsync(Find(name, jobs), settings, store, log, forgetPositions: false, cancellationToken, live);
 
     /// <summary>Starts the job's pipeline (see <see cref="JobPipeline.StartAsync{TKey,TResult}"/>).</summary>
-    public static Task<IJobPipeline> StartAsync(
+    public static Task<IRunningJob> StartAsync(
         IAdJob job, EngineSettings settings, IClickHouseStore store, EngineLog log, bool forgetPositions, CancellationToken cancellationToken, ILiveSink? live = null)
     {
         ArgumentNullException.ThrowIfNull(job);
@@ -88,9 +90,9 @@ public static class JobCatalog
     }
 
     private sealed class Starter(EngineSettings settings, IClickHouseStore store, EngineLog log, bool forgetPositions, ILiveSink? live, CancellationToken cancellationToken)
-        : IAdJobVisitor<Task<IJobPipeline>>
+        : IAdJobVisitor<Task<IRunningJob>>
     {
-        public async Task<IJobPipeline> Visit<TKey, TResult>(AdJob<TKey, TResult> job)
+        public async Task<IRunningJob> Visit<TKey, TResult>(AdJob<TKey, TResult> job)
             where TKey : notnull =>
             await JobPipeline.StartAsync(job, settings, store, log, forgetPositions, cancellationToken, live);
     }

@@ -1,8 +1,11 @@
+using System.Diagnostics;
 using System.Reactive.Concurrency;
 using System.Reactive.Subjects;
+using Microsoft.Extensions.Logging.Abstractions;
 using StreamEngine.Core.Dsl;
 using StreamEngine.Core.Events;
 using StreamEngine.Core.Windowing;
+using StreamEngine.Runtime.Ports;
 
 namespace StreamEngine.Runtime.Testing;
 
@@ -26,7 +29,8 @@ public enum CrashPoint
 }
 
 /// <summary>
-/// Runs a job in process the way the runtime runs it, over partitions that are in-memory logs and an
+/// Runs a job in process through the runtime's own <see cref="StreamingJob{TEvent,TKey,TResult}"/> (its lifecycle and
+/// checkpoint protocol, not a copy of them), over partitions that are in-memory logs and an
 /// <see cref="InMemoryResultsStore{TKey,TResult}"/>, in virtual time (the role Kafka Streams' TopologyTestDriver
 /// plays). Several processes (<see cref="Start"/>) share the logs and the store, as engines of one consumer group
 /// share a topic and ClickHouse; the verbs are the partition lifecycle (assign, revoke, lose, take over without
@@ -75,54 +79,49 @@ public sealed class JobTestDriver<TEvent, TKey, TResult>
     /// <summary>Starts a process of the job (no partitions yet).</summary>
     public JobProcess Start() => new(this);
 
-    /// <summary>One engine process: its own aggregation, checkpoint handle and unwritten results.</summary>
+    /// <summary>
+    /// One engine process: the runtime's <see cref="StreamingJob{TEvent,TKey,TResult}"/> over an in-memory source (the
+    /// driver's verbs are its polls and partition changes), the shared store (which crashes the process at the step
+    /// asked) and the shared late output.
+    /// </summary>
     public sealed class JobProcess : IDisposable
     {
         private readonly JobTestDriver<TEvent, TKey, TResult> _driver;
-        private readonly Subject<EventBatch<TEvent>> _input = new();
-        private readonly CheckpointHandle _handle;
-        private readonly IDisposable _subscription;
-        private readonly List<WindowResult<TKey, TResult>> _pending = [];
-        private readonly Dictionary<int, (long Generation, long NextToRead)> _held = [];
-        private readonly Dictionary<(int Partition, long Generation), (long Offset, byte[] State)> _restorable = [];
-        private readonly List<EventBatch<TEvent>> _inFlight = []; // taken by the source, not yet handed on, oldest first
-        private Exception? _failure;
+        private readonly InMemorySource _source;
+        private readonly ProcessStore _store;
+        private readonly StreamingJob<TEvent, TKey, TResult> _job;
 
         internal JobProcess(JobTestDriver<TEvent, TKey, TResult> driver)
         {
             _driver = driver;
-            _handle = new CheckpointHandle
+            _source = new InMemorySource(driver);
+            _store = new ProcessStore(driver.Store);
+            var spec = new StreamingJobSpec<TEvent, TKey, TResult>("under-test", (events, context) => driver._build(events, context.Checkpoints!, context.Scheduler))
             {
                 KeyCodec = driver.KeyCodec,
-                RestoreState = (partition, offset, generation) =>
-                    _restorable.Remove((partition, generation), out var claimed) && claimed.Offset == offset ? claimed.State : null,
             };
-            _subscription = driver._build(_input, _handle, driver.Clock).Subscribe(
-                output =>
-                {
-                    _pending.AddRange(output.Results);
-                    driver.Late.AddRange(output.Late);
-                },
-                error => _failure = error);
+            _job = new StreamingJob<TEvent, TKey, TResult>(spec, _source, _store, new LateOutput(driver.Late), NullLogger.Instance, scheduler: driver.Clock);
+            _job.Start();
         }
 
         /// <summary>Whether the process is gone (crashed, or disposed).</summary>
         public bool Dead { get; private set; }
 
         /// <summary>The partitions this process believes it holds, with the generation.</summary>
-        public IReadOnlyDictionary<int, long> Held => _held.ToDictionary(h => h.Key, h => h.Value.Generation);
+        public IReadOnlyDictionary<int, long> Held => _source.Held.ToDictionary(h => h.Key, h => h.Value.Generation);
 
         /// <summary>Whether the process still has something of <paramref name="partition"/> to read.</summary>
-        public bool HasUnread(int partition) => _held.TryGetValue(partition, out var held) && held.NextToRead < _driver._logs[partition].Count;
+        public bool HasUnread(int partition) => _source.Held.TryGetValue(partition, out var held) && held.NextToRead < _driver._logs[partition].Count;
 
         /// <summary>The group gives the partition to this process: it claims it and restores its checkpoint.</summary>
         public void Assign(int partition)
         {
             Alive();
             var (start, state) = _driver.Store.Claim(partition);
-            _restorable[(partition, start.Generation)] = (start.Offset, state);
-            _held[partition] = (start.Generation, Math.Max(0, start.Offset));
-            _input.OnNext(EventBatch.Assigned<TEvent>(partition, start.Offset, start.Generation));
+            _store.Restorable[(partition, start.Generation)] = (start.Offset, state);
+            _source.Held[partition] = (start.Generation, Math.Max(0, start.Offset));
+            _source.Lost.Remove(partition);
+            _source.Hand(EventBatch.Assigned<TEvent>(partition, start.Offset, start.Generation));
             ThrowIfFailed();
         }
 
@@ -130,31 +129,26 @@ public sealed class JobTestDriver<TEvent, TKey, TResult>
         public void Poll(int partition, int max)
         {
             Alive();
-            if (!_held.TryGetValue(partition, out var held))
-            {
-                throw new InvalidOperationException($"this process does not hold partition {partition}: a consumer reads only what it is assigned");
-            }
-
+            var (generation, next) = HeldOrThrow(partition);
             // A partition's batches reach the pipeline in order: those still in flight go first.
-            foreach (var batch in _inFlight.Where(b => b.Partition == partition).ToList())
+            foreach (var batch in _source.InFlight.Where(b => b.Partition == partition).ToList())
             {
-                _inFlight.Remove(batch);
-                _input.OnNext(batch);
+                _source.InFlight.Remove(batch);
+                _source.Hand(batch);
             }
 
-            var (generation, next) = held;
             var log = _driver._logs[partition];
             var count = (int)Math.Min(max, log.Count - next);
             if (count > 0)
             {
                 var events = log.GetRange((int)next, count).ToArray();
-                _held[partition] = (generation, next + count);
-                _input.OnNext(new EventBatch<TEvent>(partition, events, next + count, EventBatchKind.Events, generation));
+                _source.Held[partition] = (generation, next + count);
+                _source.Hand(new EventBatch<TEvent>(partition, events, next + count, EventBatchKind.Events, generation));
             }
 
             if (next + count == log.Count)
             {
-                _input.OnNext(EventBatch.EndReached<TEvent>(partition, next + count, generation));
+                _source.Hand(EventBatch.EndReached<TEvent>(partition, next + count, generation));
             }
 
             ThrowIfFailed();
@@ -169,16 +163,12 @@ public sealed class JobTestDriver<TEvent, TKey, TResult>
         public EventBatch<TEvent> TakeInFlight(int partition, int max)
         {
             Alive();
-            if (!_held.TryGetValue(partition, out var held))
-            {
-                throw new InvalidOperationException($"this process does not hold partition {partition}: a consumer reads only what it is assigned");
-            }
-
+            var (generation, next) = HeldOrThrow(partition);
             var log = _driver._logs[partition];
-            var count = (int)Math.Min(max, log.Count - held.NextToRead);
-            _held[partition] = (held.Generation, held.NextToRead + count);
-            var batch = new EventBatch<TEvent>(partition, log.GetRange((int)held.NextToRead, count).ToArray(), held.NextToRead + count, EventBatchKind.Events, held.Generation);
-            _inFlight.Add(batch);
+            var count = (int)Math.Min(max, log.Count - next);
+            _source.Held[partition] = (generation, next + count);
+            var batch = new EventBatch<TEvent>(partition, log.GetRange((int)next, count).ToArray(), next + count, EventBatchKind.Events, generation);
+            _source.InFlight.Add(batch);
             return batch;
         }
 
@@ -186,79 +176,61 @@ public sealed class JobTestDriver<TEvent, TKey, TResult>
         public EventBatch<TEvent>? DeliverInFlight()
         {
             Alive();
-            if (_inFlight.Count == 0)
+            if (_source.InFlight.Count == 0)
             {
                 return null;
             }
 
-            var batch = _inFlight[0];
-            _inFlight.RemoveAt(0);
-            _input.OnNext(batch);
+            var batch = _source.InFlight[0];
+            _source.InFlight.RemoveAt(0);
+            _source.Hand(batch);
             ThrowIfFailed();
             return batch;
         }
 
         /// <summary>
-        /// The checkpoint protocol: take a cut, leave out partitions a newer assignment claimed, write the results, then
-        /// the checkpoint, then confirm it; <paramref name="crash"/> kills the process at that step. A failing store
-        /// fails the checkpoint (the results wait for the next one). Returns whether the checkpoint was stored.
+        /// The runtime's checkpoint (<see cref="StreamingJob{TEvent,TKey,TResult}.CheckpointAsync"/>): a cut, fencing,
+        /// the results, the late records, the checkpoint, its confirmation; <paramref name="crash"/> kills the process
+        /// at that step. A failing store fails the checkpoint (the results wait for the next one). Returns whether
+        /// everything emitted so far is now covered by a stored checkpoint.
         /// </summary>
         public bool Checkpoint(CrashPoint crash = CrashPoint.None)
         {
             Alive();
-            var checkpoint = _handle.Take();
-            var rows = _pending.ToList();
-            _pending.Clear();
-            var fenced = checkpoint.Partitions.Select(p => p.Partition).Concat(rows.Select(r => r.Partition)).Distinct()
-                .Where(p => !_held.TryGetValue(p, out var held) || _driver.Store.IsFenced(p, held.Generation)).ToHashSet();
-            rows.RemoveAll(r => fenced.Contains(r.Partition));
-            checkpoint = new Checkpoint([.. checkpoint.Partitions.Where(p => !fenced.Contains(p.Partition))]);
+            _store.CrashAt = crash;
             try
             {
-                if (crash == CrashPoint.BeforeResults)
-                {
-                    Crash();
-                    return false;
-                }
-
-                if (crash == CrashPoint.MidResults)
-                {
-                    _driver.Store.Write(rows.Take(rows.Count / 2));
-                    Crash();
-                    return false;
-                }
-
-                _driver.Store.Write(rows);
-                if (crash == CrashPoint.BeforeCheckpoint)
-                {
-                    Crash();
-                    return false;
-                }
-
-                _driver.Store.Save(checkpoint);
-                if (crash == CrashPoint.AfterCheckpoint)
-                {
-                    Crash();
-                    return true;
-                }
+                _job.CheckpointAsync().GetAwaiter().GetResult();
+                return true;
+            }
+            catch (ProcessCrashed)
+            {
+                Crash();
+                return crash == CrashPoint.AfterCheckpoint;
             }
             catch (IOException)
             {
-                _pending.InsertRange(0, rows); // nothing stored: they wait for the next checkpoint
                 return false;
             }
-
-            _handle.Confirm(checkpoint);
-            return true;
+            finally
+            {
+                _store.CrashAt = CrashPoint.None;
+            }
         }
 
-        /// <summary>An orderly move: the final checkpoint, then the partition goes (true when that checkpoint was stored).</summary>
+        /// <summary>An orderly move: the runtime's final checkpoint, then the partition goes (true when that checkpoint was stored).</summary>
         public bool Revoke(int partition)
         {
             Alive();
-            var stored = Checkpoint();
+            if (!_source.Held.ContainsKey(partition))
+            {
+                return true;
+            }
+
+            var failures = _store.Failures;
+            _source.Hooks.OnRevoking([partition]);
             Release(partition, lost: false);
-            return stored;
+            return _store.Failures == failures;
         }
 
         /// <summary>The group took the partition away without a revocation: its state and unwritten results go.</summary>
@@ -276,7 +248,7 @@ public sealed class JobTestDriver<TEvent, TKey, TResult>
         public void Complete()
         {
             Alive();
-            _input.OnCompleted();
+            _source.Input.OnCompleted();
             ThrowIfFailed();
         }
 
@@ -284,23 +256,32 @@ public sealed class JobTestDriver<TEvent, TKey, TResult>
         public void Crash()
         {
             Dead = true;
-            _subscription.Dispose();
-            _pending.Clear();
-            _held.Clear();
-            _inFlight.Clear();
+            _job.Abandon();
+            _source.Held.Clear();
+            _source.InFlight.Clear();
         }
 
         public void Dispose() => Crash();
 
+        private (long Generation, long NextToRead) HeldOrThrow(int partition) =>
+            _source.Held.TryGetValue(partition, out var held)
+                ? held
+                : throw new InvalidOperationException($"this process does not hold partition {partition}: a consumer reads only what it is assigned");
+
         private void Release(int partition, bool lost)
         {
-            if (!_held.Remove(partition, out var held))
+            if (!_source.Held.Remove(partition, out var held))
             {
                 return;
             }
 
-            _input.OnNext(lost ? EventBatch.Lost<TEvent>(partition, held.Generation) : EventBatch.Revoked<TEvent>(partition, held.Generation));
-            _pending.RemoveAll(r => r.Partition == partition);
+            if (lost)
+            {
+                _source.Lost[partition] = held.Generation;
+            }
+
+            _source.Hand(lost ? EventBatch.Lost<TEvent>(partition, held.Generation) : EventBatch.Revoked<TEvent>(partition, held.Generation));
+            _source.Hooks.OnReleased(new PartitionsReleased([partition], lost));
             ThrowIfFailed();
         }
 
@@ -308,10 +289,138 @@ public sealed class JobTestDriver<TEvent, TKey, TResult>
 
         private void ThrowIfFailed()
         {
-            if (_failure is { } failure)
+            if (_job.Failure is { } failure)
             {
                 throw new InvalidOperationException($"the job failed: {failure.Message}", failure);
             }
         }
     }
+
+    /// <summary>A process's source: the driver's verbs hand batches on; it holds what the process believes it holds.</summary>
+    private sealed class InMemorySource(JobTestDriver<TEvent, TKey, TResult> driver) : IPartitionedSource<TEvent>
+    {
+        public Subject<EventBatch<TEvent>> Input { get; } = new();
+
+        public Dictionary<int, (long Generation, long NextToRead)> Held { get; } = [];
+
+        public Dictionary<int, long> Lost { get; } = [];
+
+        /// <summary>Batches taken by the source, not yet handed on, oldest first.</summary>
+        public List<EventBatch<TEvent>> InFlight { get; } = [];
+
+        public SourceHooks Hooks { get; private set; } = new();
+
+        public string Topic => "in-memory";
+
+        public string Description => $"reading {driver.Partitions} in-memory partitions";
+
+        public Task Completion { get; } = new TaskCompletionSource().Task;
+
+        public SourceCounters Counters => default;
+
+        public IReadOnlyDictionary<int, long> ConsumerLag => Held.ToDictionary(h => h.Key, h => driver._logs[h.Key].Count - h.Value.NextToRead);
+
+        public IReadOnlyList<int> AssignedPartitions => [.. Held.Keys.Order()];
+
+        public bool IsCaughtUp => Held.All(h => h.Value.NextToRead == driver._logs[h.Key].Count) && InFlight.Count == 0;
+
+        public IObservable<EventBatch<TEvent>> Read(SourceHooks hooks)
+        {
+            Hooks = hooks;
+            return Input;
+        }
+
+        public void Hand(EventBatch<TEvent> batch) => Input.OnNext(batch);
+
+        public bool WasLost(int partition, long generation) => Lost.TryGetValue(partition, out var lost) && lost == generation;
+
+        public void MarkProcessed(int partition, long nextOffset)
+        {
+        }
+
+        public IReadOnlyList<ActivityLink> TakeTraceLinks() => [];
+
+        public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+    }
+
+    /// <summary>The shared store as one process sees it: the state its claims read, and the crash it was told to die of.</summary>
+    private sealed class ProcessStore(InMemoryResultsStore<TKey, TResult> store) : IResultsStore<TEvent, TKey, TResult>
+    {
+        public Dictionary<(int Partition, long Generation), (long Offset, byte[] State)> Restorable { get; } = [];
+
+        public CrashPoint CrashAt { get; set; }
+
+        /// <summary>Writes the store refused.</summary>
+        public int Failures { get; private set; }
+
+        public string Description => "the in-memory results store";
+
+        public long ResultRows => store.RowsWritten;
+
+        public long FailedWriteAttempts => Failures;
+
+        public IReadOnlyList<(string Table, WriterCounters Counters)> Sinks => [];
+
+        public byte[]? RestoreState(int partition, long offset, long generation) =>
+            Restorable.Remove((partition, generation), out var claimed) && claimed.Offset == offset ? claimed.State : null;
+
+        public Task<IReadOnlyCollection<int>> FencedAsync(IReadOnlyDictionary<int, long> held, CancellationToken cancellationToken) =>
+            Task.FromResult<IReadOnlyCollection<int>>([.. held.Where(h => store.IsFenced(h.Key, h.Value)).Select(h => h.Key)]);
+
+        public Task WriteResultsAsync(IReadOnlyList<WindowResult<TKey, TResult>> results, IReadOnlyList<EventBatch<TEvent>> accepted, string batchId, CancellationToken cancellationToken)
+        {
+            switch (CrashAt)
+            {
+                case CrashPoint.BeforeResults:
+                    throw new ProcessCrashed();
+                case CrashPoint.MidResults:
+                    Refused(() => store.Write(results.Take(results.Count / 2)));
+                    throw new ProcessCrashed();
+            }
+
+            Refused(() => store.Write(results));
+            return Task.CompletedTask;
+        }
+
+        public Task SaveCheckpointAsync(Checkpoint checkpoint, CancellationToken cancellationToken)
+        {
+            if (CrashAt == CrashPoint.BeforeCheckpoint)
+            {
+                throw new ProcessCrashed();
+            }
+
+            Refused(() => store.Save(checkpoint));
+            return CrashAt == CrashPoint.AfterCheckpoint ? throw new ProcessCrashed() : Task.CompletedTask;
+        }
+
+        private void Refused(Action write)
+        {
+            try
+            {
+                write();
+            }
+            catch (IOException)
+            {
+                Failures++;
+                throw;
+            }
+        }
+    }
+
+    /// <summary>The shared late output: records go to <see cref="Late"/> at once, so a flush always succeeds.</summary>
+    private sealed class LateOutput(List<LateEvent<TEvent>> late) : ISideOutput<TEvent>
+    {
+        public void Write(LateEvent<TEvent> record) => late.Add(record);
+
+        public void Flush(TimeSpan timeout)
+        {
+        }
+
+        public void Dispose()
+        {
+        }
+    }
+
+    /// <summary>The process died at the step it was told to (thrown out of the store, caught by the driver).</summary>
+    private sealed class ProcessCrashed : Exception;
 }

@@ -1,6 +1,6 @@
 using System.Text.Json;
 using Confluent.Kafka;
-using StreamEngine.Core.AdEvents;
+using StreamEngine.AdEvents;
 using StreamEngine.TestUtilities;
 
 namespace StreamEngine.IntegrationTests.Cli;

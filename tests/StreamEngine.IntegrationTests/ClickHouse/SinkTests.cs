@@ -1,3 +1,5 @@
+using StreamEngine.Runtime;
+using StreamEngine.Runtime.Ports;
 using Apache.Arrow;
 using StreamEngine.ClickHouse;
 using StreamEngine.ClickHouse.Sink;

@@ -1,5 +1,5 @@
 using System.Globalization;
-using StreamEngine.Core.AdEvents;
+using StreamEngine.AdEvents;
 using StreamEngine.Jobs;
 using StreamEngine.TestUtilities;
 

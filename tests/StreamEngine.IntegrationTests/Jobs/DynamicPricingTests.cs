@@ -3,9 +3,9 @@ using System.Text.Json;
 using NATS.Client.Core;
 using StreamEngine.ClickHouse.Sink;
 using StreamEngine.ClickHouse.Stores;
-using StreamEngine.Core.AdEvents;
+using StreamEngine.AdEvents;
 using StreamEngine.Core.Dsl;
-using StreamEngine.Core.Pricing;
+using StreamEngine.AdEvents.Pricing;
 using StreamEngine.Core.Sketches;
 using StreamEngine.Core.Windowing;
 using StreamEngine.Host.Configuration;
@@ -98,7 +98,7 @@ public sealed class DynamicPricingTests(EmbeddedClickHouseFixture clickHouse)
         Assert.Equal(0, await runner.CycleAsync()); // nothing new: nothing written twice
 
         // A restarted runner (or another engine's) does not raise the stored alert again.
-        var restarted = await DynamicPricingRunner.StartAsync(Settings(database), new EmbeddedStore(clickHouse.Store, ownsConnection: false),
+        var restarted = await DynamicPricingWork.StartAsync(Settings(database), new EmbeddedStore(clickHouse.Store, ownsConnection: false),
             StreamEngine.Host.Observability.EngineLog.None, CancellationToken.None);
         Assert.Equal(0, await restarted.CycleAsync());
         Assert.Equal("1", clickHouse.Store.QueryText($"SELECT count() FROM {database}.pacing_alerts").Trim());
@@ -158,7 +158,7 @@ public sealed class DynamicPricingTests(EmbeddedClickHouseFixture clickHouse)
         // before it started (their versions are read back, not assumed).
         var later = Partial(minutes[8], 3, random, bids: 500, top: 9_000_000);
         await InsertSlotMinutes(store, database, [later]);
-        var restarted = await DynamicPricingRunner.StartAsync(Settings(database), store, StreamEngine.Host.Observability.EngineLog.None, CancellationToken.None);
+        var restarted = await DynamicPricingWork.StartAsync(Settings(database), store, StreamEngine.Host.Observability.EngineLog.None, CancellationToken.None);
         Assert.Equal(11, await restarted.CycleAsync());
         AssertChain(database, [.. partials, late, later]);
     }
@@ -215,11 +215,11 @@ public sealed class DynamicPricingTests(EmbeddedClickHouseFixture clickHouse)
         return new WindowResult<int, SlotMinute>(1, minute, minute + 60_000, value, bids, WindowEmission.Final, partition);
     }
 
-    private async Task<(DynamicPricingRunner Runner, IClickHouseStore Store, string Database)> StartAsync(string prefix, LivePublisher? live = null, bool progress = true)
+    private async Task<(DynamicPricingWork Runner, IClickHouseStore Store, string Database)> StartAsync(string prefix, LivePublisher? live = null, bool progress = true)
     {
         var database = clickHouse.CreateDatabase(prefix);
         var store = new EmbeddedStore(clickHouse.Store, ownsConnection: false);
-        var runner = await DynamicPricingRunner.StartAsync(Settings(database), store, StreamEngine.Host.Observability.EngineLog.None, CancellationToken.None, live);
+        var runner = await DynamicPricingWork.StartAsync(Settings(database), store, StreamEngine.Host.Observability.EngineLog.None, CancellationToken.None, live);
         if (progress)
         {
             await StoreProgress(store, database, BidLandscapeJob.JobName, Now);

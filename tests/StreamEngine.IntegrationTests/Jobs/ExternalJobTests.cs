@@ -1,4 +1,4 @@
-using StreamEngine.Core.AdEvents;
+using StreamEngine.AdEvents;
 using StreamEngine.TestUtilities;
 
 namespace StreamEngine.IntegrationTests.Jobs;

@@ -1,6 +1,6 @@
 using Confluent.Kafka;
 using StreamEngine.ClickHouse.Embedded;
-using StreamEngine.Core.AdEvents;
+using StreamEngine.AdEvents;
 using StreamEngine.Host.ClickHouseHttp;
 using StreamEngine.TestUtilities;
 

@@ -2,7 +2,7 @@ using StreamEngine.Core.Events;
 using System.Collections.Concurrent;
 using System.Text;
 using Confluent.Kafka;
-using StreamEngine.Core.AdEvents;
+using StreamEngine.AdEvents;
 using StreamEngine.Kafka.Source;
 using StreamEngine.TestUtilities;
 
@@ -55,7 +55,7 @@ public sealed class KafkaSourceTests(EmbeddedKafkaFixture kafka) : IClassFixture
         }
 
         var reader = new SourceReader();
-        await using (var source = new KafkaAdEventSource(Options(topic, dlq), reader, new SymbolTable()))
+        await using (var source = new KafkaSource<AdEvent>(Options(topic, dlq), reader, new AdEventFormat(new SymbolTable())))
         {
             source.Start();
             var reading = reader.ReadAsync(source);
@@ -103,8 +103,8 @@ public sealed class KafkaSourceTests(EmbeddedKafkaFixture kafka) : IClassFixture
 
         var first = new SourceReader(positions);
         var second = new SourceReader(positions);
-        var firstSource = new KafkaAdEventSource(Options(topic, group: group), first, new SymbolTable());
-        await using var secondSource = new KafkaAdEventSource(Options(topic, group: group), second, new SymbolTable());
+        var firstSource = new KafkaSource<AdEvent>(Options(topic, group: group), first, new AdEventFormat(new SymbolTable()));
+        await using var secondSource = new KafkaSource<AdEvent>(Options(topic, group: group), second, new AdEventFormat(new SymbolTable()));
         firstSource.Start();
         secondSource.Start();
         var reading = Task.WhenAll(first.ReadAsync(firstSource), second.ReadAsync(secondSource));
@@ -143,7 +143,7 @@ public sealed class KafkaSourceTests(EmbeddedKafkaFixture kafka) : IClassFixture
 
         var reader = new SourceReader();
         var options = Options(topic) with { MaxBufferedBatches = 2, MaxPollMessages = 200, StatisticsInterval = TimeSpan.FromMilliseconds(200) };
-        await using var source = new KafkaAdEventSource(options, reader, new SymbolTable());
+        await using var source = new KafkaSource<AdEvent>(options, reader, new AdEventFormat(new SymbolTable()));
         source.Start();
         var reading = reader.ReadAsync(source, delayPerBatch: TimeSpan.FromMilliseconds(15));
 
@@ -156,7 +156,7 @@ public sealed class KafkaSourceTests(EmbeddedKafkaFixture kafka) : IClassFixture
         Assert.True(source.Counters.Pauses > 0, "the source should have paused while the pipeline was behind");
         Assert.True(largestLag > 0, "librdkafka's statistics should have shown the partitions' lag while the pipeline was behind");
         // Per partition the offsets handed over only grow: nothing skipped, nothing reordered.
-        foreach (var partition in reader.Signals.OfType<EventsPolled>().GroupBy(p => p.Batch.Partition))
+        foreach (var partition in reader.Signals.OfType<EventsPolled<AdEvent>>().GroupBy(p => p.Batch.Partition))
         {
             var offsets = partition.Select(p => p.Batch.NextOffset).ToList();
             Assert.Equal(offsets.Order(), offsets);
@@ -172,7 +172,7 @@ public sealed class KafkaSourceTests(EmbeddedKafkaFixture kafka) : IClassFixture
             ClientSettings = new Dictionary<string, string> { ["sasl.password"] = "hunter2", ["socket.timeout.ms"] = "1000" },
         };
         var logged = new ConcurrentQueue<string>();
-        await using var source = new KafkaAdEventSource(options, FromTheBeginning.Instance, new SymbolTable(), logged.Enqueue);
+        await using var source = new KafkaSource<AdEvent>(options, FromTheBeginning.Instance, new AdEventFormat(new SymbolTable()), logged.Enqueue);
 
         Assert.Equal("****", source.RedactedSettings["sasl.password"]);
         Assert.Equal("1000", source.RedactedSettings["socket.timeout.ms"]);

@@ -1,6 +1,8 @@
+using StreamEngine.Runtime;
+using StreamEngine.Runtime.Ports;
 using System.Text;
 using Confluent.Kafka;
-using StreamEngine.Core.AdEvents;
+using StreamEngine.AdEvents;
 using StreamEngine.Core.Events;
 using StreamEngine.Core.Windowing;
 using StreamEngine.Kafka.Embedded;
@@ -23,7 +25,7 @@ public sealed class SideOutputDeliveryTests(EmbeddedKafkaFixture kafka) : IClass
     {
         var topic = kafka.CreateTopic("late-refused", 1);
         var symbols = new SymbolTable();
-        using var writer = new LateEventWriter(kafka.BootstrapServers, topic, "ad-events", symbols);
+        using var writer = new LateEventWriter<AdEvent>(kafka.BootstrapServers, topic, "ad-events", new AdEventFormat(symbols));
         kafka.Cluster.PushRequestErrors(KafkaApiKey.Produce, ErrorCode.TopicAuthorizationFailed, ErrorCode.TopicAuthorizationFailed);
         for (var i = 0; i < 10; i++)
         {
@@ -93,13 +95,13 @@ public sealed class SideOutputDeliveryTests(EmbeddedKafkaFixture kafka) : IClass
     }
 
     /// <summary>Starts a source on <paramref name="topic"/> and waits until the pipeline behind it has <paramref name="events"/> events.</summary>
-    private async Task<KafkaAdEventSource> ReadUntilAsync(string topic, string dlq, int events)
+    private async Task<KafkaSource<AdEvent>> ReadUntilAsync(string topic, string dlq, int events)
     {
         var reader = new SourceReader();
-        var source = new KafkaAdEventSource(new KafkaSourceOptions
+        var source = new KafkaSource<AdEvent>(new KafkaSourceOptions
         {
             BootstrapServers = kafka.BootstrapServers, GroupId = $"dlq-{Guid.NewGuid():N}", Topic = topic, DeadLetterTopic = dlq,
-        }, reader, new SymbolTable());
+        }, reader, new AdEventFormat(new SymbolTable()));
         source.Start();
         _ = reader.ReadAsync(source);
         var deadline = DateTime.UtcNow + Patience;

@@ -1,6 +1,6 @@
 using StreamEngine.Core.Events;
 using System.Collections.Concurrent;
-using StreamEngine.Core.AdEvents;
+using StreamEngine.AdEvents;
 using StreamEngine.Kafka.Source;
 
 namespace StreamEngine.IntegrationTests.Kafka;
@@ -38,14 +38,14 @@ internal sealed class SourceReader : IResumePositions
     }
 
     /// <summary>Reads until the source completes; <paramref name="delayPerBatch"/> makes a slow pipeline.</summary>
-    public Task ReadAsync(KafkaAdEventSource source, TimeSpan delayPerBatch = default) => Task.Run(async () =>
+    public Task ReadAsync(KafkaSource<AdEvent> source, TimeSpan delayPerBatch = default) => Task.Run(async () =>
     {
         await foreach (var signal in source.Signals.ReadAllAsync())
         {
             Signals.Enqueue(signal);
             switch (signal)
             {
-                case EventsPolled polled:
+                case EventsPolled<AdEvent> polled:
                     foreach (var e in polled.Batch.Events.Span)
                     {
                         Events.Enqueue((polled.Batch.Partition, e));

@@ -1,7 +1,7 @@
 using System.Collections.Concurrent;
 using System.Text.Json;
 using NATS.Client.Core;
-using StreamEngine.Core.AdEvents;
+using StreamEngine.AdEvents;
 using StreamEngine.IntegrationTests.Jobs;
 using StreamEngine.TestUtilities;
 

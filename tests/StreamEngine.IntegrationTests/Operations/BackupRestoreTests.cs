@@ -1,5 +1,5 @@
 using System.Text.RegularExpressions;
-using StreamEngine.Core.AdEvents;
+using StreamEngine.AdEvents;
 using StreamEngine.TestUtilities;
 
 namespace StreamEngine.IntegrationTests.Operations;

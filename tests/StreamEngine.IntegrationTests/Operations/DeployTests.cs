@@ -1,3 +1,5 @@
+using StreamEngine.Runtime;
+using StreamEngine.Runtime.Ports;
 using System.Collections;
 using System.Text.Json;
 using System.Text.RegularExpressions;
@@ -188,7 +190,7 @@ public sealed partial class DeployTests(EmbeddedClickHouseFixture clickHouse)
         ((YamlScalarNode)Node(node, path[..^1]).Children[new YamlScalarNode(path[^1])]).Value!;
 
     /// <summary>A job whose telemetry has every part, so each per-partition and per-table series appears.</summary>
-    private sealed class ObservedJob : IJobPipeline
+    private sealed class ObservedJob : IRunningJob
     {
         public string Name => "ad-metrics";
 

@@ -3,7 +3,7 @@ using System.Globalization;
 using Confluent.Kafka;
 using Microsoft.AspNetCore.SignalR.Client;
 using Microsoft.Extensions.DependencyInjection;
-using StreamEngine.Core.AdEvents;
+using StreamEngine.AdEvents;
 using StreamEngine.TestUtilities;
 
 namespace StreamEngine.IntegrationTests.SignalR;

@@ -2,7 +2,7 @@ using System.Collections.Concurrent;
 using System.IO.Hashing;
 using System.Text;
 
-namespace StreamEngine.Core.AdEvents;
+namespace StreamEngine.AdEvents;
 
 /// <summary>
 /// Interns identifiers (campaign, ad, placement, publisher ids) to small integers, so events carry ints and the

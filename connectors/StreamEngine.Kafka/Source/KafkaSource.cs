@@ -5,21 +5,14 @@ using System.Text;
 using System.Text.Json;
 using System.Threading.Channels;
 using Confluent.Kafka;
-using StreamEngine.Core.AdEvents;
 using StreamEngine.Core.Events;
 using StreamEngine.Core.Telemetry;
+using StreamEngine.Runtime.Ports;
 
 namespace StreamEngine.Kafka.Source;
 
-/// <summary>Running totals of a source; in = decoded + dead-lettered always holds.</summary>
-public readonly record struct SourceCounters(long MessagesIn, long Decoded, long DeadLettered, long Pauses, long TransientErrors)
-{
-    /// <summary>Times the topic's partition count was seen to change while this source ran.</summary>
-    public long PartitionCountChanges { get; init; }
-}
-
 /// <summary>
-/// Reads ad events from Kafka in a consumer group (<c>group.protocol=consumer</c>, auto-commit off), decodes them
+/// Reads events in any <see cref="IEventFormat{TEvent}"/> from Kafka in a consumer group (<c>group.protocol=consumer</c>, auto-commit off), decodes them
 /// on the poll thread and hands the pipeline one batch per partition per poll through a bounded channel. Bad
 /// messages go to the dead-letter topic with their reason (delivery confirmed before the batch is handed on);
 /// partitions start where <see cref="IResumePositions"/> says the results end, each assignment claimed as a new
@@ -29,12 +22,12 @@ public readonly record struct SourceCounters(long MessagesIn, long Decoded, long
 /// them again from the stored offsets). Reaching a partition's end (the broker's high watermark) is reported, the
 /// only thing that may make a partition idle.
 /// </summary>
-public sealed class KafkaAdEventSource : IAsyncDisposable
+public sealed class KafkaSource<TEvent> : IPartitionedSource<TEvent>
 {
     private static readonly string[] SecretMarkers = ["password", "secret", "key", "token", "jaas"];
     private readonly KafkaSourceOptions _options;
     private readonly IResumePositions _positions;
-    private readonly AdEventDecoder _decoder;
+    private readonly IEventFormat<TEvent> _format;
     private readonly Action<string> _log;
     private readonly Channel<SourceSignal> _signals;
     private readonly CancellationTokenSource _stop = new();
@@ -42,7 +35,7 @@ public sealed class KafkaAdEventSource : IAsyncDisposable
     private readonly ConcurrentDictionary<int, long> _processed = new();
     private readonly ConcurrentDictionary<int, byte> _assigned = new();
     private readonly ConcurrentQueue<ActivityContext> _incomingTraces = new();
-    private readonly Dictionary<int, List<AdEvent>> _byPartition = [];
+    private readonly Dictionary<int, List<TEvent>> _byPartition = [];
     private readonly Dictionary<int, (long NextOffset, int DeadLettered)> _progress = [];
     private readonly Dictionary<int, long> _nextToRead = [];  // consumer thread only; -1: the partition's beginning
     private readonly Dictionary<int, long> _generations = [];  // consumer thread only: the assignment each partition is held as
@@ -60,14 +53,14 @@ public sealed class KafkaAdEventSource : IAsyncDisposable
     private volatile string? _fatal;
     private volatile bool _caughtUp;
 
-    public KafkaAdEventSource(KafkaSourceOptions options, IResumePositions positions, SymbolTable symbols, Action<string>? log = null)
+    public KafkaSource(KafkaSourceOptions options, IResumePositions positions, IEventFormat<TEvent> format, Action<string>? log = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(positions);
-        ArgumentNullException.ThrowIfNull(symbols);
+        ArgumentNullException.ThrowIfNull(format);
         _options = options;
         _positions = positions;
-        _decoder = new AdEventDecoder(symbols, options.Decoder);
+        _format = format;
         _log = log ?? (_ => { });
         _signals = Channel.CreateBounded<SourceSignal>(new BoundedChannelOptions(options.MaxBufferedBatches) { SingleReader = true, SingleWriter = true });
     }
@@ -114,9 +107,20 @@ public sealed class KafkaAdEventSource : IAsyncDisposable
 
     /// <summary>
     /// Whether, at the last poll that found nothing, partitions were assigned and every one had been read up to its
-    /// high watermark (asked of the brokers, not taken from the periodic statistics). Any message read clears it.
+    /// high watermark (asked of the brokers, not taken from the periodic statistics), and the pipeline has taken
+    /// everything read. Any message read clears it.
     /// </summary>
-    public bool IsCaughtUp => _caughtUp;
+    public bool IsCaughtUp => _caughtUp && _signals.Reader.Count == 0;
+
+    public string Description => $"reading {_options.Topic} at {_options.BootstrapServers} as group {_options.GroupId}";
+
+    /// <inheritdoc cref="SourceObservable.ToObservable"/>
+    public IObservable<EventBatch<TEvent>> Read(SourceHooks hooks)
+    {
+        ArgumentNullException.ThrowIfNull(hooks);
+        return this.ToObservable(revoked => hooks.OnRevoking(revoked.Partitions), hooks.WaitForRoom,
+            revoked => hooks.OnReleased(new PartitionsReleased(revoked.Partitions, revoked.Lost)));
+    }
 
     /// <summary>The pass-through client settings with secret values masked: safe to log.</summary>
     public IReadOnlyDictionary<string, string> RedactedSettings =>
@@ -279,14 +283,14 @@ public sealed class KafkaAdEventSource : IAsyncDisposable
 
             var partition = result.Partition.Value;
             var (_, deadLettered) = _progress.GetValueOrDefault(partition);
-            if (_decoder.TryDecode(result.Message.Value ?? [], out var adEvent, out var error))
+            if (_format.TryDecode(result.Message.Value ?? [], result.Offset.Value, out var value, out var error))
             {
                 if (!_byPartition.TryGetValue(partition, out var events))
                 {
-                    _byPartition[partition] = events = new List<AdEvent>(1024);
+                    _byPartition[partition] = events = new List<TEvent>(1024);
                 }
 
-                events.Add(adEvent with { SourceOffset = result.Offset.Value });
+                events.Add(value);
                 decoded++;
             }
             else
@@ -362,13 +366,13 @@ public sealed class KafkaAdEventSource : IAsyncDisposable
             list?.Clear();
             _nextToRead[partition] = nextOffset;
             var generation = _generations[partition];
-            paused = Hand(consumer, paused, new EventsPolled(new EventBatch<AdEvent>(partition, events, nextOffset, EventBatchKind.Events, generation), deadLettered));
+            paused = Hand(consumer, paused, new EventsPolled<TEvent>(new EventBatch<TEvent>(partition, events, nextOffset, EventBatchKind.Events, generation), deadLettered));
         }
 
         _progress.Clear();
         foreach (var partition in _endsReached)
         {
-            paused = Hand(consumer, paused, new EventsPolled(EventBatch.EndReached<AdEvent>(partition, _nextToRead[partition], _generations[partition]), 0));
+            paused = Hand(consumer, paused, new EventsPolled<TEvent>(EventBatch.EndReached<TEvent>(partition, _nextToRead[partition], _generations[partition]), 0));
         }
 
         _endsReached.Clear();

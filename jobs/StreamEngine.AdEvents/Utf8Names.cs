@@ -1,4 +1,4 @@
-namespace StreamEngine.Core.AdEvents;
+namespace StreamEngine.AdEvents;
 
 /// <summary>The UTF-8 bytes of interned names, cached by id, for writing columns. One writer thread at a time.</summary>
 public sealed class Utf8Names(SymbolTable symbols)

@@ -1,4 +1,4 @@
-namespace StreamEngine.Core.AdEvents;
+namespace StreamEngine.AdEvents;
 
 /// <summary>What <see cref="TrafficGenerator"/> produces; every default is a plausible ad exchange in miniature.</summary>
 public sealed record TrafficOptions

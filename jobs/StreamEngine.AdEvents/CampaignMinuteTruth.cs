@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 
-namespace StreamEngine.Core.AdEvents;
+namespace StreamEngine.AdEvents;
 
 /// <summary>One expected row of <c>ads.campaign_minute</c>.</summary>
 public sealed record CampaignMinuteRow(

@@ -1,7 +1,7 @@
-using StreamEngine.Core.Pricing;
+using StreamEngine.AdEvents.Pricing;
 using StreamEngine.Core.Sketches;
 
-namespace StreamEngine.Core.Tests;
+namespace StreamEngine.Jobs.Tests;
 
 /// <summary>
 /// The floor recommender on bid distributions whose revenue-optimal reserve is known analytically (through the same

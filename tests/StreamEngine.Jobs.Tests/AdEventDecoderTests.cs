@@ -1,7 +1,7 @@
 using System.Text;
-using StreamEngine.Core.AdEvents;
+using StreamEngine.AdEvents;
 
-namespace StreamEngine.Core.Tests;
+namespace StreamEngine.Jobs.Tests;
 
 /// <summary>The wire format: valid v1 and v2 events decode to one model; every kind of bad message gets its reason.</summary>
 public sealed class AdEventDecoderTests

@@ -1,4 +1,4 @@
-namespace StreamEngine.Core.Pricing;
+namespace StreamEngine.AdEvents.Pricing;
 
 /// <summary>Guardrails of the floor-price recommender.</summary>
 public sealed record FloorPolicy

@@ -3,17 +3,20 @@ using Apache.Arrow;
 using StreamEngine.ClickHouse.Sink;
 using StreamEngine.ClickHouse.Stores;
 using StreamEngine.Core.Dsl;
-using StreamEngine.Core.Pricing;
+using StreamEngine.AdEvents.Pricing;
 using StreamEngine.Core.Sketches;
 using StreamEngine.Host.Configuration;
 using StreamEngine.Jobs;
+using StreamEngine.Runtime;
+using StreamEngine.Runtime.Ports;
 
 using StreamEngine.Host.Observability;
 
 namespace StreamEngine.Host.Running;
 
 /// <summary>
-/// Runs <c>dynamic-pricing</c> (see <see cref="DynamicPricing"/>) on event time: every <c>pricing.interval</c> it
+/// The cycle of <c>dynamic-pricing</c> (see <see cref="DynamicPricing"/>), a scheduled job the runtime's
+/// <see cref="ScheduledJob"/> runs, on event time: every <c>pricing.interval</c> it
 /// reads how far the <c>bid-landscape</c> and <c>ad-metrics</c> jobs' stored results are complete (the lowest
 /// watermark in their checkpoints over the partitions that have seen events), recomputes the floor recommendations of
 /// the slot minutes that progress has closed, within the look-back before it, from the merged bid distributions in
@@ -22,7 +25,7 @@ namespace StreamEngine.Host.Running;
 /// the wall clock: replaying yesterday's traffic gives yesterday's floors and alerts. Everything it writes is keyed
 /// (slot and minute; campaign, minute and status); alerts already stored are not raised again, across restarts.
 /// </summary>
-public sealed class DynamicPricingRunner : IJobPipeline
+public sealed class DynamicPricingWork : IScheduledWork
 {
     private readonly IClickHouseStore _store;
     private readonly string _database;
@@ -40,7 +43,7 @@ public sealed class DynamicPricingRunner : IJobPipeline
     private long _rows;
     private ILiveSink? _live;
 
-    private DynamicPricingRunner(EngineSettings settings, IClickHouseStore store, EngineLog log)
+    private DynamicPricingWork(EngineSettings settings, IClickHouseStore store, EngineLog log)
     {
         _store = store;
         _database = settings["clickhouse.database"];
@@ -64,23 +67,20 @@ public sealed class DynamicPricingRunner : IJobPipeline
 
     public string Description { get; }
 
-    public PipelineStatus Status => new(0, 0, 0, 0, Interlocked.Read(ref _rows), 0, _recommendations.Counters.FailedAttempts + _alerts.Counters.FailedAttempts);
+    public TimeSpan Interval => _interval;
 
-    /// <summary>It reads ClickHouse, not Kafka: only its sinks.</summary>
-    public JobTelemetry Telemetry => new()
-    {
-        Sinks = [(DynamicPricing.RecommendationTable, _recommendations.Counters), (DynamicPricing.AlertTable, _alerts.Counters)],
-    };
+    public long RowsWritten => Interlocked.Read(ref _rows);
 
-    public TimeSpan? CaughtUpAfter { get; private set; }
+    public IReadOnlyList<(string Table, WriterCounters Counters)> Sinks =>
+        [(DynamicPricing.RecommendationTable, _recommendations.Counters), (DynamicPricing.AlertTable, _alerts.Counters)];
 
     /// <summary>Migrates the schemas it reads and writes, loads the campaigns file's budgets, and is ready to run.</summary>
-    public static async Task<DynamicPricingRunner> StartAsync(
+    public static async Task<DynamicPricingWork> StartAsync(
         EngineSettings settings, IClickHouseStore store, EngineLog log, CancellationToken cancellationToken, ILiveSink? live = null)
     {
         ArgumentNullException.ThrowIfNull(settings);
         ArgumentNullException.ThrowIfNull(store);
-        var runner = new DynamicPricingRunner(settings, store, log) { _live = live };
+        var runner = new DynamicPricingWork(settings, store, log) { _live = live };
         var migrations = CheckpointStore.Migrations.Concat(new AdMetricsJob().Schema.Concat(new BidLandscapeJob().Schema).Concat(DynamicPricing.Schema)
             .Select(m => new Migration(m.Version, m.Name, [.. m.Statements])));
         await new SchemaMigrator(store, runner._database).ApplyAsync(migrations, cancellationToken);
@@ -97,52 +97,11 @@ public sealed class DynamicPricingRunner : IJobPipeline
         return runner;
     }
 
-    public async Task<Exception?> RunAsync(TimeSpan? untilIdle, CancellationToken stopping)
-    {
-        var quietSince = DateTime.UtcNow;
-        while (!stopping.IsCancellationRequested)
-        {
-            var changed = 0;
-            try
-            {
-                changed = await CycleAsync(stopping);
-            }
-            catch (OperationCanceledException) when (stopping.IsCancellationRequested)
-            {
-                break;
-            }
-            catch (StreamEngine.ClickHouse.ClickHouseException e)
-            {
-                return e;
-            }
-
-            CaughtUpAfter ??= DateTime.Now - System.Diagnostics.Process.GetCurrentProcess().StartTime;
-            if (changed > 0)
-            {
-                quietSince = DateTime.UtcNow;
-            }
-            else if (untilIdle is { } idle && DateTime.UtcNow - quietSince >= idle)
-            {
-                break;
-            }
-
-            try
-            {
-                await Task.Delay(_interval, stopping);
-            }
-            catch (OperationCanceledException)
-            {
-            }
-        }
-
-        return null;
-    }
-
-    public ValueTask DisposeAsync() => ValueTask.CompletedTask;
-
     /// <summary>One round: floors, then pacing alerts. Returns how many rows it wrote (0: nothing changed).</summary>
     public async Task<int> CycleAsync(CancellationToken cancellationToken = default) =>
         await RecommendFloorsAsync(cancellationToken) + await RaisePacingAlertsAsync(cancellationToken);
+
+    Task<int> IScheduledWork.RunCycleAsync(CancellationToken cancellationToken) => CycleAsync(cancellationToken);
 
     /// <summary>
     /// How far a job's stored results are complete (epoch ms): the lowest watermark over the newest checkpoints of its

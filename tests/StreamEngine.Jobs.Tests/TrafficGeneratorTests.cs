@@ -1,6 +1,6 @@
-using StreamEngine.Core.AdEvents;
+using StreamEngine.AdEvents;
 
-namespace StreamEngine.Core.Tests;
+namespace StreamEngine.Jobs.Tests;
 
 /// <summary>The traffic generator: deterministic, decodable, realistic, with the defects asked for and a truth that matches.</summary>
 public sealed class TrafficGeneratorTests

@@ -1,6 +1,6 @@
 using System.Runtime.InteropServices;
 
-namespace StreamEngine.Core.AdEvents;
+namespace StreamEngine.AdEvents;
 
 /// <summary>The kinds of ad event on the wire (<c>type</c>).</summary>
 public enum AdEventType : byte

@@ -1,17 +1,11 @@
 using Apache.Arrow;
 using StreamEngine.Core.Aggregation;
-using StreamEngine.Core.AdEvents;
+using StreamEngine.Core.Dsl;
 using StreamEngine.Core.Events;
 using StreamEngine.Core.State;
 using StreamEngine.Core.Windowing;
 
-namespace StreamEngine.Core.Dsl;
-
-/// <summary>Rows for one of a job's results tables (named under the configured database).</summary>
-public sealed record TableRows(string Table, RecordBatch Rows);
-
-/// <summary>One versioned, idempotent schema change of a job: statements with <c>{database}</c> for the database.</summary>
-public sealed record SchemaStep(int Version, string Name, IReadOnlyList<string> Statements);
+namespace StreamEngine.AdEvents;
 
 /// <summary>
 /// A job the host runs over ad events, exactly once into ClickHouse: a windowed pipeline built with the DSL, the

@@ -2,7 +2,9 @@ using System.IO.Hashing;
 using System.Text;
 using System.Text.Json;
 
-namespace StreamEngine.Core.AdEvents;
+using StreamEngine.Runtime.Ports;
+
+namespace StreamEngine.AdEvents;
 
 /// <summary>Limits the decoder checks beyond the wire format itself.</summary>
 public sealed record AdEventDecoderOptions
@@ -18,14 +20,6 @@ public sealed record AdEventDecoderOptions
 
     /// <summary>Longest accepted identifier (campaign, ad, placement, publisher, user).</summary>
     public int MaxIdentifierLength { get; init; } = 256;
-}
-
-/// <summary>Why a message was not an event: a stable code for the dead-letter header, and words for people.</summary>
-public readonly record struct DecodeError(string Reason, string Detail)
-{
-    public static DecodeError Missing(string field) => new("missing-field", $"required field '{field}' is missing");
-
-    public static DecodeError WrongType(string field, string expected) => new("wrong-type", $"field '{field}' must be {expected}");
 }
 
 /// <summary>

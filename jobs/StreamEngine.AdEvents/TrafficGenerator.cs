@@ -3,7 +3,7 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json;
 
-namespace StreamEngine.Core.AdEvents;
+namespace StreamEngine.AdEvents;
 
 /// <summary>What a generated message is.</summary>
 public enum MessageKind : byte
@@ -257,7 +257,7 @@ public sealed class TrafficGenerator
         return Math.Exp(mu + sigma * gaussian);
     }
 
-    private static ulong Hash(int value) => Sketches.Hashing.Mix((ulong)value + 0x9E3779B97F4A7C15UL);
+    private static ulong Hash(int value) => Core.Sketches.Hashing.Mix((ulong)value + 0x9E3779B97F4A7C15UL);
 
     private sealed record Campaign(string Id, int Ads, double BaseBidMicros, double WinRate, double ClickRate, double ConversionRate);
 

@@ -1,13 +1,11 @@
-using StreamEngine.Runtime;
-using StreamEngine.Runtime.Ports;
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Text.Json;
 using Microsoft.AspNetCore.SignalR.Client;
 using NATS.Client.Core;
+using StreamEngine.AdEvents;
 using StreamEngine.ClickHouse.Embedded;
 using StreamEngine.ClickHouse.Stores;
-using StreamEngine.AdEvents;
 using StreamEngine.Core.Dsl;
 using StreamEngine.Host.Configuration;
 using StreamEngine.Host.Observability;
@@ -16,6 +14,7 @@ using StreamEngine.Jobs;
 using StreamEngine.Kafka;
 using StreamEngine.Kafka.Embedded;
 using StreamEngine.Nats;
+using StreamEngine.Runtime;
 using StreamEngine.TestUtilities;
 
 namespace StreamEngine.Bench;

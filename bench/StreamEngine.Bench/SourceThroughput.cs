@@ -1,10 +1,10 @@
-using StreamEngine.Core.Events;
 using System.Diagnostics;
 using System.Reactive.Linq;
 using Confluent.Kafka;
 using StreamEngine.AdEvents;
 using StreamEngine.Core.Aggregation;
 using StreamEngine.Core.Dsl;
+using StreamEngine.Core.Events;
 using StreamEngine.Core.Windowing;
 using StreamEngine.Kafka;
 using StreamEngine.Kafka.Embedded;

@@ -28,6 +28,7 @@ public sealed class StreamingJob<TEvent, TKey, TResult> : IRunningJob
     private readonly IResultsStore<TEvent, TKey, TResult> _store;
     private readonly ISideOutput<TEvent> _late;
     private readonly ILiveSink? _live;
+    private readonly IScheduler _scheduler; // the windows' clock for early updates: the default scheduler, virtual time in tests
     private readonly StreamingJobOptions _options;
     private readonly ILogger _log;
     private readonly CheckpointHandle _handle;
@@ -56,7 +57,7 @@ public sealed class StreamingJob<TEvent, TKey, TResult> : IRunningJob
         ArgumentNullException.ThrowIfNull(log);
         (_spec, _source, _store, _late, _log, _live) = (spec, source, store, late, log, live);
         _options = options ?? new StreamingJobOptions();
-        Scheduler = scheduler ?? DefaultScheduler.Instance;
+        _scheduler = scheduler ?? DefaultScheduler.Instance;
         _handle = new CheckpointHandle { RestoreState = store.RestoreState, KeyCodec = spec.KeyCodec };
         Description = $"job {spec.Name}: {source.Description}; results in {store.Description}; each partition resumes from its checkpoint";
     }
@@ -64,9 +65,6 @@ public sealed class StreamingJob<TEvent, TKey, TResult> : IRunningJob
     public string Name => _spec.Name;
 
     public string Description { get; }
-
-    /// <summary>The clock of the job's windows (early updates; the default scheduler in production, virtual time in tests).</summary>
-    public IScheduler Scheduler { get; }
 
     /// <summary>From process start until every assigned partition had first been read to its end and the results covering it were written.</summary>
     public TimeSpan? CaughtUpAfter { get; private set; }
@@ -112,9 +110,6 @@ public sealed class StreamingJob<TEvent, TKey, TResult> : IRunningJob
         }
     }
 
-    /// <summary>The partitions this process holds, with the generation of their assignment.</summary>
-    public IReadOnlyDictionary<int, long> Held => _held.ToDictionary();
-
     /// <summary>Subscribes the job's pipeline to the source: reading starts, each partition from its claimed checkpoint.</summary>
     public void Start()
     {
@@ -125,7 +120,7 @@ public sealed class StreamingJob<TEvent, TKey, TResult> : IRunningJob
 
         var hooks = new SourceHooks { OnRevoking = _ => FinalCheckpoint(), WaitForRoom = WaitForRoomAsync, OnReleased = Release };
         var events = _source.Read(hooks).Do(TrackAssignment);
-        _subscription = _spec.Build(events, new JobContext(_spec.Windowing, Scheduler, _handle))
+        _subscription = _spec.Build(events, new JobContext(_spec.Windowing, _scheduler, _handle))
             .Subscribe(OnOutput, error => _failed.TrySetResult(error));
     }
 

@@ -1,7 +1,6 @@
 using System.IO.Hashing;
 using System.Text;
 using System.Text.Json;
-
 using StreamEngine.Runtime.Ports;
 
 namespace StreamEngine.AdEvents;

@@ -15,8 +15,6 @@ public sealed class AdEventFormat(SymbolTable symbols, AdEventDecoderOptions? op
 {
     private readonly AdEventDecoder _decoder = new(symbols, options);
 
-    public SymbolTable Symbols => symbols;
-
     public bool TryDecode(ReadOnlySpan<byte> message, long offset, out AdEvent value, out DecodeError reason)
     {
         if (_decoder.TryDecode(message, out value, out reason))

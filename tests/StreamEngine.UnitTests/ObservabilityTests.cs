@@ -1,11 +1,10 @@
-using StreamEngine.Runtime;
-using StreamEngine.Runtime.Ports;
 using System.Diagnostics.Metrics;
 using System.Text.Json;
 using Microsoft.Extensions.Logging;
 using Prometheus;
 using StreamEngine.Host.Observability;
 using StreamEngine.Host.Running;
+using StreamEngine.Runtime;
 
 namespace StreamEngine.UnitTests;
 

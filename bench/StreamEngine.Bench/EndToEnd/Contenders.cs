@@ -1,18 +1,17 @@
-using StreamEngine.Runtime;
-using StreamEngine.Runtime.Ports;
 using System.Reactive.Linq;
 using System.Reactive.Subjects;
 using Confluent.Kafka;
 using Microsoft.AspNetCore.SignalR.Client;
+using StreamEngine.AdEvents;
 using StreamEngine.ClickHouse.Embedded;
 using StreamEngine.ClickHouse.Stores;
-using StreamEngine.AdEvents;
 using StreamEngine.Core.Dsl;
 using StreamEngine.Host.Configuration;
 using StreamEngine.Host.Observability;
 using StreamEngine.Host.Running;
 using StreamEngine.Jobs;
 using StreamEngine.Kafka;
+using StreamEngine.Runtime;
 using StreamEngine.TestUtilities;
 
 namespace StreamEngine.Bench.EndToEnd;

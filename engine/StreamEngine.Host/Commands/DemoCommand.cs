@@ -1,19 +1,18 @@
-using StreamEngine.Runtime;
-using StreamEngine.Runtime.Ports;
 using System.Diagnostics;
 using System.Globalization;
 using System.Runtime.InteropServices;
-using StreamEngine.ClickHouse.Embedded;
 using StreamEngine.AdEvents;
-using StreamEngine.Host.ClickHouseHttp;
+using StreamEngine.ClickHouse.Embedded;
 using StreamEngine.Core.Dsl;
 using StreamEngine.Host.Cli;
+using StreamEngine.Host.ClickHouseHttp;
 using StreamEngine.Host.Configuration;
 using StreamEngine.Host.Observability;
 using StreamEngine.Host.Running;
 using StreamEngine.Jobs;
 using StreamEngine.Kafka;
 using StreamEngine.Kafka.Embedded;
+using StreamEngine.Runtime;
 
 namespace StreamEngine.Host.Commands;
 

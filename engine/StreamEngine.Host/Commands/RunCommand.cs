@@ -1,15 +1,14 @@
-using StreamEngine.Runtime;
-using StreamEngine.Runtime.Ports;
 using System.Runtime.InteropServices;
 using StreamEngine.ClickHouse.Embedded;
 using StreamEngine.ClickHouse.Stores;
-using StreamEngine.Host.ClickHouseHttp;
 using StreamEngine.Core.Dsl;
 using StreamEngine.Host.Cli;
+using StreamEngine.Host.ClickHouseHttp;
 using StreamEngine.Host.Configuration;
 using StreamEngine.Host.Observability;
 using StreamEngine.Host.Running;
 using StreamEngine.Jobs;
+using StreamEngine.Runtime;
 
 namespace StreamEngine.Host.Commands;
 
@@ -72,10 +71,11 @@ public static class RunCommand
 
         // The runtime runs it and drains it once it stops (a signal, --until-idle, a failure): the last checkpoint, then
         // the source leaves the group, so its partitions move at once; shutdown.timeout bounds the drain after a signal.
-        var outcome = await JobRunner.RunAsync(running, new JobRunOptions { UntilIdle = untilIdle, ShutdownTimeout = settings.Duration("shutdown.timeout") }, stopping.Token);
+        var shutdownTimeout = settings.Duration("shutdown.timeout");
+        var outcome = await JobRunner.RunAsync(running, new JobRunOptions { UntilIdle = untilIdle, ShutdownTimeout = shutdownTimeout }, stopping.Token);
         if (outcome.DrainTimedOut)
         {
-            await Console.Error.WriteLineAsync($"streamengine: job {jobName} did not drain within shutdown.timeout ({settings.Duration("shutdown.timeout").TotalSeconds:F0} s); " +
+            await Console.Error.WriteLineAsync($"streamengine: job {jobName} did not drain within shutdown.timeout ({shutdownTimeout.TotalSeconds:F0} s); " +
                                                "results not yet stored are replayed from the last checkpoint by the partitions' next owner");
             return 1;
         }

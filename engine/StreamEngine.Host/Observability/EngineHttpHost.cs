@@ -1,14 +1,13 @@
-using StreamEngine.Runtime;
-using StreamEngine.Runtime.Ports;
 using System.Net;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
-using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 using Prometheus;
 using StreamEngine.Host.Live;
 using StreamEngine.Host.Running;
+using StreamEngine.Runtime;
 
 namespace StreamEngine.Host.Observability;
 

@@ -1,10 +1,10 @@
-using StreamEngine.Runtime;
-using StreamEngine.Runtime.Ports;
 using System.Diagnostics.Metrics;
 using StreamEngine.Core.Telemetry;
 using StreamEngine.Host.Live;
 using StreamEngine.Host.Running;
 using StreamEngine.Nats;
+using StreamEngine.Runtime;
+using StreamEngine.Runtime.Ports;
 
 namespace StreamEngine.Host.Observability;
 

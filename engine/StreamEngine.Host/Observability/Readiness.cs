@@ -1,6 +1,5 @@
-using StreamEngine.Runtime;
-using StreamEngine.Runtime.Ports;
 using StreamEngine.Host.Running;
+using StreamEngine.Runtime;
 
 namespace StreamEngine.Host.Observability;
 

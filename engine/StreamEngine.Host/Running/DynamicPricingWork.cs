@@ -1,16 +1,15 @@
 using System.Globalization;
 using Apache.Arrow;
+using StreamEngine.AdEvents.Pricing;
 using StreamEngine.ClickHouse.Sink;
 using StreamEngine.ClickHouse.Stores;
 using StreamEngine.Core.Dsl;
-using StreamEngine.AdEvents.Pricing;
 using StreamEngine.Core.Sketches;
 using StreamEngine.Host.Configuration;
+using StreamEngine.Host.Observability;
 using StreamEngine.Jobs;
 using StreamEngine.Runtime;
 using StreamEngine.Runtime.Ports;
-
-using StreamEngine.Host.Observability;
 
 namespace StreamEngine.Host.Running;
 
@@ -27,7 +26,6 @@ namespace StreamEngine.Host.Running;
 /// </summary>
 public sealed class DynamicPricingWork : IScheduledWork
 {
-    private readonly IClickHouseStore _store;
     private readonly string _database;
     private readonly string _topic;
     private readonly FloorPolicy _policy;
@@ -45,7 +43,6 @@ public sealed class DynamicPricingWork : IScheduledWork
 
     private DynamicPricingWork(EngineSettings settings, IClickHouseStore store, EngineLog log)
     {
-        _store = store;
         _database = settings["clickhouse.database"];
         _topic = settings["kafka.topic"];
         _policy = new FloorPolicy

@@ -3,10 +3,9 @@ using StreamEngine.ClickHouse.Stores;
 using StreamEngine.Core.Dsl;
 using StreamEngine.Host.Cli;
 using StreamEngine.Host.Configuration;
+using StreamEngine.Host.Observability;
 using StreamEngine.Jobs;
 using StreamEngine.Runtime;
-
-using StreamEngine.Host.Observability;
 
 namespace StreamEngine.Host.Running;
 

@@ -1,6 +1,6 @@
+using StreamEngine.AdEvents;
 using StreamEngine.ClickHouse.Sink;
 using StreamEngine.ClickHouse.Stores;
-using StreamEngine.AdEvents;
 using StreamEngine.Core.Dsl;
 using StreamEngine.Core.Windowing;
 using StreamEngine.Host.Configuration;

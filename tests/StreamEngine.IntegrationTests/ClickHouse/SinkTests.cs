@@ -1,5 +1,3 @@
-using StreamEngine.Runtime;
-using StreamEngine.Runtime.Ports;
 using Apache.Arrow;
 using StreamEngine.ClickHouse;
 using StreamEngine.ClickHouse.Sink;
@@ -7,6 +5,7 @@ using StreamEngine.ClickHouse.Stores;
 using StreamEngine.Core.Dsl;
 using StreamEngine.Core.Events;
 using StreamEngine.Host.ClickHouseHttp;
+using StreamEngine.Runtime.Ports;
 using StreamEngine.TestUtilities;
 
 namespace StreamEngine.IntegrationTests.ClickHouse;

@@ -1,11 +1,11 @@
 using System.Globalization;
 using System.Text.Json;
 using NATS.Client.Core;
+using StreamEngine.AdEvents;
+using StreamEngine.AdEvents.Pricing;
 using StreamEngine.ClickHouse.Sink;
 using StreamEngine.ClickHouse.Stores;
-using StreamEngine.AdEvents;
 using StreamEngine.Core.Dsl;
-using StreamEngine.AdEvents.Pricing;
 using StreamEngine.Core.Sketches;
 using StreamEngine.Core.Windowing;
 using StreamEngine.Host.Configuration;

@@ -1,6 +1,6 @@
 using Confluent.Kafka;
-using StreamEngine.ClickHouse.Embedded;
 using StreamEngine.AdEvents;
+using StreamEngine.ClickHouse.Embedded;
 using StreamEngine.Host.ClickHouseHttp;
 using StreamEngine.TestUtilities;
 

@@ -1,8 +1,8 @@
-using StreamEngine.Core.Events;
 using System.Collections.Concurrent;
 using System.Text;
 using Confluent.Kafka;
 using StreamEngine.AdEvents;
+using StreamEngine.Core.Events;
 using StreamEngine.Kafka.Source;
 using StreamEngine.TestUtilities;
 

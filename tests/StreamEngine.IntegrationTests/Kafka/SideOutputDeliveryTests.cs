@@ -1,5 +1,3 @@
-using StreamEngine.Runtime;
-using StreamEngine.Runtime.Ports;
 using System.Text;
 using Confluent.Kafka;
 using StreamEngine.AdEvents;
@@ -7,6 +5,7 @@ using StreamEngine.Core.Events;
 using StreamEngine.Core.Windowing;
 using StreamEngine.Kafka.Embedded;
 using StreamEngine.Kafka.Source;
+using StreamEngine.Runtime.Ports;
 using StreamEngine.TestUtilities;
 
 namespace StreamEngine.IntegrationTests.Kafka;

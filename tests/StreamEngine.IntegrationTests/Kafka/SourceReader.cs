@@ -1,6 +1,6 @@
-using StreamEngine.Core.Events;
 using System.Collections.Concurrent;
 using StreamEngine.AdEvents;
+using StreamEngine.Core.Events;
 using StreamEngine.Kafka.Source;
 
 namespace StreamEngine.IntegrationTests.Kafka;

@@ -1,5 +1,3 @@
-using StreamEngine.Runtime;
-using StreamEngine.Runtime.Ports;
 using System.Collections;
 using System.Text.Json;
 using System.Text.RegularExpressions;
@@ -10,6 +8,7 @@ using StreamEngine.Host.Configuration;
 using StreamEngine.Host.Observability;
 using StreamEngine.Host.Running;
 using StreamEngine.Jobs;
+using StreamEngine.Runtime;
 using StreamEngine.TestUtilities;
 using YamlDotNet.RepresentationModel;
 

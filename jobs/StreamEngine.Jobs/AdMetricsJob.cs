@@ -151,7 +151,7 @@ public sealed class AdMetricsJob : AdJob<int, CampaignMinute>
         {
             var campaign = symbols.Name(r.Key);
             var v = r.Value;
-            yield return new LiveUpdate($"adtrack.metrics.campaign.{LiveUpdate.Token(campaign)}", campaign, r.WindowStartMs, LiveJson.Write(json =>
+            yield return new LiveUpdate(AdLiveTopics.CampaignMetrics, campaign, r.WindowStartMs, LiveJson.Write(json =>
             {
                 json.WriteString("campaign", campaign);
                 json.WriteString("window_start", DateTimeOffset.FromUnixTimeMilliseconds(r.WindowStartMs));
@@ -165,7 +165,10 @@ public sealed class AdMetricsJob : AdJob<int, CampaignMinute>
                 json.WriteNumber("ecpm_micros", v.Impressions == 0 ? 0 : v.SpendMicros * 1000.0 / v.Impressions);
                 json.WriteNumber("unique_users", v.UniqueUsers);
                 json.WriteBoolean("final", r.IsFinal);
-            }));
+            }))
+            {
+                Volume = v.Impressions,
+            };
         }
     }
 

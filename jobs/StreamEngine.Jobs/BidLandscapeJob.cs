@@ -146,7 +146,7 @@ public sealed class BidLandscapeJob : AdJob<int, SlotMinute>
         {
             var slot = symbols.Name(r.Key);
             var v = r.Value;
-            yield return new LiveUpdate($"adtrack.metrics.slot.{LiveUpdate.Token(slot)}", slot, r.WindowStartMs, LiveJson.Write(json =>
+            yield return new LiveUpdate(AdLiveTopics.SlotMetrics, slot, r.WindowStartMs, LiveJson.Write(json =>
             {
                 json.WriteString("slot", slot);
                 json.WriteString("window_start", DateTimeOffset.FromUnixTimeMilliseconds(r.WindowStartMs));
@@ -165,7 +165,10 @@ public sealed class BidLandscapeJob : AdJob<int, SlotMinute>
                 // The clearing-price buckets ("bucket:count,..."), so subscribers can add partitions up and read exact-to-1% quantiles.
                 json.WriteString("clearing_buckets", string.Join(',', v.ClearingBuckets.Select(b => string.Create(CultureInfo.InvariantCulture, $"{b.Bucket}:{b.Count}"))));
                 json.WriteBoolean("final", r.IsFinal);
-            }));
+            }))
+            {
+                Volume = v.Bids,
+            };
         }
     }
 

@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Security.Claims;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.SignalR;
+using StreamEngine.AdEvents;
 using StreamEngine.Core.Dsl;
 using StreamEngine.Host.Live;
 
@@ -24,13 +25,13 @@ public sealed class HubFanoutTests
         foreach (var caller in new[] { stuck, healthy })
         {
             fanout.Connect(caller);
-            fanout.Subscribe(caller, LiveKey.Campaign("cmp-1"));
+            fanout.Subscribe(caller, new LiveKey(AdLiveTopics.Campaign, "cmp-1"));
         }
 
         // Offers return at once (they only write into mailboxes), whatever the stuck client does.
         for (var minute = 0; minute < 8; minute++)
         {
-            fanout.Offer(new LiveUpdate("adtrack.metrics.campaign.cmp-1", "cmp-1", minute * 60_000L, """{"campaign":"cmp-1","impressions":1}"""u8.ToArray()));
+            fanout.Offer(new LiveUpdate(AdLiveTopics.CampaignMetrics, "cmp-1", minute * 60_000L, """{"campaign":"cmp-1","impressions":1}"""u8.ToArray()));
             await Task.Delay(100);
         }
 
@@ -47,11 +48,50 @@ public sealed class HubFanoutTests
         Assert.True(fanout.Counters.Disconnected == 1, $"{fanout.Counters}");
     }
 
+    [Fact]
+    public async Task Values_go_to_their_topics_audience_and_the_catalog_ranks_keys_by_the_values_volume()
+    {
+        var clients = new FakeClients();
+        var fanout = new HubFanout(new FakeHubContext(clients));
+        var campaignWatcher = new FakeCaller("campaign-watcher");
+        var slotWatcher = new FakeCaller("slot-watcher");
+        fanout.Connect(campaignWatcher);
+        fanout.Connect(slotWatcher);
+        // The same id in both audiences: only the topic's audience decides who gets a value.
+        fanout.Subscribe(campaignWatcher, new LiveKey(AdLiveTopics.Campaign, "x"));
+        fanout.Subscribe(slotWatcher, new LiveKey(AdLiveTopics.Slot, "x"));
+
+        // A topic whose subject says nothing about its audience, and a payload without the ranked field.
+        var renamed = new LiveTopic("elsewhere.values", AdLiveTopics.Campaign) { Catalogued = true };
+        fanout.Offer(new LiveUpdate(renamed, "x", 60_000, """{"n":1}"""u8.ToArray()) { Volume = 5 });
+        fanout.Offer(new LiveUpdate(renamed, "y", 60_000, """{"n":2}"""u8.ToArray()) { Volume = 9 });
+        fanout.Offer(new LiveUpdate(AdLiveTopics.Floors, "x", 60_000, """{"floor":3}"""u8.ToArray()) { Volume = 1_000 });
+
+        // Last, a later window to each audience: a connection sends its values in window order, so once its last one
+        // arrived, everything offered to it before has arrived too.
+        fanout.Offer(new LiveUpdate(renamed, "x", 120_000, """{"n":"end"}"""u8.ToArray()) { Volume = 7 });
+        fanout.Offer(new LiveUpdate(AdLiveTopics.Floors, "x", 120_000, """{"floor":"end"}"""u8.ToArray()));
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        while (clients.Received.Count(r => r.Payload.ContainsValue("end")) < 2 && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(20);
+        }
+
+        string Seen(string connection) => string.Join(' ', clients.Received.Where(r => r.Connection == connection).Select(r => string.Join(',', r.Payload.Select(p => $"{p.Key}={p.Value}"))));
+        Assert.Equal("n=1 n=end", Seen("campaign-watcher"));
+        Assert.Equal("floor=3 floor=end", Seen("slot-watcher"));
+        var (campaigns, slots) = fanout.Catalog(top: 10);
+        Assert.Equal([("y", 9L), ("x", 7L)], campaigns); // a key's newest window counts
+        Assert.Empty(slots); // floors are not catalogued: a busy floor does not rank a slot
+    }
+
     private sealed class FakeClients : IHubClients
     {
         public ConcurrentBag<string> Stuck { get; } = [];
 
         public ConcurrentQueue<string> Delivered { get; } = new();
+
+        public ConcurrentQueue<(string Connection, Dictionary<string, object?> Payload)> Received { get; } = new();
 
         public IClientProxy Client(string connectionId) => new Proxy(this, connectionId);
 
@@ -81,6 +121,7 @@ public sealed class HubFanoutTests
                 }
 
                 owner.Delivered.Enqueue(connectionId);
+                owner.Received.Enqueue((connectionId, (Dictionary<string, object?>)args[0]!));
             }
         }
     }

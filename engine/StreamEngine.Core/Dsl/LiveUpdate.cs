@@ -3,12 +3,38 @@ using System.Text;
 namespace StreamEngine.Core.Dsl;
 
 /// <summary>
-/// A live value for NATS and SignalR: its subject (e.g. <c>adtrack.metrics.campaign.cmp-1</c>), its key (the campaign or
-/// slot), the window it is about, and its JSON. Values conflate per subject and window: a newer value of the same
-/// window replaces an unsent one, but a new window does not swallow the last value of the one before.
+/// A kind of live value: the NATS subjects its values go to (<see cref="SubjectPrefix"/> and the key as one token, e.g.
+/// <c>adtrack.metrics.campaign.cmp-1</c>) and the audience whose subscribers receive them on the hub (e.g. everyone
+/// watching that campaign). Sinks route by these typed fields, never by reading subjects or payloads.
 /// </summary>
-public sealed record LiveUpdate(string Subject, string Key, long WindowStartMs, byte[] Json)
+public sealed record LiveTopic(string SubjectPrefix, string Audience)
 {
+    /// <summary>Whether the values' <see cref="LiveUpdate.Volume"/> ranks the keys a dashboard offers first (its pickers).</summary>
+    public bool Catalogued { get; init; }
+
+    /// <summary>The subject of one key's values.</summary>
+    public string Subject(string key) => $"{SubjectPrefix}.{LiveUpdate.Token(key)}";
+}
+
+/// <summary>What a subscriber asks for: one key of one audience (a campaign, a slot).</summary>
+public readonly record struct LiveKey(string Audience, string Id);
+
+/// <summary>
+/// A live value for NATS and SignalR: its topic, its key (the campaign or slot), the window it is about, and its JSON.
+/// Values conflate per subject and window: a newer value of the same window replaces an unsent one, but a new window
+/// does not swallow the last value of the one before.
+/// </summary>
+public sealed record LiveUpdate(LiveTopic Topic, string Key, long WindowStartMs, byte[] Json)
+{
+    /// <summary>The NATS subject: the topic's prefix and the key as a token.</summary>
+    public string Subject { get; } = Topic.Subject(Key);
+
+    /// <summary>Who receives it on the hub.</summary>
+    public LiveKey Audience => new(Topic.Audience, Key);
+
+    /// <summary>How busy the key was in the window (impressions, bids): what a catalogued topic ranks its keys by.</summary>
+    public long Volume { get; init; }
+
     /// <summary>The id of the batch of results this value belongs to: the same id is on the batch's ClickHouse inserts, spans and log lines.</summary>
     public string? CorrelationId { get; init; }
 

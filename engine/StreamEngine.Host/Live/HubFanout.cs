@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Text.Json;
 using Microsoft.AspNetCore.SignalR;
+using StreamEngine.AdEvents;
 using StreamEngine.Core.Dsl;
 
 namespace StreamEngine.Host.Live;
@@ -89,28 +90,24 @@ public sealed class HubFanout(IHubContext<MetricsHub> hub, HubFanoutOptions? opt
     public (IReadOnlyList<(string Id, long Impressions)> Campaigns, IReadOnlyList<(string Id, long Bids)> Slots) Catalog(int top)
     {
         var seen = _seen.ToArray();
-        IReadOnlyList<(string, long)> Top(char kind)
+        IReadOnlyList<(string, long)> Top(string audience)
         {
-            var ofKind = seen.Where(s => s.Key.Kind == kind).ToList();
+            var ofKind = seen.Where(s => s.Key.Audience == audience).ToList();
             var newest = ofKind.Count == 0 ? 0 : ofKind.Max(s => s.Value.Window);
             return [.. ofKind.OrderByDescending(s => s.Value.Window >= newest - 60_000 ? s.Value.Volume : -1).ThenBy(s => s.Key.Id, StringComparer.Ordinal)
                 .Take(top).Select(s => (s.Key.Id, s.Value.Volume))];
         }
 
-        return (Top('c'), Top('s'));
+        return (Top(AdLiveTopics.Campaign), Top(AdLiveTopics.Slot));
     }
 
     public void Offer(LiveUpdate update)
     {
         ArgumentNullException.ThrowIfNull(update);
-        // Campaign subjects (metrics, pacing) go to the campaign's subscribers; slot subjects (metrics, floors) to the slot's.
-        var key = update.Subject.StartsWith("adtrack.metrics.campaign.", StringComparison.Ordinal) || update.Subject.StartsWith("adtrack.pacing.campaign.", StringComparison.Ordinal)
-            ? LiveKey.Campaign(update.Key)
-            : LiveKey.Slot(update.Key);
-        if (update.Subject.StartsWith("adtrack.metrics.", StringComparison.Ordinal))
+        var key = update.Audience;
+        if (update.Topic.Catalogued)
         {
-            var volume = Volume(update.Json, key.Kind == 'c' ? "impressions"u8 : "bids"u8);
-            _seen.AddOrUpdate(key, (update.WindowStartMs, volume), (_, old) => update.WindowStartMs >= old.Window ? (update.WindowStartMs, volume) : old);
+            _seen.AddOrUpdate(key, (update.WindowStartMs, update.Volume), (_, old) => update.WindowStartMs >= old.Window ? (update.WindowStartMs, update.Volume) : old);
         }
 
         _last.AddOrUpdate((key, update.Subject), update, (_, old) => update.WindowStartMs >= old.WindowStartMs ? update : old);
@@ -134,21 +131,6 @@ public sealed class HubFanout(IHubContext<MetricsHub> hub, HubFanoutOptions? opt
         {
             mailbox.Post((subject + "#" + Guid.NewGuid().ToString("N"), 0), message);
         }
-    }
-
-    /// <summary>A top-level whole number of the JSON, by name (0 when absent).</summary>
-    private static long Volume(byte[] json, ReadOnlySpan<byte> name)
-    {
-        var reader = new Utf8JsonReader(json);
-        while (reader.Read())
-        {
-            if (reader.TokenType == JsonTokenType.PropertyName && reader.CurrentDepth == 1 && reader.ValueTextEquals(name) && reader.Read() && reader.TryGetInt64(out var value))
-            {
-                return value;
-            }
-        }
-
-        return 0;
     }
 
     /// <summary>

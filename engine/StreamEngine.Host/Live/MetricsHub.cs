@@ -1,4 +1,6 @@
 using Microsoft.AspNetCore.SignalR;
+using StreamEngine.AdEvents;
+using StreamEngine.Core.Dsl;
 
 namespace StreamEngine.Host.Live;
 
@@ -12,14 +14,14 @@ namespace StreamEngine.Host.Live;
 public sealed class MetricsHub(HubFanout fanout) : Hub
 {
     /// <summary>Receive a campaign's metrics.</summary>
-    public void Subscribe(string campaign) => fanout.Subscribe(Context, LiveKey.Campaign(Check(campaign)));
+    public void Subscribe(string campaign) => fanout.Subscribe(Context, new LiveKey(AdLiveTopics.Campaign, Check(campaign)));
 
-    public void Unsubscribe(string campaign) => fanout.Unsubscribe(Context.ConnectionId, LiveKey.Campaign(Check(campaign)));
+    public void Unsubscribe(string campaign) => fanout.Unsubscribe(Context.ConnectionId, new LiveKey(AdLiveTopics.Campaign, Check(campaign)));
 
     /// <summary>Receive a slot's metrics and floor recommendations.</summary>
-    public void SubscribeSlot(string slot) => fanout.Subscribe(Context, LiveKey.Slot(Check(slot)));
+    public void SubscribeSlot(string slot) => fanout.Subscribe(Context, new LiveKey(AdLiveTopics.Slot, Check(slot)));
 
-    public void UnsubscribeSlot(string slot) => fanout.Unsubscribe(Context.ConnectionId, LiveKey.Slot(Check(slot)));
+    public void UnsubscribeSlot(string slot) => fanout.Unsubscribe(Context.ConnectionId, new LiveKey(AdLiveTopics.Slot, Check(slot)));
 
     /// <summary>The busiest campaigns and slots of the newest minute, for pickers: <c>{ campaigns: [{id, impressions}], slots: [{id, bids}] }</c>.</summary>
     public Dictionary<string, object> Catalog()
@@ -46,12 +48,4 @@ public sealed class MetricsHub(HubFanout fanout) : Hub
 
     private static string Check(string id) =>
         id is { Length: > 0 and <= 128 } ? id : throw new HubException("an id of 1 to 128 characters is required");
-}
-
-/// <summary>What a connection subscribes to: a campaign or a slot.</summary>
-public readonly record struct LiveKey(char Kind, string Id)
-{
-    public static LiveKey Campaign(string id) => new('c', id);
-
-    public static LiveKey Slot(string id) => new('s', id);
 }

@@ -1,5 +1,6 @@
 using System.Globalization;
 using Apache.Arrow;
+using StreamEngine.AdEvents;
 using StreamEngine.AdEvents.Pricing;
 using StreamEngine.ClickHouse.Sink;
 using StreamEngine.ClickHouse.Stores;
@@ -224,7 +225,7 @@ public sealed class DynamicPricingWork : IScheduledWork
             Interlocked.Add(ref _rows, rows.Count);
             foreach (var (minute, slotName, recommendation, _) in rows)
             {
-                _live?.Offer(new LiveUpdate($"adtrack.pricing.floor.{LiveUpdate.Token(slotName)}", slotName, minute * 1000, FloorJson(minute, slotName, recommendation)));
+                _live?.Offer(new LiveUpdate(AdLiveTopics.Floors, slotName, minute * 1000, FloorJson(minute, slotName, recommendation)));
             }
         }
 
@@ -280,7 +281,7 @@ public sealed class DynamicPricingWork : IScheduledWork
             if (newest && _live is not null && (!_paced.TryGetValue(row.Campaign, out var paced) || paced != (row.Minute, row.SpendTodayMicros)))
             {
                 _paced[row.Campaign] = (row.Minute, row.SpendTodayMicros);
-                _live.Offer(new LiveUpdate($"adtrack.pacing.campaign.{LiveUpdate.Token(row.Campaign)}", row.Campaign, row.Minute * 1000, PaceJson(row)));
+                _live.Offer(new LiveUpdate(AdLiveTopics.Pacing, row.Campaign, row.Minute * 1000, PaceJson(row)));
             }
         }
 
@@ -302,7 +303,7 @@ public sealed class DynamicPricingWork : IScheduledWork
         foreach (var (row, previous) in alerts)
         {
             _raised.Add((row.Campaign, row.Minute, row.Status));
-            _live?.Alert("adtrack.alerts.pacing", row.Campaign, AlertJson(row, previous));
+            _live?.Alert(AdLiveTopics.PacingAlertSubject, row.Campaign, AlertJson(row, previous));
             _log.Info($"pacing alert: campaign {row.Campaign} is {row.Status} (was {previous}) at {DateTimeOffset.FromUnixTimeSeconds(row.Minute):HH:mm} UTC, pace {row.PaceRatio:0.00}");
         }
 

@@ -3,7 +3,6 @@ using System.Globalization;
 using System.Runtime.InteropServices;
 using StreamEngine.AdEvents;
 using StreamEngine.ClickHouse.Embedded;
-using StreamEngine.Core.Dsl;
 using StreamEngine.Host.Cli;
 using StreamEngine.Host.ClickHouseHttp;
 using StreamEngine.Host.Configuration;
@@ -61,18 +60,15 @@ public static class DemoCommand
 
         // The Kafka cluster is new and empty each time: positions stored by an earlier demo no longer apply (results stay).
         await using var store = new StreamEngine.ClickHouse.Stores.EmbeddedStore(clickHouse, ownsConnection: false);
-        var jobs = new List<IRunningJob>();
-        await using var http = await EngineHttpHost.StartAsync(settings.HttpOptions, () => jobs, stopping.Token);
-        await using var nats = settings.NatsOptions is { } natsOptions ? new StreamEngine.Nats.LivePublisher(natsOptions) : null;
-        var live = new LiveSinks([.. nats is null ? Array.Empty<ILiveSink>() : [nats], http.Fanout]);
+        await using var services = await EngineServices.StartAsync(settings, settings.HttpOptions, stopping.Token);
         foreach (var job in JobCatalog.BuiltIn)
         {
-            jobs.Add(await JobCatalog.StartAsync(job, settings, store, EngineLog.To(Log), forgetPositions: true, stopping.Token, live));
+            services.Add(await JobCatalog.StartAsync(job, settings, store, EngineLog.To(Log), forgetPositions: true, stopping.Token, services.Live));
         }
 
-        jobs.Add(await JobCatalog.StartAsync(DynamicPricing.Name, null, settings, store, EngineLog.To(Log), stopping.Token, live));
+        services.Add(await JobCatalog.StartAsync(DynamicPricing.Name, null, settings, store, EngineLog.To(Log), stopping.Token, services.Live));
         await SetDemoBudgetsAsync(store, settings["clickhouse.database"]);
-        using var metrics = new EngineMetrics(jobs, http.Fanout, nats);
+        var (jobs, http, nats) = (services.Jobs, services.Http, services.Nats);
         using var generating = new CancellationTokenSource();
         var generator = Task.Run(() => Generate(kafka.BootstrapServers, generating.Token));
 
@@ -148,7 +144,7 @@ public static class DemoCommand
     private const int SummaryLines = 6;
 
     /// <summary>The live summary: <see cref="SummaryLines"/> lines, the first one complete on its own (for logs).</summary>
-    private static string Summary(EmbeddedClickHouse clickHouse, TimeSpan elapsed, double rate, PipelineStatus status, List<IRunningJob> jobs) =>
+    private static string Summary(EmbeddedClickHouse clickHouse, TimeSpan elapsed, double rate, PipelineStatus status, IReadOnlyList<IRunningJob> jobs) =>
         string.Create(CultureInfo.InvariantCulture, $"""
             [{elapsed:hh\:mm\:ss}] {rate,8:N0} events/s   {status.Events,12:N0} events   lag {status.Lag,6:N0}   late {status.Late:N0}   dead-lettered {status.DeadLettered:N0}   result rows {jobs.Sum(j => j.Status.ResultRows):N0}
               top campaigns (impressions, last 5 min)   {Top(clickHouse, "SELECT campaign, sum(impressions) AS i FROM ads.campaign_minute WHERE window_start >= now() - INTERVAL 5 MINUTE GROUP BY campaign ORDER BY i DESC LIMIT 3")}

@@ -1,7 +1,6 @@
 using System.Runtime.InteropServices;
 using StreamEngine.ClickHouse.Embedded;
 using StreamEngine.ClickHouse.Stores;
-using StreamEngine.Core.Dsl;
 using StreamEngine.Host.Cli;
 using StreamEngine.Host.ClickHouseHttp;
 using StreamEngine.Host.Configuration;
@@ -55,24 +54,20 @@ public static class RunCommand
                 Password = settings["clickhouse.password"],
                 SkipCertificateValidation = settings.Flag("clickhouse.tls.accept_invalid_certificate"),
             });
-        var running = new List<IRunningJob>();
-        await using var http = await EngineHttpHost.StartAsync(settings.HttpOptions with { SinkProbe = ct => store.QueryAsync("SELECT 1", ct) }, () => running, stopping.Token);
+        await using var services = await EngineServices.StartAsync(settings, settings.HttpOptions with { SinkProbe = ct => store.QueryAsync("SELECT 1", ct) }, stopping.Token);
         using var tracing = EngineTracing.Start(settings["tracing.otlp_endpoint"] is { Length: > 0 } otlp ? new Uri(otlp) : null, settings.Number("tracing.sample_ratio"),
             $"{Environment.MachineName}/{Environment.ProcessId}");
-        await using var nats = settings.NatsOptions is { } natsOptions ? new StreamEngine.Nats.LivePublisher(natsOptions) : null;
-        var live = new LiveSinks([.. nats is null ? Array.Empty<ILiveSink>() : [nats], http.Fanout]);
-        var pipeline = await JobCatalog.StartAsync(jobName, jobs, settings, store, log, stopping.Token, live);
-        running.Add(pipeline);
-        using var metrics = new EngineMetrics(running, http.Fanout, nats);
+        var pipeline = await JobCatalog.StartAsync(jobName, jobs, settings, store, log, stopping.Token, services.Live);
+        services.Add(pipeline);
         await output.WriteLineAsync($"streamengine run: {pipeline.Description}" + (endpoint is null ? "" : $"; ClickHouse HTTP at {endpoint.Url}") +
-                                    $"; metrics at {http.Url}metrics; SignalR hub at {http.Url}hubs/metrics" +
-                                    (nats is null ? "" : $"; live metrics to NATS at {settings["nats.url"]}"));
+                                    $"; metrics at {services.Http.Url}metrics; SignalR hub at {services.Http.Url}hubs/metrics" +
+                                    (services.Nats is null ? "" : $"; live metrics to NATS at {settings["nats.url"]}"));
         await output.FlushAsync();
 
         // The runtime runs it and drains it once it stops (a signal, --until-idle, a failure): the last checkpoint, then
         // the source leaves the group, so its partitions move at once; shutdown.timeout bounds the drain after a signal.
         var shutdownTimeout = settings.Duration("shutdown.timeout");
-        var outcome = await JobRunner.RunAsync(running, new JobRunOptions { UntilIdle = untilIdle, ShutdownTimeout = shutdownTimeout }, stopping.Token);
+        var outcome = await JobRunner.RunAsync(services.Jobs, new JobRunOptions { UntilIdle = untilIdle, ShutdownTimeout = shutdownTimeout }, stopping.Token);
         if (outcome.DrainTimedOut)
         {
             await Console.Error.WriteLineAsync($"streamengine: job {jobName} did not drain within shutdown.timeout ({shutdownTimeout.TotalSeconds:F0} s); " +

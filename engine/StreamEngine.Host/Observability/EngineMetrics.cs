@@ -18,28 +18,28 @@ public sealed class EngineMetrics : IDisposable
 {
     private readonly Meter _meter;
 
-    /// <param name="jobs">The running jobs (read at each collection: jobs may start later).</param>
+    /// <param name="jobs">The running jobs, asked at each collection (jobs may start later).</param>
     /// <param name="fanout">The SignalR hub's fan-out, if any.</param>
     /// <param name="nats">The NATS publisher, if any.</param>
     /// <param name="clock">Now, for event-time freshness.</param>
-    public EngineMetrics(IReadOnlyList<IRunningJob> jobs, HubFanout? fanout = null, LivePublisher? nats = null, TimeProvider? clock = null)
+    public EngineMetrics(Func<IReadOnlyList<IRunningJob>> jobs, HubFanout? fanout = null, LivePublisher? nats = null, TimeProvider? clock = null)
     {
         ArgumentNullException.ThrowIfNull(jobs);
         clock ??= TimeProvider.System;
         _meter = new Meter(EngineTelemetry.Name, EngineTelemetry.Version);
         IEnumerable<Measurement<long>> PerJob(Func<PipelineStatus, long> value) =>
-            jobs.Select(j => new Measurement<long>(value(j.Status), Tag("job", j.Name)));
+            jobs().Select(j => new Measurement<long>(value(j.Status), Tag("job", j.Name)));
         IEnumerable<Measurement<long>> PerWindow(Func<StreamEngine.Core.Windowing.WindowCounters, long> value) =>
-            jobs.Where(j => j.Telemetry.Topic.Length > 0).Select(j => new Measurement<long>(value(j.Telemetry.Window), Tag("job", j.Name)));
+            jobs().Where(j => j.Telemetry.Topic.Length > 0).Select(j => new Measurement<long>(value(j.Telemetry.Window), Tag("job", j.Name)));
         IEnumerable<Measurement<long>> PerPartition(Func<JobTelemetry, int, long?> value) =>
-            from job in jobs
+            from job in jobs()
             let telemetry = job.Telemetry
             from partition in telemetry.AssignedPartitions
             let measured = value(telemetry, partition)
             where measured is not null
             select new Measurement<long>(measured.Value, Tag("job", job.Name), Tag("topic", telemetry.Topic), Tag("partition", partition));
         IEnumerable<Measurement<long>> PerTable(Func<WriterCounters, long> value) =>
-            from job in jobs
+            from job in jobs()
             from sink in job.Telemetry.Sinks
             select new Measurement<long>(value(sink.Counters), Tag("job", job.Name), Tag("table", sink.Table));
 
@@ -63,14 +63,14 @@ public sealed class EngineMetrics : IDisposable
 
         // Event time and state.
         _meter.CreateObservableGauge("streamengine_watermark_delay_seconds", () =>
-                from job in jobs
+                from job in jobs()
                 let watermark = job.Telemetry.Window.WatermarkMs
                 where job.Telemetry.Topic.Length > 0 && watermark != long.MinValue
                 select new Measurement<double>(Math.Max(0, clock.GetUtcNow().ToUnixTimeMilliseconds() - watermark) / 1000.0, Tag("job", job.Name)),
             unit: "s", description: "Now minus the job's watermark (the lowest over its partitions): how far event time lags behind the clock");
         _meter.CreateObservableGauge("streamengine_open_windows", () => PerWindow(w => w.OpenWindows), description: "Windows open in the job's state");
         _meter.CreateObservableGauge("streamengine_dedup_tracked_ids", () => PerWindow(w => w.TrackedIds), description: "Event ids remembered for deduplication");
-        _meter.CreateObservableGauge("streamengine_state_bytes", () => jobs.Where(j => j.Telemetry.Topic.Length > 0).Select(j => new Measurement<long>(j.Telemetry.StateBytes, Tag("job", j.Name))),
+        _meter.CreateObservableGauge("streamengine_state_bytes", () => jobs().Where(j => j.Telemetry.Topic.Length > 0).Select(j => new Measurement<long>(j.Telemetry.StateBytes, Tag("job", j.Name))),
             unit: "By", description: "Bytes of the assigned partitions' state at their last checkpoint");
 
         // Sinks.

@@ -145,7 +145,7 @@ public sealed partial class DeployTests(EmbeddedClickHouseFixture clickHouse)
         using var bridge = new PrometheusBridge(EngineTelemetry.Name, registry);
         var job = new ObservedJob();
         var nats = new StreamEngine.Nats.LivePublisher(new StreamEngine.Nats.LivePublisherOptions { Url = $"nats://127.0.0.1:{FreePort.Next()}" }); // never connects: only its counters
-        using var metrics = new EngineMetrics([job], fanout: null, nats: nats);
+        using var metrics = new EngineMetrics(() => [job], fanout: null, nats: nats);
         var one = new KeyValuePair<string, object?>("job", "x");
         EngineTelemetry.EndToEndLatency.Record(1, one);
         EngineTelemetry.CheckpointDuration.Record(1, one);

@@ -1,0 +1,70 @@
+using StreamEngine.Core.Dsl;
+using StreamEngine.Host.Configuration;
+using StreamEngine.Host.Observability;
+using StreamEngine.Nats;
+using StreamEngine.Runtime;
+
+namespace StreamEngine.Host.Running;
+
+/// <summary>
+/// What <c>run</c> and <c>demo</c> both start around their jobs, the same way: the HTTP host (metrics, health, the
+/// SignalR hub), the NATS publisher when <c>nats.url</c> is set, the live sinks the jobs offer their values to, and
+/// the metrics over the jobs. Jobs <see cref="Add"/>ed after the start are served and measured too.
+/// </summary>
+public sealed class EngineServices : IAsyncDisposable
+{
+    private readonly EngineMetrics _metrics;
+    private readonly Lock _adding = new();
+    private volatile IRunningJob[] _jobs = [];
+
+    private EngineServices(EngineHttpHost http, LivePublisher? nats)
+    {
+        Http = http;
+        Nats = nats;
+        Live = new LiveSinks([.. nats is null ? Array.Empty<ILiveSink>() : [nats], http.Fanout]);
+        _metrics = new EngineMetrics(() => _jobs, http.Fanout, nats);
+    }
+
+    /// <summary>The jobs started so far, as the HTTP host and the metrics see them (a snapshot: scrapes may run while jobs start).</summary>
+    public IReadOnlyList<IRunningJob> Jobs => _jobs;
+
+    public EngineHttpHost Http { get; }
+
+    /// <summary>The NATS publisher, or null when NATS is off.</summary>
+    public LivePublisher? Nats { get; }
+
+    /// <summary>Where jobs offer live values: NATS (when on) and the hub.</summary>
+    public ILiveSink Live { get; }
+
+    /// <summary>Serves and measures one more job.</summary>
+    public void Add(IRunningJob job)
+    {
+        ArgumentNullException.ThrowIfNull(job);
+        lock (_adding)
+        {
+            _jobs = [.. _jobs, job];
+        }
+    }
+
+    public static async Task<EngineServices> StartAsync(EngineSettings settings, EngineHttpOptions httpOptions, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(settings);
+        ArgumentNullException.ThrowIfNull(httpOptions);
+        EngineServices? services = null;
+        var http = await EngineHttpHost.StartAsync(httpOptions, () => services?.Jobs ?? [], cancellationToken);
+        services = new EngineServices(http, settings.NatsOptions is { } nats ? new LivePublisher(nats) : null);
+        return services;
+    }
+
+    /// <summary>The metrics stop first, then NATS sends what is left, then the HTTP host stops.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        _metrics.Dispose();
+        if (Nats is not null)
+        {
+            await Nats.DisposeAsync();
+        }
+
+        await Http.DisposeAsync();
+    }
+}

@@ -47,6 +47,21 @@ public sealed class ArchitectureTests
     }
 
     [Fact]
+    public void The_streaming_jobs_and_the_ad_domain_reference_no_connector_or_host()
+    {
+        // A job is its pipeline over the runtime's ports; only dynamic-pricing, which reads stored results, needs ClickHouse
+        // (and has its own project for that, StreamEngine.Jobs.ClickHouse).
+        string[] connectors = ["Confluent.Kafka", "ClickHouse", "StreamEngine.ClickHouse", "StreamEngine.Kafka", "NATS", "StreamEngine.Nats", "Microsoft.AspNetCore", "StreamEngine.Host"];
+        foreach (var assembly in new[] { "StreamEngine.Jobs", "StreamEngine.AdEvents" })
+        {
+            var references = Assembly.Load(assembly).GetReferencedAssemblies().Select(a => a.Name!).ToList();
+            Assert.DoesNotContain(references, name => connectors.Any(c => name.StartsWith(c, StringComparison.Ordinal)));
+        }
+
+        Assert.Contains("StreamEngine.ClickHouse", Assembly.Load("StreamEngine.Jobs.ClickHouse").GetReferencedAssemblies().Select(a => a.Name!));
+    }
+
+    [Fact]
     public void The_core_project_file_references_no_connector_or_host()
     {
         var project = File.ReadAllText(Path.Combine(RepositoryRoot(), "engine", "StreamEngine.Core", "StreamEngine.Core.csproj"));

@@ -172,6 +172,22 @@ public sealed class EngineSettings
     }
 
     /// <summary>The NATS publisher's options, or null when <c>nats.url</c> is unset (no NATS output).</summary>
+    /// <summary>dynamic-pricing's options from the <c>pricing.*</c>, <c>pacing.campaigns_file</c>, <c>clickhouse.database</c> and <c>kafka.topic</c> keys.</summary>
+    public StreamEngine.Jobs.ClickHouse.DynamicPricingOptions DynamicPricingOptions => new()
+    {
+        Database = this["clickhouse.database"],
+        Topic = this["kafka.topic"],
+        Policy = new StreamEngine.AdEvents.Pricing.FloorPolicy
+        {
+            MinSamples = WholeNumber("pricing.min_samples"),
+            MaxStepChange = Number("pricing.max_step_change"),
+            Smoothing = Number("pricing.smoothing"),
+        },
+        Interval = Duration("pricing.interval"),
+        Lookback = Duration("pricing.lookback"),
+        CampaignsFile = NullIfEmpty(this["pacing.campaigns_file"]),
+    };
+
     public StreamEngine.Nats.LivePublisherOptions? NatsOptions => this["nats.url"] is { Length: > 0 } url
         ? new StreamEngine.Nats.LivePublisherOptions
         {

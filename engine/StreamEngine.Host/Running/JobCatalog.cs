@@ -5,6 +5,7 @@ using StreamEngine.Host.Cli;
 using StreamEngine.Host.Configuration;
 using StreamEngine.Host.Observability;
 using StreamEngine.Jobs;
+using StreamEngine.Jobs.ClickHouse;
 using StreamEngine.Runtime;
 
 namespace StreamEngine.Host.Running;
@@ -77,7 +78,7 @@ public static class JobCatalog
     public static async Task<IRunningJob> StartAsync(
         string name, IReadOnlyList<IAdJob>? jobs, EngineSettings settings, IClickHouseStore store, EngineLog log, CancellationToken cancellationToken, ILiveSink? live = null) =>
         jobs is null && name == DynamicPricing.Name
-            ? new ScheduledJob(await DynamicPricingWork.StartAsync(settings, store, log, cancellationToken, live: live))
+            ? new ScheduledJob(await DynamicPricingWork.StartAsync(settings.DynamicPricingOptions, store, log.ForJob(DynamicPricing.Name), cancellationToken, live: live))
             : await StartAsync(Find(name, jobs), settings, store, log, forgetPositions: false, cancellationToken, live);
 
     /// <summary>Starts the job's pipeline (see <see cref="JobPipeline.StartAsync{TKey,TResult}"/>).</summary>

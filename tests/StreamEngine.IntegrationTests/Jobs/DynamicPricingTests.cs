@@ -8,9 +8,9 @@ using StreamEngine.ClickHouse.Stores;
 using StreamEngine.Core.Dsl;
 using StreamEngine.Core.Sketches;
 using StreamEngine.Core.Windowing;
-using StreamEngine.Host.Configuration;
-using StreamEngine.Host.Running;
+using Microsoft.Extensions.Logging.Abstractions;
 using StreamEngine.Jobs;
+using StreamEngine.Jobs.ClickHouse;
 using StreamEngine.Nats;
 using StreamEngine.TestUtilities;
 
@@ -99,7 +99,7 @@ public sealed class DynamicPricingTests(EmbeddedClickHouseFixture clickHouse)
 
         // A restarted runner (or another engine's) does not raise the stored alert again.
         var restarted = await DynamicPricingWork.StartAsync(Settings(database), new EmbeddedStore(clickHouse.Store, ownsConnection: false),
-            StreamEngine.Host.Observability.EngineLog.None, CancellationToken.None);
+            NullLogger.Instance, CancellationToken.None);
         Assert.Equal(0, await restarted.CycleAsync());
         Assert.Equal("1", clickHouse.Store.QueryText($"SELECT count() FROM {database}.pacing_alerts").Trim());
     }
@@ -158,7 +158,7 @@ public sealed class DynamicPricingTests(EmbeddedClickHouseFixture clickHouse)
         // before it started (their versions are read back, not assumed).
         var later = Partial(minutes[8], 3, random, bids: 500, top: 9_000_000);
         await InsertSlotMinutes(store, database, [later]);
-        var restarted = await DynamicPricingWork.StartAsync(Settings(database), store, StreamEngine.Host.Observability.EngineLog.None, CancellationToken.None);
+        var restarted = await DynamicPricingWork.StartAsync(Settings(database), store, NullLogger.Instance, CancellationToken.None);
         Assert.Equal(11, await restarted.CycleAsync());
         AssertChain(database, [.. partials, late, later]);
     }
@@ -219,7 +219,7 @@ public sealed class DynamicPricingTests(EmbeddedClickHouseFixture clickHouse)
     {
         var database = clickHouse.CreateDatabase(prefix);
         var store = new EmbeddedStore(clickHouse.Store, ownsConnection: false);
-        var runner = await DynamicPricingWork.StartAsync(Settings(database), store, StreamEngine.Host.Observability.EngineLog.None, CancellationToken.None, live);
+        var runner = await DynamicPricingWork.StartAsync(Settings(database), store, NullLogger.Instance, CancellationToken.None, live);
         if (progress)
         {
             await StoreProgress(store, database, BidLandscapeJob.JobName, Now);
@@ -229,8 +229,7 @@ public sealed class DynamicPricingTests(EmbeddedClickHouseFixture clickHouse)
         return (runner, store, database);
     }
 
-    private static EngineSettings Settings(string database) =>
-        EngineSettings.Load([$"clickhouse.database={database}", "pricing.min_samples=200"], new Dictionary<string, string>());
+    private static DynamicPricingOptions Settings(string database) => new() { Database = database, Policy = new FloorPolicy { MinSamples = 200 } };
 
     private static double Double(string text) => double.Parse(text, CultureInfo.InvariantCulture);
 }

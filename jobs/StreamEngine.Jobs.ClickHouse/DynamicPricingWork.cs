@@ -1,18 +1,17 @@
 using System.Globalization;
 using Apache.Arrow;
+using Microsoft.Extensions.Logging;
 using StreamEngine.AdEvents;
 using StreamEngine.AdEvents.Pricing;
 using StreamEngine.ClickHouse.Sink;
 using StreamEngine.ClickHouse.Stores;
 using StreamEngine.Core.Dsl;
 using StreamEngine.Core.Sketches;
-using StreamEngine.Host.Configuration;
-using StreamEngine.Host.Observability;
 using StreamEngine.Jobs;
 using StreamEngine.Runtime;
 using StreamEngine.Runtime.Ports;
 
-namespace StreamEngine.Host.Running;
+namespace StreamEngine.Jobs.ClickHouse;
 
 /// <summary>
 /// The cycle of <c>dynamic-pricing</c> (see <see cref="DynamicPricing"/>), a scheduled job the runtime's
@@ -32,7 +31,7 @@ public sealed class DynamicPricingWork : IScheduledWork
     private readonly FloorPolicy _policy;
     private readonly TimeSpan _interval;
     private readonly TimeSpan _lookback;
-    private readonly EngineLog _log;
+    private readonly ILogger _log;
     private readonly TableWriter _recommendations;
     private readonly TableWriter _alerts;
     private readonly QuantileSketch _buckets = new(SlotMinuteAggregator.RelativeAccuracy);
@@ -42,19 +41,14 @@ public sealed class DynamicPricingWork : IScheduledWork
     private long _rows;
     private ILiveSink? _live;
 
-    private DynamicPricingWork(EngineSettings settings, IClickHouseStore store, EngineLog log)
+    private DynamicPricingWork(DynamicPricingOptions options, IClickHouseStore store, ILogger log)
     {
-        _database = settings["clickhouse.database"];
-        _topic = settings["kafka.topic"];
-        _policy = new FloorPolicy
-        {
-            MinSamples = settings.WholeNumber("pricing.min_samples"),
-            MaxStepChange = settings.Number("pricing.max_step_change"),
-            Smoothing = settings.Number("pricing.smoothing"),
-        };
-        _interval = settings.Duration("pricing.interval");
-        _lookback = settings.Duration("pricing.lookback");
-        _log = log.ForJob(DynamicPricing.Name);
+        _database = options.Database;
+        _topic = options.Topic;
+        _policy = options.Policy;
+        _interval = options.Interval;
+        _lookback = options.Lookback;
+        _log = log;
         _recommendations = new TableWriter(store, $"{_database}.{DynamicPricing.RecommendationTable}");
         _alerts = new TableWriter(store, $"{_database}.{DynamicPricing.AlertTable}");
         Description = $"job {DynamicPricing.Name}: floors and pacing from {store.Description} (database {_database}) every {_interval.TotalSeconds:0.#} s, " +
@@ -74,22 +68,24 @@ public sealed class DynamicPricingWork : IScheduledWork
 
     /// <summary>Migrates the schemas it reads and writes, loads the campaigns file's budgets, and is ready to run.</summary>
     public static async Task<DynamicPricingWork> StartAsync(
-        EngineSettings settings, IClickHouseStore store, EngineLog log, CancellationToken cancellationToken, ILiveSink? live = null)
+        DynamicPricingOptions options, IClickHouseStore store, ILogger log, CancellationToken cancellationToken, ILiveSink? live = null)
     {
-        ArgumentNullException.ThrowIfNull(settings);
+        ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(store);
-        var runner = new DynamicPricingWork(settings, store, log) { _live = live };
+        ArgumentNullException.ThrowIfNull(log);
+        options.Policy.Validate();
+        var runner = new DynamicPricingWork(options, store, log) { _live = live };
         var migrations = CheckpointStore.Migrations.Concat(new AdMetricsJob().Schema.Concat(new BidLandscapeJob().Schema).Concat(DynamicPricing.Schema)
             .Select(m => new Migration(m.Version, m.Name, [.. m.Statements])));
         await new SchemaMigrator(store, runner._database).ApplyAsync(migrations, cancellationToken);
-        if (settings["pacing.campaigns_file"] is { Length: > 0 } file)
+        if (options.CampaignsFile is { Length: > 0 } file)
         {
             var campaigns = DynamicPricing.ReadCampaigns(file);
             await new TableWriter(store, $"{runner._database}.{DynamicPricing.BudgetTable}").WriteAsync(new RecordBatch.Builder()
                 .Append("campaign", false, c => c.String(s => s.AppendRange(campaigns.Select(x => x.Campaign))))
                 .Append("daily_budget_micros", false, c => c.Int64(s => s.AppendRange(campaigns.Select(x => x.DailyBudgetMicros))))
                 .Build(), cancellationToken: cancellationToken);
-            log.Info($"job {DynamicPricing.Name}: {campaigns.Count} campaign budgets loaded from {file}");
+            log.LogInformation("job {Job}: {Count} campaign budgets loaded from {File}", DynamicPricing.Name, campaigns.Count, file);
         }
 
         return runner;
@@ -123,7 +119,8 @@ public sealed class DynamicPricingWork : IScheduledWork
         {
             if (_waitingFor.Add((job, fields[3])))
             {
-                _log.Info($"job {DynamicPricing.Name}: waiting for partitions {fields[3]} of {job} to store progress (no events checkpointed yet); minutes close when every partition has");
+                _log.LogInformation("job {Job}: waiting for partitions {Partitions} of {Upstream} to store progress (no events checkpointed yet); minutes close when every partition has",
+                    DynamicPricing.Name, fields[3], job);
             }
 
             return null;
@@ -304,7 +301,8 @@ public sealed class DynamicPricingWork : IScheduledWork
         {
             _raised.Add((row.Campaign, row.Minute, row.Status));
             _live?.Alert(AdLiveTopics.PacingAlertSubject, row.Campaign, AlertJson(row, previous));
-            _log.Info($"pacing alert: campaign {row.Campaign} is {row.Status} (was {previous}) at {DateTimeOffset.FromUnixTimeSeconds(row.Minute):HH:mm} UTC, pace {row.PaceRatio:0.00}");
+            _log.LogInformation("pacing alert: campaign {Campaign} is {Status} (was {Previous}) at {Minute:HH:mm} UTC, pace {Pace:0.00}",
+                row.Campaign, row.Status, previous, DateTimeOffset.FromUnixTimeSeconds(row.Minute), row.PaceRatio);
         }
 
         return alerts.Count;

@@ -1,0 +1,25 @@
+using StreamEngine.AdEvents.Pricing;
+
+namespace StreamEngine.Jobs.ClickHouse;
+
+/// <summary>How <c>dynamic-pricing</c> runs (the <c>pricing.*</c> and <c>pacing.*</c> configuration keys).</summary>
+public sealed record DynamicPricingOptions
+{
+    /// <summary>The database of the results it reads and writes (<c>clickhouse.database</c>).</summary>
+    public string Database { get; init; } = "ads";
+
+    /// <summary>The topic whose jobs' stored progress closes minutes (<c>kafka.topic</c>).</summary>
+    public string Topic { get; init; } = "ad-events";
+
+    /// <summary>The floor recommender's guardrails (<c>pricing.min_samples</c>, <c>pricing.max_step_change</c>, <c>pricing.smoothing</c>).</summary>
+    public FloorPolicy Policy { get; init; } = new();
+
+    /// <summary>Time between cycles (<c>pricing.interval</c>).</summary>
+    public TimeSpan Interval { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>How far back before the stored progress a cycle recomputes (<c>pricing.lookback</c>).</summary>
+    public TimeSpan Lookback { get; init; } = TimeSpan.FromMinutes(30);
+
+    /// <summary>A CSV of campaign budgets (campaign,daily_budget) loaded at start (<c>pacing.campaigns_file</c>), or null.</summary>
+    public string? CampaignsFile { get; init; }
+}

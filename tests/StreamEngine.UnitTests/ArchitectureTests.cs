@@ -62,6 +62,32 @@ public sealed class ArchitectureTests
     }
 
     [Fact]
+    public void The_Dockerfile_copies_every_project_the_host_restores_before_the_restore()
+    {
+        // The image restores from the project files alone (a cached layer); one missing makes the build fail.
+        var root = RepositoryRoot();
+        var projects = new SortedSet<string>(StringComparer.Ordinal);
+        void Visit(string project)
+        {
+            if (!projects.Add(Path.GetRelativePath(root, project).Replace('\\', '/')))
+            {
+                return;
+            }
+
+            foreach (System.Text.RegularExpressions.Match reference in System.Text.RegularExpressions.Regex.Matches(File.ReadAllText(project), "ProjectReference Include=\"([^\"]+)\""))
+            {
+                Visit(Path.GetFullPath(Path.Combine(Path.GetDirectoryName(project)!, reference.Groups[1].Value.Replace('\\', '/'))));
+            }
+        }
+
+        Visit(Path.Combine(root, "engine", "StreamEngine.Host", "StreamEngine.Host.csproj"));
+        var dockerfile = File.ReadAllText(Path.Combine(root, "deploy", "docker", "Dockerfile"));
+        var beforeRestore = dockerfile[..dockerfile.IndexOf("RUN dotnet restore", StringComparison.Ordinal)];
+        var copied = System.Text.RegularExpressions.Regex.Matches(beforeRestore, @"^COPY (\S+\.csproj) ", System.Text.RegularExpressions.RegexOptions.Multiline).Select(m => m.Groups[1].Value);
+        Assert.Equal(projects, new SortedSet<string>(copied, StringComparer.Ordinal));
+    }
+
+    [Fact]
     public void The_core_project_file_references_no_connector_or_host()
     {
         var project = File.ReadAllText(Path.Combine(RepositoryRoot(), "engine", "StreamEngine.Core", "StreamEngine.Core.csproj"));

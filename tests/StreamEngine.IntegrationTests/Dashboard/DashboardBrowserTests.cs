@@ -14,6 +14,10 @@ public sealed class DashboardBrowserTests
     private const string Chromium = "/usr/bin/chromium";
     private static readonly TimeSpan Patience = TimeSpan.FromMinutes(2);
 
+    // What a failed wait reports besides what it waited for: the page's state and what the demo said.
+    private IPage? _page;
+    private ChildProcess? _demo;
+
     [Fact]
     public async Task The_dashboard_shows_live_numbers_switches_campaign_and_survives_a_hub_restart()
     {
@@ -21,7 +25,7 @@ public sealed class DashboardBrowserTests
         using var folder = new TemporaryDirectory("streamengine-dashboard");
         var port = FreePort.Next();
         string[] demoArguments = ["demo", "--port", port.ToString(CultureInfo.InvariantCulture), "--set", $"clickhouse.path={folder.Path}", "--set", "clickhouse.http.port=0"];
-        var demo = StreamEngineCli.Start(demoArguments);
+        var demo = _demo = StreamEngineCli.Start(demoArguments);
         try
         {
             await demo.WaitForOutputAsync(line => line.Contains("metrics and health", StringComparison.Ordinal), Patience);
@@ -33,7 +37,8 @@ public sealed class DashboardBrowserTests
                 // This machine's network is closed: Chromium's background connections only produce errors.
                 Args = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
             });
-            var page = await browser.NewPageAsync(new BrowserNewPageOptions { ViewportSize = new ViewportSize { Width = 1280, Height = 900 } });
+            var page = _page = await browser.NewPageAsync(new BrowserNewPageOptions { ViewportSize = new ViewportSize { Width = 1280, Height = 900 } });
+            page.Console += (_, message) => _console.Enqueue($"{message.Type}: {message.Text}");
             await page.GotoAsync($"http://127.0.0.1:{port}/");
             await Expect(page, "#status[data-state=connected]");
 
@@ -56,12 +61,10 @@ public sealed class DashboardBrowserTests
             await demo.WaitForExitAsync(Patience);
             await Expect(page, "#status:not([data-state=connected])");
             demo.Dispose();
-            demo = StreamEngineCli.Start(demoArguments);
+            demo = _demo = StreamEngineCli.Start(demoArguments);
             await Expect(page, "#status[data-state=connected]");
             var afterRestart = await NumberAsync(page, "#impressions");
-            var restarted = demo;
-            await WaitAsync(async () => await NumberAsync(page, "#impressions") != afterRestart,
-                () => $"live numbers after the restart (the restarted demo said: {Tail(restarted.StandardOutput)} | {Tail(restarted.StandardError)})");
+            await WaitAsync(async () => await NumberAsync(page, "#impressions") != afterRestart, "live numbers after the restart");
 
             var screenshot = Path.Combine(RepositoryRoot.Path, "artifacts", "dashboard.png");
             Directory.CreateDirectory(Path.GetDirectoryName(screenshot)!);
@@ -80,7 +83,7 @@ public sealed class DashboardBrowserTests
     private static async Task<string> TextAsync(IPage page, string selector) => (await page.Locator(selector).InnerTextAsync()).Trim();
 
     /// <summary>A tile's number (waits until it shows one).</summary>
-    private static async Task<long> NumberAsync(IPage page, string selector)
+    private async Task<long> NumberAsync(IPage page, string selector)
     {
         long value = -1;
         await WaitAsync(async () => long.TryParse((await TextAsync(page, selector)).Replace(",", "", StringComparison.Ordinal), NumberStyles.Integer, CultureInfo.InvariantCulture, out value),
@@ -88,17 +91,39 @@ public sealed class DashboardBrowserTests
         return value;
     }
 
-    private static Task WaitAsync(Func<Task<bool>> condition, string what) => WaitAsync(condition, () => what);
-
-    private static async Task WaitAsync(Func<Task<bool>> condition, Func<string> what)
+    private async Task WaitAsync(Func<Task<bool>> condition, string what)
     {
         var deadline = DateTime.UtcNow + Patience;
         while (!await condition())
         {
-            Assert.True(DateTime.UtcNow < deadline, $"gave up waiting for {what()}");
+            if (DateTime.UtcNow >= deadline)
+            {
+                Assert.Fail($"gave up waiting for {what}; {await StateAsync()}");
+            }
+
             await Task.Delay(250);
         }
     }
 
-    private static string Tail(string text) => text.Length > 1500 ? text[^1500..] : text;
+    private readonly System.Collections.Concurrent.ConcurrentQueue<string> _console = new();
+
+    /// <summary>The page's status, selection and tiles, its console, and the tails of what the demo wrote.</summary>
+    private async Task<string> StateAsync()
+    {
+        var page = "no page";
+        if (_page is not null)
+        {
+            var tiles = new List<string>();
+            foreach (var id in new[] { "status", "campaign-window", "impressions", "pace-status", "slot-clearing" })
+            {
+                tiles.Add($"#{id}={await TextAsync(_page, "#" + id)}");
+            }
+
+            page = $"page {string.Join(' ', tiles)} campaign={await _page.InputValueAsync("#campaign")} console: {Tail(string.Join(" | ", _console))}";
+        }
+
+        return $"{page}; demo said: {Tail(_demo?.StandardOutput ?? "")} | {Tail(_demo?.StandardError ?? "")}";
+    }
+
+    private static string Tail(string text) => text.Length > 2500 ? text[^2500..] : text;
 }

@@ -20,6 +20,16 @@ public sealed record DynamicPricingOptions
     /// <summary>How far back before the stored progress a cycle recomputes (<c>pricing.lookback</c>).</summary>
     public TimeSpan Lookback { get; init; } = TimeSpan.FromMinutes(30);
 
+    /// <summary>Throws when a value is outside what the cycle can work with (the configuration keys have the same bounds).</summary>
+    public void Validate()
+    {
+        Policy.Validate();
+        if (Interval < TimeSpan.FromMilliseconds(100) || Lookback < TimeSpan.FromMinutes(2) || Database.Length == 0 || Topic.Length == 0)
+        {
+            throw new ArgumentException($"dynamic-pricing needs an interval of at least 100 ms ({Interval}), a look-back of at least 2 min ({Lookback}), a database and a topic");
+        }
+    }
+
     /// <summary>A CSV of campaign budgets (campaign,daily_budget) loaded at start (<c>pacing.campaigns_file</c>), or null.</summary>
     public string? CampaignsFile { get; init; }
 }

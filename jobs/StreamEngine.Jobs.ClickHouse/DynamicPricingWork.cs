@@ -73,7 +73,7 @@ public sealed class DynamicPricingWork : IScheduledWork
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(store);
         ArgumentNullException.ThrowIfNull(log);
-        options.Policy.Validate();
+        options.Validate();
         var runner = new DynamicPricingWork(options, store, log) { _live = live };
         var migrations = CheckpointStore.Migrations.Concat(new AdMetricsJob().Schema.Concat(new BidLandscapeJob().Schema).Concat(DynamicPricing.Schema)
             .Select(m => new Migration(m.Version, m.Name, [.. m.Statements])));

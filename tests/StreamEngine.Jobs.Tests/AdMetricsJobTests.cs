@@ -1,3 +1,4 @@
+using Apache.Arrow;
 using StreamEngine.AdEvents;
 using StreamEngine.Runtime.Testing;
 using static StreamEngine.Jobs.Tests.DriverRuns;
@@ -40,20 +41,41 @@ public sealed class AdMetricsJobTests
         var expected = Distinct(logs)
             .GroupBy(e => Part(symbols.Name(e.Campaign), Minute(e.TimestampMs), symbols.Name(e.Ad), e.Country, e.Device))
             .ToDictionary(g => g.Key, Counts);
-        // A result carries only the parts that changed since the one before, each a row of campaign_breakdown_results:
-        // per partition the part's newest version, added up over partitions.
-        var stored = driver.Store.Written
-            .SelectMany(r => r.Value.Breakdown.Select(part => (Row: r, Part: part.Key, part.Value)))
-            .GroupBy(p => (p.Row.Key, p.Row.WindowStartMs, p.Row.Partition, p.Part))
-            .Select(g => g.MaxBy(p => p.Row.Version))
-            .GroupBy(p => Part(symbols.Name(p.Row.Key), p.Row.WindowStartMs, symbols.Name(p.Part.Ad), p.Part.Country, p.Part.Device))
-            .ToDictionary(g => g.Key, g => Line(g.Sum(p => p.Value.Bids), g.Sum(p => p.Value.Wins), g.Sum(p => p.Value.Impressions),
-                g.Sum(p => p.Value.Clicks), g.Sum(p => p.Value.Conversions), g.Sum(p => p.Value.SpendMicros)));
+        // A result carries only the parts that changed since the one before: the job's own rows of
+        // campaign_breakdown_results for every batch written, read as the breakdown views read them (per partition
+        // each part's newest version, added up over partitions).
+        var job = new AdMetricsJob();
+        var names = new Utf8Names(symbols);
+        var rows = driver.Store.Written
+            .SelectMany(batch => BreakdownRows(job.ToRows(batch, names).Single(t => t.Table == "campaign_breakdown_results").Rows))
+            .GroupBy(row => (row.Campaign, row.Minute, row.Partition, row.Ad, row.Country, row.Device))
+            .Select(g => g.MaxBy(row => row.Version)!);
+        var stored = rows
+            .GroupBy(row => $"{row.Campaign} {row.Minute} {row.Ad} {row.Country} {row.Device}")
+            .ToDictionary(g => g.Key, g => Line(g.Sum(r => r.Bids), g.Sum(r => r.Wins), g.Sum(r => r.Impressions), g.Sum(r => r.Clicks), g.Sum(r => r.Conversions), g.Sum(r => r.Spend)));
         Assert.Equal(expected.OrderBy(e => e.Key, StringComparer.Ordinal), stored.OrderBy(s => s.Key, StringComparer.Ordinal));
     }
 
     private static string Part(string campaign, long minute, string ad, ushort country, DeviceType device) =>
-        $"{campaign} {minute} {ad} {Codes.Unpack(country)} {device}";
+        $"{campaign} {minute} {ad} {Codes.Unpack(country)} {(device == DeviceType.Unknown ? "" : device.ToString().ToLowerInvariant())}"; // the wire names: "" when unknown
+
+    private sealed record BreakdownRow(string Campaign, long Minute, int Partition, string Ad, string Country, string Device,
+        long Bids, long Wins, long Impressions, long Clicks, long Conversions, long Spend, ulong Version);
+
+    /// <summary>The rows of an Arrow batch of <c>campaign_breakdown_results</c>, by column name.</summary>
+    private static IEnumerable<BreakdownRow> BreakdownRows(RecordBatch batch)
+    {
+        T Column<T>(string name) where T : IArrowArray => (T)batch.Column(batch.Schema.GetFieldIndex(name));
+        var start = Column<TimestampArray>("window_start");
+        long Count(string name, int i) => (long)Column<UInt64Array>(name).GetValue(i)!.Value;
+        for (var i = 0; i < batch.Length; i++)
+        {
+            yield return new BreakdownRow(Column<StringArray>("campaign").GetString(i), start.GetTimestamp(i)!.Value.ToUnixTimeMilliseconds(),
+                Column<Int32Array>("source_partition").GetValue(i)!.Value, Column<StringArray>("ad").GetString(i), Column<StringArray>("country").GetString(i),
+                Column<StringArray>("device").GetString(i), Count("bids", i), Count("wins", i), Count("impressions", i), Count("clicks", i), Count("conversions", i),
+                Column<Int64Array>("spend_micros").GetValue(i)!.Value, Column<UInt64Array>("version").GetValue(i)!.Value);
+        }
+    }
 
     private static string Counts(IEnumerable<AdEvent> events)
     {

@@ -67,6 +67,8 @@ internal static class DriverRuns
         driver.Clock.AdvanceBy(Windowing.EmitInterval);
         Assert.True(last.Checkpoint());
         Assert.All(driver.Store.Checkpoints.Values, c => Assert.Equal(logs[c.Partition].Count, c.NextOffset));
+        // The last process holds every partition under the newest assignment: the second after a crash.
+        Assert.All(driver.Store.Checkpoints.Values, c => Assert.Equal(crash == CrashPoint.None ? 1 : 2, c.Generation));
         return driver;
     }
 

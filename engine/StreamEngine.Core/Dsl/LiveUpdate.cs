@@ -26,8 +26,8 @@ public readonly record struct LiveKey(string Audience, string Id);
 /// </summary>
 public sealed record LiveUpdate(LiveTopic Topic, string Key, long WindowStartMs, byte[] Json)
 {
-    /// <summary>The NATS subject: the topic's prefix and the key as a token.</summary>
-    public string Subject { get; } = Topic.Subject(Key);
+    /// <summary>The NATS subject: the topic's prefix and the key as a token (computed, so a copy with another key has its own).</summary>
+    public string Subject => Topic.Subject(Key);
 
     /// <summary>Who receives it on the hub.</summary>
     public LiveKey Audience => new(Topic.Audience, Key);

@@ -171,7 +171,6 @@ public sealed class EngineSettings
         }
     }
 
-    /// <summary>The NATS publisher's options, or null when <c>nats.url</c> is unset (no NATS output).</summary>
     /// <summary>dynamic-pricing's options from the <c>pricing.*</c>, <c>pacing.campaigns_file</c>, <c>clickhouse.database</c> and <c>kafka.topic</c> keys.</summary>
     public StreamEngine.Jobs.ClickHouse.DynamicPricingOptions DynamicPricingOptions => new()
     {
@@ -188,6 +187,7 @@ public sealed class EngineSettings
         CampaignsFile = NullIfEmpty(this["pacing.campaigns_file"]),
     };
 
+    /// <summary>The NATS publisher's options, or null when <c>nats.url</c> is unset (no NATS output).</summary>
     public StreamEngine.Nats.LivePublisherOptions? NatsOptions => this["nats.url"] is { Length: > 0 } url
         ? new StreamEngine.Nats.LivePublisherOptions
         {

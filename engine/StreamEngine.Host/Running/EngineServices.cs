@@ -52,19 +52,32 @@ public sealed class EngineServices : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(httpOptions);
         EngineServices? services = null;
         var http = await EngineHttpHost.StartAsync(httpOptions, () => services?.Jobs ?? [], cancellationToken);
-        services = new EngineServices(http, settings.NatsOptions is { } nats ? new LivePublisher(nats) : null);
-        return services;
+        try
+        {
+            services = new EngineServices(http, settings.NatsOptions is { } nats ? new LivePublisher(nats) : null);
+            return services;
+        }
+        catch
+        {
+            await http.DisposeAsync(); // the port is bound: release it with the failure
+            throw;
+        }
     }
 
     /// <summary>The metrics stop first, then NATS sends what is left, then the HTTP host stops.</summary>
     public async ValueTask DisposeAsync()
     {
-        _metrics.Dispose();
-        if (Nats is not null)
+        try
         {
-            await Nats.DisposeAsync();
+            _metrics.Dispose();
+            if (Nats is not null)
+            {
+                await Nats.DisposeAsync();
+            }
         }
-
-        await Http.DisposeAsync();
+        finally
+        {
+            await Http.DisposeAsync();
+        }
     }
 }

@@ -15,7 +15,7 @@ public sealed class InMemoryResultsStore<TKey, TResult>
 {
     private readonly Dictionary<(TKey Key, long Start, int Partition), WindowResult<TKey, TResult>> _rows = [];
     private readonly Dictionary<int, PartitionCheckpoint> _checkpoints = [];
-    private readonly List<WindowResult<TKey, TResult>> _written = [];
+    private readonly List<IReadOnlyList<WindowResult<TKey, TResult>>> _written = [];
     private int _failingWrites;
 
     /// <summary>The rows as analysts' views read them: per (key, window start, partition) the newest version.</summary>
@@ -25,13 +25,13 @@ public sealed class InMemoryResultsStore<TKey, TResult>
     public IReadOnlyDictionary<int, PartitionCheckpoint> Checkpoints => _checkpoints;
 
     /// <summary>Result rows written, replays included.</summary>
-    public long RowsWritten => _written.Count;
+    public long RowsWritten { get; private set; }
 
     /// <summary>
-    /// Every result row written, in order, replays included: what a table that keeps each version holds before it
-    /// merges, for results whose rows are finer than (key, window, partition), e.g. parts that only changed ones carry.
+    /// Every batch of results written, in order, replays included: what a table that keeps each version holds before
+    /// it merges, for results whose rows are finer than (key, window, partition), e.g. parts that only changed ones carry.
     /// </summary>
-    public IReadOnlyList<WindowResult<TKey, TResult>> Written => _written;
+    public IReadOnlyList<IReadOnlyList<WindowResult<TKey, TResult>>> Written => _written;
 
     /// <summary>Makes the next <paramref name="count"/> writes (results or checkpoints) fail, as an unavailable store does.</summary>
     public void FailNextWrites(int count) => _failingWrites = Math.Max(0, count);
@@ -58,9 +58,11 @@ public sealed class InMemoryResultsStore<TKey, TResult>
     {
         ArgumentNullException.ThrowIfNull(results);
         FailIfAsked();
-        foreach (var result in results)
+        var batch = results.ToList();
+        _written.Add(batch);
+        foreach (var result in batch)
         {
-            _written.Add(result);
+            RowsWritten++;
             var id = (result.Key, result.WindowStartMs, result.Partition);
             var exists = _rows.TryGetValue(id, out var current);
             if (result.Emission == WindowEmission.Retraction)

@@ -33,11 +33,6 @@ public sealed record ServerStoreOptions
                 ["Password"] = Password,
                 ["Database"] = Database,
             };
-            if (SkipCertificateValidation)
-            {
-                builder["SkipServerCertificateValidation"] = true;
-            }
-
             return builder.ConnectionString;
         }
     }
@@ -55,7 +50,11 @@ public sealed class ServerStore : IClickHouseStore
     {
         ArgumentNullException.ThrowIfNull(options);
         Options = options;
-        _connection = new ClickHouseConnection(options.ConnectionString);
+        // Certificate checks are a setting of the client, not a connection-string key (a key would be ignored).
+        _connection = new ClickHouseConnection(new global::ClickHouse.Driver.ADO.ClickHouseClientSettings(options.ConnectionString)
+        {
+            SkipServerCertificateValidation = options.SkipCertificateValidation,
+        });
     }
 
     public ServerStoreOptions Options { get; }

@@ -36,7 +36,11 @@ internal static class SinkThroughput
         using var clickHouse = EmbeddedClickHouse.Connect(new EmbeddedClickHouseOptions { Path = folder.Path });
         await using var embedded = new EmbeddedStore(clickHouse, ownsConnection: false);
         await new SchemaMigrator(embedded, "ads").ApplyAsync(RawEvents.Schema.Select(m => new Migration(m.Version, m.Name, m.Statements)).ToList());
-        await using var endpoint = await ClickHouseHttpEndpoint.StartAsync(clickHouse, new ClickHouseHttpOptions { Port = 0 });
+        await using var endpoint = await ClickHouseHttpEndpoint.StartAsync(clickHouse, new ClickHouseHttpOptions
+        {
+            Port = 0,
+            Users = [ClickHouseUser.WithPassword("default", "", ClickHouseRole.Admin)], // a fresh server's user, as ServerStore's defaults expect
+        });
         await using var server = new ServerStore(new ServerStoreOptions { Url = endpoint.Url });
         using var http = new HttpClient { BaseAddress = endpoint.Url };
         var table = $"ads.{RawEvents.Table}";

@@ -11,13 +11,17 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using StreamEngine.ClickHouse;
 using StreamEngine.ClickHouse.Embedded;
+using StreamEngine.Host.Security;
 
 namespace StreamEngine.Host.ClickHouseHttp;
 
 /// <summary>
 /// ClickHouse's HTTP interface over the embedded store, so curl, ClickHouse.Driver and Grafana reach it while the
 /// engine holds the data folder (chDB lets one process open it). Each request runs on a connection of its own, so
-/// its database and settings never leak into another request; read-only users run with <c>readonly=1</c>.
+/// its database and settings never leak into another request. Nobody gets in without a configured user's password;
+/// a request from a browser origin not allowed is refused; every statement passes <see cref="QueryGuard"/> (one
+/// statement, never the engine's filesystem or network); GET requests are read-only whoever sends them
+/// (<c>readonly=2</c>, as ClickHouse does); read-only users run with <c>readonly=1</c> inside <see cref="ReadOnlyLimits"/>.
 /// </summary>
 public sealed partial class ClickHouseHttpEndpoint : IAsyncDisposable
 {
@@ -36,6 +40,7 @@ public sealed partial class ClickHouseHttpEndpoint : IAsyncDisposable
     private readonly string _storePath;
     private readonly ClickHouseHttpOptions _options;
     private readonly HashSet<string> _settingNames;
+    private readonly SemaphoreSlim _readOnlySlots;
 
     private ClickHouseHttpEndpoint(WebApplication app, string storePath, ClickHouseHttpOptions options, HashSet<string> settingNames)
     {
@@ -43,12 +48,13 @@ public sealed partial class ClickHouseHttpEndpoint : IAsyncDisposable
         _storePath = storePath;
         _options = options;
         _settingNames = settingNames;
+        _readOnlySlots = new SemaphoreSlim(options.ReadOnly.MaxConcurrentQueries);
     }
 
     /// <summary>The port it listens on (the one asked for, or the free one picked for 0).</summary>
     public int Port { get; private set; }
 
-    public Uri Url => new($"http://127.0.0.1:{Port}/");
+    public Uri Url => new($"{(_options.Tls is null ? "http" : "https")}://127.0.0.1:{Port}/");
 
     /// <summary>
     /// Starts serving the store that <paramref name="store"/> has open (it must stay open: it keeps the engine up).
@@ -57,12 +63,29 @@ public sealed partial class ClickHouseHttpEndpoint : IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(store);
         options ??= new ClickHouseHttpOptions();
+        if (options.Users.Count == 0)
+        {
+            throw new ArgumentException("the ClickHouse HTTP endpoint needs at least one user: nobody gets in without a password");
+        }
+
+        if (options.ReadOnly.MaxConcurrentQueries < 1)
+        {
+            throw new ArgumentException("read-only users need at least one concurrent query");
+        }
+
+        var certificate = options.Tls is { } tls ? TlsCertificates.Load(tls, "clickhouse.http.tls") : null;
         var settingNames = store.QueryText("SELECT name FROM system.settings").Split('\n', StringSplitOptions.RemoveEmptyEntries).ToHashSet(StringComparer.Ordinal);
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
-            kestrel.Listen(IPAddress.Loopback, options.Port);
+            kestrel.Listen(IPAddress.Loopback, options.Port, listen =>
+            {
+                if (certificate is not null)
+                {
+                    listen.UseHttps(certificate);
+                }
+            });
             kestrel.Limits.MaxRequestBodySize = options.MaxRequestBytes;
         });
         var app = builder.Build();
@@ -87,6 +110,7 @@ public sealed partial class ClickHouseHttpEndpoint : IAsyncDisposable
     {
         await _app.StopAsync();
         await _app.DisposeAsync();
+        _readOnlySlots.Dispose();
     }
 
     private async Task HandleAsync(HttpContext context)
@@ -96,6 +120,11 @@ public sealed partial class ClickHouseHttpEndpoint : IAsyncDisposable
         response.Headers["X-ClickHouse-Server-Display-Name"] = "streamengine";
         // Lets `streamengine query` tell whether this engine holds the store it was asked about.
         response.Headers[DataPathHeader] = _storePath;
+        if (!await AllowOriginAsync(context))
+        {
+            return;
+        }
+
         if (request.Path == "/ping" || (request.Path == "/" && request.Method == "GET" && request.QueryString.Value is null or ""))
         {
             await response.WriteAsync("Ok.\n");
@@ -123,15 +152,34 @@ public sealed partial class ClickHouseHttpEndpoint : IAsyncDisposable
             }
 
             var format = request.Query["default_format"].FirstOrDefault() is { Length: > 0 } f ? f : "TabSeparated";
-            using var connection = Connect(request, user);
-            using var result = data is { } insert
-                ? connection.Insert(insert.Statement, insert.Format, insert.Data.Span)
-                : connection.Query(sql, format, QueryParameters(request));
-            response.Headers["X-ClickHouse-Format"] = format;
-            response.Headers["X-ClickHouse-Summary"] =
-                $"{{\"read_rows\":\"{result.RowsRead}\",\"read_bytes\":\"{result.BytesRead}\",\"written_rows\":\"{result.RowsWritten}\",\"written_bytes\":\"0\",\"total_rows_to_read\":\"0\",\"result_rows\":\"0\",\"result_bytes\":\"{result.Length}\",\"elapsed_ns\":\"{(long)(result.Elapsed.TotalMilliseconds * 1_000_000)}\"}}";
-            response.ContentType = ContentTypeOf(format);
-            await WriteAsync(context, result);
+            var readOnlySlot = user.Role == ClickHouseRole.ReadOnly;
+            if (readOnlySlot && !await _readOnlySlots.WaitAsync(0, context.RequestAborted))
+            {
+                throw ClickHouseErrors.Make(202, "TOO_MANY_SIMULTANEOUS_QUERIES",
+                    $"Too many simultaneous queries of read-only users. Maximum: {_options.ReadOnly.MaxConcurrentQueries} (clickhouse.http.readonly.max_concurrent_queries)");
+            }
+
+            try
+            {
+                var parameters = QueryParameters(request);
+                using var connection = Connect(request, user);
+                QueryGuard.Check(connection, data is { } checkedInsert ? checkedInsert.Statement + " FORMAT " + checkedInsert.Format : sql, parameters, user);
+                using var result = data is { } insert
+                    ? connection.Insert(insert.Statement, insert.Format, insert.Data.Span)
+                    : connection.Query(sql, format, parameters);
+                response.Headers["X-ClickHouse-Format"] = format;
+                response.Headers["X-ClickHouse-Summary"] =
+                    $"{{\"read_rows\":\"{result.RowsRead}\",\"read_bytes\":\"{result.BytesRead}\",\"written_rows\":\"{result.RowsWritten}\",\"written_bytes\":\"0\",\"total_rows_to_read\":\"0\",\"result_rows\":\"0\",\"result_bytes\":\"{result.Length}\",\"elapsed_ns\":\"{(long)(result.Elapsed.TotalMilliseconds * 1_000_000)}\"}}";
+                response.ContentType = ContentTypeOf(format);
+                await WriteAsync(context, result);
+            }
+            finally
+            {
+                if (readOnlySlot)
+                {
+                    _readOnlySlots.Release();
+                }
+            }
         }
         catch (ClickHouseException error)
         {
@@ -141,6 +189,40 @@ public sealed partial class ClickHouseHttpEndpoint : IAsyncDisposable
             response.ContentType = "text/plain; charset=UTF-8";
             await response.WriteAsync(error.Message.TrimEnd() + "\n");
         }
+    }
+
+    /// <summary>
+    /// Requests from a browser carry an <c>Origin</c>; only the allowed ones get in (with CORS headers, and an answer
+    /// to their preflight), so a web page a user opens cannot reach the store through the user's browser.
+    /// </summary>
+    private async Task<bool> AllowOriginAsync(HttpContext context)
+    {
+        var response = context.Response;
+        if (CrossSiteRequests.Refusal(context.Request, _options.AllowedOrigins, loopbackOnly: true, sameOriginAllowed: false) is { } refusal)
+        {
+            response.StatusCode = 403;
+            response.Headers["X-ClickHouse-Exception-Code"] = "497";
+            response.ContentType = "text/plain; charset=UTF-8";
+            await response.WriteAsync($"Code: 497. DB::Exception: {refusal} (clickhouse.http.allowed_origins). (ACCESS_DENIED)\n");
+            return false;
+        }
+
+        if (context.Request.Headers.Origin.FirstOrDefault() is not { } origin)
+        {
+            return true;
+        }
+
+        response.Headers.AccessControlAllowOrigin = origin;
+        response.Headers.Vary = "Origin";
+        if (HttpMethods.IsOptions(context.Request.Method))
+        {
+            response.Headers.AccessControlAllowMethods = "GET, POST, OPTIONS";
+            response.Headers.AccessControlAllowHeaders = "Authorization, Content-Type, X-ClickHouse-User, X-ClickHouse-Key, X-ClickHouse-Format";
+            response.StatusCode = 204;
+            return false;
+        }
+
+        return true;
     }
 
     private ClickHouseUser Authenticate(HttpRequest request)
@@ -156,8 +238,10 @@ public sealed partial class ClickHouseHttpEndpoint : IAsyncDisposable
         name ??= request.Headers["X-ClickHouse-User"].FirstOrDefault() ?? request.Query["user"].FirstOrDefault() ?? "default";
         password ??= request.Headers["X-ClickHouse-Key"].FirstOrDefault() ?? request.Query["password"].FirstOrDefault() ?? "";
         var user = _options.Users.FirstOrDefault(u => u.Name == name);
-        // Compared in constant time, so the response time tells nothing about the password.
-        if (user is null || !System.Security.Cryptography.CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(user.Password), Encoding.UTF8.GetBytes(password)))
+        // Hashes compared in constant time (an unknown user against a stand-in), so timing tells nothing.
+        var given = Encoding.ASCII.GetBytes(ClickHouseUser.Sha256Hex(password));
+        var expected = Encoding.ASCII.GetBytes(user?.PasswordSha256.ToLowerInvariant() ?? new string('0', 64));
+        if (!System.Security.Cryptography.CryptographicOperations.FixedTimeEquals(expected, given) || user is null)
         {
             throw ClickHouseErrors.Make(ClickHouseErrors.AuthenticationFailed, "AUTHENTICATION_FAILED",
                 $"{name}: Authentication failed: password is incorrect, or there is no user with such name");
@@ -203,7 +287,6 @@ public sealed partial class ClickHouseHttpEndpoint : IAsyncDisposable
         if (!insert.Success)
         {
             var sql = queryParameter.Length == 0 ? Encoding.UTF8.GetString(body) : body.Length == 0 ? queryParameter : queryParameter + "\n" + Encoding.UTF8.GetString(body);
-            EnsureOneStatement(sql);
             return (sql, null);
         }
 
@@ -225,39 +308,6 @@ public sealed partial class ClickHouseHttpEndpoint : IAsyncDisposable
         return (statement, (statement, format, data));
     }
 
-    /// <summary>One statement per request, as the server allows: a second one after a top-level ';' is refused.</summary>
-    private static void EnsureOneStatement(string sql)
-    {
-        var quote = '\0';
-        for (var i = 0; i < sql.Length; i++)
-        {
-            var c = sql[i];
-            if (quote != '\0')
-            {
-                if (c == '\\')
-                {
-                    i++;
-                }
-                else if (c == quote)
-                {
-                    quote = '\0';
-                }
-            }
-            else if (c is '\'' or '"' or '`')
-            {
-                quote = c;
-            }
-            else if (c == '-' && i + 1 < sql.Length && sql[i + 1] == '-')
-            {
-                i = sql.IndexOf('\n', i) is var end and >= 0 ? end : sql.Length;
-            }
-            else if (c == ';' && !string.IsNullOrWhiteSpace(sql[(i + 1)..]))
-            {
-                throw ClickHouseErrors.Make(62, "SYNTAX_ERROR", "Multi-statements are not allowed");
-            }
-        }
-    }
-
     private EmbeddedClickHouse Connect(HttpRequest request, ClickHouseUser user)
     {
         var settings = new Dictionary<string, string>(StringComparer.Ordinal);
@@ -273,12 +323,27 @@ public sealed partial class ClickHouseHttpEndpoint : IAsyncDisposable
                 throw ClickHouseErrors.Make(115, "UNKNOWN_SETTING", $"Setting {name} is neither a builtin setting nor started with the prefix 'custom_' registered for user-defined settings");
             }
 
+            if (user.Role == ClickHouseRole.ReadOnly && !QueryGuard.IsReadOnlySetting(name))
+            {
+                throw QueryGuard.ReadOnlySetting(user, name);
+            }
+
             settings[name] = values.ToString();
         }
 
-        if (user.ReadOnly)
+        if (user.Role == ClickHouseRole.ReadOnly)
         {
+            // The limits are settings of the connection; QueryGuard keeps the query from changing them.
+            var limits = _options.ReadOnly;
             settings["readonly"] = "1";
+            settings["max_execution_time"] = ((long)Math.Ceiling(limits.MaxExecutionTime.TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture);
+            settings["max_memory_usage"] = limits.MaxMemoryUsageBytes.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            settings["max_result_rows"] = limits.MaxResultRows.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            settings["result_overflow_mode"] = "throw";
+        }
+        else if (HttpMethods.IsGet(request.Method) && settings.GetValueOrDefault("readonly") != "1")
+        {
+            settings["readonly"] = "2"; // a GET only reads, whoever sends it (it may still set settings)
         }
 
         var connection = EmbeddedClickHouse.Connect(new EmbeddedClickHouseOptions { Path = _storePath, Settings = settings });

@@ -8,6 +8,7 @@ using StreamEngine.Host.ClickHouseHttp;
 using StreamEngine.Host.Configuration;
 using StreamEngine.Host.Observability;
 using StreamEngine.Host.Running;
+using StreamEngine.Host.Security;
 using StreamEngine.Jobs;
 using StreamEngine.Kafka;
 using StreamEngine.Kafka.Embedded;
@@ -48,7 +49,7 @@ public static class DemoCommand
 
         var path = Path.GetFullPath(settings["clickhouse.path"]);
         using var clickHouse = EmbeddedClickHouse.Connect(new EmbeddedClickHouseOptions { Path = path });
-        await using var endpoint = await ClickHouseHttpEndpoint.StartAsync(clickHouse, new ClickHouseHttpOptions { Port = settings.Port("clickhouse.http.port") }, stopping.Token);
+        await using var endpoint = await ClickHouseHttpEndpoint.StartAsync(clickHouse, settings.ClickHouseHttpOptions(path), stopping.Token);
         var log = new List<string>();
         void Log(string line)
         {
@@ -73,22 +74,26 @@ public static class DemoCommand
         var generator = Task.Run(() => Generate(kafka.BootstrapServers, generating.Token));
 
         var url = endpoint.Url;
+        // Nobody gets in without a password: the data folder's generated admin, unless users are configured.
+        var (who, login) = settings.HasClickHouseHttpUsers
+            ? ("users from clickhouse.http.users.*", "-u USER:PASSWORD")
+            : ($"user admin, password in {AdminCredentials.PathIn(path)}", $"-u \"admin:$(cat {AdminCredentials.PathIn(path)})\"");
         await output.WriteLineAsync($"""
             StreamEngine demo (Ctrl-C stops)
               Kafka (embedded, in memory)   {kafka.BootstrapServers}   topics ad-events:12, ad-events.dlq:3, ad-events.late:3
               traffic generator             {EventsPerSecond:N0} events/s, 1% duplicates, 0.5% malformed
               jobs                          {string.Join(Environment.NewLine + new string(' ', 32), jobs.Select(j => j.Description))}
               ClickHouse (embedded)         data in {path} (kept between runs)
-              ClickHouse HTTP               {url}
+              ClickHouse HTTP               {url}   ({who})
               metrics and health            {http.Url}metrics   {http.Url}healthz   {http.Url}readyz
               live metrics (SignalR)        {http.Url}hubs/metrics   (Subscribe(campaign), SubscribeSlot(slot); pushes "metrics" and "alert")
               live metrics (NATS)           {(nats is null ? "off (set nats.url=nats://HOST:4222 to publish adtrack.metrics.*, adtrack.pricing.*, adtrack.alerts.pacing)" : settings["nats.url"])}
 
             Try, while it runs:
-              curl '{url}?query=SELECT+campaign,sum(impressions)+AS+i,sum(spend_micros)+AS+spend+FROM+ads.campaign_minute+GROUP+BY+campaign+ORDER+BY+i+DESC+LIMIT+5+FORMAT+PrettyCompact'
-              curl '{url}?query=SELECT+window_start,slot,bids,win_rate,bid_p50_micros,clearing_p90_micros+FROM+ads.slot_minute+ORDER+BY+window_start+DESC,bids+DESC+LIMIT+5+FORMAT+PrettyCompact'
-              curl '{url}?query=SELECT+window_start,slot,recommended_floor_micros,confidence,status+FROM+ads.floor_recommendation+ORDER+BY+window_start+DESC+LIMIT+5+FORMAT+PrettyCompact'
-              curl '{url}?query=SELECT+campaign,argMax(status,window_start)+AS+s,argMax(pace_ratio,window_start)+AS+pace+FROM+ads.campaign_pacing+GROUP+BY+campaign+ORDER+BY+pace+DESC+LIMIT+5+FORMAT+PrettyCompact'
+              curl {login} '{url}?query=SELECT+campaign,sum(impressions)+AS+i,sum(spend_micros)+AS+spend+FROM+ads.campaign_minute+GROUP+BY+campaign+ORDER+BY+i+DESC+LIMIT+5+FORMAT+PrettyCompact'
+              curl {login} '{url}?query=SELECT+window_start,slot,bids,win_rate,bid_p50_micros,clearing_p90_micros+FROM+ads.slot_minute+ORDER+BY+window_start+DESC,bids+DESC+LIMIT+5+FORMAT+PrettyCompact'
+              curl {login} '{url}?query=SELECT+window_start,slot,recommended_floor_micros,confidence,status+FROM+ads.floor_recommendation+ORDER+BY+window_start+DESC+LIMIT+5+FORMAT+PrettyCompact'
+              curl {login} '{url}?query=SELECT+campaign,argMax(status,window_start)+AS+s,argMax(pace_ratio,window_start)+AS+pace+FROM+ads.campaign_pacing+GROUP+BY+campaign+ORDER+BY+pace+DESC+LIMIT+5+FORMAT+PrettyCompact'
             and after it stops:
               ./streamengine query --set clickhouse.path={path} "SELECT * FROM ads.campaign_minute ORDER BY window_start DESC LIMIT 5" --format Pretty
             """);

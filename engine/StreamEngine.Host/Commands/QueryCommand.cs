@@ -2,13 +2,16 @@ using StreamEngine.ClickHouse.Embedded;
 using StreamEngine.Host.ClickHouseHttp;
 using StreamEngine.Host.Cli;
 using StreamEngine.Host.Configuration;
+using StreamEngine.Host.Security;
 
 namespace StreamEngine.Host.Commands;
 
 /// <summary>
 /// <c>streamengine query "SQL"</c>: runs SQL against the store at <c>clickhouse.path</c> and writes the output,
 /// unchanged, to standard output. While an engine serves that store (chDB lets one process open it) the query goes
-/// through the engine's ClickHouse HTTP endpoint (<c>clickhouse.http.port</c>); otherwise the store is opened directly.
+/// through the engine's ClickHouse HTTP endpoint (<c>clickhouse.http.port</c>), as the data folder's generated admin
+/// (or, when users are configured, as <c>clickhouse.user</c> with <c>clickhouse.password</c>), over HTTPS when
+/// <c>clickhouse.http.tls.*</c> is set (trusting exactly that certificate); otherwise the store is opened directly.
 /// </summary>
 public static class QueryCommand
 {
@@ -26,7 +29,7 @@ public static class QueryCommand
 
         var path = Path.GetFullPath(settings["clickhouse.path"]);
         var sql = parsed.Positionals[0];
-        if (await ThroughRunningEngineAsync(settings.Port("clickhouse.http.port"), path, sql, format, output))
+        if (await ThroughRunningEngineAsync(settings, path, sql, format, output))
         {
             return 0;
         }
@@ -39,14 +42,29 @@ public static class QueryCommand
     }
 
     /// <summary>Runs the query over HTTP when an engine on the port serves this very store; false when none does.</summary>
-    private static async Task<bool> ThroughRunningEngineAsync(int port, string path, string sql, string format, Stream output)
+    private static async Task<bool> ThroughRunningEngineAsync(EngineSettings settings, string path, string sql, string format, Stream output)
     {
+        var port = settings.Port("clickhouse.http.port");
         if (port == 0)
         {
             return false;
         }
 
-        using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}/"), Timeout = TimeSpan.FromMinutes(10) };
+        var tls = settings.Tls("clickhouse.http.tls");
+        using var certificate = tls is null ? null : TlsCertificates.Load(tls, "clickhouse.http.tls");
+        using var handler = new HttpClientHandler();
+        if (certificate is not null)
+        {
+            // The engine's own certificate, self-signed or not: trusted because it is the configured one.
+            handler.ServerCertificateCustomValidationCallback = (_, served, _, _) => served is not null && served.RawData.AsSpan().SequenceEqual(certificate.RawData);
+        }
+
+        using var http = new HttpClient(handler) { BaseAddress = new Uri($"{(tls is null ? "http" : "https")}://127.0.0.1:{port}/"), Timeout = TimeSpan.FromMinutes(10) };
+        var (user, password) = settings.HasClickHouseHttpUsers
+            ? (settings["clickhouse.user"], settings["clickhouse.password"])
+            : (AdminCredentials.User, AdminCredentials.Read(path) ?? "");
+        http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Basic",
+            Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes($"{user}:{password}")));
         try
         {
             using var ping = await http.GetAsync("/ping").WaitAsync(TimeSpan.FromSeconds(2));

@@ -44,7 +44,7 @@ public static class RunCommand
         // Embedded: chDB in this process, served over ClickHouse's HTTP interface. Server: a ClickHouse server over HTTP(S).
         var embedded = settings["clickhouse.mode"] == "embedded";
         using var clickHouse = embedded ? EmbeddedClickHouse.Connect(new EmbeddedClickHouseOptions { Path = settings["clickhouse.path"] }) : null;
-        await using var endpoint = clickHouse is null ? null : await ClickHouseHttpEndpoint.StartAsync(clickHouse, new ClickHouseHttpOptions { Port = settings.Port("clickhouse.http.port") }, stopping.Token);
+        await using var endpoint = clickHouse is null ? null : await ClickHouseHttpEndpoint.StartAsync(clickHouse, settings.ClickHouseHttpOptions(settings["clickhouse.path"]), stopping.Token);
         await using IClickHouseStore store = clickHouse is not null
             ? new EmbeddedStore(clickHouse, ownsConnection: false)
             : new ServerStore(new ServerStoreOptions

@@ -27,6 +27,13 @@ public sealed class EngineSettings
         ["clickhouse.path"] = (".data/clickhouse", v => v.Length > 0 ? null : "a folder path is required"),
         ["clickhouse.database"] = ("ads", v => v.Length > 0 && v.All(c => char.IsAsciiLetterOrDigit(c) || c == '_') ? null : "letters, digits and _ only"),
         ["clickhouse.http.port"] = ("8123", v => int.TryParse(v, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var p) && p <= 65535 ? null : "a port from 0 (any free one) to 65535"),
+        ["clickhouse.http.allowed_origins"] = ("", CheckOrigins),
+        ["clickhouse.http.readonly.max_execution_time"] = ("60s", v => TryParseDuration(v, out var d) && d >= TimeSpan.FromSeconds(1) ? null : "a duration of at least 1s, such as 60s"),
+        ["clickhouse.http.readonly.max_memory_usage"] = ("2147483648", v => long.TryParse(v, NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n >= 1024 * 1024 ? null : "a number of bytes, at least 1048576"),
+        ["clickhouse.http.readonly.max_result_rows"] = ("1000000", v => long.TryParse(v, NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n >= 1 ? null : "a whole number of rows, at least 1"),
+        ["clickhouse.http.readonly.max_concurrent_queries"] = ("2", v => int.TryParse(v, NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n is >= 1 and <= 1000 ? null : "a whole number from 1 to 1000"),
+        ["clickhouse.http.tls.certificate"] = ("", CheckFile),
+        ["clickhouse.http.tls.key"] = ("", CheckFile),
         ["clickhouse.tls.accept_invalid_certificate"] = ("false", v => v is "true" or "false" ? null : "true (tests only: no certificate check on https://) or false"),
         ["nats.url"] = ("", v => v.Length == 0 || Uri.TryCreate(v, UriKind.Absolute, out var u) && u.Scheme is "nats" or "tls" or "ws" or "wss" ? null : "empty (no NATS output) or a nats://, tls://, ws:// or wss:// URL"),
         ["nats.jetstream"] = ("false", v => v is "true" or "false" ? null : "true (keep recent history in the ADTRACK stream; the server needs JetStream) or false"),
@@ -37,6 +44,9 @@ public sealed class EngineSettings
         ["nats.credentials_file"] = ("", v => v.Length == 0 || File.Exists(v) ? null : "an existing NATS credentials file"),
         ["http.host"] = ("127.0.0.1", v => System.Net.IPAddress.TryParse(v, out _) ? null : "an IP address to listen on (127.0.0.1: this machine only; 0.0.0.0: every interface, which needs http.api_key)"),
         ["http.api_key"] = ("", v => v.Length == 0 || v.Length >= 16 ? null : "empty (no key: loopback only) or a key of at least 16 characters"),
+        ["http.allowed_origins"] = ("", CheckOrigins),
+        ["http.tls.certificate"] = ("", CheckFile),
+        ["http.tls.key"] = ("", CheckFile),
         ["http.port"] = ("5000", v => int.TryParse(v, NumberStyles.None, CultureInfo.InvariantCulture, out var p) && p <= 65535 ? null : "a port from 0 (any free one) to 65535"),
         ["clickhouse.raw_events"] = ("true", v => v is "true" or "false" ? null : "true (write ads.events) or false"),
         ["pricing.min_samples"] = ("200", v => long.TryParse(v, NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n >= 1 ? null : "a whole number of bids, at least 1"),
@@ -53,6 +63,23 @@ public sealed class EngineSettings
         ["health.max_lag"] = ("100000", v => long.TryParse(v, NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n >= 1 ? null : "a whole number of messages, at least 1 (/readyz fails above it)"),
         ["window.watermark_delay"] = ("10s", v => TryParseDuration(v, out _) ? null : "a duration such as 250ms, 10s, 5m or 1h"),
         ["window.allowed_lateness"] = ("5m", v => TryParseDuration(v, out _) ? null : "a duration such as 250ms, 10s, 5m or 1h"),
+    };
+
+    /// <summary>The user keys of the ClickHouse HTTP endpoint: <c>clickhouse.http.users.NAME.password_sha256</c> and <c>.role</c>.</summary>
+    private static readonly System.Text.RegularExpressions.Regex UserKey = new(@"^clickhouse\.http\.users\.(?<name>[A-Za-z0-9_-]{1,64})\.(?<field>password_sha256|role)$");
+
+    private static string? CheckFile(string value) => value.Length == 0 || File.Exists(value) ? null : "empty or an existing PEM file";
+
+    private static string? CheckOrigins(string value) =>
+        value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            .All(o => Uri.TryCreate(o, UriKind.Absolute, out var u) && u.Scheme is "http" or "https" && u.GetLeftPart(UriPartial.Authority) == o.TrimEnd('/'))
+            ? null
+            : "empty or a comma-separated list of origins such as https://grafana.example.com (scheme, host and port only)";
+
+    private static string? CheckUserField(string field, string value) => field switch
+    {
+        "password_sha256" => value.Length == 64 && value.All(char.IsAsciiHexDigit) ? null : "the hex SHA-256 of the password (64 hex digits, e.g. from: printf %s PASSWORD | sha256sum)",
+        _ => value is "admin" or "readonly" ? null : "allowed: admin, readonly",
     };
 
     /// <summary>Parses 250ms, 10s, 5m, 1h (or a .NET TimeSpan such as 00:00:10).</summary>
@@ -127,6 +154,14 @@ public sealed class EngineSettings
             Apply(values, pair[..equals].Trim(), pair[(equals + 1)..], "--set");
         }
 
+        foreach (var role in values.Keys.Where(k => k.EndsWith(".role", StringComparison.Ordinal) && UserKey.IsMatch(k)).ToList())
+        {
+            if (!values.ContainsKey(role[..^".role".Length] + ".password_sha256"))
+            {
+                throw new UsageException($"configuration key '{role}' names a user without '{role[..^".role".Length]}.password_sha256': every user needs a password");
+            }
+        }
+
         return new EngineSettings(values);
     }
 
@@ -153,7 +188,52 @@ public sealed class EngineSettings
         },
         SecretValues);
 
-    private static bool IsSecret(string key) => IsPassThrough(key) || key is "clickhouse.password" or "nats.password" or "nats.token" or "http.api_key";
+    private static bool IsSecret(string key) => IsPassThrough(key) || key is "clickhouse.password" or "nats.password" or "nats.token" or "http.api_key" ||
+                                                key.EndsWith(".password_sha256", StringComparison.Ordinal);
+
+    /// <summary>Whether users of the ClickHouse HTTP endpoint are configured (else the data folder's generated admin serves).</summary>
+    public bool HasClickHouseHttpUsers => _values.Keys.Any(UserKey.IsMatch);
+
+    /// <summary>
+    /// The ClickHouse HTTP endpoint over the embedded store at <paramref name="dataPath"/>: its port, TLS, allowed
+    /// origins, read-only limits and users; with no user configured, the data folder's generated admin.
+    /// </summary>
+    public StreamEngine.Host.ClickHouseHttp.ClickHouseHttpOptions ClickHouseHttpOptions(string dataPath)
+    {
+        var users = _values.Select(v => (Match: UserKey.Match(v.Key), v.Value)).Where(u => u.Match.Success)
+            .GroupBy(u => u.Match.Groups["name"].Value, StringComparer.Ordinal)
+            .Select(g => new StreamEngine.Host.ClickHouseHttp.ClickHouseUser(g.Key,
+                g.Single(f => f.Match.Groups["field"].Value == "password_sha256").Value.ToLowerInvariant(),
+                g.FirstOrDefault(f => f.Match.Groups["field"].Value == "role").Value == "admin" ? StreamEngine.Host.ClickHouseHttp.ClickHouseRole.Admin : StreamEngine.Host.ClickHouseHttp.ClickHouseRole.ReadOnly))
+            .ToList();
+        return new StreamEngine.Host.ClickHouseHttp.ClickHouseHttpOptions
+        {
+            Port = Port("clickhouse.http.port"),
+            Users = users.Count > 0 ? users : [StreamEngine.Host.Security.AdminCredentials.Ensure(dataPath)],
+            AllowedOrigins = Origins("clickhouse.http.allowed_origins"),
+            ReadOnly = new StreamEngine.Host.ClickHouseHttp.ReadOnlyLimits
+            {
+                MaxExecutionTime = Duration("clickhouse.http.readonly.max_execution_time"),
+                MaxMemoryUsageBytes = WholeNumber("clickhouse.http.readonly.max_memory_usage"),
+                MaxResultRows = WholeNumber("clickhouse.http.readonly.max_result_rows"),
+                MaxConcurrentQueries = (int)WholeNumber("clickhouse.http.readonly.max_concurrent_queries"),
+            },
+            Tls = Tls("clickhouse.http.tls"),
+        };
+    }
+
+    /// <summary>The certificate files under <paramref name="prefix"/> (<c>.certificate</c>, <c>.key</c>), or null for plain HTTP.</summary>
+    public StreamEngine.Host.Security.TlsCertificateFiles? Tls(string prefix) =>
+        (this[prefix + ".certificate"], this[prefix + ".key"]) switch
+        {
+            ("", "") => null,
+            ({ Length: > 0 } certificate, { Length: > 0 } key) => new StreamEngine.Host.Security.TlsCertificateFiles(certificate, key),
+            _ => throw new UsageException($"configuration keys '{prefix}.certificate' and '{prefix}.key' go together: set both (PEM files) or neither"),
+        };
+
+    /// <summary>A comma-separated list of origins, without trailing slashes.</summary>
+    public IReadOnlyList<string> Origins(string key) =>
+        [.. this[key].Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(o => o.TrimEnd('/'))];
 
     /// <summary>
     /// Where the engine's HTTP port listens and the key its hub asks for. Listening beyond this machine without a key
@@ -167,7 +247,11 @@ public sealed class EngineSettings
             var key = NullIfEmpty(this["http.api_key"]);
             return !System.Net.IPAddress.IsLoopback(host) && key is null
                 ? throw new UsageException($"configuration key 'http.host' is {host}, beyond this machine: set 'http.api_key' too (clients send it as X-Api-Key, a Bearer token or ?access_token=)")
-                : new StreamEngine.Host.Observability.EngineHttpOptions { Port = Port("http.port"), Host = host, ApiKey = key, MaxReadyLag = WholeNumber("health.max_lag") };
+                : new StreamEngine.Host.Observability.EngineHttpOptions
+                {
+                    Port = Port("http.port"), Host = host, ApiKey = key, MaxReadyLag = WholeNumber("health.max_lag"),
+                    AllowedOrigins = Origins("http.allowed_origins"), Tls = Tls("http.tls"),
+                };
         }
     }
 
@@ -210,6 +294,17 @@ public sealed class EngineSettings
     {
         if (IsPassThrough(key))
         {
+            values[key] = value;
+            return;
+        }
+
+        if (UserKey.Match(key) is { Success: true } user)
+        {
+            if (CheckUserField(user.Groups["field"].Value, value) is { } bad)
+            {
+                throw new UsageException($"configuration key '{key}' has a bad value (from {source}): {bad}");
+            }
+
             values[key] = value;
             return;
         }

@@ -7,6 +7,7 @@ using Microsoft.Extensions.Logging;
 using Prometheus;
 using StreamEngine.Host.Live;
 using StreamEngine.Host.Running;
+using StreamEngine.Host.Security;
 using StreamEngine.Runtime;
 
 namespace StreamEngine.Host.Observability;
@@ -31,6 +32,12 @@ public sealed record EngineHttpOptions
 
     /// <summary>Consumer lag (messages, summed over a job's partitions) above which <c>/readyz</c> fails (<c>health.max_lag</c>).</summary>
     public long MaxReadyLag { get; init; } = 100_000;
+
+    /// <summary>Browser origins besides the engine's own pages allowed to use this port (<c>http.allowed_origins</c>).</summary>
+    public IReadOnlyList<string> AllowedOrigins { get; init; } = [];
+
+    /// <summary>Serve HTTPS with this certificate (<c>http.tls.certificate</c> and <c>.key</c>), or plain HTTP.</summary>
+    public TlsCertificateFiles? Tls { get; init; }
 
     /// <summary>Asks the ClickHouse sink whether it answers (<c>SELECT 1</c>); null: not checked.</summary>
     public Func<CancellationToken, Task>? SinkProbe { get; init; }
@@ -57,11 +64,32 @@ public sealed class EngineHttpHost : IAsyncDisposable
         var (port, host, apiKey) = (options.Port, options.Host, options.ApiKey);
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
-        builder.WebHost.ConfigureKestrel(kestrel => kestrel.Listen(host, port));
+        var certificate = options.Tls is { } tls ? TlsCertificates.Load(tls, "http.tls") : null;
+        builder.WebHost.ConfigureKestrel(kestrel => kestrel.Listen(host, port, listen =>
+        {
+            if (certificate is not null)
+            {
+                listen.UseHttps(certificate);
+            }
+        }));
         builder.Services.AddSignalR().AddMessagePackProtocol();
         builder.Services.AddSingleton(new HubFanoutOptions());
         builder.Services.AddSingleton<HubFanout>();
         var app = builder.Build();
+        // Cross-site use through a browser: the dashboard is the port's own page; other origins only when allowed.
+        var allowedOrigins = options.AllowedOrigins;
+        var loopbackOnly = IPAddress.IsLoopback(host);
+        app.Use(async (context, next) =>
+        {
+            if (CrossSiteRequests.Refusal(context.Request, allowedOrigins, loopbackOnly, sameOriginAllowed: true) is { } refusal)
+            {
+                context.Response.StatusCode = StatusCodes.Status403Forbidden;
+                await context.Response.WriteAsync($"{refusal} (http.allowed_origins)\n");
+                return;
+            }
+
+            await next();
+        });
         if (apiKey is not null)
         {
             app.Use(async (context, next) =>
@@ -98,7 +126,7 @@ public sealed class EngineHttpHost : IAsyncDisposable
         await app.StartAsync(cancellationToken);
         var address = app.Urls.Select(u => new Uri(u)).First();
         var shown = IPAddress.IsLoopback(host) || host.Equals(IPAddress.Any) ? "127.0.0.1" : host.ToString();
-        return new EngineHttpHost(app) { Url = new Uri($"http://{shown}:{address.Port}/"), Fanout = app.Services.GetRequiredService<HubFanout>() };
+        return new EngineHttpHost(app) { Url = new Uri($"{(certificate is null ? "http" : "https")}://{shown}:{address.Port}/"), Fanout = app.Services.GetRequiredService<HubFanout>() };
     }
 
     /// <summary>The key as a header, a Bearer token, or the access_token query value browsers use for WebSockets; compared in constant time.</summary>

@@ -19,7 +19,18 @@ public sealed partial class DemoCommandTests
         var banner = await demo.WaitForOutputAsync(line => line.Contains("ClickHouse HTTP", StringComparison.Ordinal), Patience);
         var url = new Uri(HttpUrl().Match(banner).Value);
 
+        // The demo's banner names the password file of its generated admin; without it nothing gets in.
+        var passwordFile = StreamEngine.Host.Security.AdminCredentials.PathIn(folder.Path);
+        Assert.Contains($"user admin, password in {passwordFile}", banner, StringComparison.Ordinal);
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(passwordFile));
         using var http = new HttpClient { BaseAddress = url };
+        using (var anonymous = await http.GetAsync("/?query=SELECT%201"))
+        {
+            Assert.Equal("516", anonymous.Headers.GetValues("X-ClickHouse-Exception-Code").Single());
+        }
+
+        http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Basic",
+            Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes($"admin:{File.ReadAllText(passwordFile).Trim()}")));
         long impressions = 0, bids = 0;
         var deadline = DateTime.UtcNow + Patience;
         while ((impressions == 0 || bids == 0) && DateTime.UtcNow < deadline)

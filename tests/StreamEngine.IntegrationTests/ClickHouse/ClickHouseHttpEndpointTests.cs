@@ -14,30 +14,38 @@ public sealed class ClickHouseHttpEndpointTests(EmbeddedClickHouseFixture clickH
     private static readonly ClickHouseHttpOptions Options = new()
     {
         Port = 0,
-        Users = [new("default", "", ReadOnly: false), new("admin", "s3cret", ReadOnly: false), new("analyst", "look", ReadOnly: true)],
+        Users = [ClickHouseUser.WithPassword("admin", "s3cret", ClickHouseRole.Admin), ClickHouseUser.WithPassword("analyst", "look", ClickHouseRole.ReadOnly)],
     };
 
     private ClickHouseHttpEndpoint _endpoint = null!;
     private readonly HttpClient _http = new();
+    private readonly HttpClient _anonymous = new();
     private string _db = "";
 
     public async Task InitializeAsync()
     {
         _endpoint = await ClickHouseHttpEndpoint.StartAsync(clickHouse.Store, Options);
         _http.BaseAddress = _endpoint.Url;
+        _anonymous.BaseAddress = _endpoint.Url;
+        _http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes("admin:s3cret")));
         _db = clickHouse.CreateDatabase("http");
         clickHouse.Store.Execute($"CREATE TABLE {_db}.t (id UInt32, name String) ENGINE = MergeTree ORDER BY id");
     }
 
     public async Task DisposeAsync() => await _endpoint.DisposeAsync();
 
-    public void Dispose() => _http.Dispose();
+    public void Dispose()
+    {
+        _http.Dispose();
+        _anonymous.Dispose();
+    }
 
     [Fact]
-    public async Task Ping_and_the_bare_root_answer_Ok()
+    public async Task Ping_and_the_bare_root_answer_Ok_without_credentials()
     {
-        Assert.Equal("Ok.\n", await _http.GetStringAsync("/ping"));
-        Assert.Equal("Ok.\n", await _http.GetStringAsync("/"));
+        using var anonymous = new HttpClient { BaseAddress = _endpoint.Url };
+        Assert.Equal("Ok.\n", await anonymous.GetStringAsync("/ping"));
+        Assert.Equal("Ok.\n", await anonymous.GetStringAsync("/"));
     }
 
     [Fact]
@@ -198,6 +206,6 @@ public sealed class ClickHouseHttpEndpointTests(EmbeddedClickHouseFixture clickH
             request.Content = new StringContent(body);
         }
 
-        return _http.SendAsync(request);
+        return _anonymous.SendAsync(request); // only the credentials given here
     }
 }

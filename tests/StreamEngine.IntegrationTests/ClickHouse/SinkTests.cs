@@ -23,7 +23,7 @@ public sealed class SinkTests(EmbeddedClickHouseFixture clickHouse) : IAsyncLife
     public async Task InitializeAsync()
     {
         _db = clickHouse.CreateDatabase("sink");
-        _endpoint = await ClickHouseHttpEndpoint.StartAsync(clickHouse.Store, new ClickHouseHttpOptions { Port = 0 });
+        _endpoint = await ClickHouseHttpEndpoint.StartAsync(clickHouse.Store, StreamEngine.IntegrationTests.ClickHouse.ServerEndpoint.Options(0));
         _port = _endpoint.Port;
         Store = new ServerStore(new ServerStoreOptions { Url = _endpoint.Url });
         await Store.ExecuteAsync($"CREATE TABLE {_db}.results (campaign String, impressions UInt64) ENGINE = MergeTree ORDER BY campaign SETTINGS non_replicated_deduplication_window = 1000");
@@ -50,7 +50,7 @@ public sealed class SinkTests(EmbeddedClickHouseFixture clickHouse) : IAsyncLife
         Assert.False(write.IsCompleted, "the write must wait for ClickHouse, not complete or drop the batch");
         Assert.True(writer.Counters.FailedAttempts > 1);
 
-        _endpoint = await ClickHouseHttpEndpoint.StartAsync(clickHouse.Store, new ClickHouseHttpOptions { Port = _port });
+        _endpoint = await ClickHouseHttpEndpoint.StartAsync(clickHouse.Store, StreamEngine.IntegrationTests.ClickHouse.ServerEndpoint.Options(_port));
         await write.WaitAsync(TimeSpan.FromSeconds(60));
 
         Assert.Equal("500", (await Store.QueryAsync($"SELECT count() FROM {_db}.results")).Trim());

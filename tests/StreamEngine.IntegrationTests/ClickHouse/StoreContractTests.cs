@@ -120,7 +120,7 @@ public sealed class ServerStoreTests(EmbeddedClickHouseFixture clickHouse) : Sto
         var url = Environment.GetEnvironmentVariable("CLICKHOUSE_URL");
         if (url is null)
         {
-            _endpoint = await ClickHouseHttpEndpoint.StartAsync(ClickHouse.Store, new ClickHouseHttpOptions { Port = 0, Users = [new("writer", "pw", ReadOnly: false)] });
+            _endpoint = await ClickHouseHttpEndpoint.StartAsync(ClickHouse.Store, new ClickHouseHttpOptions { Port = 0, Users = [ClickHouseUser.WithPassword("writer", "pw", ClickHouseRole.Admin)] });
             Store = new ServerStore(new ServerStoreOptions { Url = _endpoint.Url, User = "writer", Password = "pw" });
         }
         else

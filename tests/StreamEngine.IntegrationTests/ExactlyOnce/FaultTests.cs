@@ -26,7 +26,7 @@ public sealed class FaultTests(EmbeddedClickHouseFixture clickHouse)
 
         var database = clickHouse.CreateDatabase("faults");
         var port = FreePort.Next();
-        var endpoint = await ClickHouseHttpEndpoint.StartAsync(clickHouse.Store, new ClickHouseHttpOptions { Port = port });
+        var endpoint = await ClickHouseHttpEndpoint.StartAsync(clickHouse.Store, StreamEngine.IntegrationTests.ClickHouse.ServerEndpoint.Options(port));
         string[] engineSettings =
         [
             "--set", $"kafka.bootstrap={bootstrap}", "--set", "kafka.group=shared", "--set", "clickhouse.mode=server",
@@ -57,7 +57,7 @@ public sealed class FaultTests(EmbeddedClickHouseFixture clickHouse)
 
             await endpoint.DisposeAsync(); // ClickHouse goes away: writes and checkpoints wait
             await Task.Delay(TimeSpan.FromSeconds(4));
-            endpoint = await ClickHouseHttpEndpoint.StartAsync(clickHouse.Store, new ClickHouseHttpOptions { Port = port });
+            endpoint = await ClickHouseHttpEndpoint.StartAsync(clickHouse.Store, StreamEngine.IntegrationTests.ClickHouse.ServerEndpoint.Options(port));
 
             a.Signal(9); // its partitions go to b once its session times out
             await Task.Delay(TimeSpan.FromSeconds(3));

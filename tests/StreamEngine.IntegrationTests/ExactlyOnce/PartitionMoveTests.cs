@@ -162,7 +162,7 @@ public sealed partial class PartitionMoveTests(EmbeddedClickHouseFixture clickHo
         public static async Task<EngineGroup> StartAsync(EmbeddedClickHouseFixture clickHouse, string name, string bootstrap, params string[] extra)
         {
             var database = clickHouse.CreateDatabase(name);
-            var endpoint = await ClickHouseHttpEndpoint.StartAsync(clickHouse.Store, new ClickHouseHttpOptions { Port = 0 });
+            var endpoint = await ClickHouseHttpEndpoint.StartAsync(clickHouse.Store, StreamEngine.IntegrationTests.ClickHouse.ServerEndpoint.Options(0));
             return new EngineGroup(clickHouse, endpoint, database,
             [
                 "--set", $"kafka.bootstrap={bootstrap}", "--set", "clickhouse.mode=server", "--set", $"clickhouse.url={endpoint.Url}",

@@ -24,7 +24,7 @@ public sealed class ServerSinkTests(EmbeddedClickHouseFixture clickHouse)
 
         var database = clickHouse.CreateDatabase("server_sink");
         var port = FreePort.Next();
-        var endpoint = await ClickHouseHttpEndpoint.StartAsync(clickHouse.Store, new ClickHouseHttpOptions { Port = port });
+        var endpoint = await ClickHouseHttpEndpoint.StartAsync(clickHouse.Store, StreamEngine.IntegrationTests.ClickHouse.ServerEndpoint.Options(port));
         using var engine = StreamEngineCli.Start("run", "--job", "ad-metrics", "--until-idle", "3",
             "--set", $"kafka.bootstrap={kafka.BootstrapServers}", "--set", $"kafka.topic={topic}",
             "--set", "clickhouse.mode=server", "--set", $"clickhouse.url=http://127.0.0.1:{port}/", "--set", $"clickhouse.database={database}");
@@ -34,7 +34,7 @@ public sealed class ServerSinkTests(EmbeddedClickHouseFixture clickHouse)
         await endpoint.DisposeAsync();
         await Task.Delay(TimeSpan.FromSeconds(5));
         Assert.False(engine.HasExited, $"the engine must wait for ClickHouse, not stop: {engine.StandardError}");
-        endpoint = await ClickHouseHttpEndpoint.StartAsync(clickHouse.Store, new ClickHouseHttpOptions { Port = port });
+        endpoint = await ClickHouseHttpEndpoint.StartAsync(clickHouse.Store, StreamEngine.IntegrationTests.ClickHouse.ServerEndpoint.Options(port));
         try
         {
             await engine.WaitForExitAsync(Patience);

@@ -41,7 +41,7 @@ internal static class JobRun
         }
 
         var database = $"{databasePrefix}_{Guid.NewGuid():N}"[..(databasePrefix.Length + 9)];
-        await using var endpoint = await ClickHouseHttpEndpoint.StartAsync(clickHouse, new ClickHouseHttpOptions { Port = 0 });
+        await using var endpoint = await ClickHouseHttpEndpoint.StartAsync(clickHouse, StreamEngine.IntegrationTests.ClickHouse.ServerEndpoint.Options(0));
         using var run = await StreamEngineCli.RunAsync(Patience, [
             "run", "--job", job, "--until-idle", "2", .. assembly is null ? Array.Empty<string>() : ["--assembly", assembly],
             "--set", $"kafka.bootstrap={kafka.BootstrapServers}", "--set", $"kafka.topic={topic}",

@@ -24,7 +24,7 @@ public sealed class DrainTests(EmbeddedClickHouseFixture clickHouse)
         string[] settings = ["--set", $"kafka.bootstrap={kafka.BootstrapServers}", "--set", $"kafka.topic={topic}", "--set", "clickhouse.mode=server",
             "--set", $"clickhouse.url=http://127.0.0.1:{port}/", "--set", $"clickhouse.database={database}", "--set", "shutdown.timeout=2s"];
         traffic.Produce(5_000);
-        var endpoint = await ClickHouseHttpEndpoint.StartAsync(clickHouse.Store, new ClickHouseHttpOptions { Port = port });
+        var endpoint = await ClickHouseHttpEndpoint.StartAsync(clickHouse.Store, StreamEngine.IntegrationTests.ClickHouse.ServerEndpoint.Options(port));
         using (var engine = StreamEngineCli.Start(["run", "--job", "ad-metrics", .. settings]))
         {
             await engine.WaitForStandardErrorAsync("caught up", Patience);
@@ -37,7 +37,7 @@ public sealed class DrainTests(EmbeddedClickHouseFixture clickHouse)
             Assert.Contains("did not drain within shutdown.timeout (2 s)", engine.StandardError, StringComparison.Ordinal);
         }
 
-        endpoint = await ClickHouseHttpEndpoint.StartAsync(clickHouse.Store, new ClickHouseHttpOptions { Port = port });
+        endpoint = await ClickHouseHttpEndpoint.StartAsync(clickHouse.Store, StreamEngine.IntegrationTests.ClickHouse.ServerEndpoint.Options(port));
         await using (endpoint)
         {
             // A new group: the engine that timed out never left its group, whose partitions stay with it until the

@@ -33,7 +33,7 @@ public sealed partial class ScaleOutTests(EmbeddedClickHouseFixture clickHouse, 
             "--duplicates", "0.02", "--malformed", "0.01", "--truth", truthFile);
 
         var database = clickHouse.CreateDatabase("scale");
-        await using var endpoint = await ClickHouseHttpEndpoint.StartAsync(clickHouse.Store, new ClickHouseHttpOptions { Port = 0 });
+        await using var endpoint = await ClickHouseHttpEndpoint.StartAsync(clickHouse.Store, StreamEngine.IntegrationTests.ClickHouse.ServerEndpoint.Options(0));
         var engines = new List<Engine>();
         try
         {

@@ -1,6 +1,7 @@
 using System.IO.Hashing;
 using System.Text;
 using System.Text.Json;
+using System.Text.Unicode;
 using StreamEngine.Runtime.Ports;
 
 namespace StreamEngine.AdEvents;
@@ -36,6 +37,7 @@ public sealed class AdEventDecoder
     private long _futureLimitMs = long.MinValue; // the clock is read again only when an event time passes it
     private readonly byte[] _bytes;
     private readonly byte[] _nameBuffer = new byte[64];
+    private readonly byte[] _enumBuffer = new byte[64];
 
     public AdEventDecoder(SymbolTable symbols, AdEventDecoderOptions? options = null, TimeProvider? clock = null)
     {
@@ -418,7 +420,13 @@ public sealed class AdEventDecoder
             return false;
         }
 
-        value = reader.ValueIsEscaped ? _bytes.AsSpan(0, reader.CopyString(_bytes)) : reader.ValueSpan;
+        if (!TryUnescape(ref reader, _bytes, out value) || !Utf8.IsValid(value))
+        {
+            // Kept strings become campaign, slot and user names in ClickHouse, NATS and the hub: text only.
+            error = new DecodeError("invalid-utf8", $"field '{field}' is not valid UTF-8 text");
+            return false;
+        }
+
         // UTF-8 never has fewer bytes than characters, so only long values need counting.
         if (value.Length > maxChars && Encoding.UTF8.GetCharCount(value) > maxChars)
         {
@@ -428,6 +436,40 @@ public sealed class AdEventDecoder
 
         return true;
     }
+
+    /// <summary>
+    /// The string's bytes with JSON escapes resolved (a view of the message when there are none), into
+    /// <paramref name="buffer"/>; false when it does not fit or an escape is not valid text (a lone surrogate).
+    /// </summary>
+    private static bool TryUnescape(ref Utf8JsonReader reader, Span<byte> buffer, out ReadOnlySpan<byte> value)
+    {
+        value = default;
+        if (!reader.ValueIsEscaped)
+        {
+            value = reader.ValueSpan;
+            return true;
+        }
+
+        // Unescaped text is never longer than its escaped form.
+        if (reader.ValueSpan.Length > buffer.Length)
+        {
+            return false;
+        }
+
+        try
+        {
+            value = buffer[..reader.CopyString(buffer)];
+            return true;
+        }
+        catch (InvalidOperationException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>An enum-like value (type, device, a code) unescaped, so "impressio\u006e" is "impression"; empty when it cannot be.</summary>
+    private static ReadOnlySpan<byte> EnumText(ref Utf8JsonReader reader, Span<byte> buffer) =>
+        TryUnescape(ref reader, buffer, out var value) ? value : [];
 
     private bool ReadId(ref Utf8JsonReader reader, out UInt128 id, out DecodeError error)
     {
@@ -465,7 +507,7 @@ public sealed class AdEventDecoder
         return true;
     }
 
-    private static bool ReadType(ref Utf8JsonReader reader, out AdEventType type, out DecodeError error)
+    private bool ReadType(ref Utf8JsonReader reader, out AdEventType type, out DecodeError error)
     {
         error = default;
         type = 0;
@@ -475,7 +517,7 @@ public sealed class AdEventDecoder
             return false;
         }
 
-        var value = reader.ValueSpan;
+        var value = EnumText(ref reader, _enumBuffer);
         type = value switch
         {
             _ when value.SequenceEqual("bid"u8) => AdEventType.Bid,
@@ -494,7 +536,7 @@ public sealed class AdEventDecoder
         return true;
     }
 
-    private static bool ReadDevice(ref Utf8JsonReader reader, out DeviceType device, out DecodeError error)
+    private bool ReadDevice(ref Utf8JsonReader reader, out DeviceType device, out DecodeError error)
     {
         error = default;
         device = DeviceType.Unknown;
@@ -504,7 +546,7 @@ public sealed class AdEventDecoder
             return false;
         }
 
-        var value = reader.ValueSpan;
+        var value = EnumText(ref reader, _enumBuffer);
         device = value switch
         {
             _ when value.SequenceEqual("desktop"u8) => DeviceType.Desktop,
@@ -524,7 +566,7 @@ public sealed class AdEventDecoder
     }
 
     /// <summary>A code of <paramref name="length"/> upper-case ASCII letters (ISO 3166 alpha-2, ISO 4217), packed.</summary>
-    private static bool ReadCode(ref Utf8JsonReader reader, string field, int length, out int code, out DecodeError error)
+    private bool ReadCode(ref Utf8JsonReader reader, string field, int length, out int code, out DecodeError error)
     {
         error = default;
         code = 0;
@@ -534,7 +576,7 @@ public sealed class AdEventDecoder
             return false;
         }
 
-        var value = reader.ValueSpan;
+        var value = EnumText(ref reader, _enumBuffer);
         if (value.Length != length || value.ContainsAnyExceptInRange((byte)'A', (byte)'Z'))
         {
             error = new DecodeError("invalid-field", $"field '{field}' must be {length} upper-case letters, not '{Printable(value)}'");

@@ -119,7 +119,28 @@ public sealed class AdEventDecoderTests
         { V2Impression.Replace("\"v\":2", "\"v\":1", StringComparison.Ordinal), "missing-field" },
         { """{"v":2,"id":"b","type":"bid","ts":1789999999000,"campaign":"c","ad":"a","placement":"s","publisher":"p"}""", "missing-field" },
         { """{"v":1,"id":"b","type":"bid","ts":1789999999000,"campaign":"c","ad":"a","slot":"s","publisher":"p","bid_micros":1,"currency":"EUR"}""", "invalid-field" },
+        // Bytes that are not UTF-8 text (the test encodes each char as one byte): kept strings must be text.
+        { V2Impression.Replace("\"campaign\":\"c-42\"", "\"campaign\":\"bad\u00ff\u00fe\"", StringComparison.Ordinal), "invalid-utf8" },
+        { V2Impression.Replace("\"campaign\":\"c-42\"", "\"campaign\":\"caf\u00c3\"", StringComparison.Ordinal), "invalid-utf8" },
+        { V2Impression.Replace("\"ad\":\"ad-7\"", "\"ad\":\"\u00c0\u00af\"", StringComparison.Ordinal), "invalid-utf8" },
+        { V2Impression.Replace("\"placement\":\"slot-3\"", "\"placement\":\"s\u00ed\u00a0\u0080\"", StringComparison.Ordinal), "invalid-utf8" },
+        { V2Impression.Replace("\"user\":\"u-123\"", "\"user\":\"u\u0080\"", StringComparison.Ordinal), "invalid-utf8" },
+        // A JSON escape of a lone surrogate is no text either.
+        { V2Impression.Replace("\"campaign\":\"c-42\"", "\"campaign\":\"c\\ud800\"", StringComparison.Ordinal), "invalid-utf8" },
+        { V2Impression.Replace("\"type\":\"impression\"", "\"type\":\"impressio\\u006\"", StringComparison.Ordinal), "malformed-json" },
     };
+
+    [Fact]
+    public void Enum_like_values_compare_after_unescaping()
+    {
+        var e = Decode(V2Impression
+            .Replace("\"impression\"", "\"impressio\\u006e\"", StringComparison.Ordinal)
+            .Replace("\"mobile\"", "\"m\\u006fbile\"", StringComparison.Ordinal)
+            .Replace("\"EUR\"", "\"\\u0045UR\"", StringComparison.Ordinal)
+            .Replace("\"DE\"", "\"D\\u0045\"", StringComparison.Ordinal));
+
+        Assert.Equal((AdEventType.Impression, DeviceType.Mobile, "EUR", "DE"), (e.Type, e.Device, Codes.Unpack(e.Currency), Codes.Unpack(e.Country)));
+    }
 
     [Theory]
     [MemberData(nameof(Malformed))]

@@ -20,7 +20,9 @@ public sealed class LivePublisher : ILiveSink, IAsyncDisposable
 {
     private readonly LivePublisherOptions _options;
     private readonly NatsConnection _connection;
-    private readonly ConcurrentDictionary<(string Subject, long Window), (byte[] Payload, string? CorrelationId)> _latest = new();
+    // Keyed by the value's key too: two ids can share a subject (unsafe characters become '_'), and one must not
+    // conflate the other away.
+    private readonly ConcurrentDictionary<(string Subject, string Key, long Window), (byte[] Payload, string? CorrelationId)> _latest = new();
     private readonly ConcurrentQueue<(string Subject, byte[] Payload)> _events = new();
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _loop;
@@ -51,16 +53,18 @@ public sealed class LivePublisher : ILiveSink, IAsyncDisposable
     public void Offer(LiveUpdate update)
     {
         ArgumentNullException.ThrowIfNull(update);
-        Offer(update.Subject, update.WindowStartMs, update.Json, update.CorrelationId);
+        Offer((update.Subject, update.Key, update.WindowStartMs), update.Json, update.CorrelationId);
     }
 
     public void Alert(string subject, string key, byte[] json) => Enqueue(subject, json);
 
     /// <summary>The newest value for <paramref name="subject"/> about <paramref name="window"/>; replaces one not yet sent.</summary>
-    public void Offer(string subject, long window, byte[] payload, string? correlationId = null)
+    public void Offer(string subject, long window, byte[] payload, string? correlationId = null) => Offer((subject, subject, window), payload, correlationId);
+
+    private void Offer((string Subject, string Key, long Window) slot, byte[] payload, string? correlationId)
     {
         var replaced = false;
-        _latest.AddOrUpdate((subject, window), (payload, correlationId), (_, _) =>
+        _latest.AddOrUpdate(slot, (payload, correlationId), (_, _) =>
         {
             replaced = true;
             return (payload, correlationId);

@@ -70,7 +70,7 @@ public sealed class HubFanout(IHubContext<MetricsHub> hub, HubFanoutOptions? opt
             _subscribers.GetOrAdd(key, _ => new ConcurrentDictionary<string, Mailbox>())[context.ConnectionId] = mailbox;
             foreach (var last in _last.Where(l => l.Key.Key == key).Select(l => l.Value))
             {
-                mailbox.Post((last.Subject, last.WindowStartMs), new LiveMessage(last.Subject, Payload(last.Json, last.CorrelationId)));
+                mailbox.Post((last.Subject, last.Key, last.WindowStartMs), new LiveMessage(last.Subject, Payload(last.Json, last.CorrelationId)));
             }
         }
     }
@@ -119,7 +119,7 @@ public sealed class HubFanout(IHubContext<MetricsHub> hub, HubFanoutOptions? opt
         var message = new LiveMessage(update.Subject, Payload(update.Json, update.CorrelationId));
         foreach (var mailbox in subscribers.Values)
         {
-            mailbox.Post((update.Subject, update.WindowStartMs), message);
+            mailbox.Post((update.Subject, update.Key, update.WindowStartMs), message);
         }
     }
 
@@ -129,7 +129,7 @@ public sealed class HubFanout(IHubContext<MetricsHub> hub, HubFanoutOptions? opt
         var message = new LiveMessage(subject, Payload(json), IsAlert: true);
         foreach (var mailbox in _connections.Values)
         {
-            mailbox.Post((subject + "#" + Guid.NewGuid().ToString("N"), 0), message);
+            mailbox.Post((subject, Guid.NewGuid().ToString("N"), 0), message);
         }
     }
 
@@ -168,7 +168,8 @@ public sealed class HubFanout(IHubContext<MetricsHub> hub, HubFanoutOptions? opt
     {
         private readonly HubFanout _owner;
         private readonly HubCallerContext _context;
-        private readonly ConcurrentDictionary<(string Subject, long Window), LiveMessage> _pending = new();
+        // By subject, key and window: ids that share a subject (unsafe characters become '_') do not conflate each other.
+        private readonly ConcurrentDictionary<(string Subject, string Key, long Window), LiveMessage> _pending = new();
         private readonly SemaphoreSlim _signal = new(0);
         private readonly CancellationTokenSource _closed = new();
         private readonly Task _loop;
@@ -180,7 +181,7 @@ public sealed class HubFanout(IHubContext<MetricsHub> hub, HubFanoutOptions? opt
             _loop = Task.Run(SendLoopAsync);
         }
 
-        public void Post((string Subject, long Window) key, LiveMessage message)
+        public void Post((string Subject, string Key, long Window) key, LiveMessage message)
         {
             if (_closed.IsCancellationRequested)
             {

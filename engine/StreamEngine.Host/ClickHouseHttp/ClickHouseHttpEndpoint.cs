@@ -118,8 +118,6 @@ public sealed partial class ClickHouseHttpEndpoint : IAsyncDisposable
         var request = context.Request;
         var response = context.Response;
         response.Headers["X-ClickHouse-Server-Display-Name"] = "streamengine";
-        // Lets `streamengine query` tell whether this engine holds the store it was asked about.
-        response.Headers[DataPathHeader] = _storePath;
         if (!await AllowOriginAsync(context))
         {
             return;
@@ -127,6 +125,8 @@ public sealed partial class ClickHouseHttpEndpoint : IAsyncDisposable
 
         if (request.Path == "/ping" || (request.Path == "/" && request.Method == "GET" && request.QueryString.Value is null or ""))
         {
+            // Lets `streamengine query` tell whether this engine holds the store it was asked about.
+            response.Headers[DataPathHeader] = _storePath;
             await response.WriteAsync("Ok.\n");
             return;
         }
@@ -163,10 +163,19 @@ public sealed partial class ClickHouseHttpEndpoint : IAsyncDisposable
             {
                 var parameters = QueryParameters(request);
                 using var connection = Connect(request, user);
-                QueryGuard.Check(connection, data is { } checkedInsert ? checkedInsert.Statement + " FORMAT " + checkedInsert.Format : sql, parameters, user);
-                using var result = data is { } insert
-                    ? connection.Insert(insert.Statement, insert.Format, insert.Data.Span)
-                    : connection.Query(sql, format, parameters);
+                // What runs is the statement as the guard read it (canonical, comments gone), never other text.
+                ChDbResult result;
+                if (data is { } insert)
+                {
+                    QueryGuard.Check(connection, insert.Statement + " FORMAT " + insert.Format, parameters, user, HttpMethods.IsGet(request.Method));
+                    result = connection.Insert(insert.Statement, insert.Format, insert.Data.Span);
+                }
+                else
+                {
+                    result = connection.Query(QueryGuard.Check(connection, sql, parameters, user, HttpMethods.IsGet(request.Method)), format, parameters);
+                }
+
+                using var disposeResult = result;
                 response.Headers["X-ClickHouse-Format"] = format;
                 response.Headers["X-ClickHouse-Summary"] =
                     $"{{\"read_rows\":\"{result.RowsRead}\",\"read_bytes\":\"{result.BytesRead}\",\"written_rows\":\"{result.RowsWritten}\",\"written_bytes\":\"0\",\"total_rows_to_read\":\"0\",\"result_rows\":\"0\",\"result_bytes\":\"{result.Length}\",\"elapsed_ns\":\"{(long)(result.Elapsed.TotalMilliseconds * 1_000_000)}\"}}";
@@ -230,7 +239,17 @@ public sealed partial class ClickHouseHttpEndpoint : IAsyncDisposable
         string? name = null, password = null;
         if (request.Headers.Authorization.FirstOrDefault() is { } header && header.StartsWith("Basic ", StringComparison.OrdinalIgnoreCase))
         {
-            var decoded = Encoding.UTF8.GetString(Convert.FromBase64String(header[6..].Trim()));
+            byte[] raw;
+            try
+            {
+                raw = Convert.FromBase64String(header[6..].Trim());
+            }
+            catch (FormatException)
+            {
+                raw = []; // not base64: no user, so authentication fails below
+            }
+
+            var decoded = Encoding.UTF8.GetString(raw);
             var colon = decoded.IndexOf(':', StringComparison.Ordinal);
             (name, password) = colon < 0 ? (decoded, "") : (decoded[..colon], decoded[(colon + 1)..]);
         }
@@ -323,12 +342,22 @@ public sealed partial class ClickHouseHttpEndpoint : IAsyncDisposable
                 throw ClickHouseErrors.Make(115, "UNKNOWN_SETTING", $"Setting {name} is neither a builtin setting nor started with the prefix 'custom_' registered for user-defined settings");
             }
 
+            if (name != "readonly" && QueryGuard.IsDeniedSetting(name))
+            {
+                throw QueryGuard.DeniedSetting(user, name);
+            }
+
             if (user.Role == ClickHouseRole.ReadOnly && !QueryGuard.IsReadOnlySetting(name))
             {
                 throw QueryGuard.ReadOnlySetting(user, name);
             }
 
             settings[name] = values.ToString();
+        }
+
+        foreach (var (name, value) in QueryGuard.ForcedSettings)
+        {
+            settings[name] = value;
         }
 
         if (user.Role == ClickHouseRole.ReadOnly)
@@ -341,7 +370,12 @@ public sealed partial class ClickHouseHttpEndpoint : IAsyncDisposable
             settings["max_result_rows"] = limits.MaxResultRows.ToString(System.Globalization.CultureInfo.InvariantCulture);
             settings["result_overflow_mode"] = "throw";
         }
-        else if (HttpMethods.IsGet(request.Method) && settings.GetValueOrDefault("readonly") != "1")
+        else if (settings.TryGetValue("readonly", out var asked) && asked is not ("1" or "2"))
+        {
+            settings.Remove("readonly"); // a URL may make a request stricter, never looser
+        }
+
+        if (user.Role == ClickHouseRole.Admin && HttpMethods.IsGet(request.Method) && settings.GetValueOrDefault("readonly") != "1")
         {
             settings["readonly"] = "2"; // a GET only reads, whoever sends it (it may still set settings)
         }
@@ -351,7 +385,15 @@ public sealed partial class ClickHouseHttpEndpoint : IAsyncDisposable
         {
             try
             {
-                connection.Execute($"USE `{database.Replace("`", "\\`", StringComparison.Ordinal)}`");
+                using (var known = connection.Query("SELECT count() FROM system.databases WHERE name = {d:String}", "TSVRaw", new Dictionary<string, string> { ["d"] = database }))
+                {
+                    if (known.Text.Trim() != "1")
+                    {
+                        throw ClickHouseErrors.Make(81, "UNKNOWN_DATABASE", $"Database {database} does not exist");
+                    }
+                }
+
+                connection.Execute($"USE `{database.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("`", "\\`", StringComparison.Ordinal)}`");
             }
             catch
             {

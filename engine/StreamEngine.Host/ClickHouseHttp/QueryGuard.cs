@@ -20,7 +20,7 @@ internal static class QueryGuard
     /// <summary>Table functions that read only what the query itself holds or the store's own tables.</summary>
     private static readonly HashSet<string> TableFunctions = new(StringComparer.OrdinalIgnoreCase)
     {
-        "numbers", "numbers_mt", "zeros", "zeros_mt", "generateRandom", "generate_series", "generateSeries", "values", "null", "view", "merge", "input", "format", "loop",
+        "numbers", "numbers_mt", "zeros", "zeros_mt", "generateRandom", "generate_series", "generateSeries", "values", "null", "view", "merge", "input", "format",
     };
 
     /// <summary>Table and database engines that keep their data in the store's own folder (a quoted name is not one of them).</summary>
@@ -39,16 +39,42 @@ internal static class QueryGuard
         "filesystemAvailable", "filesystemCapacity", "filesystemUnreserved", "disk",
     };
 
-    /// <summary>Settings a read-only user may set: how results are written, never what a query may use.</summary>
+    /// <summary>
+    /// Settings nobody may set, in the URL or the query: they name files (format schemas, templates), hold SQL that
+    /// no check sees (filters), choose an engine for a table that names none, make the Values format evaluate
+    /// expressions (file() inside inserted data), or change the read-only mode.
+    /// </summary>
+    public static bool IsDeniedSetting(string name) =>
+        DeniedSettingParts.Any(part => name.Contains(part, StringComparison.OrdinalIgnoreCase)) || name.StartsWith("input_format_values_", StringComparison.OrdinalIgnoreCase);
+
+    private static readonly string[] DeniedSettingParts = ["schema", "template", "path", "file", "secret", "filter", "engine", "readonly"];
+
+    /// <summary>Settings a read-only user may set: how results are written, never what a query may use or read.</summary>
     public static bool IsReadOnlySetting(string name) =>
-        name.StartsWith("output_format_", StringComparison.Ordinal) || name.StartsWith("format_", StringComparison.Ordinal) ||
-        name is "date_time_output_format" or "extremes" or "readonly";
+        !IsDeniedSetting(name) && (name.StartsWith("output_format_", StringComparison.Ordinal) || name.StartsWith("format_csv_", StringComparison.Ordinal) ||
+                                   name.StartsWith("format_tsv_", StringComparison.Ordinal) || name is "date_time_output_format" or "extremes");
 
     /// <summary>The settings <see cref="IsReadOnlySetting"/> allows, for error messages.</summary>
-    public const string ReadOnlySettings = "output_format_*, format_*, date_time_output_format, extremes";
+    public const string ReadOnlySettings = "output_format_*, format_csv_*, format_tsv_*, date_time_output_format, extremes";
 
-    /// <summary>Throws ClickHouse's error when <paramref name="sql"/> may not run for <paramref name="user"/>.</summary>
-    public static void Check(EmbeddedClickHouse connection, string sql, IReadOnlyDictionary<string, string> parameters, ClickHouseUser user)
+    /// <summary>Set on every connection: the Values format takes literals only, so inserted data cannot call file().</summary>
+    public static readonly IReadOnlyDictionary<string, string> ForcedSettings = new Dictionary<string, string>(StringComparer.Ordinal)
+    {
+        ["input_format_values_interpret_expressions"] = "0",
+        ["input_format_values_deduce_templates_of_expressions"] = "0",
+    };
+
+    /// <summary>ClickHouse's error for a setting nobody may change here.</summary>
+    public static ClickHouseException DeniedSetting(ClickHouseUser user, string name) =>
+        ClickHouseErrors.Make(497, "ACCESS_DENIED", $"{user.Name}: Not enough privileges: the setting '{name}' reaches files, runs SQL no check sees, or changes what is allowed, and is not served here");
+
+    /// <summary>
+    /// Throws ClickHouse's error when <paramref name="sql"/> may not run for <paramref name="user"/>; else returns the
+    /// statement to run: its canonical form, so the text checked and the text executed are the same, except for an
+    /// INSERT, whose canonical form drops inline data (VALUES ...): that runs as sent, its data read as literals only
+    /// (<see cref="ForcedSettings"/>).
+    /// </summary>
+    public static string Check(EmbeddedClickHouse connection, string sql, IReadOnlyDictionary<string, string> parameters, ClickHouseUser user, bool isGet)
     {
         var formatted = Format(connection, sql);
         var tree = Tree(connection, formatted, parameters);
@@ -59,18 +85,33 @@ internal static class QueryGuard
             throw Refused(user, $"{FirstWord(formatted)} statements are not served here: the engine manages its store (backups: streamengine backup)");
         }
 
+        if (root.StartsWith("KillQueryQuery", StringComparison.Ordinal) && (isGet || user.Role == ClickHouseRole.ReadOnly))
+        {
+            throw Refused(user, "KILL is for admins, over POST (every connection is the same store user: it could stop the engine's own queries)");
+        }
+
         CheckFunctions(tree, user);
         CheckKeywords(tokens, root, tree, user);
-        var settings = SettingNames(tokens);
+        var settings = SettingNames(tokens, user);
         if (settings.Count < tree.Count(n => n.Text == "Set"))
         {
             throw Refused(user, "the query's settings could not be read");
         }
 
-        if (user.Role == ClickHouseRole.ReadOnly && settings.FirstOrDefault(s => !IsReadOnlySetting(s)) is { } locked)
+        foreach (var name in settings)
         {
-            throw ReadOnlySetting(user, locked);
+            if (IsDeniedSetting(name))
+            {
+                throw DeniedSetting(user, name);
+            }
+
+            if (user.Role == ClickHouseRole.ReadOnly && !IsReadOnlySetting(name))
+            {
+                throw ReadOnlySetting(user, name);
+            }
         }
+
+        return root.StartsWith("InsertQuery", StringComparison.Ordinal) ? sql : formatted;
     }
 
     /// <summary>ClickHouse's error for a setting a read-only user may not change.</summary>
@@ -80,10 +121,20 @@ internal static class QueryGuard
     private static ClickHouseException Refused(ClickHouseUser user, string why) =>
         ClickHouseErrors.Make(497, "ACCESS_DENIED", $"{user.Name}: Not enough privileges: {why}");
 
-    /// <summary>The statement in canonical form, or ClickHouse's syntax error (a second statement is one).</summary>
+    /// <summary>
+    /// The statement in canonical form, or ClickHouse's syntax error (a second statement is one). The text goes in as
+    /// a string literal with every quote and backslash escaped, so ClickHouse reads exactly the bytes that came (a
+    /// bound parameter would be unescaped once more, and the check would read other text than the one that runs).
+    /// </summary>
     private static string Format(EmbeddedClickHouse connection, string sql)
     {
-        using var result = connection.Query("SELECT formatQuerySingleLine({q:String})", "TSVRaw", new Dictionary<string, string> { ["q"] = sql });
+        var literal = new StringBuilder(sql.Length + 16).Append('\'');
+        foreach (var c in sql)
+        {
+            literal.Append(c switch { '\\' => "\\\\", '\'' => "\\'", '\0' => "\\0", _ => c.ToString() });
+        }
+
+        using var result = connection.Query($"SELECT formatQuerySingleLine({literal.Append('\'')})", "TSVRaw");
         return result.Text.TrimEnd('\n');
     }
 
@@ -130,12 +181,12 @@ internal static class QueryGuard
             }
 
             // ENGINE = Name, of a table, a materialized view's storage or a database.
-            if (tokens[i].IsWord("ENGINE") && tokens[i + 1].Text == "=" && i + 2 < tokens.Count && !Engines.Contains(tokens[i + 2].Text))
+            if (tokens[i].IsWord("ENGINE") && tokens[i + 1].IsSymbol("=") && i + 2 < tokens.Count && !Engines.Contains(tokens[i + 2].Text))
             {
                 throw Refused(user, $"the engine {tokens[i + 2].Text} keeps or reads data outside the store and is not served here (engines served: MergeTree family, Memory, Log family, Null, Set, Join, Buffer, Merge)");
             }
 
-            if (tokens[i].IsWord("disk") && tokens[i + 1].Text == "(")
+            if (tokens[i].IsWord("disk") && tokens[i + 1].IsSymbol("("))
             {
                 throw Refused(user, "a disk declared in a query reaches the engine's filesystem or network; use the store's own disks");
             }
@@ -149,11 +200,30 @@ internal static class QueryGuard
         if (tree.Any(n => n.Text.StartsWith("Dictionary definition", StringComparison.Ordinal)))
         {
             // The one source served: a table of the store (TABLE, DB); anything else reads files, runs programs,
-            // reaches other servers, or runs a query of its own that this check never sees.
+            // reaches other servers, or runs a query of its own that this check never sees; so do attribute EXPRESSIONs.
+            if (tokens.Any(t => t.IsWord("EXPRESSION")))
+            {
+                throw Refused(user, "dictionary attributes with an EXPRESSION run SQL that this check never sees");
+            }
+
             var source = tokens.FindIndex(t => t.IsWord("SOURCE"));
-            var inside = source < 0 ? [] : tokens.Skip(source + 2).TakeWhile(t => t.Text != ")").ToList();
-            if (source < 0 || inside.Count == 0 || !inside[0].IsWord("CLICKHOUSE") ||
-                inside.Skip(2).Where(t => t.Kind == TokenKind.Word).Any(t => !t.IsWord("TABLE") && !t.IsWord("DB")))
+            var inside = new List<Token>();
+            var depth = 0;
+            for (var i = source + 1; source >= 0 && i < tokens.Count; i++)
+            {
+                depth += tokens[i].IsSymbol("(") ? 1 : tokens[i].IsSymbol(")") ? -1 : 0;
+                if (depth == 0)
+                {
+                    break;
+                }
+
+                inside.Add(tokens[i]);
+            }
+
+            // SOURCE ( CLICKHOUSE ( TABLE 'x' DB 'y' ) ): every word inside CLICKHOUSE(...) is TABLE or DB.
+            if (source < 0 || inside.Count < 3 || !inside[1].IsWord("CLICKHOUSE") ||
+                inside.Skip(2).Any(t => t.Kind == TokenKind.Word && !t.IsWord("TABLE") && !t.IsWord("DB")) ||
+                inside.Skip(2).Any(t => t.Kind == TokenKind.Symbol && !t.IsSymbol("(") && !t.IsSymbol(")")))
             {
                 throw Refused(user, "a dictionary's source may only be a table of this store: SOURCE(CLICKHOUSE(TABLE 'name' [DB 'database']))");
             }
@@ -164,7 +234,7 @@ internal static class QueryGuard
     /// The names of every setting the statement sets: <c>SETTINGS a = 1, b = 2</c> clauses anywhere, <c>SET</c>, and
     /// ALTER's <c>MODIFY SETTING</c>. In canonical form a setting is always <c>name = value</c>.
     /// </summary>
-    private static List<string> SettingNames(List<Token> tokens)
+    private static List<string> SettingNames(List<Token> tokens, ClickHouseUser user)
     {
         var names = new List<string>();
         for (var i = 0; i < tokens.Count; i++)
@@ -180,8 +250,14 @@ internal static class QueryGuard
             {
                 names.Add(tokens[j].Text);
                 j = SkipValue(tokens, j + 2);
-                if (j < tokens.Count && tokens[j].Text == "," && IsAssignment(tokens, j + 1))
+                if (j < tokens.Count && tokens[j].IsSymbol(","))
                 {
+                    if (!IsAssignment(tokens, j + 1))
+                    {
+                        // A list this scanner cannot follow to its end may hide a setting: refuse rather than guess.
+                        throw Refused(user, "the query's settings could not be read");
+                    }
+
                     j++;
                 }
             }
@@ -195,7 +271,7 @@ internal static class QueryGuard
     /// <summary>Past one setting value: a literal (a sign and a number, a string, a word), a call, or a bracketed list.</summary>
     private static int SkipValue(List<Token> tokens, int i)
     {
-        if (i < tokens.Count && tokens[i].Text is "-" or "+")
+        if (i < tokens.Count && tokens[i].Kind == TokenKind.Symbol && tokens[i].Text is "-" or "+")
         {
             i++;
         }
@@ -205,12 +281,12 @@ internal static class QueryGuard
             i++;
         }
 
-        if (i < tokens.Count && tokens[i].Text is "(" or "[" or "{")
+        if (i < tokens.Count && tokens[i].Kind == TokenKind.Symbol && tokens[i].Text is "(" or "[" or "{")
         {
             var depth = 0;
             do
             {
-                depth += tokens[i].Text switch { "(" or "[" or "{" => 1, ")" or "]" or "}" => -1, _ => 0 };
+                depth += tokens[i].Kind != TokenKind.Symbol ? 0 : tokens[i].Text switch { "(" or "[" or "{" => 1, ")" or "]" or "}" => -1, _ => 0 };
                 i++;
             }
             while (i < tokens.Count && depth > 0);
@@ -220,7 +296,7 @@ internal static class QueryGuard
     }
 
     private static bool IsAssignment(List<Token> tokens, int i) =>
-        i + 1 < tokens.Count && tokens[i].Kind is TokenKind.Word or TokenKind.QuotedIdentifier && tokens[i + 1].Text == "=";
+        i + 1 < tokens.Count && tokens[i].Kind is TokenKind.Word or TokenKind.QuotedIdentifier && tokens[i + 1].IsSymbol("=");
 
     private static string Parent(List<(int Depth, string Text)> tree, int index)
     {
@@ -249,6 +325,8 @@ internal static class QueryGuard
     private readonly record struct Token(TokenKind Kind, string Text)
     {
         public bool IsWord(string keyword) => Kind == TokenKind.Word && Text.Equals(keyword, StringComparison.OrdinalIgnoreCase);
+
+        public bool IsSymbol(string symbol) => Kind == TokenKind.Symbol && Text == symbol;
     }
 
     /// <summary>The tokens of a canonical statement: strings ('...' with backslash escapes) and quoted identifiers are one token each.</summary>
@@ -290,10 +368,12 @@ internal static class QueryGuard
 
                 tokens.Add(new Token(TokenKind.Word, text[start..i]));
             }
-            else if (char.IsDigit(c))
+            else if (char.IsDigit(c) || (c == '.' && i + 1 < text.Length && char.IsDigit(text[i + 1])))
             {
+                // 1, 1.5, 1e-300, 0x1F, inf: one token, an exponent's sign included.
                 var start = i;
-                while (i < text.Length && (char.IsLetterOrDigit(text[i]) || text[i] is '.' or '_'))
+                while (i < text.Length && (char.IsLetterOrDigit(text[i]) || text[i] is '.' or '_' ||
+                                           (text[i] is '-' or '+' && text[i - 1] is 'e' or 'E' && !text[start..i].StartsWith("0x", StringComparison.OrdinalIgnoreCase))))
                 {
                     i++;
                 }

@@ -161,7 +161,8 @@ public sealed class ClickHouseHttpEndpointTests(EmbeddedClickHouseFixture clickH
 
         await using (var insert = connection.CreateCommand())
         {
-            insert.CommandText = "INSERT INTO driver VALUES ({k:String}, {v:Int64})";
+            // Parameters go through INSERT ... SELECT: the endpoint reads VALUES data as literals only (no expressions).
+            insert.CommandText = "INSERT INTO driver SELECT {k:String}, {v:Int64}";
             var k = insert.CreateParameter();
             k.ParameterName = "k";
             k.Value = "campaign-1";

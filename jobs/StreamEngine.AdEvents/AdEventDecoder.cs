@@ -46,7 +46,7 @@ public sealed class AdEventDecoder
         _options = options ?? new AdEventDecoderOptions();
         _clock = clock ?? TimeProvider.System;
         _earliestMs = _options.EarliestEventTime.ToUnixTimeMilliseconds();
-        _bytes = new byte[_options.MaxIdentifierLength * 4];
+        _bytes = new byte[_options.MaxIdentifierLength * 12];
     }
 
     public SymbolTable Symbols => _symbols;
@@ -413,8 +413,8 @@ public sealed class AdEventDecoder
             return false;
         }
 
-        // An escape takes at most 6 bytes per character; anything longer than that is too long unread.
-        if (reader.ValueSpan.Length > Math.Min(_bytes.Length, maxChars * 6))
+        // A character takes at most 12 bytes escaped (a surrogate pair); anything longer than that is too long unread.
+        if (reader.ValueSpan.Length > Math.Min(_bytes.Length, maxChars * 12))
         {
             error = new DecodeError(tooLong, $"field '{field}' is longer than {maxChars} characters");
             return false;
@@ -427,14 +427,27 @@ public sealed class AdEventDecoder
             return false;
         }
 
-        // UTF-8 never has fewer bytes than characters, so only long values need counting.
-        if (value.Length > maxChars && Encoding.UTF8.GetCharCount(value) > maxChars)
+        // Characters are Unicode code points (as JSON Schema's maxLength counts them); UTF-8 never has fewer bytes
+        // than code points, so only long values need counting.
+        if (value.Length > maxChars && CodePoints(value) > maxChars)
         {
             error = new DecodeError(tooLong, $"field '{field}' is longer than {maxChars} characters");
             return false;
         }
 
         return true;
+    }
+
+    /// <summary>Code points of valid UTF-8: every byte that does not continue a sequence starts one.</summary>
+    private static int CodePoints(ReadOnlySpan<byte> utf8)
+    {
+        var count = 0;
+        foreach (var b in utf8)
+        {
+            count += (b & 0xC0) != 0x80 ? 1 : 0;
+        }
+
+        return count;
     }
 
     /// <summary>

@@ -63,7 +63,8 @@ public sealed class SchemaMigrator(IClickHouseStore store, string database = "ad
             }
 
             await store.ExecuteAsync(
-                $"INSERT INTO {db}.schema_migrations VALUES ({migration.Version}, {ClickHouseSql.Literal(migration.Name)}, {ClickHouseSql.Literal(migration.Checksum)}, now64(3))",
+                // INSERT ... SELECT: servers that read VALUES as literals only (the engine's own endpoint) take it too.
+                $"INSERT INTO {db}.schema_migrations SELECT {migration.Version}, {ClickHouseSql.Literal(migration.Name)}, {ClickHouseSql.Literal(migration.Checksum)}, now64(3)",
                 cancellationToken);
             now.Add(migration);
         }

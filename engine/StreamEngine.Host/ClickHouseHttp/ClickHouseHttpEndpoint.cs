@@ -329,7 +329,10 @@ public sealed partial class ClickHouseHttpEndpoint : IAsyncDisposable
 
     private EmbeddedClickHouse Connect(HttpRequest request, ClickHouseUser user)
     {
-        var settings = new Dictionary<string, string>(StringComparer.Ordinal);
+        // The connection's own settings (limits, modes) are ours; the URL's go in afterwards as SET statements, where a
+        // bad value is an error of that request only (a bad start-up setting can leave chDB unable to open the store).
+        var requested = new List<(string Name, string Value)>();
+        string? askedReadOnly = null;
         foreach (var (name, values) in request.Query)
         {
             if (ProtocolParameters.Contains(name) || name.StartsWith("param_", StringComparison.Ordinal))
@@ -352,35 +355,52 @@ public sealed partial class ClickHouseHttpEndpoint : IAsyncDisposable
                 throw QueryGuard.ReadOnlySetting(user, name);
             }
 
-            settings[name] = values.ToString();
+            if (name == "readonly")
+            {
+                askedReadOnly = values[^1]; // only 1 or 2 count, below: a URL may make a request stricter, never looser
+            }
+            else
+            {
+                requested.Add((name, values[^1] ?? "")); // a setting given twice: the last one, as ClickHouse takes it
+            }
         }
 
-        foreach (var (name, value) in QueryGuard.ForcedSettings)
-        {
-            settings[name] = value;
-        }
-
+        // Read-only users: the limits, set before readonly=1 closes the session's settings; QueryGuard keeps the query
+        // from changing them. A GET reads only (readonly=2, which still allows settings), whoever sends it.
+        var mode = askedReadOnly is "1" or "2" ? askedReadOnly : null;
         if (user.Role == ClickHouseRole.ReadOnly)
         {
-            // The limits are settings of the connection; QueryGuard keeps the query from changing them.
             var limits = _options.ReadOnly;
-            settings["readonly"] = "1";
-            settings["max_execution_time"] = ((long)Math.Ceiling(limits.MaxExecutionTime.TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture);
-            settings["max_memory_usage"] = limits.MaxMemoryUsageBytes.ToString(System.Globalization.CultureInfo.InvariantCulture);
-            settings["max_result_rows"] = limits.MaxResultRows.ToString(System.Globalization.CultureInfo.InvariantCulture);
-            settings["result_overflow_mode"] = "throw";
+            requested.Add(("max_execution_time", ((long)Math.Ceiling(limits.MaxExecutionTime.TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture)));
+            requested.Add(("max_memory_usage", limits.MaxMemoryUsageBytes.ToString(System.Globalization.CultureInfo.InvariantCulture)));
+            requested.Add(("max_result_rows", limits.MaxResultRows.ToString(System.Globalization.CultureInfo.InvariantCulture)));
+            requested.Add(("result_overflow_mode", "throw"));
+            mode = "1";
         }
-        else if (settings.TryGetValue("readonly", out var asked) && asked is not ("1" or "2"))
+        else if (HttpMethods.IsGet(request.Method) && mode != "1")
         {
-            settings.Remove("readonly"); // a URL may make a request stricter, never looser
+            mode = "2";
         }
 
-        if (user.Role == ClickHouseRole.Admin && HttpMethods.IsGet(request.Method) && settings.GetValueOrDefault("readonly") != "1")
+        if (mode is not null)
         {
-            settings["readonly"] = "2"; // a GET only reads, whoever sends it (it may still set settings)
+            requested.Add(("readonly", mode));
         }
 
-        var connection = EmbeddedClickHouse.Connect(new EmbeddedClickHouseOptions { Path = _storePath, Settings = settings });
+        var connection = EmbeddedClickHouse.Connect(new EmbeddedClickHouseOptions { Path = _storePath, Settings = QueryGuard.ForcedSettings });
+        try
+        {
+            foreach (var (name, value) in requested)
+            {
+                connection.Execute($"SET {name} = {StreamEngine.ClickHouse.Stores.ClickHouseSql.Literal(value)}"); // names are known settings' names
+            }
+        }
+        catch
+        {
+            connection.Dispose();
+            throw;
+        }
+
         if (request.Query["database"].FirstOrDefault() is { Length: > 0 } database)
         {
             try

@@ -39,6 +39,9 @@ public sealed record EngineHttpOptions
     /// <summary>Serve HTTPS with this certificate (<c>http.tls.certificate</c> and <c>.key</c>), or plain HTTP.</summary>
     public TlsCertificateFiles? Tls { get; init; }
 
+    /// <summary>How patient the hub is with slow clients.</summary>
+    public HubFanoutOptions Fanout { get; init; } = new();
+
     /// <summary>Asks the ClickHouse sink whether it answers (<c>SELECT 1</c>); null: not checked.</summary>
     public Func<CancellationToken, Task>? SinkProbe { get; init; }
 }
@@ -73,7 +76,7 @@ public sealed class EngineHttpHost : IAsyncDisposable
             }
         }));
         builder.Services.AddSignalR().AddMessagePackProtocol();
-        builder.Services.AddSingleton(new HubFanoutOptions());
+        builder.Services.AddSingleton(options.Fanout);
         builder.Services.AddSingleton<HubFanout>();
         var app = builder.Build();
         // Cross-site use through a browser: the dashboard is the port's own page; other origins only when allowed.

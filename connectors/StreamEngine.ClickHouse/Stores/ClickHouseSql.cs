@@ -6,11 +6,14 @@ namespace StreamEngine.ClickHouse.Stores;
 /// <summary>Small pieces of SQL the stores share: quoting, and the INSERT header for an Arrow batch.</summary>
 public static class ClickHouseSql
 {
-    /// <summary>A string literal: single quotes, with backslashes and quotes escaped.</summary>
+    /// <summary>
+    /// A string literal: single quotes, with backslashes, quotes and NUL escaped, so ClickHouse reads back exactly
+    /// <paramref name="value"/> (a raw NUL would end the query text chDB is handed).
+    /// </summary>
     public static string Literal(string value)
     {
         ArgumentNullException.ThrowIfNull(value);
-        return "'" + value.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("'", "\\'", StringComparison.Ordinal) + "'";
+        return "'" + value.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("'", "\\'", StringComparison.Ordinal).Replace("\0", "\\0", StringComparison.Ordinal) + "'";
     }
 
     /// <summary>An identifier in backquotes (a dotted db.table name keeps its dot).</summary>

@@ -11,6 +11,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using StreamEngine.ClickHouse;
 using StreamEngine.ClickHouse.Embedded;
+using StreamEngine.ClickHouse.Stores;
 using StreamEngine.Host.Security;
 
 namespace StreamEngine.Host.ClickHouseHttp;
@@ -392,7 +393,7 @@ public sealed partial class ClickHouseHttpEndpoint : IAsyncDisposable
         {
             foreach (var (name, value) in requested)
             {
-                connection.Execute($"SET {name} = {StreamEngine.ClickHouse.Stores.ClickHouseSql.Literal(value)}"); // names are known settings' names
+                connection.Execute($"SET {name} = {ClickHouseSql.Literal(value)}"); // names are known settings' names
             }
         }
         catch

@@ -1,6 +1,7 @@
 using System.Text;
 using StreamEngine.ClickHouse;
 using StreamEngine.ClickHouse.Embedded;
+using StreamEngine.ClickHouse.Stores;
 
 namespace StreamEngine.Host.ClickHouseHttp;
 
@@ -128,13 +129,7 @@ internal static class QueryGuard
     /// </summary>
     private static string Format(EmbeddedClickHouse connection, string sql)
     {
-        var literal = new StringBuilder(sql.Length + 16).Append('\'');
-        foreach (var c in sql)
-        {
-            literal.Append(c switch { '\\' => "\\\\", '\'' => "\\'", '\0' => "\\0", _ => c.ToString() });
-        }
-
-        using var result = connection.Query($"SELECT formatQuerySingleLine({literal.Append('\'')})", "TSVRaw");
+        using var result = connection.Query($"SELECT formatQuerySingleLine({ClickHouseSql.Literal(sql)})", "TSVRaw");
         return result.Text.TrimEnd('\n');
     }
 

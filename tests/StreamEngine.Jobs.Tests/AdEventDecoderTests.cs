@@ -177,9 +177,4 @@ public sealed class AdEventDecoderTests
         Assert.True(_decoder.TryDecode(Encoding.UTF8.GetBytes(json), out var e, out var error), $"{error.Reason}: {error.Detail}");
         return e;
     }
-
-    private sealed class FixedClock(long nowMs) : TimeProvider
-    {
-        public override DateTimeOffset GetUtcNow() => DateTimeOffset.FromUnixTimeMilliseconds(nowMs);
-    }
 }

@@ -129,9 +129,4 @@ public sealed class TrafficGeneratorTests
         var first = System.Text.Encoding.UTF8.GetString(json.ToArray()).Split('\n')[0];
         Assert.Matches("^\\{\"window_start\":\"\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:00\",\"campaign\":\"cmp-\\d{4}\",\"bids\":\\d+", first);
     }
-
-    private sealed class FixedClock(long nowMs) : TimeProvider
-    {
-        public override DateTimeOffset GetUtcNow() => DateTimeOffset.FromUnixTimeMilliseconds(nowMs);
-    }
 }

@@ -168,9 +168,4 @@ public sealed class WireFormatSchemaTests
 
         return JsonSchema.FromText(File.ReadAllText(Path.Combine(directory!.FullName, "docs", "schema", $"ad-event.v{version}.schema.json")));
     }
-
-    private sealed class FixedClock(long nowMs) : TimeProvider
-    {
-        public override DateTimeOffset GetUtcNow() => DateTimeOffset.FromUnixTimeMilliseconds(nowMs);
-    }
 }

@@ -12,6 +12,9 @@ public readonly record struct PipelineStatus(long MessagesIn, long Events, long 
     /// <summary>Checkpoints that failed because late or dead-letter records were not delivered (retried; the offsets did not advance).</summary>
     public long SideOutputFailures { get; init; }
 
+    /// <summary>Times the source paused its partitions because the pipeline had no room for what it polled.</summary>
+    public long SourcePauses { get; init; }
+
     /// <summary>Times the source saw its topic's partition count change.</summary>
     public long PartitionCountChanges { get; init; }
 }
@@ -33,6 +36,12 @@ public sealed record JobTelemetry
 
     /// <summary>Bytes of the partitions' state as last checkpointed.</summary>
     public long StateBytes { get; init; }
+
+    /// <summary>Rows (results and accepted events) waiting for the next checkpoint to write them.</summary>
+    public long PendingRows { get; init; }
+
+    /// <summary>Whether the source is held back because <see cref="PendingRows"/> reached the job's bound (the store is down, slow or full).</summary>
+    public bool SourceHeldBack { get; init; }
 
     /// <summary>Each table written, with its writer's totals.</summary>
     public IReadOnlyList<(string Table, WriterCounters Counters)> Sinks { get; init; } = [];

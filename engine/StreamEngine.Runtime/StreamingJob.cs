@@ -45,6 +45,7 @@ public sealed class StreamingJob<TEvent, TKey, TResult> : IRunningJob
     private long _lateCount;
     private long _fenced;
     private long _sideOutputFailures;
+    private volatile bool _heldBack;
 
     /// <summary>Wires the job to its ports; nothing is read until <see cref="Start"/>.</summary>
     public StreamingJob(StreamingJobSpec<TEvent, TKey, TResult> spec, IPartitionedSource<TEvent> source, IResultsStore<TEvent, TKey, TResult> store,
@@ -83,6 +84,7 @@ public sealed class StreamingJob<TEvent, TKey, TResult> : IRunningJob
                 Fenced = Interlocked.Read(ref _fenced),
                 SideOutputFailures = Interlocked.Read(ref _sideOutputFailures),
                 PartitionCountChanges = counters.PartitionCountChanges,
+                SourcePauses = counters.Pauses,
             };
         }
     }
@@ -105,6 +107,8 @@ public sealed class StreamingJob<TEvent, TKey, TResult> : IRunningJob
                 PartitionLag = _source.ConsumerLag.Where(l => assigned.Contains(l.Key)).ToDictionary(),
                 Window = window,
                 StateBytes = _stateBytes.Where(s => assigned.Contains(s.Key)).Sum(s => s.Value),
+                PendingRows = PendingRows,
+                SourceHeldBack = _heldBack,
                 Sinks = _store.Sinks,
             };
         }
@@ -157,7 +161,7 @@ public sealed class StreamingJob<TEvent, TKey, TResult> : IRunningJob
             var firstCatchUp = caughtUp && CaughtUpAfter is null;
             var catchingUp = _source.ConsumerLag.Values.Sum() > _options.CatchUpLag;
             if (sinceCheckpoint.Elapsed < (catchingUp ? _options.CatchUpCheckpointInterval : _options.CheckpointInterval) && !firstCatchUp &&
-                PendingRows < (catchingUp ? _options.CatchUpFlushAtPendingRows : _options.FlushAtPendingRows))
+                PendingRows < Math.Min(catchingUp ? _options.CatchUpFlushAtPendingRows : _options.FlushAtPendingRows, _options.MaxPendingRows / 2))
             {
                 continue;
             }
@@ -378,11 +382,34 @@ public sealed class StreamingJob<TEvent, TKey, TResult> : IRunningJob
     /// <summary>Holds the next batch while too many rows wait for the store (it is down or slow).</summary>
     private async Task WaitForRoomAsync(CancellationToken cancellationToken)
     {
-        while (PendingRows >= _options.MaxPendingRows && !_failed.Task.IsCompleted)
+        if (PendingRows < _options.MaxPendingRows || _failed.Task.IsCompleted)
         {
-            await Task.Delay(50, cancellationToken);
+            return;
+        }
+
+        _heldBack = true;
+        var held = Stopwatch.StartNew();
+        try
+        {
+            while (PendingRows >= _options.MaxPendingRows && !_failed.Task.IsCompleted)
+            {
+                await Task.Delay(50, cancellationToken);
+            }
+        }
+        finally
+        {
+            _heldBack = false;
+        }
+
+        // A catch-up against a busy store is held back for moments all the time; a long hold is news.
+        if (held.Elapsed >= LongHold)
+        {
+            _log.LogWarning("job {Job}: reading was held back for {Seconds:F0} s while {Max:N0} rows waited for the store", Name, held.Elapsed.TotalSeconds, _options.MaxPendingRows);
         }
     }
+
+    /// <summary>A hold of the source worth a line in the log.</summary>
+    private static readonly TimeSpan LongHold = TimeSpan.FromSeconds(10);
 
     private int PendingRows
     {

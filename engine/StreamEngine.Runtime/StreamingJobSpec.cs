@@ -36,7 +36,10 @@ public sealed record StreamingJobOptions
     /// <summary>Rows (results and accepted events) waiting for the store before the source is held back (it then pauses its partitions).</summary>
     public int MaxPendingRows { get; init; } = 1_000_000;
 
-    /// <summary>Rows waiting that make a checkpoint start before its interval is up (batches by size and by time).</summary>
+    /// <summary>
+    /// Rows waiting that make a checkpoint start before its interval is up (batches by size and by time); at most half
+    /// of <see cref="MaxPendingRows"/>, so a low bound does not hold the source back between checkpoints.
+    /// </summary>
     public int FlushAtPendingRows { get; init; } = 250_000;
 
     /// <summary>

@@ -49,13 +49,20 @@ public sealed class DynamicPricingWork : IScheduledWork
         _interval = options.Interval;
         _lookback = options.Lookback;
         _log = log;
-        _recommendations = new TableWriter(store, $"{_database}.{DynamicPricing.RecommendationTable}");
-        _alerts = new TableWriter(store, $"{_database}.{DynamicPricing.AlertTable}");
+        _recommendations = Writer(store, DynamicPricing.RecommendationTable);
+        _alerts = Writer(store, DynamicPricing.AlertTable);
         Description = $"job {DynamicPricing.Name}: floors and pacing from {store.Description} (database {_database}) every {_interval.TotalSeconds:0.#} s, " +
                       $"look-back {_lookback.TotalMinutes:0.#} min";
     }
 
     public string Name => DynamicPricing.Name;
+
+    /// <summary>A writer whose stalls (ClickHouse down, out of disk space) are in the job's log.</summary>
+    private TableWriter Writer(IClickHouseStore store, string table) => new(store, $"{_database}.{table}")
+    {
+        Warn = message => _log.LogWarning("job {Job}: {Message}", DynamicPricing.Name, message),
+        Inform = message => _log.LogInformation("job {Job}: {Message}", DynamicPricing.Name, message),
+    };
 
     public string Description { get; }
 

@@ -37,8 +37,11 @@ public sealed class CheckpointStore : IResumePositions
     /// </summary>
     public const string NewestFirst = "(newest, written_at)";
 
-    /// <summary>How long a claim waits for ClickHouse before the source gives up (well below librdkafka's default max.poll.interval.ms of 5 min).</summary>
-    public static readonly TimeSpan ClaimTimeout = TimeSpan.FromMinutes(4);
+    /// <summary>
+    /// How long a claim waits for ClickHouse before the source gives up: below the consumer's max.poll.interval.ms
+    /// (librdkafka's default 5 min), as the claim runs inside the rebalance, where the consumer does not poll.
+    /// </summary>
+    public TimeSpan ClaimTimeout { get; init; } = TimeSpan.FromMinutes(4);
 
     private readonly uint _owner = BitConverter.ToUInt32(System.Security.Cryptography.RandomNumberGenerator.GetBytes(4)) | 1;
     private readonly IClickHouseStore _store;
@@ -48,7 +51,10 @@ public sealed class CheckpointStore : IResumePositions
     private readonly TableWriter _writer;
     private readonly ConcurrentDictionary<(int Partition, long Generation), (long Offset, byte[] State)> _restorable = new();
 
-    public CheckpointStore(IClickHouseStore store, string database, string job, string topic, SinkOptions? options = null)
+    /// <param name="warn">Where stalled checkpoint writes are reported (see <see cref="TableWriter.Warn"/>).</param>
+    /// <param name="inform">Where their end is reported.</param>
+    public CheckpointStore(IClickHouseStore store, string database, string job, string topic, SinkOptions? options = null,
+        Action<string>? warn = null, Action<string>? inform = null)
     {
         ArgumentNullException.ThrowIfNull(store);
         _store = store;
@@ -56,7 +62,7 @@ public sealed class CheckpointStore : IResumePositions
         Job = job;
         _topic = topic;
         _table = $"{database}.{TableName}";
-        _writer = new TableWriter(store, _table, options);
+        _writer = new TableWriter(store, _table, options) { Warn = warn, Inform = inform };
     }
 
     /// <summary>

@@ -20,7 +20,8 @@ public sealed record ResultTables<TEvent, TKey, TResult>(Func<IReadOnlyList<Wind
 /// its deduplication token), checkpoints into <see cref="CheckpointStore.TableName"/> through <paramref name="checkpoints"/>.
 /// </summary>
 public sealed class ClickHouseResultsStore<TEvent, TKey, TResult>(
-    IClickHouseStore store, string database, CheckpointStore checkpoints, ResultTables<TEvent, TKey, TResult> tables, Action<string>? warn = null)
+    IClickHouseStore store, string database, CheckpointStore checkpoints, ResultTables<TEvent, TKey, TResult> tables, Action<string>? warn = null,
+    Action<string>? inform = null)
     : IResultsStore<TEvent, TKey, TResult>
     where TKey : notnull
 {
@@ -29,7 +30,7 @@ public sealed class ClickHouseResultsStore<TEvent, TKey, TResult>(
 
     private readonly Dictionary<string, TableWriter> _writers = [];
     private readonly TableWriter? _eventWriter = tables.AcceptedEvents is { } accepted
-        ? new TableWriter(store, $"{database}.{accepted.Table}", VersionedRows) { Warn = warn }
+        ? new TableWriter(store, $"{database}.{accepted.Table}", VersionedRows) { Warn = warn, Inform = inform }
         : null;
 
     public string Description => $"{store.Description} (database {database})";
@@ -58,7 +59,9 @@ public sealed class ClickHouseResultsStore<TEvent, TKey, TResult>(
 
     public long FailedWriteAttempts => ResultWriters.Append(_eventWriter).Sum(w => w?.Counters.FailedAttempts ?? 0) + checkpoints.Counters.FailedAttempts;
 
-    public IReadOnlyList<(string Table, WriterCounters Counters)> Sinks => [.. ResultWriters.Append(_eventWriter).OfType<TableWriter>().Select(w => (w.TableName, w.Counters))];
+    /// <summary>The results' and accepted events' writers, then the checkpoints'.</summary>
+    public IReadOnlyList<(string Table, WriterCounters Counters)> Sinks =>
+        [.. ResultWriters.Append(_eventWriter).OfType<TableWriter>().Select(w => (w.TableName, w.Counters)), (CheckpointStore.TableName, checkpoints.Counters)];
 
     private TableWriter[] ResultWriters
     {
@@ -77,7 +80,7 @@ public sealed class ClickHouseResultsStore<TEvent, TKey, TResult>(
         {
             if (!_writers.TryGetValue(table, out var writer))
             {
-                _writers[table] = writer = new TableWriter(store, $"{database}.{table}", VersionedRows) { Warn = warn };
+                _writers[table] = writer = new TableWriter(store, $"{database}.{table}", VersionedRows) { Warn = warn, Inform = inform };
             }
 
             return writer;

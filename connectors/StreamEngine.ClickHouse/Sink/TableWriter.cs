@@ -24,14 +24,24 @@ public sealed class TableWriter
 {
     /// <summary>
     /// ClickHouse errors that pass: TIMEOUT_EXCEEDED, TOO_MANY_SIMULTANEOUS_QUERIES, SOCKET_TIMEOUT, NETWORK_ERROR,
-    /// MEMORY_LIMIT_EXCEEDED, TOO_MANY_PARTS, KEEPER_EXCEPTION. Anything else (a bad query, a missing table) is not
-    /// cured by waiting and stops the job at once.
+    /// MEMORY_LIMIT_EXCEEDED, TOO_MANY_PARTS, KEEPER_EXCEPTION, and a full disk (<see cref="IsDiskFull"/>). Anything
+    /// else (a bad query, a missing table) is not cured by waiting and stops the job at once.
     /// </summary>
     private static readonly HashSet<int> TransientCodes = [159, 202, 209, 210, 241, 252, 999];
+
+    /// <summary>NOT_ENOUGH_SPACE: ClickHouse could not reserve room for a part.</summary>
+    private const int NotEnoughSpace = 243;
+
+    /// <summary>How often a stall that goes on is reported again.</summary>
+    private static readonly TimeSpan StallReminder = TimeSpan.FromMinutes(1);
 
     private readonly IClickHouseStore _store;
     private readonly string _table;
     private readonly ResiliencePipeline _pipeline;
+    private readonly TimeProvider _clock;
+    private readonly Lock _stallLock = new();
+    private WriteStall? _stall;
+    private DateTimeOffset _stallReported;
     private volatile bool _deduplicating;
     private readonly bool _dropRepeatedBlocks;
 
@@ -50,9 +60,10 @@ public sealed class TableWriter
         _dropRepeatedBlocks = options.DropRepeatedBlocks;
         _store = store;
         _table = table;
+        _clock = clock ?? TimeProvider.System;
         TableName = table[(table.LastIndexOf('.') + 1)..];
         var transient = new PredicateBuilder().Handle<ClickHouseException>(IsTransient).Handle<HttpRequestException>().Handle<TimeoutException>();
-        _pipeline = new ResiliencePipelineBuilder { TimeProvider = clock ?? TimeProvider.System }
+        _pipeline = new ResiliencePipelineBuilder { TimeProvider = _clock }
             .AddTimeout(options.GiveUpAfter)
             .AddRetry(new RetryStrategyOptions
             {
@@ -82,13 +93,36 @@ public sealed class TableWriter
 
     public string Table => _table;
 
-    /// <summary>Where a refused deduplication setting is reported (the writer goes on without it).</summary>
+    /// <summary>Where a stalled write (and once a minute while it lasts) and a refused deduplication setting are reported.</summary>
     public Action<string>? Warn { get; init; }
+
+    /// <summary>Where the end of a stall is reported.</summary>
+    public Action<string>? Inform { get; init; }
 
     /// <summary>The table's name without its database (the <c>table</c> label of sink metrics).</summary>
     public string TableName { get; }
 
-    public WriterCounters Counters => new(Interlocked.Read(ref _batches), Interlocked.Read(ref _rows), Interlocked.Read(ref _failedAttempts), Interlocked.Read(ref _retries));
+    public WriterCounters Counters
+    {
+        get
+        {
+            lock (_stallLock)
+            {
+                return new(Interlocked.Read(ref _batches), Interlocked.Read(ref _rows), Interlocked.Read(ref _failedAttempts), Interlocked.Read(ref _retries)) { Stall = _stall };
+            }
+        }
+    }
+
+    /// <summary>
+    /// Whether ClickHouse refused the write for want of disk space: it could not reserve room for a part
+    /// (NOT_ENOUGH_SPACE), or writing a file failed with ENOSPC (CANNOT_WRITE_TO_FILE_DESCRIPTOR and the like carry
+    /// the system's message). Transient: the write waits until space returns.
+    /// </summary>
+    public static bool IsDiskFull(ClickHouseException error)
+    {
+        ArgumentNullException.ThrowIfNull(error);
+        return error.Code == NotEnoughSpace || error.Message.Contains("No space left on device", StringComparison.OrdinalIgnoreCase);
+    }
 
     /// <summary>
     /// Writes the batch; completes only once ClickHouse has it. <paramref name="correlationId"/> goes with the insert as
@@ -108,7 +142,7 @@ public sealed class TableWriter
         {
             await EnsureDeduplicationAsync(ct);
             await _store.InsertAsync(_table, batch, token, correlationId, ct);
-        }, "accept a batch for", cancellationToken);
+        }, "write a batch to", cancellationToken);
         Interlocked.Increment(ref _batches);
         Interlocked.Add(ref _rows, batch.Length);
         EngineTelemetry.SinkWriteDuration.Record(Stopwatch.GetElapsedTime(started).TotalSeconds, new KeyValuePair<string, object?>("table", TableName));
@@ -118,7 +152,7 @@ public sealed class TableWriter
     public async Task<string> QueryAsync(string sql, CancellationToken cancellationToken = default)
     {
         var output = "";
-        await ResilientAsync(async ct => output = await _store.QueryAsync(sql, ct), "answer a query on", cancellationToken);
+        await ResilientAsync(async ct => output = await _store.QueryAsync(sql, ct), "answer a query about", cancellationToken);
         return output;
     }
 
@@ -135,6 +169,11 @@ public sealed class TableWriter
                 catch (Exception e) when (e is ClickHouseException or HttpRequestException or TimeoutException)
                 {
                     Interlocked.Increment(ref _failedAttempts);
+                    if (e is not ClickHouseException error || IsTransient(error))
+                    {
+                        Stalled(what, e);
+                    }
+
                     throw;
                 }
             }, cancellationToken);
@@ -142,6 +181,48 @@ public sealed class TableWriter
         catch (Polly.Timeout.TimeoutRejectedException e)
         {
             throw new ClickHouseException($"{_store.Description} did not {what} {_table} within the retry limit; stopping rather than dropping data", e);
+        }
+
+        Unstalled();
+    }
+
+    /// <summary>A failure that will be retried: the stall starts (reported) or goes on (its reason updated, reported once a minute).</summary>
+    private void Stalled(string what, Exception error)
+    {
+        var now = _clock.GetUtcNow();
+        var reason = error is ClickHouseException clickHouse && IsDiskFull(clickHouse)
+            ? $"out of disk space: {error.Message}"
+            : error.Message;
+        DateTimeOffset since;
+        bool report;
+        lock (_stallLock)
+        {
+            since = _stall?.Since ?? now;
+            report = _stall is null || now - _stallReported >= StallReminder;
+            _stall = new WriteStall(since, reason);
+            if (report)
+            {
+                _stallReported = now;
+            }
+        }
+
+        if (report)
+        {
+            Warn?.Invoke($"{_store.Description} has failed for {(now - since).TotalSeconds:F0} s to {what} {_table}; retrying (the results wait, and the source is held back once enough of them do): {reason}");
+        }
+    }
+
+    private void Unstalled()
+    {
+        WriteStall? ended;
+        lock (_stallLock)
+        {
+            (ended, _stall) = (_stall, null);
+        }
+
+        if (ended is not null)
+        {
+            Inform?.Invoke($"{_store.Description} takes {_table} again after {(_clock.GetUtcNow() - ended.Since).TotalSeconds:F0} s of failures");
         }
     }
 
@@ -155,7 +236,16 @@ public sealed class TableWriter
 
         try
         {
-            await _store.ExecuteAsync($"ALTER TABLE {ClickHouseSql.Identifier(_table)} MODIFY SETTING non_replicated_deduplication_window = {DeduplicationWindow}", cancellationToken);
+            // Set once per table, not at every start: each ALTER rewrites the table's metadata file.
+            var dot = _table.IndexOf('.', StringComparison.Ordinal);
+            var definition = await _store.QueryAsync(
+                $"SELECT create_table_query FROM system.tables WHERE database = {ClickHouseSql.Literal(_table[..Math.Max(0, dot)])} AND name = {ClickHouseSql.Literal(_table[(dot + 1)..])}",
+                cancellationToken);
+            if (!definition.Contains($"non_replicated_deduplication_window = {DeduplicationWindow}", StringComparison.Ordinal))
+            {
+                await SchemaChangeSafety.ThrowIfDiskNearlyFullAsync(_store, $"setting the deduplication window of {_table}", cancellationToken);
+                await _store.ExecuteAsync($"ALTER TABLE {ClickHouseSql.Identifier(_table)} MODIFY SETTING non_replicated_deduplication_window = {DeduplicationWindow}", cancellationToken);
+            }
         }
         catch (ClickHouseException e) when (!IsTransient(e))
         {
@@ -167,7 +257,7 @@ public sealed class TableWriter
     }
 
     /// <summary>Code 0: no ClickHouse code at all, i.e. the server was not reached.</summary>
-    private static bool IsTransient(ClickHouseException error) => error.Code == 0 || TransientCodes.Contains(error.Code);
+    private static bool IsTransient(ClickHouseException error) => error.Code == 0 || TransientCodes.Contains(error.Code) || IsDiskFull(error);
 
     /// <summary>
     /// XxHash128 of the batch in Arrow IPC: the same rows give the same token, whoever sends them. Not cryptographic:

@@ -34,10 +34,15 @@ public sealed class SchemaMigrator(IClickHouseStore store, string database = "ad
         }
 
         var db = ClickHouseSql.Identifier(Database);
-        await store.ExecuteAsync($"CREATE DATABASE IF NOT EXISTS {db}", cancellationToken);
-        await store.ExecuteAsync(
-            $"CREATE TABLE IF NOT EXISTS {db}.schema_migrations (version UInt32, name String, checksum String, applied_at DateTime64(3, 'UTC')) " +
-            "ENGINE = ReplacingMergeTree ORDER BY version", cancellationToken);
+        // Schema changes only with room for them (SchemaChangeSafety); a store that needs none starts on a full disk.
+        if ((await store.QueryAsync($"EXISTS TABLE {db}.schema_migrations", cancellationToken)).Trim() != "1")
+        {
+            await SchemaChangeSafety.ThrowIfDiskNearlyFullAsync(store, $"creating {Database}", cancellationToken);
+            await store.ExecuteAsync($"CREATE DATABASE IF NOT EXISTS {db}", cancellationToken);
+            await store.ExecuteAsync(
+                $"CREATE TABLE IF NOT EXISTS {db}.schema_migrations (version UInt32, name String, checksum String, applied_at DateTime64(3, 'UTC')) " +
+                "ENGINE = ReplacingMergeTree ORDER BY version", cancellationToken);
+        }
         var applied = (await store.QueryAsync($"SELECT version, argMax(checksum, applied_at) FROM {db}.schema_migrations GROUP BY version", cancellationToken))
             .Split('\n', StringSplitOptions.RemoveEmptyEntries)
             .Select(line => line.Split('\t'))
@@ -57,6 +62,7 @@ public sealed class SchemaMigrator(IClickHouseStore store, string database = "ad
                 continue;
             }
 
+            await SchemaChangeSafety.ThrowIfDiskNearlyFullAsync(store, $"migration {migration.Version} ({migration.Name})", cancellationToken);
             foreach (var statement in migration.Statements)
             {
                 await store.ExecuteAsync(statement.Replace("{database}", db, StringComparison.Ordinal), cancellationToken);

@@ -40,6 +40,7 @@ public sealed class KafkaSource<TEvent> : IPartitionedSource<TEvent>
     private readonly Dictionary<int, long> _nextToRead = [];  // consumer thread only; -1: the partition's beginning
     private readonly Dictionary<int, long> _generations = [];  // consumer thread only: the assignment each partition is held as
     private readonly HashSet<int> _endsReached = [];           // consumer thread only: partitions read to their end in this poll
+    private readonly Queue<SourceSignal> _overflow = new();    // consumer thread only: signals polled while the channel was full, in order
     private readonly ConcurrentDictionary<int, long> _lost = new(); // partition -> the generation it was lost as, until assigned again
     private readonly TaskCompletionSource _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private Thread? _thread;
@@ -52,6 +53,8 @@ public sealed class KafkaSource<TEvent> : IPartitionedSource<TEvent>
     private int _partitionCount = -1; // statistics thread only
     private volatile string? _fatal;
     private volatile bool _caughtUp;
+    private volatile int _overflowing; // _overflow.Count, for other threads
+    private volatile bool _paused;     // the partitions are paused: the statistics' high watermarks are stale
 
     public KafkaSource(KafkaSourceOptions options, IResumePositions positions, IEventFormat<TEvent> format, Action<string>? log = null)
     {
@@ -110,7 +113,7 @@ public sealed class KafkaSource<TEvent> : IPartitionedSource<TEvent>
     /// high watermark (asked of the brokers, not taken from the periodic statistics), and the pipeline has taken
     /// everything read. Any message read clears it.
     /// </summary>
-    public bool IsCaughtUp => _caughtUp && _signals.Reader.Count == 0;
+    public bool IsCaughtUp => _caughtUp && _signals.Reader.Count == 0 && _overflowing == 0;
 
     public string Description => $"reading {_options.Topic} at {_options.BootstrapServers} as group {_options.GroupId}";
 
@@ -203,6 +206,7 @@ public sealed class KafkaSource<TEvent> : IPartitionedSource<TEvent>
         var backoff = TimeSpan.FromMilliseconds(100);
         var lastCommit = DateTime.UtcNow;
         var lastCaughtUpCheck = DateTime.MinValue;
+        var lastPausedLag = DateTime.MinValue;
         var paused = false;
         while (!_stop.IsCancellationRequested)
         {
@@ -211,10 +215,26 @@ public sealed class KafkaSource<TEvent> : IPartitionedSource<TEvent>
                 throw new KafkaSourceException($"kafka source stopped on a fatal client error: {fatal}");
             }
 
-            if (paused && _signals.Reader.Count <= _options.MaxBufferedBatches / 2)
+            if (paused)
             {
-                consumer.Resume(consumer.Assignment);
-                paused = false;
+                // Paused, the loop still polls (an empty poll: the group keeps the member, it is not evicted after
+                // max.poll.interval.ms however long the pipeline is stuck) and hands over what waits as room comes.
+                DrainOverflow();
+                if (_overflow.Count == 0 && _signals.Reader.Count <= _options.MaxBufferedBatches / 2)
+                {
+                    consumer.Resume(consumer.Assignment);
+                    paused = _paused = false;
+                }
+                else
+                {
+                    consumer.Pause(consumer.Assignment); // partitions assigned meanwhile start paused too
+                    _paused = true;
+                    if (DateTime.UtcNow - lastPausedLag > _options.StatisticsInterval)
+                    {
+                        ReadLagWhilePaused(consumer);
+                        lastPausedLag = DateTime.UtcNow;
+                    }
+                }
             }
 
             try
@@ -379,21 +399,38 @@ public sealed class KafkaSource<TEvent> : IPartitionedSource<TEvent>
         return paused;
     }
 
+    /// <summary>
+    /// Hands a polled signal to the pipeline, or, when it has no room, keeps it (in order) and pauses the partitions:
+    /// the poll thread never blocks on the pipeline, so it keeps polling and stays in the group.
+    /// </summary>
     private bool Hand(IConsumer<byte[], byte[]> consumer, bool paused, SourceSignal signal)
     {
-        if (!_signals.Writer.TryWrite(signal))
+        if (_overflow.Count == 0 && _signals.Writer.TryWrite(signal))
         {
-            if (!paused)
-            {
-                consumer.Pause(consumer.Assignment);
-                paused = true;
-                Interlocked.Increment(ref _pauses);
-            }
+            return paused;
+        }
 
-            Write(signal);
+        _overflow.Enqueue(signal);
+        _overflowing = _overflow.Count;
+        if (!paused)
+        {
+            consumer.Pause(consumer.Assignment);
+            paused = _paused = true;
+            Interlocked.Increment(ref _pauses);
         }
 
         return paused;
+    }
+
+    /// <summary>Moves kept signals into the channel while it has room.</summary>
+    private void DrainOverflow()
+    {
+        while (_overflow.TryPeek(out var next) && _signals.Writer.TryWrite(next))
+        {
+            _overflow.Dequeue();
+        }
+
+        _overflowing = _overflow.Count;
     }
 
     /// <summary>Every assigned partition read up to its high watermark (a partition never read: empty).</summary>
@@ -431,11 +468,20 @@ public sealed class KafkaSource<TEvent> : IPartitionedSource<TEvent>
         }
     }
 
-    /// <summary>Waits for room in the channel (the pipeline is reading), unless the source is stopping.</summary>
+    /// <summary>
+    /// Writes a partition change from a rebalance callback, after the polled signals kept before it (the pipeline sees
+    /// everything in order); blocks while the channel is full, as the rebalance must wait for the pipeline anyway.
+    /// </summary>
     private void Write(SourceSignal signal)
     {
         try
         {
+            while (_overflow.TryDequeue(out var kept))
+            {
+                _signals.Writer.WriteAsync(kept, _stop.Token).AsTask().GetAwaiter().GetResult();
+                _overflowing = _overflow.Count;
+            }
+
             _signals.Writer.WriteAsync(signal, _stop.Token).AsTask().GetAwaiter().GetResult();
         }
         catch (OperationCanceledException)
@@ -480,6 +526,7 @@ public sealed class KafkaSource<TEvent> : IPartitionedSource<TEvent>
             // The client's own word that a partition is read to its end: the only thing that may make it idle.
             EnablePartitionEof = true,
             StatisticsIntervalMs = (int)_options.StatisticsInterval.TotalMilliseconds,
+            MaxPollIntervalMs = (int)_options.MaxPollInterval.TotalMilliseconds,
         };
         config.Set("group.protocol", "consumer");
         // librdkafka's default of 1000 ms caps every consumer on the embedded cluster at 120-140k msg/s (DESIGN.md).
@@ -586,6 +633,27 @@ public sealed class KafkaSource<TEvent> : IPartitionedSource<TEvent>
         }
     }
 
+    /// <summary>
+    /// A paused partition is not fetched, so the statistics' high watermark stands still while producers go on: the
+    /// lag a held-back source reports is asked of the brokers instead (what was produced minus what was read).
+    /// </summary>
+    private void ReadLagWhilePaused(IConsumer<byte[], byte[]> consumer)
+    {
+        foreach (var partition in consumer.Assignment)
+        {
+            try
+            {
+                var marks = consumer.QueryWatermarkOffsets(partition, TimeSpan.FromSeconds(1));
+                var next = _nextToRead.GetValueOrDefault(partition.Partition.Value, -1);
+                _lag[partition.Partition.Value] = Math.Max(0, marks.High.Value - (next >= 0 ? next : marks.Low.Value));
+            }
+            catch (KafkaException)
+            {
+                // A broker is unreachable: the last figure stands.
+            }
+        }
+    }
+
     private void ReadLag(string statistics)
     {
         using var json = JsonDocument.Parse(statistics);
@@ -613,7 +681,7 @@ public sealed class KafkaSource<TEvent> : IPartitionedSource<TEvent>
                 lag = high - Math.Max(0, Long(value, "lo_offset"));
             }
 
-            if (lag >= 0)
+            if (lag >= 0 && !_paused)
             {
                 _lag[id] = lag;
             }

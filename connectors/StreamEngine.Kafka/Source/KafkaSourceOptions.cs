@@ -33,6 +33,12 @@ public sealed record KafkaSourceOptions
     /// </summary>
     public TimeSpan DeadLetterDeliveryTimeout { get; init; } = TimeSpan.FromSeconds(60);
 
+    /// <summary>
+    /// How long the consumer may go without polling before it leaves its group (librdkafka's <c>max.poll.interval.ms</c>).
+    /// The source polls while it holds the pipeline's input back, so only a poll thread stuck in a rebalance comes near it.
+    /// </summary>
+    public TimeSpan MaxPollInterval { get; init; } = TimeSpan.FromMinutes(5);
+
     /// <summary>Interval of librdkafka statistics (consumer lag per partition).</summary>
     public TimeSpan StatisticsInterval { get; init; } = TimeSpan.FromSeconds(5);
 

@@ -55,6 +55,8 @@ public sealed class EngineMetrics : IDisposable
             description: "Checkpoints that found partitions claimed by a newer assignment (another process) and wrote nothing of them");
         _meter.CreateObservableCounter("streamengine_topic_partition_count_changes", () => PerJob(s => s.PartitionCountChanges),
             description: "Changes of the source topic's partition count seen (keys move between partitions: duplicates across the change can count twice)");
+        _meter.CreateObservableCounter("streamengine_source_pauses", () => PerJob(s => s.SourcePauses),
+            description: "Times the source paused its partitions because the pipeline had no room (it keeps polling; the partitions resume once there is)");
         _meter.CreateObservableCounter("streamengine_checkpoint_side_output_failures", () => PerJob(s => s.SideOutputFailures),
             description: "Checkpoints not stored because late records were not delivered (retried with backoff)");
         _meter.CreateObservableGauge("streamengine_consumer_lag_messages", () => PerPartition((t, p) => t.PartitionLag.TryGetValue(p, out var lag) ? lag : null),
@@ -70,6 +72,10 @@ public sealed class EngineMetrics : IDisposable
             unit: "s", description: "Now minus the job's watermark (the lowest over its partitions): how far event time lags behind the clock");
         _meter.CreateObservableGauge("streamengine_open_windows", () => PerWindow(w => w.OpenWindows), description: "Windows open in the job's state");
         _meter.CreateObservableGauge("streamengine_dedup_tracked_ids", () => PerWindow(w => w.TrackedIds), description: "Event ids remembered for deduplication");
+        _meter.CreateObservableGauge("streamengine_pending_rows", () => jobs().Where(j => j.Telemetry.Topic.Length > 0).Select(j => new Measurement<long>(j.Telemetry.PendingRows, Tag("job", j.Name))),
+            description: "Result rows and accepted events waiting for the next checkpoint to write them (bounded: at the bound the source is held back)");
+        _meter.CreateObservableGauge("streamengine_source_held_back", () => jobs().Where(j => j.Telemetry.Topic.Length > 0).Select(j => new Measurement<long>(j.Telemetry.SourceHeldBack ? 1 : 0, Tag("job", j.Name))),
+            description: "1 while the job's source waits for the store to take the rows waiting");
         _meter.CreateObservableGauge("streamengine_state_bytes", () => jobs().Where(j => j.Telemetry.Topic.Length > 0).Select(j => new Measurement<long>(j.Telemetry.StateBytes, Tag("job", j.Name))),
             unit: "By", description: "Bytes of the assigned partitions' state at their last checkpoint");
 
@@ -77,6 +83,11 @@ public sealed class EngineMetrics : IDisposable
         _meter.CreateObservableCounter("streamengine_sink_batches", () => PerTable(c => c.Batches), description: "Batches written to a ClickHouse table");
         _meter.CreateObservableCounter("streamengine_sink_rows", () => PerTable(c => c.Rows), description: "Rows written to a ClickHouse table");
         _meter.CreateObservableCounter("streamengine_sink_errors", () => PerTable(c => c.FailedAttempts), description: "Writes to a ClickHouse table that failed (and were retried)");
+        _meter.CreateObservableGauge("streamengine_sink_stalled_seconds", () =>
+                from job in jobs()
+                from sink in job.Telemetry.Sinks
+                select new Measurement<double>(sink.Counters.Stall is { } stall ? Math.Max(0, (clock.GetUtcNow() - stall.Since).TotalSeconds) : 0, Tag("job", job.Name), Tag("table", sink.Table)),
+            unit: "s", description: "How long the write under way to a table has been failing and retried (0: writing normally)");
         _meter.CreateObservableCounter("streamengine_sink_rows_written", () => PerJob(s => s.ResultRows), description: "Result rows written to ClickHouse");
         _meter.CreateObservableCounter("streamengine_sink_failed_attempts", () => PerJob(s => s.FailedWrites), description: "ClickHouse writes that failed and were retried");
 

@@ -5,7 +5,8 @@ namespace StreamEngine.Host.Observability;
 
 /// <summary>
 /// What <c>/readyz</c> asks: a job runs; each job that reads Kafka holds partitions, has caught up once and lags no
-/// more than <see cref="EngineHttpOptions.MaxReadyLag"/>; the ClickHouse sink answers. An orchestrator routes no
+/// more than <see cref="EngineHttpOptions.MaxReadyLag"/>; no write of a job has been failing (the store down, full
+/// or refusing) and no source is held back for it; the ClickHouse sink answers. An orchestrator routes no
 /// dashboard traffic to an engine that is not ready, and a rolling update waits for it.
 /// </summary>
 public static class Readiness
@@ -26,6 +27,19 @@ public static class Readiness
         foreach (var job in jobs)
         {
             var telemetry = job.Telemetry;
+            foreach (var (table, counters) in telemetry.Sinks)
+            {
+                if (counters.Stall is { } stall)
+                {
+                    problems.Add($"{job.Name} cannot write {table} (failing for {Math.Max(0, (DateTimeOffset.UtcNow - stall.Since).TotalSeconds):F0} s, retrying): {stall.Reason}");
+                }
+            }
+
+            if (telemetry.SourceHeldBack)
+            {
+                problems.Add($"{job.Name} holds its source back: {telemetry.PendingRows:N0} rows wait for the store");
+            }
+
             if (telemetry.Topic.Length == 0)
             {
                 continue;

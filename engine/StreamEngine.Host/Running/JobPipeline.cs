@@ -40,7 +40,8 @@ public static class JobPipeline
         await new SchemaMigrator(store, database).ApplyAsync(
             [.. CheckpointStore.Migrations, .. job.Schema.Concat(rawEvents ? RawEvents.Schema : []).Select(m => new Migration(m.Version, m.Name, [.. m.Statements]))],
             cancellationToken);
-        var checkpoints = new CheckpointStore(store, database, job.Name, topic);
+        var maxPollInterval = TimeSpan.FromMilliseconds(settings.WholeNumber("kafka.max.poll.interval.ms"));
+        var checkpoints = new CheckpointStore(store, database, job.Name, topic, warn: m => jobLog.Warn(m), inform: jobLog.Info) { ClaimTimeout = maxPollInterval * 0.8 };
         if (forgetPositions)
         {
             await checkpoints.ForgetAsync(cancellationToken);
@@ -55,9 +56,10 @@ public static class JobPipeline
             {
                 AcceptedEvents = rawEvents ? (RawEvents.Table, events => RawEvents.ToRows(events, names)) : null,
             },
-            warning => jobLog.Warn(warning));
+            m => jobLog.Warn(m), jobLog.Info);
         var source = new KafkaSource<AdEvent>(
-            new KafkaSourceOptions { BootstrapServers = bootstrap, GroupId = group, Topic = topic, DeadLetterTopic = $"{topic}.dlq", ClientSettings = settings.KafkaClientSettings },
+            new KafkaSourceOptions { BootstrapServers = bootstrap, GroupId = group, Topic = topic, DeadLetterTopic = $"{topic}.dlq", ClientSettings = settings.KafkaClientSettings,
+                MaxPollInterval = maxPollInterval },
             checkpoints, new AdEventFormat(symbols), jobLog.Info);
         var late = new LateEventWriter<AdEvent>(bootstrap, $"{topic}.late", topic, new AdEventFormat(symbols), settings.KafkaClientSettings);
         var spec = new StreamingJobSpec<AdEvent, TKey, TResult>(job.Name, (events, context) => job.Build(events, context, symbols))
@@ -71,7 +73,8 @@ public static class JobPipeline
                 EmitAcceptedEvents = rawEvents,
             },
         };
-        var running = new StreamingJob<AdEvent, TKey, TResult>(spec, source, results, late, jobLog, live: live);
+        var options = new StreamingJobOptions { MaxPendingRows = (int)settings.WholeNumber("pipeline.max_pending_rows") };
+        var running = new StreamingJob<AdEvent, TKey, TResult>(spec, source, results, late, jobLog, options, live);
         running.Start();
         return running;
     }

@@ -5,7 +5,17 @@ using StreamEngine.Core.Windowing;
 namespace StreamEngine.Runtime.Ports;
 
 /// <summary>Totals of one table's writer.</summary>
-public readonly record struct WriterCounters(long Batches, long Rows, long FailedAttempts, long Retries);
+public readonly record struct WriterCounters(long Batches, long Rows, long FailedAttempts, long Retries)
+{
+    /// <summary>The write under way keeps failing and is being retried (null: the last attempt succeeded or none failed yet).</summary>
+    public WriteStall? Stall { get; init; }
+}
+
+/// <summary>
+/// A write that has not gone through since <paramref name="Since"/>: the store keeps refusing it for a reason that
+/// waiting can cure (unreachable, overloaded, out of disk space). Everything after it waits, and the source is held back.
+/// </summary>
+public sealed record WriteStall(DateTimeOffset Since, string Reason);
 
 /// <summary>
 /// Where a job's results and checkpoints are stored (ClickHouse in production, in memory in the job test driver), with

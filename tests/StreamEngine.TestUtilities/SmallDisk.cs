@@ -26,7 +26,8 @@ public sealed class SmallDisk : IDisposable
     public static SmallDisk Mount(string path, int megabytes)
     {
         Directory.CreateDirectory(path);
-        Run(RequiredTool.Find("mount"), "-t", "tmpfs", "-o", $"size={megabytes}m,mode=0700", "tmpfs", path);
+        // Owned by whoever runs the tests, also when only sudo may mount.
+        AsRoot("mount", "-t", "tmpfs", "-o", $"size={megabytes}m,mode=0700,uid={Id("-u")},gid={Id("-g")}", "tmpfs", path);
         return new SmallDisk(path);
     }
 
@@ -65,23 +66,41 @@ public sealed class SmallDisk : IDisposable
     {
         try
         {
-            Run(RequiredTool.Find("umount"), Path);
+            AsRoot("umount", Path);
         }
         catch (InvalidOperationException)
         {
-            Run(RequiredTool.Find("umount"), "-l", Path);
+            AsRoot("umount", "-l", Path);
         }
     }
 
-    private static void Run(string command, params string[] arguments)
+    /// <summary>Runs a command as root: directly when the tests run as root (CI), else through <c>sudo -n</c>.</summary>
+    private static void AsRoot(string command, params string[] arguments)
+    {
+        if (Id("-u") == "0")
+        {
+            Run(RequiredTool.Find(command), arguments);
+        }
+        else
+        {
+            Run(RequiredTool.Find("sudo"), ["-n", RequiredTool.Find(command), .. arguments]);
+        }
+    }
+
+    private static string Id(string which) => Run(RequiredTool.Find("id"), which).Trim();
+
+    private static string Run(string command, params string[] arguments)
     {
         using var process = Process.Start(new ProcessStartInfo(command, arguments) { RedirectStandardError = true, RedirectStandardOutput = true })!;
+        var output = process.StandardOutput.ReadToEnd();
         var error = process.StandardError.ReadToEnd();
         process.WaitForExit();
         if (process.ExitCode != 0)
         {
             throw new InvalidOperationException(
-                $"{command} {string.Join(' ', arguments)} failed ({process.ExitCode}): {error.Trim()} (mounting a tmpfs needs root; the CI runner is root)");
+                $"{command} {string.Join(' ', arguments)} failed ({process.ExitCode}): {error.Trim()} (mounting a tmpfs needs root or passwordless sudo; the CI runner is root)");
         }
+
+        return output;
     }
 }

@@ -10,8 +10,12 @@ using StreamEngine.Bench;
 //   dotnet run -c Release --project bench/StreamEngine.Bench -- e2e [--events 5000000] [--partitions 128] [--repetitions 3] [--contenders raw,hand,...]
 //     [--event-time-rate 500000]   (how dense event time is: a 500k events/s stream's by default)
 //   dotnet run -c Release --project bench/StreamEngine.Bench -- nexmark [--events 10000000] [--repetitions 5]
+//   dotnet run -c Release --project bench/StreamEngine.Bench -- soak [--rate 20000] [--minutes 20] [--partitions 12] [--warm-up 3]
 switch (args)
 {
+    case ["soak", .. var soak]:
+        return await Soak.RunAsync(Option(soak, "--rate", 20_000), TimeSpan.FromMinutes(Option(soak, "--minutes", 20)), Option(soak, "--partitions", 12),
+            TimeSpan.FromMinutes(Option(soak, "--warm-up", 3)));
     case ["e2e-kafka"]:
         return StreamEngine.Bench.EndToEnd.E2eHarness.HostKafka();
     case ["e2e-run", .. var run]:
@@ -112,3 +116,9 @@ foreach (var result in results)
 }
 
 return 0;
+
+static int Option(string[] options, string name, int fallback)
+{
+    var at = Array.IndexOf(options, name);
+    return at >= 0 && at + 1 < options.Length ? int.Parse(options[at + 1], CultureInfo.InvariantCulture) : fallback;
+}

@@ -15,6 +15,9 @@ public readonly record struct PipelineStatus(long MessagesIn, long Events, long 
     /// <summary>Times the source paused its partitions because the pipeline had no room for what it polled.</summary>
     public long SourcePauses { get; init; }
 
+    /// <summary>Messages deleted from the topic by retention before the source read them (lost; each gap is logged as an error).</summary>
+    public long LostToRetention { get; init; }
+
     /// <summary>Times the source saw its topic's partition count change.</summary>
     public long PartitionCountChanges { get; init; }
 }

@@ -85,6 +85,7 @@ public sealed class StreamingJob<TEvent, TKey, TResult> : IRunningJob
                 SideOutputFailures = Interlocked.Read(ref _sideOutputFailures),
                 PartitionCountChanges = counters.PartitionCountChanges,
                 SourcePauses = counters.Pauses,
+                LostToRetention = counters.LostToRetention,
             };
         }
     }

@@ -49,6 +49,7 @@ public sealed class KafkaSource<TEvent> : IPartitionedSource<TEvent>
     private long _deadLettered;
     private long _pauses;
     private long _transientErrors;
+    private long _lostToRetention;
     private long _partitionCountChanges;
     private int _partitionCount = -1; // statistics thread only
     private volatile string? _fatal;
@@ -78,6 +79,7 @@ public sealed class KafkaSource<TEvent> : IPartitionedSource<TEvent>
         Interlocked.Read(ref _pauses), Interlocked.Read(ref _transientErrors))
     {
         PartitionCountChanges = Interlocked.Read(ref _partitionCountChanges),
+        LostToRetention = Interlocked.Read(ref _lostToRetention),
     };
 
     /// <summary>Consumer lag per partition from librdkafka's statistics: messages behind the high watermark not yet read.</summary>
@@ -104,6 +106,9 @@ public sealed class KafkaSource<TEvent> : IPartitionedSource<TEvent>
 
     /// <summary>Most incoming trace contexts kept between two <see cref="TakeTraceLinks"/>.</summary>
     public const int MaxTraceLinks = 32;
+
+    /// <summary>Where the source reports what an operator must act on (messages lost to retention); the plain log when unset.</summary>
+    public Action<string>? Warn { get; init; }
 
     /// <summary>The topic read.</summary>
     public string Topic => _options.Topic;
@@ -302,6 +307,12 @@ public sealed class KafkaSource<TEvent> : IPartitionedSource<TEvent>
             }
 
             var partition = result.Partition.Value;
+            var expected = _progress.TryGetValue(partition, out var sofar) ? sofar.Item1 : _nextToRead.GetValueOrDefault(partition, -1);
+            if (expected >= 0 && result.Offset.Value > expected)
+            {
+                NoteGap(consumer, result.TopicPartition, expected, result.Offset.Value);
+            }
+
             var (_, deadLettered) = _progress.GetValueOrDefault(partition);
             if (_format.TryDecode(result.Message.Value ?? [], result.Offset.Value, out var value, out var error))
             {
@@ -422,6 +433,25 @@ public sealed class KafkaSource<TEvent> : IPartitionedSource<TEvent>
         return paused;
     }
 
+    /// <summary>
+    /// The partition's offsets jumped from <paramref name="expected"/> to <paramref name="next"/>. Transaction markers
+    /// and compaction leave such gaps harmlessly; but when the log now starts beyond the expected offset (the low
+    /// watermark the fetches bring, no round trip), retention deleted those messages before they were read and the
+    /// client reset to the earliest offset. Nobody can read them any more: said loudly, and counted.
+    /// </summary>
+    private void NoteGap(IConsumer<byte[], byte[]> consumer, TopicPartition partition, long expected, long next)
+    {
+        var low = consumer.GetWatermarkOffsets(partition).Low;
+        if (low == Offset.Unset || low.Value <= expected)
+        {
+            return;
+        }
+
+        Interlocked.Add(ref _lostToRetention, next - expected);
+        (Warn ?? _log)($"kafka source: partition {partition.Partition.Value} of {partition.Topic}: offsets {expected}..{next - 1} were deleted before they were read " +
+                       $"(retention shorter than the lag); {next - expected:N0} messages are lost, reading goes on from offset {next}");
+    }
+
     /// <summary>Moves kept signals into the channel while it has room.</summary>
     private void DrainOverflow()
     {
@@ -522,6 +552,7 @@ public sealed class KafkaSource<TEvent> : IPartitionedSource<TEvent>
             GroupId = _options.GroupId,
             EnableAutoCommit = false,
             EnableAutoOffsetStore = false,
+            // Also where a position deleted by retention resets to (reported: NoteGap).
             AutoOffsetReset = AutoOffsetReset.Earliest,
             // The client's own word that a partition is read to its end: the only thing that may make it idle.
             EnablePartitionEof = true,

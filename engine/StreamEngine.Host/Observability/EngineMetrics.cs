@@ -55,6 +55,8 @@ public sealed class EngineMetrics : IDisposable
             description: "Checkpoints that found partitions claimed by a newer assignment (another process) and wrote nothing of them");
         _meter.CreateObservableCounter("streamengine_topic_partition_count_changes", () => PerJob(s => s.PartitionCountChanges),
             description: "Changes of the source topic's partition count seen (keys move between partitions: duplicates across the change can count twice)");
+        _meter.CreateObservableCounter("streamengine_messages_lost_to_retention", () => PerJob(s => s.LostToRetention),
+            description: "Messages deleted from the topic by retention before the job read them: lost to every reader (each gap is logged as an error)");
         _meter.CreateObservableCounter("streamengine_source_pauses", () => PerJob(s => s.SourcePauses),
             description: "Times the source paused its partitions because the pipeline had no room (it keeps polling; the partitions resume once there is)");
         _meter.CreateObservableCounter("streamengine_checkpoint_side_output_failures", () => PerJob(s => s.SideOutputFailures),

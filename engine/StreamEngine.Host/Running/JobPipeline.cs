@@ -60,7 +60,7 @@ public static class JobPipeline
         var source = new KafkaSource<AdEvent>(
             new KafkaSourceOptions { BootstrapServers = bootstrap, GroupId = group, Topic = topic, DeadLetterTopic = $"{topic}.dlq", ClientSettings = settings.KafkaClientSettings,
                 MaxPollInterval = maxPollInterval },
-            checkpoints, new AdEventFormat(symbols), jobLog.Info);
+            checkpoints, new AdEventFormat(symbols), jobLog.Info) { Warn = m => jobLog.Warn(m) };
         var late = new LateEventWriter<AdEvent>(bootstrap, $"{topic}.late", topic, new AdEventFormat(symbols), settings.KafkaClientSettings);
         var spec = new StreamingJobSpec<AdEvent, TKey, TResult>(job.Name, (events, context) => job.Build(events, context, symbols))
         {

@@ -8,6 +8,9 @@ public readonly record struct SourceCounters(long MessagesIn, long Decoded, long
 {
     /// <summary>Times the topic's partition count was seen to change while this source ran.</summary>
     public long PartitionCountChanges { get; init; }
+
+    /// <summary>Messages deleted from the topic (retention) before this source read them: lost to every reader, reported and counted.</summary>
+    public long LostToRetention { get; init; }
 }
 
 /// <summary>Partitions that left the pipeline: revoked (their final checkpoint ran) or lost (nothing of theirs may be written).</summary>

@@ -31,6 +31,19 @@ public sealed class EmbeddedClickHouse : IDisposable
         DataPath = path;
     }
 
+    /// <summary>
+    /// ClickHouse's query profilers off. They interrupt a query's thread every second with SIGUSR1/SIGUSR2, and in chDB
+    /// that thread is the caller's (a .NET thread-pool thread): the handler's first use of libchdb's thread-local
+    /// storage on it allocates, and a signal that lands while that thread holds malloc's lock (growing a heap) deadlocks
+    /// the thread and, in turn, every thread that allocates: the whole engine froze (seen under gdb: <c>malloc</c> in
+    /// <c>__tls_get_addr</c> in libchdb's handler, interrupting <c>mprotect</c> in <c>malloc</c>).
+    /// </summary>
+    public static IReadOnlyDictionary<string, string> NoSignals { get; } = new Dictionary<string, string>
+    {
+        ["query_profiler_real_time_period_ns"] = "0",
+        ["query_profiler_cpu_time_period_ns"] = "0",
+    };
+
     /// <summary>The data folder, or <c>:memory:</c>.</summary>
     public string DataPath { get; }
 
@@ -54,7 +67,7 @@ public sealed class EmbeddedClickHouse : IDisposable
             }
 
             var arguments = new List<string> { "clickhouse", $"--path={path}" };
-            arguments.AddRange(options.Settings.Select(s => $"--{s.Key}={s.Value}"));
+            arguments.AddRange(options.Settings.Where(s => !NoSignals.ContainsKey(s.Key)).Concat(NoSignals).Select(s => $"--{s.Key}={s.Value}"));
             var handle = ConnectNative(arguments);
             if (handle.IsInvalid)
             {

@@ -43,7 +43,8 @@ internal static class QueryGuard
     /// <summary>
     /// Settings nobody may set, in the URL or the query: they name files (format schemas, templates), hold SQL that
     /// no check sees (filters), choose an engine for a table that names none, make the Values format evaluate
-    /// expressions (file() inside inserted data), or change the read-only mode.
+    /// expressions (file() inside inserted data), or change the read-only mode. ("file" also matches the query
+    /// profilers' settings, which must stay off in the embedded store: see EmbeddedClickHouse.NoSignals.)
     /// </summary>
     public static bool IsDeniedSetting(string name) =>
         DeniedSettingParts.Any(part => name.Contains(part, StringComparison.OrdinalIgnoreCase)) || name.StartsWith("input_format_values_", StringComparison.OrdinalIgnoreCase);

@@ -26,6 +26,24 @@ public sealed class EmbeddedClickHouseTests(EmbeddedClickHouseFixture clickHouse
         Assert.Equal("4\t6", Store.QueryText($"SELECT count(), sum(v) FROM {db}.results").Trim());
     }
 
+    /// <summary>
+    /// Their timer signals land on the calling .NET thread and froze a whole engine in a malloc deadlock (see
+    /// <see cref="EmbeddedClickHouse.NoSignals"/>): off on every connection, whatever settings it is opened with.
+    /// </summary>
+    [Fact]
+    public void The_query_profilers_are_off_on_every_connection()
+    {
+        const string Profilers = "SELECT name, value FROM system.settings WHERE name LIKE 'query_profiler_%_time_period_ns' ORDER BY name";
+        const string Off = "query_profiler_cpu_time_period_ns\t0\nquery_profiler_real_time_period_ns\t0";
+        Assert.Equal(Off, Store.QueryText(Profilers).Trim());
+        using var readOnly = EmbeddedClickHouse.Connect(new EmbeddedClickHouseOptions
+        {
+            Path = Store.DataPath,
+            Settings = new Dictionary<string, string> { ["readonly"] = "2", ["query_profiler_cpu_time_period_ns"] = "1000000" },
+        });
+        Assert.Equal(Off, readOnly.QueryText(Profilers).Trim());
+    }
+
     [Fact]
     public void A_million_rows_inserted_as_RowBinary_aggregate_exactly()
     {

@@ -15,7 +15,7 @@ public readonly record struct PipelineStatus(long MessagesIn, long Events, long 
     /// <summary>Times the source paused its partitions because the pipeline had no room for what it polled.</summary>
     public long SourcePauses { get; init; }
 
-    /// <summary>Messages deleted from the topic by retention before the source read them (lost; each gap is logged as an error).</summary>
+    /// <summary>Messages deleted from the topic by retention before the source read them (lost; each gap is logged as a warning).</summary>
     public long LostToRetention { get; init; }
 
     /// <summary>Times the source saw its topic's partition count change.</summary>
@@ -43,8 +43,10 @@ public sealed record JobTelemetry
     /// <summary>Rows (results and accepted events) waiting for the next checkpoint to write them.</summary>
     public long PendingRows { get; init; }
 
-    /// <summary>Whether the source is held back because <see cref="PendingRows"/> reached the job's bound (the store is down, slow or full).</summary>
-    public bool SourceHeldBack { get; init; }
+    /// <summary>Since when the source is held back because <see cref="PendingRows"/> reached the job's bound (the store is down, slow or full); null when it is not.</summary>
+    public DateTimeOffset? HeldBackSince { get; init; }
+
+    public bool SourceHeldBack => HeldBackSince is not null;
 
     /// <summary>Each table written, with its writer's totals.</summary>
     public IReadOnlyList<(string Table, WriterCounters Counters)> Sinks { get; init; } = [];

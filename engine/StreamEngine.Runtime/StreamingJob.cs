@@ -45,7 +45,7 @@ public sealed class StreamingJob<TEvent, TKey, TResult> : IRunningJob
     private long _lateCount;
     private long _fenced;
     private long _sideOutputFailures;
-    private volatile bool _heldBack;
+    private long _heldBackSince; // UTC ticks since the source is held back, 0 when it is not (read by telemetry)
 
     /// <summary>Wires the job to its ports; nothing is read until <see cref="Start"/>.</summary>
     public StreamingJob(StreamingJobSpec<TEvent, TKey, TResult> spec, IPartitionedSource<TEvent> source, IResultsStore<TEvent, TKey, TResult> store,
@@ -109,7 +109,7 @@ public sealed class StreamingJob<TEvent, TKey, TResult> : IRunningJob
                 Window = window,
                 StateBytes = _stateBytes.Where(s => assigned.Contains(s.Key)).Sum(s => s.Value),
                 PendingRows = PendingRows,
-                SourceHeldBack = _heldBack,
+                HeldBackSince = Interlocked.Read(ref _heldBackSince) is var since and > 0 ? new DateTimeOffset(since, TimeSpan.Zero) : null,
                 Sinks = _store.Sinks,
             };
         }
@@ -388,7 +388,7 @@ public sealed class StreamingJob<TEvent, TKey, TResult> : IRunningJob
             return;
         }
 
-        _heldBack = true;
+        Interlocked.Exchange(ref _heldBackSince, DateTime.UtcNow.Ticks);
         var held = Stopwatch.StartNew();
         try
         {
@@ -399,7 +399,7 @@ public sealed class StreamingJob<TEvent, TKey, TResult> : IRunningJob
         }
         finally
         {
-            _heldBack = false;
+            Interlocked.Exchange(ref _heldBackSince, 0);
         }
 
         // A catch-up against a busy store is held back for moments all the time; a long hold is news.

@@ -41,6 +41,7 @@ public sealed class TableWriter
     private readonly TimeProvider _clock;
     private readonly Lock _stallLock = new();
     private WriteStall? _stall;
+    private int _failingOperations; // under _stallLock: operations that failed and have not ended yet
     private DateTimeOffset _stallReported;
     private volatile bool _deduplicating;
     private readonly bool _dropRepeatedBlocks;
@@ -158,6 +159,10 @@ public sealed class TableWriter
 
     private async Task ResilientAsync(Func<CancellationToken, Task> action, string what, CancellationToken cancellationToken)
     {
+        // Several operations may run on one writer at once (a checkpoint's insert, a claim's query): the stall is
+        // over when none of those that failed is still retrying.
+        var failing = false;
+        var succeeded = false;
         try
         {
             await _pipeline.ExecuteAsync(async ct =>
@@ -171,23 +176,30 @@ public sealed class TableWriter
                     Interlocked.Increment(ref _failedAttempts);
                     if (e is not ClickHouseException error || IsTransient(error))
                     {
-                        Stalled(what, e);
+                        Stalled(what, e, first: !failing);
+                        failing = true;
                     }
 
                     throw;
                 }
             }, cancellationToken);
+            succeeded = true;
         }
         catch (Polly.Timeout.TimeoutRejectedException e)
         {
             throw new ClickHouseException($"{_store.Description} did not {what} {_table} within the retry limit; stopping rather than dropping data", e);
         }
-
-        Unstalled();
+        finally
+        {
+            if (failing)
+            {
+                Recovered(succeeded);
+            }
+        }
     }
 
     /// <summary>A failure that will be retried: the stall starts (reported) or goes on (its reason updated, reported once a minute).</summary>
-    private void Stalled(string what, Exception error)
+    private void Stalled(string what, Exception error, bool first)
     {
         var now = _clock.GetUtcNow();
         var reason = error is ClickHouseException clickHouse && IsDiskFull(clickHouse)
@@ -197,6 +209,7 @@ public sealed class TableWriter
         bool report;
         lock (_stallLock)
         {
+            _failingOperations += first ? 1 : 0;
             since = _stall?.Since ?? now;
             report = _stall is null || now - _stallReported >= StallReminder;
             _stall = new WriteStall(since, reason);
@@ -212,17 +225,23 @@ public sealed class TableWriter
         }
     }
 
-    private void Unstalled()
+    /// <summary>An operation that had failed ended (it went through, gave up or was cancelled); the last one ends the stall.</summary>
+    private void Recovered(bool succeeded)
     {
-        WriteStall? ended;
+        WriteStall? ended = null;
         lock (_stallLock)
         {
-            (ended, _stall) = (_stall, null);
+            if (--_failingOperations == 0)
+            {
+                (ended, _stall) = (_stall, null);
+            }
         }
 
         if (ended is not null)
         {
-            Inform?.Invoke($"{_store.Description} takes {_table} again after {(_clock.GetUtcNow() - ended.Since).TotalSeconds:F0} s of failures");
+            Inform?.Invoke(succeeded
+                ? $"{_store.Description} takes {_table} again after {(_clock.GetUtcNow() - ended.Since).TotalSeconds:F0} s of failures"
+                : $"{_store.Description}: a failing operation on {_table} ended without going through after {(_clock.GetUtcNow() - ended.Since).TotalSeconds:F0} s");
         }
     }
 
@@ -236,14 +255,23 @@ public sealed class TableWriter
 
         try
         {
-            // Set once per table, not at every start: each ALTER rewrites the table's metadata file.
+            // Set once per table, not at every start: each ALTER rewrites the table's metadata file. (Without the right
+            // to read system.tables or system.disks the checks are skipped and the ALTER decides.)
             var dot = _table.IndexOf('.', StringComparison.Ordinal);
-            var definition = await _store.QueryAsync(
+            var definition = await AnswerUnlessRefusedAsync(
                 $"SELECT create_table_query FROM system.tables WHERE database = {ClickHouseSql.Literal(_table[..Math.Max(0, dot)])} AND name = {ClickHouseSql.Literal(_table[(dot + 1)..])}",
                 cancellationToken);
-            if (!definition.Contains($"non_replicated_deduplication_window = {DeduplicationWindow}", StringComparison.Ordinal))
+            if (!System.Text.RegularExpressions.Regex.IsMatch(definition, $@"\bnon_replicated_deduplication_window = {DeduplicationWindow}\b"))
             {
-                await SchemaChangeSafety.ThrowIfDiskNearlyFullAsync(_store, $"setting the deduplication window of {_table}", cancellationToken);
+                try
+                {
+                    await SchemaChangeSafety.ThrowIfDiskNearlyFullAsync(_store, $"setting the deduplication window of {_table}", cancellationToken);
+                }
+                catch (ClickHouseException e) when (!IsTransient(e))
+                {
+                    // The disks cannot be read: go ahead, as before the check existed.
+                }
+
                 await _store.ExecuteAsync($"ALTER TABLE {ClickHouseSql.Identifier(_table)} MODIFY SETTING non_replicated_deduplication_window = {DeduplicationWindow}", cancellationToken);
             }
         }
@@ -254,6 +282,19 @@ public sealed class TableWriter
         }
 
         _deduplicating = true;
+    }
+
+    /// <summary>The query's answer, or empty when ClickHouse refuses it for good (no grant, say); transient failures throw.</summary>
+    private async Task<string> AnswerUnlessRefusedAsync(string sql, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await _store.QueryAsync(sql, cancellationToken);
+        }
+        catch (ClickHouseException e) when (!IsTransient(e))
+        {
+            return "";
+        }
     }
 
     /// <summary>Code 0: no ClickHouse code at all, i.e. the server was not reached.</summary>

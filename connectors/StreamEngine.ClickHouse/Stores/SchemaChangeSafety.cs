@@ -6,7 +6,8 @@ namespace StreamEngine.ClickHouse.Stores;
 /// Schema changes only with room to write them. ClickHouse (chDB 25.x seen here) rewrites a table's metadata file
 /// for <c>ALTER ... MODIFY SETTING</c> and writes one for <c>CREATE</c>; on a full disk the statement still succeeds
 /// and leaves the file empty, and the store then cannot be opened again ("Cannot parse definition from metadata
-/// file"). So the engine asks the default disk's free space first and waits, like a refused insert, below a margin.
+/// file"). So the engine asks the default disk's free space first and, below a margin, refuses with NOT_ENOUGH_SPACE:
+/// a writer waits that out like a refused insert; a start that needs migrations stops with it.
 /// </summary>
 public static class SchemaChangeSafety
 {

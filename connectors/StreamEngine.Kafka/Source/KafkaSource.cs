@@ -56,6 +56,7 @@ public sealed class KafkaSource<TEvent> : IPartitionedSource<TEvent>
     private volatile bool _caughtUp;
     private volatile int _overflowing; // _overflow.Count, for other threads
     private volatile bool _paused;     // the partitions are paused: the statistics' high watermarks are stale
+    private DateTime _pausedAt;        // consumer thread only: when a poll last found no room
 
     public KafkaSource(KafkaSourceOptions options, IResumePositions positions, IEventFormat<TEvent> format, Action<string>? log = null)
     {
@@ -220,6 +221,15 @@ public sealed class KafkaSource<TEvent> : IPartitionedSource<TEvent>
                 throw new KafkaSourceException($"kafka source stopped on a fatal client error: {fatal}");
             }
 
+            if (!paused && _overflow.Count > 0)
+            {
+                // A rebalance callback kept a partition change: hold everything behind it.
+                consumer.Pause(consumer.Assignment);
+                paused = _paused = true;
+                Interlocked.Increment(ref _pauses);
+                lastPausedLag = DateTime.UtcNow;
+            }
+
             if (paused)
             {
                 // Paused, the loop still polls (an empty poll: the group keeps the member, it is not evicted after
@@ -234,7 +244,7 @@ public sealed class KafkaSource<TEvent> : IPartitionedSource<TEvent>
                 {
                     consumer.Pause(consumer.Assignment); // partitions assigned meanwhile start paused too
                     _paused = true;
-                    if (DateTime.UtcNow - lastPausedLag > _options.StatisticsInterval)
+                    if (DateTime.UtcNow - (lastPausedLag > _pausedAt ? lastPausedLag : _pausedAt) > _options.StatisticsInterval)
                     {
                         ReadLagWhilePaused(consumer);
                         lastPausedLag = DateTime.UtcNow;
@@ -253,7 +263,7 @@ public sealed class KafkaSource<TEvent> : IPartitionedSource<TEvent>
                 }
                 else if (first is not null)
                 {
-                    NoteEndReached(first);
+                    NoteEndReached(consumer, first);
                     paused = Publish(consumer, paused);
                 }
                 else if (!paused && DateTime.UtcNow - lastCaughtUpCheck > TimeSpan.FromMilliseconds(200))
@@ -295,7 +305,7 @@ public sealed class KafkaSource<TEvent> : IPartitionedSource<TEvent>
         {
             if (result.IsPartitionEOF)
             {
-                NoteEndReached(result);
+                NoteEndReached(consumer, result);
                 continue;
             }
 
@@ -364,11 +374,18 @@ public sealed class KafkaSource<TEvent> : IPartitionedSource<TEvent>
     }
 
     /// <summary>The consumer reached the end of a partition it holds: the pipeline hears of it after the partition's events of this poll.</summary>
-    private void NoteEndReached(ConsumeResult<byte[], byte[]> end)
+    private void NoteEndReached(IConsumer<byte[], byte[]> consumer, ConsumeResult<byte[], byte[]> end)
     {
         var partition = end.Partition.Value;
         if (_generations.ContainsKey(partition))
         {
+            // Retention may have emptied the rest of the partition: the end then lies beyond what was expected.
+            var expected = _progress.TryGetValue(partition, out var sofar) ? sofar.Item1 : _nextToRead.GetValueOrDefault(partition, -1);
+            if (expected >= 0 && end.Offset.Value > expected)
+            {
+                NoteGap(consumer, end.TopicPartition, expected, end.Offset.Value);
+            }
+
             _endsReached.Add(partition);
             _nextToRead[partition] = end.Offset.Value;
         }
@@ -430,6 +447,7 @@ public sealed class KafkaSource<TEvent> : IPartitionedSource<TEvent>
             Interlocked.Increment(ref _pauses);
         }
 
+        _pausedAt = DateTime.UtcNow;
         return paused;
     }
 
@@ -447,9 +465,11 @@ public sealed class KafkaSource<TEvent> : IPartitionedSource<TEvent>
             return;
         }
 
-        Interlocked.Add(ref _lostToRetention, next - expected);
-        (Warn ?? _log)($"kafka source: partition {partition.Partition.Value} of {partition.Topic}: offsets {expected}..{next - 1} were deleted before they were read " +
-                       $"(retention shorter than the lag); {next - expected:N0} messages are lost, reading goes on from offset {next}");
+        // Below the log's start is what retention deleted; between it and the next message, markers or compaction.
+        var deleted = Math.Min(next, low.Value) - expected;
+        Interlocked.Add(ref _lostToRetention, deleted);
+        (Warn ?? _log)($"kafka source: partition {partition.Partition.Value} of {partition.Topic}: offsets {expected}..{expected + deleted - 1} were deleted before they were read " +
+                       $"(retention shorter than the lag); {deleted:N0} messages are lost, reading goes on from offset {next}");
     }
 
     /// <summary>Moves kept signals into the channel while it has room.</summary>
@@ -499,24 +519,19 @@ public sealed class KafkaSource<TEvent> : IPartitionedSource<TEvent>
     }
 
     /// <summary>
-    /// Writes a partition change from a rebalance callback, after the polled signals kept before it (the pipeline sees
-    /// everything in order); blocks while the channel is full, as the rebalance must wait for the pipeline anyway.
+    /// Hands a partition change from a rebalance callback to the pipeline after the polled signals kept before it (the
+    /// pipeline sees everything in order), or keeps it with them: a rebalance callback never blocks on a pipeline that
+    /// has no room (the store is full or down), so the consumer keeps polling and stays in its group.
     /// </summary>
     private void Write(SourceSignal signal)
     {
-        try
+        if (_overflow.Count == 0 && _signals.Writer.TryWrite(signal))
         {
-            while (_overflow.TryDequeue(out var kept))
-            {
-                _signals.Writer.WriteAsync(kept, _stop.Token).AsTask().GetAwaiter().GetResult();
-                _overflowing = _overflow.Count;
-            }
+            return;
+        }
 
-            _signals.Writer.WriteAsync(signal, _stop.Token).AsTask().GetAwaiter().GetResult();
-        }
-        catch (OperationCanceledException)
-        {
-        }
+        _overflow.Enqueue(signal); // the poll loop pauses the partitions and hands it over as room comes
+        _overflowing = _overflow.Count;
     }
 
     private void DeadLetter(RedeliveringProducer producer, ConsumeResult<byte[], byte[]> result, DecodeError error)
@@ -630,10 +645,17 @@ public sealed class KafkaSource<TEvent> : IPartitionedSource<TEvent>
         }
 
         Write(signal);
-        // When this source itself is stopping nobody reads the channel any more: do not wait for a flush.
-        if (!lost && !_stop.IsCancellationRequested && !signal.Flushed.Task.Wait(_options.RevocationFlushTimeout))
+        // Waits for the pipeline's final checkpoint of the partitions, handing kept signals over as it makes room; when
+        // this source itself is stopping nobody reads the channel any more: no wait.
+        var waiting = Stopwatch.StartNew();
+        while (!lost && !_stop.IsCancellationRequested && !signal.Flushed.Task.Wait(TimeSpan.FromMilliseconds(50)))
         {
-            _log($"kafka source: the pipeline did not flush partitions {string.Join(',', partitions)} within {_options.RevocationFlushTimeout}; letting them go (the next owner replays from the stored offsets)");
+            DrainOverflow();
+            if (waiting.Elapsed >= _options.RevocationFlushTimeout)
+            {
+                _log($"kafka source: the pipeline did not flush partitions {string.Join(',', partitions)} within {_options.RevocationFlushTimeout}; letting them go (the next owner replays from the stored offsets)");
+                break;
+            }
         }
 
         foreach (var partition in partitions)
@@ -670,8 +692,14 @@ public sealed class KafkaSource<TEvent> : IPartitionedSource<TEvent>
     /// </summary>
     private void ReadLagWhilePaused(IConsumer<byte[], byte[]> consumer)
     {
+        var budget = Stopwatch.StartNew();
         foreach (var partition in consumer.Assignment)
         {
+            if (budget.Elapsed > TimeSpan.FromSeconds(2))
+            {
+                break; // the poll thread has other work: the rest next round
+            }
+
             try
             {
                 var marks = consumer.QueryWatermarkOffsets(partition, TimeSpan.FromSeconds(1));

@@ -20,7 +20,7 @@ public sealed class EngineSettings
         ["kafka.bootstrap"] = ("", _ => null),
         ["kafka.topic"] = ("ad-events", v => v.Length > 0 ? null : "a topic name is required"),
         ["kafka.group"] = ("", _ => null),
-        ["kafka.max.poll.interval.ms"] = ("300000", v => int.TryParse(v, NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n is >= 1000 and <= 86_400_000 ? null : "milliseconds from 1000 to 86400000 (a consumer that does not poll for this long leaves its group)"),
+        ["kafka.max.poll.interval.ms"] = ("300000", v => int.TryParse(v, NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n is >= 10_000 and <= 86_400_000 ? null : "milliseconds from 10000 to 86400000 (a consumer that does not poll for this long leaves its group; a partition claim gives up at 80% of it)"),
         ["clickhouse.mode"] = ("embedded", v => v is "embedded" or "server" ? null : "allowed: embedded, server"),
         ["clickhouse.url"] = ("http://127.0.0.1:8123/", v => Uri.TryCreate(v, UriKind.Absolute, out var u) && u.Scheme is "http" or "https" ? null : "an http:// or https:// URL"),
         ["clickhouse.user"] = ("default", _ => null),

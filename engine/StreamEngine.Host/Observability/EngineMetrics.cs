@@ -56,7 +56,7 @@ public sealed class EngineMetrics : IDisposable
         _meter.CreateObservableCounter("streamengine_topic_partition_count_changes", () => PerJob(s => s.PartitionCountChanges),
             description: "Changes of the source topic's partition count seen (keys move between partitions: duplicates across the change can count twice)");
         _meter.CreateObservableCounter("streamengine_messages_lost_to_retention", () => PerJob(s => s.LostToRetention),
-            description: "Messages deleted from the topic by retention before the job read them: lost to every reader (each gap is logged as an error)");
+            description: "Messages deleted from the topic by retention before the job read them: lost to every reader (each gap is logged as a warning)");
         _meter.CreateObservableCounter("streamengine_source_pauses", () => PerJob(s => s.SourcePauses),
             description: "Times the source paused its partitions because the pipeline had no room (it keeps polling; the partitions resume once there is)");
         _meter.CreateObservableCounter("streamengine_checkpoint_side_output_failures", () => PerJob(s => s.SideOutputFailures),

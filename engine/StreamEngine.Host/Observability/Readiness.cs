@@ -13,6 +13,9 @@ public static class Readiness
 {
     private static readonly TimeSpan ProbeTimeout = TimeSpan.FromSeconds(2);
 
+    /// <summary>How long a failing write or a held-back source lasts before it makes the engine unready.</summary>
+    public static readonly TimeSpan ReportAfter = TimeSpan.FromSeconds(10);
+
     /// <summary>Why the engine is not ready; empty when it is.</summary>
     public static async Task<IReadOnlyList<string>> ProblemsAsync(IReadOnlyList<IRunningJob> jobs, EngineHttpOptions options, CancellationToken cancellationToken)
     {
@@ -27,17 +30,19 @@ public static class Readiness
         foreach (var job in jobs)
         {
             var telemetry = job.Telemetry;
+            // A failed attempt retried at once, or a moment's hold while catching up against a busy store, is normal.
+            var now = DateTimeOffset.UtcNow;
             foreach (var (table, counters) in telemetry.Sinks)
             {
-                if (counters.Stall is { } stall)
+                if (counters.Stall is { } stall && now - stall.Since >= ReportAfter)
                 {
-                    problems.Add($"{job.Name} cannot write {table} (failing for {Math.Max(0, (DateTimeOffset.UtcNow - stall.Since).TotalSeconds):F0} s, retrying): {stall.Reason}");
+                    problems.Add($"{job.Name} cannot write {table} (failing for {(now - stall.Since).TotalSeconds:F0} s, retrying): {stall.Reason}");
                 }
             }
 
-            if (telemetry.SourceHeldBack)
+            if (telemetry.HeldBackSince is { } held && now - held >= ReportAfter)
             {
-                problems.Add($"{job.Name} holds its source back: {telemetry.PendingRows:N0} rows wait for the store");
+                problems.Add($"{job.Name} holds its source back for {(now - held).TotalSeconds:F0} s: {telemetry.PendingRows:N0} rows wait for the store");
             }
 
             if (telemetry.Topic.Length == 0)

@@ -42,6 +42,7 @@ public sealed class EmbeddedClickHouseTests(EmbeddedClickHouseFixture clickHouse
             Settings = new Dictionary<string, string> { ["readonly"] = "2", ["query_profiler_cpu_time_period_ns"] = "1000000" },
         });
         Assert.Equal(Off, readOnly.QueryText(Profilers).Trim());
+        Assert.Equal("2", readOnly.QueryText("SELECT getSetting('readonly')").Trim()); // the connection's own arguments do apply to it
     }
 
     [Fact]

@@ -54,12 +54,7 @@ public sealed class CrashTests
             Assert.Matches(@"assigned partitions .*\d+@\d+", drain.StandardError);
         }
 
-        using var query = await StreamEngineCli.RunAsync(Patience, "query", "--set", store, "--format", "JSONEachRow",
-            "SELECT * FROM ads.campaign_minute ORDER BY window_start, campaign");
-        Assert.True(query.ExitCode == 0, query.StandardError);
-        Truth.AssertCampaignMinutesEqual(await File.ReadAllTextAsync(truthFile), query.StandardOutput);
-        using var events = await StreamEngineCli.RunAsync(Patience, "query", "--set", store, "SELECT count(), uniqExact(event_id_hash) FROM ads.events");
-        Truth.AssertRawEventsComplete(await File.ReadAllTextAsync(truthFile), events.StandardOutput);
+        await Truth.AssertStoreMatchesAsync(store, truthFile, Patience);
         // The breakdown parts (written only when they change) survived the kills too: each view adds up to the campaign.
         foreach (var view in new[] { "ads.ad_minute", "ads.campaign_geo_device_minute" })
         {
@@ -117,6 +112,21 @@ internal static class Truth
         $"sum(spend_micros) AS s FROM {view.Replace("ads.", database + ".", StringComparison.Ordinal)} GROUP BY window_start, campaign) AS p " +
         $"FULL OUTER JOIN {database}.campaign_minute AS m USING (window_start, campaign) " +
         "WHERE p.b != m.bids OR p.w != m.wins OR p.i != m.impressions OR p.c != m.clicks OR p.v != m.conversions OR p.s != m.spend_micros";
+
+    /// <summary>
+    /// The embedded store (<paramref name="store"/>: <c>clickhouse.path=...</c>, read with <c>streamengine query</c>)
+    /// against the generator's truth file: <c>ads.campaign_minute</c> row for row, and every counted event once in <c>ads.events</c>.
+    /// </summary>
+    public static async Task AssertStoreMatchesAsync(string store, string truthFile, TimeSpan patience)
+    {
+        var truth = await File.ReadAllTextAsync(truthFile);
+        using var query = await StreamEngineCli.RunAsync(patience, "query", "--set", store, "--format", "JSONEachRow",
+            "SELECT * FROM ads.campaign_minute ORDER BY window_start, campaign");
+        Assert.True(query.ExitCode == 0, query.StandardError);
+        AssertCampaignMinutesEqual(truth, query.StandardOutput);
+        using var events = await StreamEngineCli.RunAsync(patience, "query", "--set", store, "SELECT count(), uniqExact(event_id_hash) FROM ads.events");
+        AssertRawEventsComplete(truth, events.StandardOutput);
+    }
 
     /// <summary><c>count(), uniqExact(event_id_hash)</c> of <c>ads.events</c>: every counted event once.</summary>
     public static void AssertRawEventsComplete(string truthJsonEachRow, string countAndUniqueIds)

@@ -60,12 +60,16 @@ public static class Soak
         using var generator = StreamEngineCli.Start("generate", "--bootstrap", bootstrap, "--events", events.ToString(CultureInfo.InvariantCulture),
             "--rate", rate.ToString(CultureInfo.InvariantCulture), "--seed", "5", "--duplicates", "0.01", "--malformed", "0.001");
         Console.Error.WriteLine($"soak: {events:N0} events at {rate:N0}/s over {partitions} partitions for {duration.TotalMinutes:F0} min; a sample every {SampleEvery.TotalSeconds:F0} s");
+        // Ctrl-C or SIGTERM ends the soak early, with the table of what was sampled.
+        using var interrupted = new CancellationTokenSource();
+        using var sigint = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGINT, Interrupt);
+        using var sigterm = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGTERM, Interrupt);
         var process = Process.GetCurrentProcess();
         var clock = Stopwatch.StartNew();
         var samples = new List<Sample>();
-        while (clock.Elapsed < duration && !running.IsCompleted)
+        while (clock.Elapsed < duration && !running.IsCompleted && !interrupted.IsCancellationRequested)
         {
-            await Task.WhenAny(Task.Delay(SampleEvery), running);
+            await Task.WhenAny(Task.Delay(SampleEvery, interrupted.Token).ContinueWith(_ => { }, TaskScheduler.Default), running);
             process.Refresh();
             var telemetry = services.Jobs.Select(j => j.Telemetry).Where(t => t.Topic.Length > 0).ToList();
             var sample = new Sample(clock.Elapsed, process.WorkingSet64, GC.GetTotalMemory(false), process.TotalProcessorTime,
@@ -78,6 +82,12 @@ public static class Soak
 
         await stop.CancelAsync();
         var failure = (await running).Failure;
+        void Interrupt(System.Runtime.InteropServices.PosixSignalContext signal)
+        {
+            signal.Cancel = true;
+            interrupted.Cancel();
+        }
+
         generator.Kill();
         Print(samples, rate, duration, partitions, warmUp, failure, warnings);
         return failure is null ? 0 : 1;

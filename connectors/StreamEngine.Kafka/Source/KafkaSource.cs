@@ -317,13 +317,14 @@ public sealed class KafkaSource<TEvent> : IPartitionedSource<TEvent>
             }
 
             var partition = result.Partition.Value;
-            var expected = _progress.TryGetValue(partition, out var sofar) ? sofar.Item1 : _nextToRead.GetValueOrDefault(partition, -1);
+            var known = _progress.TryGetValue(partition, out var sofar);
+            var expected = known ? sofar.Item1 : _nextToRead.GetValueOrDefault(partition, -1);
             if (expected >= 0 && result.Offset.Value > expected)
             {
                 NoteGap(consumer, result.TopicPartition, expected, result.Offset.Value);
             }
 
-            var (_, deadLettered) = _progress.GetValueOrDefault(partition);
+            var deadLettered = known ? sofar.Item2 : 0;
             if (_format.TryDecode(result.Message.Value ?? [], result.Offset.Value, out var value, out var error))
             {
                 if (!_byPartition.TryGetValue(partition, out var events))

@@ -126,10 +126,25 @@ public static class DemoCommand
             }
 
             await output.FlushAsync();
+            if (generator.IsCompleted && !stopping.IsCancellationRequested)
+            {
+                // Without its traffic the demo shows nothing: stop, and say why, rather than run on silently.
+                await Console.Error.WriteLineAsync($"streamengine demo: the traffic generator stopped{(generator.Exception?.InnerException is { } e ? $": {e}" : "")}");
+                await stopping.CancelAsync();
+            }
         }
 
         await generating.CancelAsync();
-        await generator;
+        var generatorFailed = false;
+        try
+        {
+            await generator;
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            generatorFailed = true; // reported above
+        }
+
         var outcome = await run;
         await output.WriteLineAsync(outcome switch
         {
@@ -137,7 +152,7 @@ public static class DemoCommand
             { DrainTimedOut: true } => $"demo stopped: the jobs did not drain within shutdown.timeout; results kept in {path} up to their last checkpoints",
             _ => $"demo stopped; results kept in {path}",
         });
-        return outcome.Succeeded ? 0 : 1;
+        return outcome.Succeeded && !generatorFailed ? 0 : 1;
 
         void Stop(PosixSignalContext signal)
         {

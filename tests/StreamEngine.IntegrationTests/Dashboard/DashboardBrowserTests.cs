@@ -131,7 +131,47 @@ public sealed class DashboardBrowserTests
             page = $"page {string.Join(' ', tiles)} console: {Tail(string.Join(" | ", _console))}";
         }
 
-        return $"{page}; demo said: {Tail(_demo?.StandardOutput ?? "")} | {Tail(_demo?.StandardError ?? "")}";
+        return $"{page}; demo said: {Tail(_demo?.StandardOutput ?? "")} | {Tail(_demo?.StandardError ?? "")}{NativeStacks()}";
+    }
+
+    /// <summary>
+    /// The demo's threads as gdb sees them (named frames only), for a wait that failed while the demo still runs: the
+    /// failure this test once had (traffic and results stopping) is a stuck thread, and this says which.
+    /// </summary>
+    private string NativeStacks()
+    {
+        if (_demo is null || _demo.HasExited || !File.Exists("/usr/bin/gdb"))
+        {
+            return "";
+        }
+
+        try
+        {
+            using var gdb = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("/usr/bin/gdb", ["-p", _demo.Id.ToString(CultureInfo.InvariantCulture), "-batch", "-ex", "thread apply all bt 10"])
+            {
+                RedirectStandardOutput = true,
+                RedirectStandardError = true,
+            })!;
+            var output = gdb.StandardOutput.ReadToEndAsync();
+            if (!gdb.WaitForExit(60_000))
+            {
+                gdb.Kill();
+                return " | gdb did not finish";
+            }
+
+            var threads = output.Result.Split("\nThread ").Skip(1).Select(thread =>
+            {
+                var lines = thread.Split('\n');
+                var frames = lines.Skip(1).Where(l => l.StartsWith('#') && !l.Contains(" ?? ", StringComparison.Ordinal))
+                    .Select(l => System.Text.RegularExpressions.Regex.Match(l, @" in (\S+)|^#\d+\s+(\S+)") is { Success: true } m ? (m.Groups[1].Success ? m.Groups[1].Value : m.Groups[2].Value) : l);
+                return $"{lines[0][(lines[0].IndexOf('"') + 1)..].TrimEnd(':', ')', '"')}: {string.Join(" < ", frames)}";
+            });
+            return $" | native stacks: {string.Join(" || ", threads)}";
+        }
+        catch (Exception e) when (e is System.ComponentModel.Win32Exception or InvalidOperationException)
+        {
+            return $" | no native stacks: {e.Message}";
+        }
     }
 
     private static string Tail(string text) => text.Length > 2500 ? text[^2500..] : text;

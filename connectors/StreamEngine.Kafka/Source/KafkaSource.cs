@@ -56,7 +56,7 @@ public sealed class KafkaSource<TEvent> : IPartitionedSource<TEvent>
     private volatile bool _caughtUp;
     private volatile int _overflowing; // _overflow.Count, for other threads
     private volatile bool _paused;     // the partitions are paused: the statistics' high watermarks are stale
-    private DateTime _pausedAt;        // consumer thread only: when a poll last found no room
+    private DateTime _lagAskedAt;      // consumer thread only: when the pause began or the brokers were last asked for the lag
 
     public KafkaSource(KafkaSourceOptions options, IResumePositions positions, IEventFormat<TEvent> format, Action<string>? log = null)
     {
@@ -212,7 +212,6 @@ public sealed class KafkaSource<TEvent> : IPartitionedSource<TEvent>
         var backoff = TimeSpan.FromMilliseconds(100);
         var lastCommit = DateTime.UtcNow;
         var lastCaughtUpCheck = DateTime.MinValue;
-        var lastPausedLag = DateTime.MinValue;
         var paused = false;
         while (!_stop.IsCancellationRequested)
         {
@@ -227,7 +226,7 @@ public sealed class KafkaSource<TEvent> : IPartitionedSource<TEvent>
                 consumer.Pause(consumer.Assignment);
                 paused = _paused = true;
                 Interlocked.Increment(ref _pauses);
-                lastPausedLag = DateTime.UtcNow;
+                _lagAskedAt = DateTime.UtcNow;
             }
 
             if (paused)
@@ -244,10 +243,10 @@ public sealed class KafkaSource<TEvent> : IPartitionedSource<TEvent>
                 {
                     consumer.Pause(consumer.Assignment); // partitions assigned meanwhile start paused too
                     _paused = true;
-                    if (DateTime.UtcNow - (lastPausedLag > _pausedAt ? lastPausedLag : _pausedAt) > _options.StatisticsInterval)
+                    if (DateTime.UtcNow - _lagAskedAt > _options.StatisticsInterval)
                     {
                         ReadLagWhilePaused(consumer);
-                        lastPausedLag = DateTime.UtcNow;
+                        _lagAskedAt = DateTime.UtcNow;
                     }
                 }
             }
@@ -446,9 +445,9 @@ public sealed class KafkaSource<TEvent> : IPartitionedSource<TEvent>
             consumer.Pause(consumer.Assignment);
             paused = _paused = true;
             Interlocked.Increment(ref _pauses);
+            _lagAskedAt = DateTime.UtcNow;
         }
 
-        _pausedAt = DateTime.UtcNow;
         return paused;
     }
 

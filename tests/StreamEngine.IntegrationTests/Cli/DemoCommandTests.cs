@@ -29,8 +29,7 @@ public sealed partial class DemoCommandTests
             Assert.Equal("516", anonymous.Headers.GetValues("X-ClickHouse-Exception-Code").Single());
         }
 
-        http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Basic",
-            Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes($"admin:{File.ReadAllText(passwordFile).Trim()}")));
+        http.DefaultRequestHeaders.Authorization = BasicAuth.Header("admin", File.ReadAllText(passwordFile).Trim());
         long impressions = 0, bids = 0;
         var deadline = DateTime.UtcNow + Patience;
         while ((impressions == 0 || bids == 0) && DateTime.UtcNow < deadline)

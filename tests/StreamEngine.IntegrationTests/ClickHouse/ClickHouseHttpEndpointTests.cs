@@ -27,7 +27,7 @@ public sealed class ClickHouseHttpEndpointTests(EmbeddedClickHouseFixture clickH
         _endpoint = await ClickHouseHttpEndpoint.StartAsync(clickHouse.Store, Options);
         _http.BaseAddress = _endpoint.Url;
         _anonymous.BaseAddress = _endpoint.Url;
-        _http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes("admin:s3cret")));
+        _http.DefaultRequestHeaders.Authorization = BasicAuth.Header("admin", "s3cret");
         _db = clickHouse.CreateDatabase("http");
         clickHouse.Store.Execute($"CREATE TABLE {_db}.t (id UInt32, name String) ENGINE = MergeTree ORDER BY id");
     }
@@ -193,7 +193,7 @@ public sealed class ClickHouseHttpEndpointTests(EmbeddedClickHouseFixture clickH
         var request = new HttpRequestMessage(method, url);
         if (basic is { } b)
         {
-            request.Headers.Authorization = new AuthenticationHeaderValue("Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes($"{b.User}:{b.Password}")));
+            request.Headers.Authorization = BasicAuth.Header(b.User, b.Password);
         }
 
         if (headers is { } h)

@@ -237,7 +237,7 @@ public sealed class ClickHouseHttpSecurityTests(EmbeddedClickHouseFixture clickH
         await using var endpoint = await StartAsync(new ReadOnlyLimits { MaxConcurrentQueries = 1, MaxExecutionTime = TimeSpan.FromSeconds(30) });
         using var http = new HttpClient { BaseAddress = endpoint.Url };
         using var slow = new HttpRequestMessage(HttpMethod.Post, "/") { Content = new StringContent("SELECT sleepEachRow(1), 'slow analyst' FROM numbers(3) FORMAT Null") };
-        slow.Headers.Authorization = Basic("analyst", "look");
+        slow.Headers.Authorization = BasicAuth.Header("analyst", "look");
         var running = http.SendAsync(slow);
 
         // Once the store runs it, a second analyst query is refused at once; the admin is not limited.
@@ -249,17 +249,17 @@ public sealed class ClickHouseHttpSecurityTests(EmbeddedClickHouseFixture clickH
         }
 
         using var second = new HttpRequestMessage(HttpMethod.Post, "/") { Content = new StringContent("SELECT 1") };
-        second.Headers.Authorization = Basic("analyst", "look");
+        second.Headers.Authorization = BasicAuth.Header("analyst", "look");
         using var refused = await http.SendAsync(second);
         Assert.Equal("202", Code(refused)); // TOO_MANY_SIMULTANEOUS_QUERIES
         using var admin = new HttpRequestMessage(HttpMethod.Post, "/") { Content = new StringContent("SELECT 1") };
-        admin.Headers.Authorization = Basic("admin", "s3cret");
+        admin.Headers.Authorization = BasicAuth.Header("admin", "s3cret");
         Assert.Equal(HttpStatusCode.OK, (await http.SendAsync(admin)).StatusCode);
 
         using var finished = await running;
         Assert.Equal(HttpStatusCode.OK, finished.StatusCode);
         using var after = new HttpRequestMessage(HttpMethod.Post, "/") { Content = new StringContent("SELECT 1") };
-        after.Headers.Authorization = Basic("analyst", "look");
+        after.Headers.Authorization = BasicAuth.Header("analyst", "look");
         Assert.Equal(HttpStatusCode.OK, (await http.SendAsync(after)).StatusCode); // the slot came back
     }
 
@@ -281,10 +281,10 @@ public sealed class ClickHouseHttpSecurityTests(EmbeddedClickHouseFixture clickH
         });
         Assert.Equal("1", (await driver.QueryAsync($"SELECT count() FROM {_db}.t")).Trim());
         using var trusting = certificate.TrustingClient(endpoint.Url);
-        trusting.DefaultRequestHeaders.Authorization = Basic("admin", "s3cret");
+        trusting.DefaultRequestHeaders.Authorization = BasicAuth.Header("admin", "s3cret");
         Assert.Equal("42\n", await trusting.GetStringAsync("/?query=SELECT%2042"));
         using var plain = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{endpoint.Port}/") };
-        plain.DefaultRequestHeaders.Authorization = Basic("admin", "s3cret");
+        plain.DefaultRequestHeaders.Authorization = BasicAuth.Header("admin", "s3cret");
         await Assert.ThrowsAnyAsync<HttpRequestException>(async () => (await plain.GetAsync("/?query=SELECT%2042")).EnsureSuccessStatusCode());
     }
 
@@ -375,7 +375,7 @@ public sealed class ClickHouseHttpSecurityTests(EmbeddedClickHouseFixture clickH
     {
         using var http = new HttpClient { BaseAddress = _endpoint.Url };
         using var slow = new HttpRequestMessage(HttpMethod.Post, "/") { Content = new StringContent("SELECT sleepEachRow(1), 'slow admin query' FROM numbers(4) FORMAT Null SETTINGS max_block_size = 1") };
-        slow.Headers.Authorization = Basic("admin", "s3cret");
+        slow.Headers.Authorization = BasicAuth.Header("admin", "s3cret");
         var running = http.SendAsync(slow);
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(20);
         while (clickHouse.Store.QueryText("SELECT count() FROM system.processes WHERE query LIKE '%slow admin query%' AND query NOT LIKE '%system.processes%' AND query NOT LIKE '%formatQuery%' AND query NOT LIKE 'EXPLAIN%'").Trim() == "0" && DateTime.UtcNow < deadline)
@@ -459,7 +459,7 @@ public sealed class ClickHouseHttpSecurityTests(EmbeddedClickHouseFixture clickH
             var sql = string.Concat(Enumerable.Range(0, 1 + random.Next(5)).Select(_ => allowed[random.Next(allowed.Length)] + (random.Next(3) == 0 ? " " : "")));
             var query = string.Join('&', Enumerable.Range(0, random.Next(3)).Select(_ => urlSettings[random.Next(urlSettings.Length)]));
             using var request = new HttpRequestMessage(get ? HttpMethod.Get : HttpMethod.Post, "/?" + (get ? "query=" + Uri.EscapeDataString(sql) + "&" : "") + query);
-            request.Headers.Authorization = admin ? Basic("admin", "s3cret") : Basic("analyst", "look");
+            request.Headers.Authorization = admin ? BasicAuth.Header("admin", "s3cret") : BasicAuth.Header("analyst", "look");
             if (!get)
             {
                 var body = Encoding.UTF8.GetBytes(sql);
@@ -505,16 +505,13 @@ public sealed class ClickHouseHttpSecurityTests(EmbeddedClickHouseFixture clickH
     private static string Code(HttpResponseMessage response) =>
         response.Headers.TryGetValues("X-ClickHouse-Exception-Code", out var codes) ? codes.Single() : $"none (HTTP {(int)response.StatusCode})";
 
-    private static AuthenticationHeaderValue Basic(string user, string password) =>
-        new("Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes($"{user}:{password}")));
-
     private async Task<HttpResponseMessage> SendAsync(HttpMethod method, string url, string? body, (string User, string Password)? credentials, (string Name, string Value)[]? headers = null)
     {
         using var http = new HttpClient { BaseAddress = _endpoint.Url };
         using var request = new HttpRequestMessage(method, url);
         if (credentials is { } c)
         {
-            request.Headers.Authorization = Basic(c.User, c.Password);
+            request.Headers.Authorization = BasicAuth.Header(c.User, c.Password);
         }
 
         foreach (var (name, value) in headers ?? [])

@@ -35,7 +35,7 @@ internal static class SinkThroughput
         using var folder = new TemporaryDirectory("streamengine-bench-sinks");
         using var clickHouse = EmbeddedClickHouse.Connect(new EmbeddedClickHouseOptions { Path = folder.Path });
         await using var embedded = new EmbeddedStore(clickHouse, ownsConnection: false);
-        await new SchemaMigrator(embedded, "ads").ApplyAsync(RawEvents.Schema.Select(m => new Migration(m.Version, m.Name, m.Statements)).ToList());
+        await new SchemaMigrator(embedded, "ads").ApplyJobSchemaAsync("sink-bench", [], RawEvents.Schema);
         await using var endpoint = await ClickHouseHttpEndpoint.StartAsync(clickHouse, new ClickHouseHttpOptions
         {
             Port = 0,

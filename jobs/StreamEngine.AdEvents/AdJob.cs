@@ -4,14 +4,14 @@ using StreamEngine.Core.Dsl;
 using StreamEngine.Core.Events;
 using StreamEngine.Core.State;
 using StreamEngine.Core.Windowing;
+using StreamEngine.Runtime.Results;
 
 namespace StreamEngine.AdEvents;
 
 /// <summary>
-/// A job the host runs over ad events, exactly once into ClickHouse: a windowed pipeline built with the DSL, the
-/// schema of its results table and views, and how its results become rows. Results are written with every
-/// checkpoint, before the per-partition state that covers them (docs/exactly-once.md), so rows must be keyed by
-/// (key, window, source partition) and carry the result's version for a ReplacingMergeTree.
+/// A job the host runs over ad events, exactly once into ClickHouse: a windowed pipeline built with the DSL and its
+/// results tables, declared once (<see cref="ResultTable"/>): the tables, the analysts' views that apply the
+/// exactly-once rule and the rows of each batch all come from the declaration (docs/exactly-once.md).
 /// </summary>
 /// <typeparam name="TKey">The aggregation key (e.g. a campaign's interned id).</typeparam>
 /// <typeparam name="TResult">One window's result.</typeparam>
@@ -22,7 +22,8 @@ public abstract class AdJob<TKey, TResult> : IAdJob
 
     public abstract string Summary { get; }
 
-    public abstract IReadOnlyList<SchemaStep> Schema { get; }
+    /// <summary>Schema steps beyond the declared tables (tables the job fills itself), named; none by default.</summary>
+    public virtual IReadOnlyList<SchemaStep> Schema => [];
 
     /// <summary>Whether this job also writes the raw, deduplicated events to <c>ads.events</c> (one job per deployment should).</summary>
     public virtual bool WritesRawEvents => false;
@@ -33,8 +34,14 @@ public abstract class AdJob<TKey, TResult> : IAdJob
     /// </summary>
     public abstract IObservable<WindowOutput<TKey, TResult, AdEvent>> Build(IObservable<EventBatch<AdEvent>> events, JobContext context, SymbolTable symbols);
 
-    /// <summary>Results as Arrow batches, one per results table (a table without rows may be left out).</summary>
-    public abstract IReadOnlyList<TableRows> ToRows(IReadOnlyList<WindowResult<TKey, TResult>> results, Utf8Names names);
+    /// <summary>
+    /// The results tables: where each window's result goes. <paramref name="names"/> gives interned ids' names as UTF-8
+    /// for the columns (called once per run, and once without events for the schema).
+    /// </summary>
+    public abstract IReadOnlyList<ResultTable<TKey, TResult>> Results(Utf8Names names);
+
+    /// <summary>The declared tables' schemas (their DDL is the store's business).</summary>
+    public IReadOnlyList<ResultTableSchema> ResultSchemas => [.. Results(new Utf8Names(new SymbolTable())).Select(t => t.Schema)];
 
     /// <summary>
     /// Live values of results for NATS and SignalR (the contract's live metrics): one update per result, conflated per
@@ -78,6 +85,12 @@ public interface IAdJob
 
     /// <summary>One line: what it computes and where the results go.</summary>
     string Summary { get; }
+
+    /// <summary>Its declared results tables.</summary>
+    IReadOnlyList<ResultTableSchema> ResultSchemas { get; }
+
+    /// <summary>Its schema steps beyond the declared tables.</summary>
+    IReadOnlyList<SchemaStep> Schema { get; }
 
     /// <summary>Calls back with the job's type arguments known.</summary>
     T Accept<T>(IAdJobVisitor<T> visitor);

@@ -5,7 +5,7 @@ public sealed class Utf8Names(SymbolTable symbols)
 {
     private byte[]?[] _bytes = new byte[1024][];
 
-    public ReadOnlySpan<byte> Of(int id)
+    public byte[] Of(int id)
     {
         if (id >= _bytes.Length)
         {

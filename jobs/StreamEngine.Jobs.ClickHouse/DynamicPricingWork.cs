@@ -82,9 +82,15 @@ public sealed class DynamicPricingWork : IScheduledWork
         ArgumentNullException.ThrowIfNull(log);
         options.Validate();
         var runner = new DynamicPricingWork(options, store, log) { _live = live };
-        var migrations = CheckpointStore.Migrations.Concat(new AdMetricsJob().Schema.Concat(new BidLandscapeJob().Schema).Concat(DynamicPricing.Schema)
-            .Select(m => new Migration(m.Version, m.Name, [.. m.Statements])));
-        await new SchemaMigrator(store, runner._database).ApplyAsync(migrations, cancellationToken);
+        // The results it reads may not exist yet: their jobs' declared tables, as those jobs would make them.
+        var migrator = new SchemaMigrator(store, runner._database);
+        await migrator.ApplyAsync(CheckpointStore.Migrations, cancellationToken);
+        foreach (var job in new IAdJob[] { new AdMetricsJob(), new BidLandscapeJob() })
+        {
+            await migrator.ApplyJobSchemaAsync(job.Name, job.ResultSchemas, job.Schema, cancellationToken);
+        }
+
+        await migrator.ApplyJobSchemaAsync(DynamicPricing.Name, [], DynamicPricing.Schema, cancellationToken);
         if (options.CampaignsFile is { Length: > 0 } file)
         {
             var campaigns = DynamicPricing.ReadCampaigns(file);

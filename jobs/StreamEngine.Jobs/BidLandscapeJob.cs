@@ -1,11 +1,10 @@
 using System.Globalization;
-using Apache.Arrow;
-using Apache.Arrow.Types;
 using StreamEngine.AdEvents;
 using StreamEngine.Core.Dsl;
 using StreamEngine.Core.Events;
 using StreamEngine.Core.State;
 using StreamEngine.Core.Windowing;
+using StreamEngine.Runtime.Results;
 
 namespace StreamEngine.Jobs;
 
@@ -38,97 +37,38 @@ public sealed class BidLandscapeJob : AdJob<int, SlotMinute>
 
     public override KeyCodec<int> KeyCodec(SymbolTable symbols) => InternedNames(symbols);
 
-    public override IReadOnlyList<SchemaStep> Schema { get; } =
-    [
-        new(201, "bid-landscape: slot_minute partials and view",
-        [
-            "CREATE TABLE IF NOT EXISTS {database}.slot_minute_results (window_start DateTime64(3, 'UTC'), slot String, source_partition Int32, " +
-            "bids UInt64, wins UInt64, bid_buckets Array(Int16), bid_counts Array(UInt64), clearing_buckets Array(Int16), clearing_counts Array(UInt64), " +
-            "floor_count UInt64, floor_sum_micros Int64, floor_min_micros Int64, floor_max_micros Int64, density_bounds Array(UInt32), density_counts Array(UInt64), " +
-            "version UInt64, is_final UInt8, written_at DateTime64(3, 'UTC') DEFAULT now64(3)) " +
-            "ENGINE = ReplacingMergeTree(version) ORDER BY (slot, window_start, source_partition)",
-            "CREATE OR REPLACE VIEW {database}.slot_minute AS SELECT toDateTime(window_start, 'UTC') AS window_start, slot, bids, wins, " +
-            "if(bids = 0, 0, wins / bids) AS win_rate, " +
-            $"{Quantile("bid", 0.5)} AS bid_p50_micros, {Quantile("bid", 0.9)} AS bid_p90_micros, {Quantile("bid", 0.99)} AS bid_p99_micros, " +
-            $"{Quantile("clearing", 0.5)} AS clearing_p50_micros, {Quantile("clearing", 0.9)} AS clearing_p90_micros, {Quantile("clearing", 0.99)} AS clearing_p99_micros, " +
-            "floor_count AS bids_with_floor, if(floor_count = 0, nan, floor_sum_micros / floor_count) AS floor_avg_micros, floor_min_micros, floor_max_micros, " +
-            "mapFromArrays(density.1, density.2) AS bid_density FROM (" +
-            "SELECT window_start, slot, sum(p_bids) AS bids, sum(p_wins) AS wins, sumMap(p_bid_buckets, p_bid_counts) AS bid, " +
-            "sumMap(p_clearing_buckets, p_clearing_counts) AS clearing, sum(p_floor_count) AS floor_count, sum(p_floor_sum) AS floor_sum_micros, " +
-            "minIf(p_floor_min, p_floor_count > 0) AS floor_min_micros, maxIf(p_floor_max, p_floor_count > 0) AS floor_max_micros, " +
-            "sumMap(p_density_bounds, p_density_counts) AS density FROM (" +
-            "SELECT window_start, slot, source_partition, argMax(bids, version) AS p_bids, argMax(wins, version) AS p_wins, " +
-            "argMax(bid_buckets, version) AS p_bid_buckets, argMax(bid_counts, version) AS p_bid_counts, " +
-            "argMax(clearing_buckets, version) AS p_clearing_buckets, argMax(clearing_counts, version) AS p_clearing_counts, " +
-            "argMax(floor_count, version) AS p_floor_count, argMax(floor_sum_micros, version) AS p_floor_sum, " +
-            "argMax(floor_min_micros, version) AS p_floor_min, argMax(floor_max_micros, version) AS p_floor_max, " +
-            "argMax(density_bounds, version) AS p_density_bounds, argMax(density_counts, version) AS p_density_counts " +
-            "FROM {database}.slot_minute_results GROUP BY window_start, slot, source_partition) GROUP BY window_start, slot)",
-        ]),
-    ];
-
-    public override IReadOnlyList<TableRows> ToRows(IReadOnlyList<WindowResult<int, SlotMinute>> results, Utf8Names names) =>
-        [new("slot_minute_results", SlotRows(results.LatestPerWindow(), names))];
-
-    private static RecordBatch SlotRows(IReadOnlyList<WindowResult<int, SlotMinute>> results, Utf8Names names)
+    /// <summary>
+    /// <c>ads.slot_minute</c>: counts add up; the price distributions are stored as the sketch's bucket counts and added
+    /// up bucket by bucket before the view reads quantiles from them; the floor minimum and maximum are over the
+    /// partitions that saw a floor.
+    /// </summary>
+    public override IReadOnlyList<ResultTable<int, SlotMinute>> Results(Utf8Names names)
     {
-        ArgumentNullException.ThrowIfNull(results);
         ArgumentNullException.ThrowIfNull(names);
-        var windowStart = new TimestampArray.Builder(new TimestampType(TimeUnit.Millisecond, "UTC"));
-        var slot = new StringArray.Builder();
-        var partition = new Int32Array.Builder();
-        var counts = Enumerable.Range(0, 4).Select(_ => new UInt64Array.Builder()).ToArray(); // bids, wins, floor count, version
-        var floors = Enumerable.Range(0, 3).Select(_ => new Int64Array.Builder()).ToArray();   // sum, min, max
-        var bidBuckets = new BucketColumns();
-        var clearingBuckets = new BucketColumns();
-        var densityBounds = new ListArray.Builder(UInt32Type.Default);
-        var densityCounts = new ListArray.Builder(UInt64Type.Default);
-        var final = new UInt8Array.Builder();
-        foreach (var r in results)
-        {
-            var v = r.Value;
-            windowStart.Append(DateTimeOffset.FromUnixTimeMilliseconds(r.WindowStartMs));
-            slot.Append(names.Of(r.Key));
-            partition.Append(Math.Max(0, r.Partition));
-            counts[0].Append((ulong)v.Bids);
-            counts[1].Append((ulong)v.Wins);
-            counts[2].Append((ulong)v.FloorCount);
-            counts[3].Append((ulong)r.Version);
-            floors[0].Append(v.FloorSumMicros);
-            floors[1].Append(v.FloorMinMicros);
-            floors[2].Append(v.FloorMaxMicros);
-            bidBuckets.Append(v.BidBuckets);
-            clearingBuckets.Append(v.ClearingBuckets);
-            densityBounds.Append();
-            densityCounts.Append();
-            foreach (var (bound, count) in v.BidDensity)
-            {
-                ((UInt32Array.Builder)densityBounds.ValueBuilder).Append((uint)bound);
-                ((UInt64Array.Builder)densityCounts.ValueBuilder).Append((ulong)count);
-            }
-
-            final.Append(r.IsFinal ? (byte)1 : (byte)0);
-        }
-
-        return new RecordBatch.Builder()
-            .Append("window_start", false, windowStart.Build())
-            .Append("slot", false, slot.Build())
-            .Append("source_partition", false, partition.Build())
-            .Append("bids", false, counts[0].Build())
-            .Append("wins", false, counts[1].Build())
-            .Append("bid_buckets", false, bidBuckets.Buckets.Build())
-            .Append("bid_counts", false, bidBuckets.Counts.Build())
-            .Append("clearing_buckets", false, clearingBuckets.Buckets.Build())
-            .Append("clearing_counts", false, clearingBuckets.Counts.Build())
-            .Append("floor_count", false, counts[2].Build())
-            .Append("floor_sum_micros", false, floors[0].Build())
-            .Append("floor_min_micros", false, floors[1].Build())
-            .Append("floor_max_micros", false, floors[2].Build())
-            .Append("density_bounds", false, densityBounds.Build())
-            .Append("density_counts", false, densityCounts.Build())
-            .Append("version", false, counts[3].Build())
-            .Append("is_final", false, final.Build())
-            .Build();
+        return
+        [
+            ResultTable.Of<int, SlotMinute>("slot_minute")
+                .Key("slot", ColumnType.Utf8, names.Of)
+                .Sum("bids", ColumnType.UInt64, v => v.Bids)
+                .Sum("wins", ColumnType.UInt64, v => v.Wins)
+                .Derived("win_rate", "if(bids = 0, 0, wins / bids)")
+                .BucketCounts("bid", "bid_buckets", ColumnType.Int16, "bid_counts", v => v.BidBuckets)
+                .BucketCounts("clearing", "clearing_buckets", ColumnType.Int16, "clearing_counts", v => v.ClearingBuckets)
+                .Derived("bid_p50_micros", Quantile("bid", 0.5))
+                .Derived("bid_p90_micros", Quantile("bid", 0.9))
+                .Derived("bid_p99_micros", Quantile("bid", 0.99))
+                .Derived("clearing_p50_micros", Quantile("clearing", 0.5))
+                .Derived("clearing_p90_micros", Quantile("clearing", 0.9))
+                .Derived("clearing_p99_micros", Quantile("clearing", 0.99))
+                .Column("floor_count", ColumnType.UInt64, v => v.FloorCount, Merge.Sum, shownAs: "bids_with_floor")
+                .Stored("floor_sum_micros", ColumnType.Int64, v => v.FloorSumMicros, Merge.Sum)
+                .Derived("floor_avg_micros", "if(floor_count = 0, nan, floor_sum_micros / floor_count)")
+                .Column("floor_min_micros", ColumnType.Int64, v => v.FloorMinMicros, Merge.Min.WherePositive("floor_count"))
+                .Column("floor_max_micros", ColumnType.Int64, v => v.FloorMaxMicros, Merge.Max.WherePositive("floor_count"))
+                .BucketCounts("density", "density_bounds", ColumnType.UInt32, "density_counts", v => v.BidDensity)
+                .Derived("bid_density", "mapFromArrays(density.1, density.2)")
+                .Build(),
+        ];
     }
 
     /// <summary>
@@ -206,24 +146,5 @@ public sealed class BidLandscapeJob : AdJob<int, SlotMinute>
             $"arrayElement({merged}.1, arrayFirstIndex(c -> c > floor({q} * (arraySum({merged}.2) - 1)), arrayCumSum({merged}.2)))");
         return string.Create(CultureInfo.InvariantCulture,
             $"if(arraySum({merged}.2) = 0, nan, if({bucket} = {SlotMinuteAggregator.ZeroBucket}, 0, 2 * pow({gamma:R}, {bucket}) / {gamma + 1:R}))");
-    }
-
-    /// <summary>A histogram as two list columns: bucket keys and their counts.</summary>
-    private sealed class BucketColumns
-    {
-        public ListArray.Builder Buckets { get; } = new(Int16Type.Default);
-
-        public ListArray.Builder Counts { get; } = new(UInt64Type.Default);
-
-        public void Append(IReadOnlyList<(int Bucket, long Count)> buckets)
-        {
-            Buckets.Append();
-            Counts.Append();
-            foreach (var (bucket, count) in buckets)
-            {
-                ((Int16Array.Builder)Buckets.ValueBuilder).Append((short)bucket);
-                ((UInt64Array.Builder)Counts.ValueBuilder).Append((ulong)count);
-            }
-        }
     }
 }

@@ -46,7 +46,7 @@ public static class DynamicPricing
 
     public static IReadOnlyList<SchemaStep> Schema { get; } =
     [
-        new(301, "dynamic-pricing: floor recommendations",
+        new("floor recommendations",
         [
             "CREATE TABLE IF NOT EXISTS {database}.floor_recommendation_results (window_start DateTime('UTC'), slot String, samples UInt64, " +
             "optimal_floor_micros Float64, recommended_floor_micros Float64, expected_revenue_per_bid_micros Float64, confidence Float64, " +
@@ -56,7 +56,7 @@ public static class DynamicPricing
             "argMax(expected_revenue_per_bid_micros, computed_at) AS expected_revenue_per_bid_micros, argMax(confidence, computed_at) AS confidence, " +
             "argMax(status, computed_at) AS status FROM {database}.floor_recommendation_results GROUP BY window_start, slot",
         ]),
-        new(302, "dynamic-pricing: budgets, pacing and alerts",
+        new("budgets, pacing and alerts",
         [
             "CREATE TABLE IF NOT EXISTS {database}.campaign_budgets (campaign String, daily_budget_micros Int64, updated_at DateTime64(3, 'UTC') DEFAULT now64(3)) " +
             "ENGINE = ReplacingMergeTree(updated_at) ORDER BY campaign",

@@ -18,7 +18,7 @@ public static class RawEvents
 
     public static IReadOnlyList<SchemaStep> Schema { get; } =
     [
-        new(110, "raw events",
+        new("raw events",
         [
             "CREATE TABLE IF NOT EXISTS {database}.events_log (event_time DateTime64(3, 'UTC'), type LowCardinality(String), " +
             "campaign LowCardinality(String), ad String, slot LowCardinality(String), publisher LowCardinality(String), " +

@@ -1,3 +1,4 @@
+using StreamEngine.Runtime.Results;
 using Apache.Arrow;
 using StreamEngine.AdEvents;
 using StreamEngine.Runtime.Testing;
@@ -44,10 +45,9 @@ public sealed class AdMetricsJobTests
         // A result carries only the parts that changed since the one before: the job's own rows of
         // campaign_breakdown_results for every batch written, read as the breakdown views read them (per partition
         // each part's newest version, added up over partitions).
-        var job = new AdMetricsJob();
-        var names = new Utf8Names(symbols);
+        var tables = new AdMetricsJob().Results(new Utf8Names(symbols));
         var rows = driver.Store.Written
-            .SelectMany(batch => BreakdownRows(job.ToRows(batch, names).Single(t => t.Table == "campaign_breakdown_results").Rows))
+            .SelectMany(batch => BreakdownRows(tables.ToRows(batch).Single(t => t.Table == "campaign_breakdown_results").Rows))
             .GroupBy(row => (row.Campaign, row.Minute, row.Partition, row.Ad, row.Country, row.Device))
             .Select(g => g.MaxBy(row => row.Version)!);
         var stored = rows

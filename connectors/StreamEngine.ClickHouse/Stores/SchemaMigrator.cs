@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using System.Text;
+using StreamEngine.Runtime.Results;
 
 namespace StreamEngine.ClickHouse.Stores;
 
@@ -10,6 +11,17 @@ namespace StreamEngine.ClickHouse.Stores;
 public sealed record Migration(int Version, string Name, IReadOnlyList<string> Statements)
 {
     /// <summary>Identifies the statements as written: a migration changed after it was applied is refused.</summary>
+    public string Checksum => Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(string.Join("\n;\n", Statements))))[..16];
+}
+
+/// <summary>
+/// One named schema step of a job; the library numbers a job's steps in the order they are first applied, so a job
+/// author never picks a number and two jobs cannot collide. A step changed after it was applied is refused, unless
+/// it is <paramref name="Reapplicable"/> (idempotent and only adding, as the steps of declared results tables are):
+/// then it is applied again.
+/// </summary>
+public sealed record JobMigration(string Name, IReadOnlyList<string> Statements, bool Reapplicable = false)
+{
     public string Checksum => Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(string.Join("\n;\n", Statements))))[..16];
 }
 
@@ -77,4 +89,147 @@ public sealed class SchemaMigrator(IClickHouseStore store, string database = "ad
 
         return now;
     }
+
+    /// <summary>
+    /// A job's whole schema: its declared results tables (from <see cref="ResultTableDdl"/>), each checked against the
+    /// store (<see cref="VerifyAsync"/>) before their views are made, then the job's own named steps.
+    /// </summary>
+    public async Task ApplyJobSchemaAsync(string job, IEnumerable<ResultTableSchema> tables, IEnumerable<Core.Dsl.SchemaStep> steps, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(tables);
+        ArgumentNullException.ThrowIfNull(steps);
+        var declared = tables.ToList();
+        var own = steps.Select(s => new JobMigration(s.Name, s.Statements)).ToList();
+        var names = declared.SelectMany(t => new[] { ResultTableDdl.TableMigration(t), ResultTableDdl.ViewsMigration(t) }).Concat(own).Select(m => m.Name);
+        if (names.GroupBy(n => n, StringComparer.Ordinal).FirstOrDefault(g => g.Count() > 1) is { } duplicate)
+        {
+            throw new ArgumentException($"job {job} has two schema steps named '{duplicate.Key}'", nameof(steps));
+        }
+
+        await ApplyJobAsync(job, [.. declared.Select(ResultTableDdl.TableMigration)], cancellationToken);
+        foreach (var table in declared)
+        {
+            await VerifyAsync(table, cancellationToken);
+        }
+
+        await ApplyJobAsync(job, [.. declared.Select(ResultTableDdl.ViewsMigration), .. own], cancellationToken);
+    }
+
+    /// <summary>
+    /// Applies the job's steps that are new or (if reapplicable) changed, recording each in
+    /// <c>{database}.job_migrations</c> under the job's name with its number; returns the steps applied now.
+    /// </summary>
+    public async Task<IReadOnlyList<JobMigration>> ApplyJobAsync(string job, IEnumerable<JobMigration> steps, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(job);
+        ArgumentNullException.ThrowIfNull(steps);
+        var ordered = steps.ToList();
+        var duplicate = ordered.GroupBy(m => m.Name, StringComparer.Ordinal).FirstOrDefault(g => g.Count() > 1);
+        if (duplicate is not null)
+        {
+            throw new ArgumentException($"job {job} has two schema steps named '{duplicate.Key}'", nameof(steps));
+        }
+
+        var db = ClickHouseSql.Identifier(Database);
+        if ((await store.QueryAsync($"EXISTS TABLE {db}.job_migrations", cancellationToken)).Trim() != "1")
+        {
+            await SchemaChangeSafety.ThrowIfDiskNearlyFullAsync(store, $"creating {Database}.job_migrations", cancellationToken);
+            await store.ExecuteAsync($"CREATE DATABASE IF NOT EXISTS {db}", cancellationToken);
+            await store.ExecuteAsync(
+                $"CREATE TABLE IF NOT EXISTS {db}.job_migrations (job String, step UInt32, name String, checksum String, applied_at DateTime64(3, 'UTC')) " +
+                "ENGINE = ReplacingMergeTree(applied_at) ORDER BY (job, name)", cancellationToken);
+        }
+
+        var applied = (await store.QueryAsync(
+                $"SELECT hex(name), argMax(step, applied_at), argMax(checksum, applied_at) FROM {db}.job_migrations WHERE job = {ClickHouseSql.Literal(job)} GROUP BY name",
+                cancellationToken))
+            .Split('\n', StringSplitOptions.RemoveEmptyEntries)
+            .Select(line => line.Split('\t'))
+            .ToDictionary(f => Unhex(f[0]), f => (Step: int.Parse(f[1], System.Globalization.CultureInfo.InvariantCulture), Checksum: f[2]), StringComparer.Ordinal);
+        var next = applied.Count == 0 ? 1 : applied.Values.Max(a => a.Step) + 1;
+
+        var now = new List<JobMigration>();
+        foreach (var step in ordered)
+        {
+            var number = next;
+            if (applied.TryGetValue(step.Name, out var record))
+            {
+                if (record.Checksum == step.Checksum)
+                {
+                    continue;
+                }
+
+                if (!step.Reapplicable)
+                {
+                    throw new InvalidOperationException(
+                        $"schema step {record.Step} of job {job} ({step.Name}) was changed after it was applied to {store.Description}; add a new step instead of editing an applied one");
+                }
+
+                number = record.Step;
+            }
+            else
+            {
+                next++;
+            }
+
+            await SchemaChangeSafety.ThrowIfDiskNearlyFullAsync(store, $"schema step {number} of job {job} ({step.Name})", cancellationToken);
+            foreach (var statement in step.Statements)
+            {
+                await store.ExecuteAsync(statement.Replace("{database}", db, StringComparison.Ordinal), cancellationToken);
+            }
+
+            await store.ExecuteAsync(
+                $"INSERT INTO {db}.job_migrations SELECT {ClickHouseSql.Literal(job)}, {number}, {ClickHouseSql.Literal(step.Name)}, {ClickHouseSql.Literal(step.Checksum)}, now64(3)",
+                cancellationToken);
+            now.Add(step);
+        }
+
+        return now;
+    }
+
+    /// <summary>
+    /// Checks a declared results table against the store: every declared column there with the declared type, and the
+    /// declared sort key. What the steps cannot do by adding (a type or key changed, a table made by something else) is
+    /// refused here with what differs, before a write could fail or land wrong.
+    /// </summary>
+    public async Task VerifyAsync(ResultTableSchema table, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(table);
+        var where = $"database = {ClickHouseSql.Literal(Database)} AND table = {ClickHouseSql.Literal(table.Table)}";
+        // Text in hex: stores escape a type's quotes differently (the server's reader not at all, chDB's TSV with backslashes).
+        var stored = (await store.QueryAsync($"SELECT hex(name), hex(type) FROM system.columns WHERE {where}", cancellationToken))
+            .Split('\n', StringSplitOptions.RemoveEmptyEntries)
+            .Select(line => line.Split('\t'))
+            .ToDictionary(f => Unhex(f[0]), f => Unhex(f[1]), StringComparer.Ordinal);
+        var problems = new List<string>();
+        foreach (var (name, type) in ResultTableDdl.Columns(table))
+        {
+            if (!stored.TryGetValue(name, out var actual))
+            {
+                problems.Add($"column {name} is missing");
+            }
+            else if (actual != type)
+            {
+                problems.Add($"column {name} is {actual}, declared {type}");
+            }
+        }
+
+        var sortKey = string.Join(", ", ResultTableDdl.SortKey(table));
+        var actualKey = Unhex((await store.QueryAsync(
+            $"SELECT hex(sorting_key) FROM system.tables WHERE database = {ClickHouseSql.Literal(Database)} AND name = {ClickHouseSql.Literal(table.Table)}",
+            cancellationToken)).Trim());
+        if (stored.Count > 0 && actualKey != sortKey)
+        {
+            problems.Add($"it is sorted by ({actualKey}), declared ({sortKey})");
+        }
+
+        if (problems.Count > 0)
+        {
+            throw new InvalidOperationException(
+                $"{Database}.{table.Table} in {store.Description} does not match its declaration: {string.Join("; ", problems)}. " +
+                "Columns can be added to a declaration; a changed type or key needs a new table (a new name) or a migration of the data by hand");
+        }
+    }
+
+    private static string Unhex(string hex) => Encoding.UTF8.GetString(Convert.FromHexString(hex));
 }

@@ -5,5 +5,8 @@ namespace StreamEngine.Core.Dsl;
 /// <summary>Rows for one of a job's results tables (named under the configured database).</summary>
 public sealed record TableRows(string Table, RecordBatch Rows);
 
-/// <summary>One versioned, idempotent schema change of a job: statements with <c>{database}</c> for the database.</summary>
-public sealed record SchemaStep(int Version, string Name, IReadOnlyList<string> Statements);
+/// <summary>
+/// One named, idempotent schema change of a job beyond its declared results tables: statements with <c>{database}</c>
+/// for the database. The library numbers a job's steps; a step is never edited once applied, a new one is added.
+/// </summary>
+public sealed record SchemaStep(string Name, IReadOnlyList<string> Statements);

@@ -8,6 +8,7 @@ using StreamEngine.Host.Observability;
 using StreamEngine.Jobs;
 using StreamEngine.Kafka.Source;
 using StreamEngine.Runtime;
+using StreamEngine.Runtime.Results;
 
 namespace StreamEngine.Host.Running;
 
@@ -37,9 +38,9 @@ public static class JobPipeline
         var database = settings["clickhouse.database"];
         var group = settings["kafka.group"] is { Length: > 0 } g ? g : $"streamengine-{job.Name}";
         var rawEvents = job.WritesRawEvents && settings.Flag("clickhouse.raw_events");
-        await new SchemaMigrator(store, database).ApplyAsync(
-            [.. CheckpointStore.Migrations, .. job.Schema.Concat(rawEvents ? RawEvents.Schema : []).Select(m => new Migration(m.Version, m.Name, [.. m.Statements]))],
-            cancellationToken);
+        var migrator = new SchemaMigrator(store, database);
+        await migrator.ApplyAsync(CheckpointStore.Migrations, cancellationToken);
+        await migrator.ApplyJobSchemaAsync(job.Name, job.ResultSchemas, [.. job.Schema, .. rawEvents ? RawEvents.Schema : []], cancellationToken);
         var maxPollInterval = TimeSpan.FromMilliseconds(settings.WholeNumber("kafka.max.poll.interval.ms"));
         var checkpoints = new CheckpointStore(store, database, job.Name, topic, warn: m => jobLog.Warn(m), inform: jobLog.Info) { ClaimTimeout = maxPollInterval * 0.8 };
         if (forgetPositions)
@@ -52,7 +53,7 @@ public static class JobPipeline
         var symbols = new SymbolTable();
         var names = new Utf8Names(symbols);
         var results = new ClickHouseResultsStore<AdEvent, TKey, TResult>(store, database, checkpoints,
-            new ResultTables<AdEvent, TKey, TResult>(rows => job.ToRows(rows, names))
+            new ResultTables<AdEvent, TKey, TResult>(job.Results(names).ToRows)
             {
                 AcceptedEvents = rawEvents ? (RawEvents.Table, events => RawEvents.ToRows(events, names)) : null,
             },

@@ -1,3 +1,4 @@
+using StreamEngine.Runtime.Results;
 using System.Globalization;
 using System.Text.Json;
 using NATS.Client.Core;
@@ -167,7 +168,7 @@ public sealed class DynamicPricingTests(EmbeddedClickHouseFixture clickHouse)
     {
         var symbols = new SymbolTable();
         symbols.Intern("slot-1");
-        foreach (var rows in new BidLandscapeJob().ToRows(results, new Utf8Names(symbols)))
+        foreach (var rows in new BidLandscapeJob().Results(new Utf8Names(symbols)).ToRows(results))
         {
             await store.InsertAsync($"{database}.{rows.Table}", rows.Rows, null);
         }

@@ -108,8 +108,10 @@ public sealed partial class DeployTests(EmbeddedClickHouseFixture clickHouse)
     {
         var database = clickHouse.CreateDatabase("grafana");
         var store = new EmbeddedStore(clickHouse.Store, ownsConnection: false);
-        var steps = new AdMetricsJob().Schema.Concat(new BidLandscapeJob().Schema).Concat(RawEvents.Schema).Concat(DynamicPricing.Schema);
-        await new SchemaMigrator(store, database).ApplyAsync(steps.Select(s => new Migration(s.Version, s.Name, [.. s.Statements])));
+        var migrator = new SchemaMigrator(store, database);
+        await migrator.ApplyJobSchemaAsync(AdMetricsJob.JobName, new AdMetricsJob().ResultSchemas, RawEvents.Schema);
+        await migrator.ApplyJobSchemaAsync(BidLandscapeJob.JobName, new BidLandscapeJob().ResultSchemas, []);
+        await migrator.ApplyJobSchemaAsync(DynamicPricing.Name, [], DynamicPricing.Schema);
 
         using var dashboard = JsonDocument.Parse(File.ReadAllText(Path.Combine(Deploy, "grafana", "streamengine-ad-metrics.json")));
         var queries = dashboard.RootElement.GetProperty("panels").EnumerateArray().SelectMany(p => p.GetProperty("targets").EnumerateArray()).Select(t => t.GetProperty("rawSql").GetString()!)

@@ -1,3 +1,5 @@
+using System.CommandLine;
+using System.CommandLine.Parsing;
 using StreamEngine.Host.Cli;
 using StreamEngine.Host.Commands;
 
@@ -5,55 +7,21 @@ namespace StreamEngine.Host;
 
 public static class Program
 {
-    private const string Usage = """
-        usage: streamengine <command> [options]
-
-        commands:
-          demo [--port 5000] [--set key=value]...
-                                  everything on embedded defaults: Kafka, traffic, the ad-metrics job, ClickHouse and
-                                  its HTTP endpoint, with a live summary (Ctrl-C stops; results are kept)
-          kafka serve [--brokers 3] [--topic NAME:PARTITIONS]... [--bootstrap-file F] [--port P]
-                                  run the embedded Kafka cluster until stopped (Ctrl-C or SIGTERM)
-          generate --bootstrap B [--topic ad-events] --events N [--rate R] [--seed S]
-                   [--duplicates F] [--late F] [--malformed F] [--truth FILE] [--campaigns C]
-                                  send realistic ad traffic; --truth writes the expected ads.campaign_minute rows
-          jobs list [--assembly DLL]
-                                  the jobs this build (or a job author's assembly) can run
-          run --job NAME [--assembly DLL] [--set key=value]... [--until-idle SECONDS]
-                                  run a job from Kafka to ClickHouse (embedded or server), exactly once
-          query [--set key=value]... "SQL" [--format TSV|JSONEachRow|Pretty|ArrowStream|...]
-                                  run SQL against the embedded ClickHouse store (clickhouse.path)
-          validate --config FILE  check a YAML or JSON configuration and show the effective values
-          backup --to DIR [--set key=value]...
-                                  back up the embedded store (clickhouse.path), offsets included; stop its engine first
-          restore --from DIR [--set key=value]...
-                                  restore a backup into an empty store; jobs then resume exactly once from its offsets
-          help                    show this text
-
-        run, query and demo take --config FILE (YAML or JSON) and --set key=value; later wins: defaults, file,
-        environment (STREAMENGINE__KAFKA__BOOTSTRAP), --set.
-        """;
-
     public static async Task<int> Main(string[] args)
     {
         ArgumentNullException.ThrowIfNull(args);
+        var root = CreateRootCommand();
+        // `streamengine` and `streamengine help` show the overview, as `--help` does.
+        var parse = root.Parse(args is [] or ["help"] ? ["--help"] : args);
         try
         {
-            return args switch
+            if (UsageError(parse) is { } error)
             {
-                [] or ["help" or "--help" or "-h", ..] => PrintUsage(),
-                ["demo", .. var rest] => await DemoCommand.RunAsync(rest, Console.Out),
-                ["kafka", "serve", .. var rest] => await KafkaServeCommand.RunAsync(rest, Console.Out),
-                ["kafka", ..] => throw new UsageException("kafka: the subcommand is 'serve' (streamengine kafka serve ...)"),
-                ["generate", .. var rest] => await GenerateCommand.RunAsync(rest, Console.Error),
-                ["validate", .. var rest] => ValidateCommand.Run(rest, Console.Out),
-                ["jobs", .. var rest] => JobsCommand.Run(rest, Console.Out),
-                ["run", .. var rest] => await RunCommand.RunAsync(rest, Console.Out),
-                ["query", .. var rest] => await QueryCommand.RunAsync(rest, Console.OpenStandardOutput()),
-                ["backup", .. var rest] => await BackupCommand.BackupAsync(rest, Console.Out),
-                ["restore", .. var rest] => await BackupCommand.RestoreAsync(rest, Console.Out),
-                [var unknown, ..] => throw new UsageException($"unknown command '{unknown}' (run `streamengine help`)"),
-            };
+                throw new UsageException(error);
+            }
+
+            // Commands handle SIGINT and SIGTERM themselves (they drain); exceptions come here, to be reported in one line.
+            return await parse.InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false, ProcessTerminationTimeout = null });
         }
         catch (UsageException e)
         {
@@ -68,10 +36,80 @@ public static class Program
         }
     }
 
-    private static int PrintUsage()
+    /// <summary>Every command, each with <c>--help</c> (System.CommandLine's own).</summary>
+    public static RootCommand CreateRootCommand()
     {
-        Console.Out.WriteLine(Usage);
-        return 0;
+        var root = new RootCommand(
+            "StreamEngine: ad events from Kafka, windowed exactly once into ClickHouse, live to NATS and the dashboard.\n" +
+            "run, query, demo, backup and restore take --config FILE (YAML or JSON) and --set key=value; later wins: defaults, file,\n" +
+            "environment (STREAMENGINE__KAFKA__BOOTSTRAP), --set.")
+        {
+            DemoCommand.Create(),
+            KafkaServeCommand.Create(),
+            GenerateCommand.Create(),
+            JobsCommand.Create(),
+            RunCommand.Create(),
+            QueryCommand.Create(),
+            ValidateCommand.Create(),
+            BackupCommand.CreateBackup(),
+            BackupCommand.CreateRestore(),
+        };
+        return root;
+    }
+
+    /// <summary>
+    /// The first mistake on the command line in the engine's words: the command, what is wrong, what is allowed
+    /// (System.CommandLine's messages for our typed options already are; unknown words and commands are reworded).
+    /// </summary>
+    public static string? UsageError(ParseResult parse)
+    {
+        ArgumentNullException.ThrowIfNull(parse);
+        if (parse.Errors.Count == 0)
+        {
+            return null;
+        }
+
+        var command = parse.CommandResult.Command;
+        var path = string.Join(' ', CommandPath(parse.CommandResult).Skip(1));
+        if (parse.UnmatchedTokens.Count > 0)
+        {
+            var token = parse.UnmatchedTokens[0];
+            if (command is RootCommand)
+            {
+                return $"unknown command '{token}' (run `streamengine help`)";
+            }
+
+            if (command.Subcommands.Count > 0)
+            {
+                return $"{path}: unknown subcommand '{token}' (the subcommand is {string.Join(" or ", command.Subcommands.Select(c => $"'{c.Name}'"))})";
+            }
+
+            if (token.StartsWith("--", StringComparison.Ordinal))
+            {
+                var name = token.Split('=')[0];
+                var allowed = command.Options.Where(o => !o.Hidden && o.Name.StartsWith("--", StringComparison.Ordinal) && o.Name != "--help").Select(o => o.Name).Order(StringComparer.Ordinal);
+                return $"{path}: unknown option {name} (allowed: {string.Join(", ", allowed)})";
+            }
+
+            return $"{path}: unexpected argument '{token}'";
+        }
+
+        var message = parse.Errors[0].Message;
+        return message.StartsWith(path + ":", StringComparison.Ordinal) ? message : $"{path}: {message}";
+    }
+
+    private static Stack<string> CommandPath(SymbolResult? result)
+    {
+        var names = new Stack<string>();
+        for (var at = result; at is not null; at = at.Parent)
+        {
+            if (at is CommandResult c)
+            {
+                names.Push(c.Command.Name);
+            }
+        }
+
+        return names;
     }
 
     private static string OneLine(string text) => string.Join(' ', text.Split(['\r', '\n'], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));

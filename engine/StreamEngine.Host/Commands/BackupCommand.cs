@@ -1,3 +1,4 @@
+using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
 using StreamEngine.ClickHouse;
@@ -28,18 +29,36 @@ public static class BackupCommand
     /// <summary>The checkpoint table of backups made before checkpoints carried generations.</summary>
     private const string LegacyCheckpointTable = "partition_checkpoints";
 
-    public static async Task<int> BackupAsync(IReadOnlyList<string> args, TextWriter output)
+    public static Command CreateBackup()
+    {
+        var to = CliOptions.Text("--to", "a new or empty folder to back up into (required)", "DIR");
+        var config = CliOptions.Config();
+        var set = CliOptions.Set();
+        var command = new Command("backup", "back up the embedded store (clickhouse.path), offsets included; stop its engine first") { to, config, set };
+        command.SetAction((parse, _) => BackupAsync(parse.GetValue(to), parse.GetValue(config), parse.GetValue(set) ?? [], Console.Out));
+        return command;
+    }
+
+    public static Command CreateRestore()
+    {
+        var from = CliOptions.Text("--from", "a folder made by streamengine backup (required)", "DIR");
+        var config = CliOptions.Config();
+        var set = CliOptions.Set();
+        var command = new Command("restore", "restore a backup into an empty store; jobs then resume exactly once from its offsets") { from, config, set };
+        command.SetAction((parse, _) => RestoreAsync(parse.GetValue(from), parse.GetValue(config), parse.GetValue(set) ?? [], Console.Out));
+        return command;
+    }
+
+    public static async Task<int> BackupAsync(string? folder, string? configFile, IReadOnlyList<string> set, TextWriter output)
     {
         ArgumentNullException.ThrowIfNull(output);
-        var parsed = Arguments.Parse("backup", args, "to", "set", "config");
-        parsed.ExpectPositionals(0, 0, "nothing");
-        var target = Path.GetFullPath(parsed.Value("to") ?? throw new UsageException("backup: --to DIR is required (a new or empty folder)"));
+        var target = Path.GetFullPath(folder ?? throw new UsageException("backup: --to DIR is required (a new or empty folder)"));
         if (Directory.Exists(target) && Directory.EnumerateFileSystemEntries(target).Any())
         {
             throw new UsageException($"backup: '{target}' is not empty; back up into a new or empty folder");
         }
 
-        var (settings, path, database) = EmbeddedStore("backup", parsed);
+        var (settings, path, database) = EmbeddedStore("backup", configFile, set);
         if (!Directory.Exists(path))
         {
             throw new UsageException($"backup: there is no store at clickhouse.path '{path}'");
@@ -64,12 +83,10 @@ public static class BackupCommand
         return 0;
     }
 
-    public static async Task<int> RestoreAsync(IReadOnlyList<string> args, TextWriter output)
+    public static async Task<int> RestoreAsync(string? folder, string? configFile, IReadOnlyList<string> set, TextWriter output)
     {
         ArgumentNullException.ThrowIfNull(output);
-        var parsed = Arguments.Parse("restore", args, "from", "set", "config");
-        parsed.ExpectPositionals(0, 0, "nothing");
-        var source = Path.GetFullPath(parsed.Value("from") ?? throw new UsageException("restore: --from DIR is required (a folder made by streamengine backup)"));
+        var source = Path.GetFullPath(folder ?? throw new UsageException("restore: --from DIR is required (a folder made by streamengine backup)"));
         var manifestPath = Path.Combine(source, ManifestFile);
         if (!File.Exists(manifestPath))
         {
@@ -83,7 +100,7 @@ public static class BackupCommand
             throw new UsageException($"restore: {manifestPath} has format {manifest.Format}; this build reads format 1");
         }
 
-        var (_, path, database) = EmbeddedStore("restore", parsed);
+        var (_, path, database) = EmbeddedStore("restore", configFile, set);
         if (database != manifest.Database)
         {
             throw new UsageException($"restore: the backup holds database '{manifest.Database}', the configuration says clickhouse.database '{database}'");
@@ -118,9 +135,9 @@ public static class BackupCommand
     }
 
     /// <summary>The store's folder and database; only the embedded store is backed up by this command.</summary>
-    private static (EngineSettings Settings, string Path, string Database) EmbeddedStore(string command, Arguments parsed)
+    private static (EngineSettings Settings, string Path, string Database) EmbeddedStore(string command, string? configFile, IReadOnlyList<string> set)
     {
-        var settings = EngineSettings.Load(parsed.All("set"), configFile: parsed.Value("config"));
+        var settings = EngineSettings.Load(set, configFile: configFile);
         if (settings["clickhouse.mode"] != "embedded")
         {
             throw new UsageException($"{command}: works on the embedded store; a ClickHouse server is backed up with its own BACKUP and RESTORE statements (docs/operations.md)");

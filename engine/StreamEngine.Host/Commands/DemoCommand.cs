@@ -1,3 +1,4 @@
+using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
 using System.Runtime.InteropServices;
@@ -25,11 +26,22 @@ public static class DemoCommand
 {
     private const int EventsPerSecond = 2_000;
 
-    public static async Task<int> RunAsync(IReadOnlyList<string> args, TextWriter output)
+    public static Command Create()
     {
+        var port = CliOptions.OptionalWholeNumber("demo", "--port", "the dashboard's port (http.port; default 5000, 0 picks a free one)", 0, 65_535);
+        var config = CliOptions.Config();
+        var set = CliOptions.Set();
+        var command = new Command("demo",
+            "everything on embedded defaults: Kafka, traffic, the ad-metrics job, ClickHouse and its HTTP endpoint, with a live summary (Ctrl-C stops; results are kept)")
+            { port, config, set };
+        command.SetAction((parse, _) => RunAsync(parse.GetValue(port), parse.GetValue(config), parse.GetValue(set) ?? [], Console.Out));
+        return command;
+    }
+
+    public static async Task<int> RunAsync(int? httpPort, string? configFile, IReadOnlyList<string> set, TextWriter output)
+    {
+        ArgumentNullException.ThrowIfNull(set);
         ArgumentNullException.ThrowIfNull(output);
-        var parsed = Arguments.Parse("demo", args, "set", "config", "port");
-        parsed.ExpectPositionals(0, 0, "nothing");
         using var stopping = new CancellationTokenSource();
         using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop);
         using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);
@@ -40,8 +52,8 @@ public static class DemoCommand
             Topics = [new("ad-events", 12), new("ad-events.dlq", 3), new("ad-events.late", 3)],
         });
         var settings = EngineSettings.Load(
-            [.. parsed.All("set"), .. parsed.Value("port") is { } port ? [$"http.port={port}"] : Array.Empty<string>(), $"kafka.bootstrap={kafka.BootstrapServers}", "kafka.topic=ad-events"],
-            configFile: parsed.Value("config"));
+            [.. set, .. httpPort is { } port ? [$"http.port={port}"] : Array.Empty<string>(), $"kafka.bootstrap={kafka.BootstrapServers}", "kafka.topic=ad-events"],
+            configFile: configFile);
         if (settings["clickhouse.mode"] != "embedded")
         {
             throw new UsageException("demo: runs on embedded defaults; clickhouse.mode=server is for streamengine run");

@@ -1,3 +1,4 @@
+using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
 using StreamEngine.AdEvents;
@@ -16,28 +17,47 @@ public static class GenerateCommand
     /// <summary>Messages per auction on average (bid plus the share that wins, renders, is clicked, converts).</summary>
     private const double MessagesPerAuction = 1.4;
 
-    public static async Task<int> RunAsync(IReadOnlyList<string> args, TextWriter progress)
-    {
-        ArgumentNullException.ThrowIfNull(progress);
-        var parsed = Arguments.Parse("generate", args, "bootstrap", "topic", "events", "rate", "seed", "duplicates", "late", "malformed", "truth", "campaigns", "key");
-        parsed.ExpectPositionals(0, 0, "nothing");
-        var bootstrap = parsed.Value("bootstrap") ?? throw new UsageException("generate: --bootstrap is required (the Kafka bootstrap servers)");
-        var topic = parsed.Value("topic") ?? "ad-events";
-        var events = parsed.WholeNumber("events", -1, 1, int.MaxValue);
-        if (events < 0)
-        {
-            throw new UsageException("generate: --events is required (how many messages to send)");
-        }
+    /// <summary>What <c>generate</c> was asked.</summary>
+    public sealed record Request(
+        string? Bootstrap, string Topic, int? Events, int? Rate, int Seed, int Campaigns, double Duplicates, double Late, double Malformed, string? Truth, string? Key);
 
-        var rate = parsed.WholeNumber("rate", 0, 1, 10_000_000);
+    public static Command Create()
+    {
+        const string name = "generate";
+        var bootstrap = CliOptions.Text("--bootstrap", "the Kafka bootstrap servers (required)", "HOST:PORT");
+        var topic = CliOptions.Text("--topic", "the topic to send to (default ad-events)", "NAME");
+        var events = CliOptions.OptionalWholeNumber(name, "--events", "how many messages to send (required)", 1, int.MaxValue);
+        var rate = CliOptions.OptionalWholeNumber(name, "--rate", "messages per second (default: as fast as the brokers take them)", 1, 10_000_000);
+        var seed = CliOptions.WholeNumber(name, "--seed", "the traffic's random seed: the same seed sends the same events", 1, int.MinValue, int.MaxValue);
+        var campaigns = CliOptions.WholeNumber(name, "--campaigns", "how many campaigns", 200, 1, 1_000_000);
+        var duplicates = CliOptions.Fraction(name, "--duplicates", "the share of events sent twice", 0.5);
+        var late = CliOptions.Fraction(name, "--late", "the share of events sent late", 0.5);
+        var malformed = CliOptions.Fraction(name, "--malformed", "the share of malformed messages", 0.5);
+        var truth = CliOptions.Text("--truth", "write the expected ads.campaign_minute rows to this file", "FILE");
+        var key = CliOptions.Text("--key", "the message key: campaign (the default) or event-id", "campaign|event-id");
+        var command = new Command(name, "send realistic ad traffic to Kafka") { bootstrap, topic, events, rate, seed, campaigns, duplicates, late, malformed, truth, key };
+        command.SetAction((parse, _) => RunAsync(new Request(parse.GetValue(bootstrap), parse.GetValue(topic) ?? "ad-events", parse.GetValue(events), parse.GetValue(rate),
+            parse.GetValue(seed), parse.GetValue(campaigns), parse.GetValue(duplicates), parse.GetValue(late), parse.GetValue(malformed), parse.GetValue(truth), parse.GetValue(key)),
+            Console.Error));
+        return command;
+    }
+
+    public static async Task<int> RunAsync(Request request, TextWriter progress)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        ArgumentNullException.ThrowIfNull(progress);
+        var bootstrap = request.Bootstrap ?? throw new UsageException("generate: --bootstrap is required (the Kafka bootstrap servers)");
+        var topic = request.Topic;
+        var events = request.Events ?? throw new UsageException("generate: --events is required (how many messages to send)");
+        var rate = request.Rate ?? 0;
         var options = new TrafficOptions
         {
-            Seed = parsed.WholeNumber("seed", 1, int.MinValue, int.MaxValue),
-            Campaigns = parsed.WholeNumber("campaigns", 200, 1, 1_000_000),
-            DuplicateFraction = Fraction(parsed, "duplicates"),
-            LateFraction = Fraction(parsed, "late"),
-            MalformedFraction = Fraction(parsed, "malformed"),
-            KeyByEventId = parsed.Value("key") switch
+            Seed = request.Seed,
+            Campaigns = request.Campaigns,
+            DuplicateFraction = request.Duplicates,
+            LateFraction = request.Late,
+            MalformedFraction = request.Malformed,
+            KeyByEventId = request.Key switch
             {
                 null or "campaign" => false,
                 "event-id" => true,
@@ -46,7 +66,7 @@ public static class GenerateCommand
             // At a target rate event time keeps pace with the clock; flat out, the stream is as dense as a busy exchange.
             AuctionsPerSecond = rate > 0 ? rate / MessagesPerAuction : 5_000,
         };
-        var truthPath = parsed.Value("truth");
+        var truthPath = request.Truth;
 
         using var cancel = new CancellationTokenSource();
         Console.CancelKeyPress += (_, e) =>
@@ -58,22 +78,6 @@ public static class GenerateCommand
         var summary = await SendAsync(bootstrap, topic, events, rate, options, truthPath, progress, cancel.Token);
         await progress.WriteLineAsync(summary.ToString());
         return summary.Failed > 0 ? 1 : 0;
-    }
-
-    private static double Fraction(Arguments parsed, string name)
-    {
-        var text = parsed.Value(name);
-        if (text is null)
-        {
-            return 0;
-        }
-
-        if (!double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var value) || value is < 0 or > 0.5)
-        {
-            throw new UsageException($"generate: --{name} must be a fraction from 0 to 0.5, not '{text}'");
-        }
-
-        return value;
     }
 
     private static async Task<Summary> SendAsync(string bootstrap, string topic, int total, int rate, TrafficOptions options, string? truthPath, TextWriter progress, CancellationToken cancel)

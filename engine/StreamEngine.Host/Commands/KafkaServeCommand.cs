@@ -1,3 +1,4 @@
+using System.CommandLine;
 using System.Runtime.InteropServices;
 using StreamEngine.Host.Cli;
 using StreamEngine.Kafka.Embedded;
@@ -11,18 +12,39 @@ public static class KafkaServeCommand
     public static readonly IReadOnlyList<TopicSpec> DefaultTopics =
         [new("ad-events", 12), new("ad-events.dlq", 3), new("ad-events.late", 3)];
 
-    public static async Task<int> RunAsync(IReadOnlyList<string> args, TextWriter output)
+    public static Command Create()
     {
+        const string name = "kafka serve";
+        var brokers = CliOptions.WholeNumber(name, "--brokers", "how many brokers", 3, 1, 64);
+        var topic = new Option<string[]>("--topic")
+        {
+            Description = "a topic to create, repeatable (default: ad-events:12, ad-events.dlq:3, ad-events.late:3)",
+            HelpName = "NAME:PARTITIONS",
+            Arity = ArgumentArity.ZeroOrMore,
+            DefaultValueFactory = _ => [],
+        };
+        var bootstrapFile = CliOptions.Text("--bootstrap-file", "write the bootstrap servers to this file once the cluster is up", "FILE");
+        var port = CliOptions.OptionalWholeNumber(name, "--port", "the first broker's port, the others on the next ones (default: free ports)", 1, 65_535);
+        var serve = new Command("serve", "run the embedded Kafka cluster until stopped (Ctrl-C or SIGTERM)") { brokers, topic, bootstrapFile, port };
+        serve.SetAction((parse, _) => RunAsync(parse.GetValue(brokers), parse.GetValue(topic) ?? [], parse.GetValue(bootstrapFile), parse.GetValue(port), Console.Out));
+        var kafka = new Command("kafka", "the embedded Kafka cluster") { serve };
+        kafka.SetAction(int (_) => throw new UsageException("kafka: the subcommand is 'serve' (streamengine kafka serve ...)"));
+        return kafka;
+    }
+
+    public static async Task<int> RunAsync(int brokers, IReadOnlyList<string> topicSpecs, string? bootstrapFile, int? firstPort, TextWriter output)
+    {
+        ArgumentNullException.ThrowIfNull(topicSpecs);
         ArgumentNullException.ThrowIfNull(output);
-        var parsed = Arguments.Parse("kafka serve", args, "brokers", "topic", "bootstrap-file", "port");
-        parsed.ExpectPositionals(0, 0, "nothing");
-        var brokers = parsed.WholeNumber("brokers", 3, 1, 64);
-        var portText = parsed.Value("port");
-        int? firstPort = portText is null ? null : parsed.WholeNumber("port", 0, 1, 65535 - brokers + 1);
+        if (firstPort > 65_535 - brokers + 1)
+        {
+            throw new UsageException($"kafka serve: --port must be a whole number from 1 to {65_535 - brokers + 1}, not '{firstPort}'");
+        }
+
         List<TopicSpec> topics;
         try
         {
-            topics = parsed.All("topic").Select(TopicSpec.Parse).ToList();
+            topics = topicSpecs.Select(TopicSpec.Parse).ToList();
         }
         catch (Exception e) when (e is FormatException or ArgumentException)
         {
@@ -35,7 +57,6 @@ public static class KafkaServeCommand
             FirstPort = firstPort,
             Topics = topics.Count > 0 ? topics : DefaultTopics,
         };
-        var bootstrapFile = parsed.Value("bootstrap-file");
 
         using var stopping = new CancellationTokenSource();
         using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop);

@@ -1,3 +1,4 @@
+using System.CommandLine;
 using StreamEngine.ClickHouse.Embedded;
 using StreamEngine.Host.ClickHouseHttp;
 using StreamEngine.Host.Cli;
@@ -15,20 +16,29 @@ namespace StreamEngine.Host.Commands;
 /// </summary>
 public static class QueryCommand
 {
-    public static async Task<int> RunAsync(IReadOnlyList<string> args, Stream output)
+    public static Command Create()
+    {
+        var sql = new Argument<string?>("SQL") { Description = "the statement to run", Arity = ArgumentArity.ZeroOrOne };
+        var format = CliOptions.Text("--format", "the output format, any ClickHouse format name (default TSV; JSONEachRow, PrettyCompact, ArrowStream, ...)", "FORMAT");
+        var config = CliOptions.Config();
+        var set = CliOptions.Set();
+        var command = new Command("query", "run SQL against the embedded ClickHouse store (clickhouse.path), through its engine when one serves it") { sql, format, config, set };
+        command.SetAction((parse, _) => RunAsync(parse.GetValue(sql), parse.GetValue(format), parse.GetValue(config), parse.GetValue(set) ?? [], Console.OpenStandardOutput()));
+        return command;
+    }
+
+    public static async Task<int> RunAsync(string? statement, string? outputFormat, string? configFile, IReadOnlyList<string> set, Stream output)
     {
         ArgumentNullException.ThrowIfNull(output);
-        var parsed = Arguments.Parse("query", args, "set", "config", "format");
-        parsed.ExpectPositionals(1, 1, "the SQL to run (streamengine query \"SELECT ...\")");
-        var settings = EngineSettings.Load(parsed.All("set"), configFile: parsed.Value("config"));
-        var format = parsed.Value("format") ?? "TSV";
+        var sql = statement ?? throw new UsageException("query: missing the SQL to run (streamengine query \"SELECT ...\")");
+        var settings = EngineSettings.Load(set, configFile: configFile);
+        var format = outputFormat ?? "TSV";
         if (format.Length == 0 || !format.All(char.IsAsciiLetterOrDigit))
         {
             throw new UsageException($"query: --format '{format}' is not a ClickHouse format name");
         }
 
         var path = Path.GetFullPath(settings["clickhouse.path"]);
-        var sql = parsed.Positionals[0];
         if (await ThroughRunningEngineAsync(settings, path, sql, format, output))
         {
             return 0;

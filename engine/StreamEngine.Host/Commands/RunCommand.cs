@@ -1,3 +1,4 @@
+using System.CommandLine;
 using System.Runtime.InteropServices;
 using StreamEngine.ClickHouse.Embedded;
 using StreamEngine.ClickHouse.Stores;
@@ -18,19 +19,35 @@ namespace StreamEngine.Host.Commands;
 /// </summary>
 public static class RunCommand
 {
-    public static async Task<int> RunAsync(IReadOnlyList<string> args, TextWriter output)
+    /// <summary>What <c>run</c> was asked: the job, where it comes from, configuration, and when to stop.</summary>
+    public sealed record Request(string? Job, string? Assembly, IReadOnlyList<string> Set, string? Config, int? UntilIdleSeconds);
+
+    public static Command Create()
     {
+        var job = CliOptions.Text("--job", "the job to run (required; streamengine jobs list shows them)", "NAME");
+        var assembly = CliOptions.Text("--assembly", "a job author's assembly to load the job from", "DLL");
+        var config = CliOptions.Config();
+        var set = CliOptions.Set();
+        var untilIdle = CliOptions.OptionalWholeNumber("run", "--until-idle",
+            "exit 0 once every assigned partition has been caught up and idle this many seconds and all results are flushed (1..86400)", 1, 86_400);
+        var command = new Command("run", "run a job from Kafka to ClickHouse (embedded or server), exactly once") { job, assembly, config, set, untilIdle };
+        command.SetAction((parse, _) => RunAsync(
+            new Request(parse.GetValue(job), parse.GetValue(assembly), parse.GetValue(set) ?? [], parse.GetValue(config), parse.GetValue(untilIdle)), Console.Out));
+        return command;
+    }
+
+    public static async Task<int> RunAsync(Request request, TextWriter output)
+    {
+        ArgumentNullException.ThrowIfNull(request);
         ArgumentNullException.ThrowIfNull(output);
-        var parsed = Arguments.Parse("run", args, "job", "assembly", "set", "config", "until-idle");
-        parsed.ExpectPositionals(0, 0, "nothing");
-        var jobName = parsed.Value("job") ?? throw new UsageException("run: --job is required (streamengine jobs list shows them)");
-        var jobs = parsed.Value("assembly") is { } assembly ? JobCatalog.FromAssembly(assembly) : null;
+        var jobName = request.Job ?? throw new UsageException("run: --job is required (streamengine jobs list shows them)");
+        var jobs = request.Assembly is { } assembly ? JobCatalog.FromAssembly(assembly) : null;
         if (jobName != DynamicPricing.Name || jobs is not null)
         {
             JobCatalog.Find(jobName, jobs); // an unknown job stops here, before anything starts
         }
-        var untilIdle = parsed.Value("until-idle") is null ? (TimeSpan?)null : TimeSpan.FromSeconds(parsed.WholeNumber("until-idle", 0, 1, 86_400));
-        var settings = EngineSettings.Load(parsed.All("set"), configFile: parsed.Value("config"));
+        var untilIdle = request.UntilIdleSeconds is { } seconds ? TimeSpan.FromSeconds(seconds) : (TimeSpan?)null;
+        var settings = EngineSettings.Load(request.Set, configFile: request.Config);
         var log = settings.Log;
         if (settings["kafka.bootstrap"].Length == 0 && !(jobName == DynamicPricing.Name && jobs is null))
         {

@@ -1,3 +1,4 @@
+using System.CommandLine;
 using StreamEngine.Host.Cli;
 using StreamEngine.Host.Configuration;
 
@@ -6,13 +7,21 @@ namespace StreamEngine.Host.Commands;
 /// <summary><c>streamengine validate --config FILE</c>: checks a configuration as a start would, and shows the result.</summary>
 public static class ValidateCommand
 {
-    public static int Run(IReadOnlyList<string> args, TextWriter output)
+    public static Command Create()
+    {
+        var config = CliOptions.Config();
+        config.Description = "the YAML or JSON configuration file to check (required)";
+        var set = CliOptions.Set();
+        var command = new Command("validate", "check a YAML or JSON configuration and show the effective values") { config, set };
+        command.SetAction(parse => Run(parse.GetValue(config), parse.GetValue(set) ?? [], Console.Out));
+        return command;
+    }
+
+    public static int Run(string? configFile, IReadOnlyList<string> set, TextWriter output)
     {
         ArgumentNullException.ThrowIfNull(output);
-        var parsed = Arguments.Parse("validate", args, "config", "set");
-        parsed.ExpectPositionals(0, 0, "nothing");
-        var file = parsed.Value("config") ?? throw new UsageException("validate: --config FILE is required");
-        var settings = EngineSettings.Load(parsed.All("set"), configFile: file);
+        var file = configFile ?? throw new UsageException("validate: --config FILE is required");
+        var settings = EngineSettings.Load(set, configFile: file);
         // The rules that join keys, as a start applies them (http.host beyond loopback needs http.api_key, say).
         _ = settings.HttpOptions;
         _ = settings.NatsOptions;

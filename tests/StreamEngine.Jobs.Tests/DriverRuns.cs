@@ -1,4 +1,5 @@
 using StreamEngine.AdEvents;
+using StreamEngine.AdEvents.Testing;
 using StreamEngine.Core.Dsl;
 using StreamEngine.Core.Windowing;
 using StreamEngine.Runtime.Testing;
@@ -21,51 +22,14 @@ internal static class DriverRuns
     public static JobTestDriver<AdEvent, TKey, TResult> Run<TKey, TResult>(AdJob<TKey, TResult> job, SymbolTable symbols, List<AdEvent>[] logs, CrashPoint crash)
         where TKey : notnull
     {
-        var driver = new JobTestDriver<AdEvent, TKey, TResult>(Partitions,
-            (events, checkpoints, clock) => job.Build(events, new JobContext(Windowing, clock, checkpoints), symbols), Start, job.KeyCodec(symbols));
+        var run = new AdJobDriver<TKey, TResult>(job, Partitions, Windowing, Start, symbols);
         for (var p = 0; p < Partitions; p++)
         {
-            driver.Append(p, logs[p]);
+            run.Append(p, logs[p]);
         }
 
-        if (crash != CrashPoint.None)
-        {
-            var first = driver.Start();
-            for (var round = 0; round < 2; round++)
-            {
-                for (var p = 0; p < Partitions; p++)
-                {
-                    if (round == 0)
-                    {
-                        first.Assign(p);
-                    }
-
-                    first.Poll(p, logs[p].Count / 3);
-                }
-
-                driver.Clock.AdvanceBy(Windowing.EmitInterval);
-                // The first checkpoint completes; the process dies at the crash point of the second.
-                if (round == 0)
-                {
-                    Assert.True(first.Checkpoint());
-                }
-                else
-                {
-                    first.Checkpoint(crash);
-                    Assert.True(first.Dead);
-                }
-            }
-        }
-
-        var last = driver.Start();
-        for (var p = 0; p < Partitions; p++)
-        {
-            last.Assign(p);
-            last.Poll(p, int.MaxValue);
-        }
-
-        driver.Clock.AdvanceBy(Windowing.EmitInterval);
-        Assert.True(last.Checkpoint());
+        run.Run(crash);
+        var driver = run.Driver;
         Assert.All(driver.Store.Checkpoints.Values, c => Assert.Equal(logs[c.Partition].Count, c.NextOffset));
         // The last process holds every partition under the newest assignment: the second after a crash.
         Assert.All(driver.Store.Checkpoints.Values, c => Assert.Equal(crash == CrashPoint.None ? 1 : 2, c.Generation));

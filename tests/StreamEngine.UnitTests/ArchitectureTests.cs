@@ -2,7 +2,7 @@ using System.Reflection;
 
 namespace StreamEngine.UnitTests;
 
-/// <summary>The dependency boundaries DESIGN.md fixes, checked on the compiled assemblies.</summary>
+/// <summary>The dependency boundaries docs/architecture.md fixes, checked on the compiled assemblies.</summary>
 public sealed class ArchitectureTests
 {
     private static readonly string[] ForbiddenInCore = ["Confluent.Kafka", "ClickHouse", "StreamEngine.ClickHouse", "StreamEngine.Kafka", "NATS", "Microsoft.AspNetCore", "StreamEngine.Host", "StreamEngine.AdEvents", "StreamEngine.Jobs"];
@@ -100,14 +100,45 @@ public sealed class ArchitectureTests
     public void Every_package_version_is_pinned_centrally()
     {
         var root = RepositoryRoot();
+        var templates = Path.Combine(root, "templates") + Path.DirectorySeparatorChar;
         var projects = Directory.EnumerateFiles(root, "*.csproj", SearchOption.AllDirectories)
             .Where(p => !p.Contains($"{Path.DirectorySeparatorChar}bin{Path.DirectorySeparatorChar}", StringComparison.Ordinal) && !p.Contains($"{Path.DirectorySeparatorChar}obj{Path.DirectorySeparatorChar}", StringComparison.Ordinal))
             .ToList();
+        var central = System.Text.RegularExpressions.Regex.Matches(File.ReadAllText(Path.Combine(root, "Directory.Packages.props")), "PackageVersion Include=\"([^\"]+)\" Version=\"([^\"]+)\"")
+            .ToDictionary(m => m.Groups[1].Value, m => m.Groups[2].Value, StringComparer.Ordinal);
 
         Assert.NotEmpty(projects);
-        Assert.All(projects, p => Assert.DoesNotMatch("<PackageReference[^>]*Version=", File.ReadAllText(p)));
+        Assert.All(projects.Where(p => !p.StartsWith(templates, StringComparison.Ordinal)), p => Assert.DoesNotMatch("<PackageReference[^>]*Version=", File.ReadAllText(p)));
         Assert.DoesNotMatch(@"Version=""[^""]*[\*\[\(]", File.ReadAllText(Path.Combine(root, "Directory.Packages.props")));
+        // A project made from the template stands outside the repository, so it names its versions: the same ones.
+        var templated = projects.Where(p => p.StartsWith(templates, StringComparison.Ordinal))
+            .SelectMany(p => System.Text.RegularExpressions.Regex.Matches(File.ReadAllText(p), "PackageReference Include=\"([^\"]+)\" Version=\"([^\"]+)\""))
+            .ToList();
+        Assert.NotEmpty(templated);
+        Assert.All(templated, m => Assert.Equal(central[m.Groups[1].Value], m.Groups[2].Value));
     }
+
+    [Fact]
+    public void Only_the_host_composes_connectors_and_nothing_references_the_host()
+    {
+        string[] connectors = ["StreamEngine.Kafka", "StreamEngine.ClickHouse", "StreamEngine.Nats"];
+        foreach (var connector in connectors)
+        {
+            var references = Assembly.Load(connector).GetReferencedAssemblies().Select(a => a.Name!).ToList();
+            Assert.DoesNotContain(references, name => connectors.Contains(name) || name == HostName);
+        }
+
+        foreach (var assembly in new[] { "StreamEngine.Core", "StreamEngine.Runtime", "StreamEngine.AdEvents", "StreamEngine.Jobs", "StreamEngine.Jobs.ClickHouse" })
+        {
+            Assert.DoesNotContain(HostName, Assembly.Load(assembly).GetReferencedAssemblies().Select(a => a.Name!));
+        }
+
+        var host = typeof(Host.Program).Assembly.GetReferencedAssemblies().Select(a => a.Name!).ToList();
+        Assert.All(connectors, c => Assert.Contains(c, host));
+    }
+
+    /// <summary>The host's assembly is the command's name.</summary>
+    private static string HostName => typeof(Host.Program).Assembly.GetName().Name!;
 
     private static string RepositoryRoot()
     {

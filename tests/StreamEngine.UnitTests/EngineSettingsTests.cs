@@ -9,6 +9,24 @@ public sealed class EngineSettingsTests
     private static readonly IDictionary NoEnvironment = new Hashtable();
 
     [Fact]
+    public void Every_key_is_documented_with_its_default_in_the_architecture_document()
+    {
+        var root = new DirectoryInfo(AppContext.BaseDirectory);
+        while (!File.Exists(Path.Combine(root.FullName, "StreamEngine.sln")))
+        {
+            root = root.Parent!;
+        }
+
+        var documented = File.ReadAllLines(Path.Combine(root.FullName, "docs", "architecture.md"))
+            .Select(line => System.Text.RegularExpressions.Regex.Match(line, @"^\| `([a-z_.]+)` \| (?:`([^`]*)`|\(empty\)) \|"))
+            .Where(m => m.Success)
+            .ToDictionary(m => m.Groups[1].Value, m => m.Groups[2].Value, StringComparer.Ordinal);
+
+        Assert.Equal(EngineSettings.Load([], NoEnvironment).Printable().ToDictionary(p => p.Key, p => p.Value, StringComparer.Ordinal).OrderBy(p => p.Key, StringComparer.Ordinal),
+            documented.OrderBy(p => p.Key, StringComparer.Ordinal));
+    }
+
+    [Fact]
     public void Defaults_apply_when_nothing_is_set()
     {
         var settings = EngineSettings.Load([], NoEnvironment);

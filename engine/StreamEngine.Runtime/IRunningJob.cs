@@ -46,11 +46,13 @@ public sealed record JobTelemetry
     /// <summary>Since when the source is held back because <see cref="PendingRows"/> reached the job's bound (the store is down, slow or full); null when it is not.</summary>
     public DateTimeOffset? HeldBackSince { get; init; }
 
+    /// <summary>Whether the source is held back (the store has not taken what is pending).</summary>
     public bool SourceHeldBack => HeldBackSince is not null;
 
     /// <summary>Each table written, with its writer's totals.</summary>
     public IReadOnlyList<(string Table, WriterCounters Counters)> Sinks { get; init; } = [];
 
+    /// <summary>No telemetry (a job that has none).</summary>
     public static JobTelemetry None { get; } = new();
 }
 
@@ -67,6 +69,7 @@ public interface IRunningJob : IAsyncDisposable
     /// <summary>One line on what runs where, for the start-up banner.</summary>
     string Description { get; }
 
+    /// <summary>The job's progress and totals now.</summary>
     PipelineStatus Status { get; }
 
     /// <summary>Partitions, lag, windows, state and sinks, for metrics and readiness.</summary>

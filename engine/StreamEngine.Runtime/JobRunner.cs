@@ -6,6 +6,7 @@ namespace StreamEngine.Runtime;
 /// <param name="DrainTimedOut">Whether the drain (last checkpoints) outlasted the shutdown timeout; what was not stored is replayed by the partitions' next owner.</param>
 public sealed record JobRunOutcome(Exception? Failure, string? FailedJob, bool DrainTimedOut)
 {
+    /// <summary>Whether every job ended without a failure and drained in time.</summary>
     public bool Succeeded => Failure is null && !DrainTimedOut;
 }
 
@@ -28,6 +29,7 @@ public sealed record JobRunOptions
 /// </summary>
 public static class JobRunner
 {
+    /// <summary>Runs the jobs side by side until they stop, one fails or <paramref name="stopping"/> is cancelled, then drains every one within the options' shutdown timeout.</summary>
     public static async Task<JobRunOutcome> RunAsync(IReadOnlyList<IRunningJob> jobs, JobRunOptions options, CancellationToken stopping)
     {
         ArgumentNullException.ThrowIfNull(jobs);

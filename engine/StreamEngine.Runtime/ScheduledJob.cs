@@ -10,6 +10,7 @@ namespace StreamEngine.Runtime;
 /// </summary>
 public interface IScheduledWork
 {
+    /// <summary>The job's name.</summary>
     string Name { get; }
 
     /// <summary>One line on what it reads and writes, for the start-up banner.</summary>
@@ -36,10 +37,13 @@ public sealed class ScheduledJob(IScheduledWork work) : IRunningJob
 {
     private readonly IScheduledWork _work = work ?? throw new ArgumentNullException(nameof(work));
 
+    /// <inheritdoc/>
     public string Name => _work.Name;
 
+    /// <inheritdoc/>
     public string Description => _work.Description;
 
+    /// <inheritdoc/>
     public PipelineStatus Status => new(0, 0, 0, 0, _work.RowsWritten, 0, _work.Sinks.Sum(s => s.Counters.FailedAttempts));
 
     /// <summary>It reads the store, not a topic: only its sinks.</summary>
@@ -48,6 +52,7 @@ public sealed class ScheduledJob(IScheduledWork work) : IRunningJob
     /// <summary>From process start until its first cycle completed.</summary>
     public TimeSpan? CaughtUpAfter { get; private set; }
 
+    /// <inheritdoc/>
     public async Task<Exception?> RunAsync(TimeSpan? untilIdle, CancellationToken stopping)
     {
         var quietSince = Stopwatch.StartNew();
@@ -89,5 +94,6 @@ public sealed class ScheduledJob(IScheduledWork work) : IRunningJob
         return null;
     }
 
+    /// <inheritdoc/>
     public ValueTask DisposeAsync() => _work is IAsyncDisposable disposable ? disposable.DisposeAsync() : ValueTask.CompletedTask;
 }

@@ -63,8 +63,10 @@ public sealed class StreamingJob<TEvent, TKey, TResult> : IRunningJob
         Description = $"job {spec.Name}: {source.Description}; results in {store.Description}; each partition resumes from its checkpoint";
     }
 
+    /// <inheritdoc/>
     public string Name => _spec.Name;
 
+    /// <inheritdoc/>
     public string Description { get; }
 
     /// <summary>From process start until every assigned partition had first been read to its end and the results covering it were written.</summary>
@@ -73,6 +75,7 @@ public sealed class StreamingJob<TEvent, TKey, TResult> : IRunningJob
     /// <summary>Whether the job's pipeline has failed (its error then ends <see cref="RunAsync"/>).</summary>
     public Exception? Failure => _failed.Task.IsCompleted ? _failed.Task.Result : null;
 
+    /// <inheritdoc/>
     public PipelineStatus Status
     {
         get
@@ -90,6 +93,7 @@ public sealed class StreamingJob<TEvent, TKey, TResult> : IRunningJob
         }
     }
 
+    /// <inheritdoc/>
     public JobTelemetry Telemetry
     {
         get
@@ -129,6 +133,7 @@ public sealed class StreamingJob<TEvent, TKey, TResult> : IRunningJob
             .Subscribe(OnOutput, error => _failed.TrySetResult(error));
     }
 
+    /// <inheritdoc/>
     public async Task<Exception?> RunAsync(TimeSpan? untilIdle, CancellationToken stopping)
     {
         var lastIn = -1L;

@@ -5,12 +5,14 @@ namespace StreamEngine.Core.Aggregation;
 /// <summary>Mean as its mergeable parts.</summary>
 public record struct MeanAccumulator(double Sum, long Count)
 {
+    /// <summary>The mean so far (NaN before any value).</summary>
     public readonly double Value => Count == 0 ? double.NaN : Sum / Count;
 }
 
 /// <summary>A ratio as its mergeable parts (e.g. clicks over impressions).</summary>
 public record struct RatioAccumulator(long Numerator, long Denominator)
 {
+    /// <summary>The ratio so far (0 when the denominator is 0).</summary>
     public readonly double Value => Denominator == 0 ? 0 : (double)Numerator / Denominator;
 }
 
@@ -20,14 +22,19 @@ public record struct ExtremeAccumulator(long Value, bool HasValue);
 /// <summary>The building blocks: each an incremental, mergeable <see cref="IAggregator{TEvent,TAccumulator,TResult}"/>.</summary>
 public static class Aggregators
 {
+    /// <summary>Counts the window's events.</summary>
     public static IAggregator<TEvent, long, long> Count<TEvent>() => new CountAggregator<TEvent>();
 
+    /// <summary>Adds up <paramref name="value"/> over the window's events.</summary>
     public static IAggregator<TEvent, long, long> Sum<TEvent>(Func<TEvent, long> value) => new SumAggregator<TEvent>(value);
 
+    /// <summary>The least <paramref name="value"/> of the window's events.</summary>
     public static IAggregator<TEvent, ExtremeAccumulator, long?> Min<TEvent>(Func<TEvent, long> value) => new ExtremeAggregator<TEvent>(value, takeMax: false);
 
+    /// <summary>The greatest <paramref name="value"/> of the window's events.</summary>
     public static IAggregator<TEvent, ExtremeAccumulator, long?> Max<TEvent>(Func<TEvent, long> value) => new ExtremeAggregator<TEvent>(value, takeMax: true);
 
+    /// <summary>The mean of <paramref name="value"/> over the window's events.</summary>
     public static IAggregator<TEvent, MeanAccumulator, double> Mean<TEvent>(Func<TEvent, double> value) => new MeanAggregator<TEvent>(value);
 
     /// <summary>Events matching <paramref name="numerator"/> over events matching <paramref name="denominator"/>.</summary>

@@ -22,7 +22,9 @@ public interface IAggregator<TEvent, TAccumulator, out TResult>
     /// </summary>
     TResult Result(TAccumulator accumulator);
 
+    /// <summary>Writes an accumulator into a snapshot.</summary>
     void Write(BinaryWriter writer, TAccumulator accumulator);
 
+    /// <summary>Reads an accumulator back from a snapshot written by <see cref="Write"/>.</summary>
     TAccumulator Read(BinaryReader reader);
 }

@@ -22,6 +22,7 @@ public sealed record PartitionCheckpoint(int Partition, long NextOffset, byte[] 
 /// <summary>A consistent cut of a running aggregation: the partitions that changed since the last confirmed cut.</summary>
 public sealed record Checkpoint(IReadOnlyList<PartitionCheckpoint> Partitions)
 {
+    /// <summary>Whether the checkpoint carries no state (nothing open, nothing to restore).</summary>
     public bool IsEmpty => Partitions.Count == 0;
 }
 

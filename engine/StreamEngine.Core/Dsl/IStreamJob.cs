@@ -23,5 +23,6 @@ public interface IStreamJob<TEvent, out TOutput>
     /// <summary>The job's name on the command line (<c>streamengine run --job NAME</c>), e.g. <c>ad-metrics</c>.</summary>
     string Name { get; }
 
+    /// <summary>The pipeline: events in, output out, with the runner's context (windowing, time, checkpoints).</summary>
     IObservable<TOutput> Build(IObservable<EventBatch<TEvent>> events, JobContext context);
 }

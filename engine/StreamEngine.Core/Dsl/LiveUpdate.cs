@@ -70,6 +70,7 @@ public interface ILiveSink
 /// <summary>Several live sinks as one.</summary>
 public sealed class LiveSinks(IReadOnlyList<ILiveSink> sinks) : ILiveSink
 {
+    /// <summary>Offers a live value; conflated per subject, so a newer one may replace it before it is sent.</summary>
     public void Offer(LiveUpdate update)
     {
         foreach (var sink in sinks)
@@ -78,6 +79,7 @@ public sealed class LiveSinks(IReadOnlyList<ILiveSink> sinks) : ILiveSink
         }
     }
 
+    /// <summary>Sends an alert on <paramref name="subject"/>: never conflated, at least once.</summary>
     public void Alert(string subject, string key, byte[] json)
     {
         foreach (var sink in sinks)

@@ -106,6 +106,7 @@ public sealed class WindowedStream<TEvent, TKey>
         Spec = spec;
     }
 
+    /// <summary>The window, keying and deduplication the stream was built with.</summary>
     public WindowedAggregationSpec<TEvent, TKey> Spec { get; }
 
     /// <summary>Counts events per key and window.</summary>

@@ -15,6 +15,7 @@ namespace StreamEngine.Core.Events;
 /// </param>
 public readonly record struct EventBatch<TEvent>(int Partition, ReadOnlyMemory<TEvent> Events, long NextOffset = -1, EventBatchKind Kind = EventBatchKind.Events, long Generation = 0)
 {
+    /// <summary>How many events the batch holds.</summary>
     public int Count => Events.Length;
 }
 

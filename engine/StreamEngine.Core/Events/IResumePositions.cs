@@ -26,8 +26,10 @@ public sealed class FromTheBeginning : IResumePositions
 {
     private long _generation;
 
+    /// <summary>The one instance.</summary>
     public static FromTheBeginning Instance { get; } = new();
 
+    /// <summary>Every partition from its first offset, with no state.</summary>
     public IReadOnlyDictionary<int, PartitionStart> Claim(string topic, IReadOnlyList<int> partitions)
     {
         ArgumentNullException.ThrowIfNull(partitions);

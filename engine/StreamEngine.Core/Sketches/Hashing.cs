@@ -25,5 +25,6 @@ public static class Hashing
     /// <summary>128-bit XXH3, for event ids: collisions are negligible even across billions of ids.</summary>
     public static UInt128 Hash128(ReadOnlySpan<byte> bytes) => XxHash128.HashToUInt128(bytes);
 
+    /// <summary>The 128-bit XXH3 hash of <paramref name="text"/>'s UTF-8 bytes.</summary>
     public static UInt128 Hash128(string text) => XxHash128.HashToUInt128(MemoryMarshal.AsBytes(text.AsSpan()));
 }

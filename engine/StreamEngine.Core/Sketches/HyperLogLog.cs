@@ -23,6 +23,7 @@ public sealed class HyperLogLog
         Set(index, rank);
     }
 
+    /// <summary>Adds <paramref name="other"/>'s registers into these: the union's estimate.</summary>
     public void Merge(HyperLogLog other)
     {
         ArgumentNullException.ThrowIfNull(other);
@@ -79,6 +80,7 @@ public sealed class HyperLogLog
         return (long)Math.Round(raw);
     }
 
+    /// <summary>Writes the registers into a snapshot.</summary>
     public void Write(BinaryWriter writer)
     {
         ArgumentNullException.ThrowIfNull(writer);
@@ -98,6 +100,7 @@ public sealed class HyperLogLog
         }
     }
 
+    /// <summary>Reads registers written by <see cref="Write"/>.</summary>
     public static HyperLogLog Read(BinaryReader reader)
     {
         ArgumentNullException.ThrowIfNull(reader);

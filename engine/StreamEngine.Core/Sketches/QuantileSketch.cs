@@ -15,6 +15,7 @@ public sealed class QuantileSketch
     private int _low = int.MaxValue;
     private int _high = int.MinValue;
 
+    /// <summary>A sketch whose quantiles are within <paramref name="relativeAccuracy"/> of the true values.</summary>
     public QuantileSketch(double relativeAccuracy = 0.01)
     {
         if (relativeAccuracy is <= 0 or >= 1)
@@ -27,6 +28,7 @@ public sealed class QuantileSketch
         _logGamma = Math.Log(_gamma);
     }
 
+    /// <summary>The relative accuracy of its quantiles (0.01: within 1%).</summary>
     public double RelativeAccuracy { get; }
 
     /// <summary>Values counted (zeros included).</summary>
@@ -105,6 +107,7 @@ public sealed class QuantileSketch
         }
     }
 
+    /// <summary>Adds <paramref name="other"/>'s buckets into these (same accuracy): the sketch of both inputs.</summary>
     public void Merge(QuantileSketch other)
     {
         ArgumentNullException.ThrowIfNull(other);
@@ -121,6 +124,7 @@ public sealed class QuantileSketch
         }
     }
 
+    /// <summary>Writes the buckets into a snapshot.</summary>
     public void Write(BinaryWriter writer)
     {
         ArgumentNullException.ThrowIfNull(writer);
@@ -135,6 +139,7 @@ public sealed class QuantileSketch
         }
     }
 
+    /// <summary>Reads a sketch written by <see cref="Write"/>.</summary>
     public static QuantileSketch Read(BinaryReader reader)
     {
         ArgumentNullException.ThrowIfNull(reader);

@@ -10,6 +10,7 @@ public sealed class TopK<TItem>
 {
     private readonly Dictionary<TItem, (long Count, long Error)> _counters;
 
+    /// <summary>A summary keeping at most <paramref name="capacity"/> counters.</summary>
     public TopK(int capacity)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(capacity, 1);
@@ -17,11 +18,13 @@ public sealed class TopK<TItem>
         _counters = new Dictionary<TItem, (long, long)>(capacity + 1);
     }
 
+    /// <summary>How many counters it keeps.</summary>
     public int Capacity { get; }
 
     /// <summary>Occurrences added (the N of the guarantee).</summary>
     public long Total { get; private set; }
 
+    /// <summary>Counts <paramref name="count"/> more of <paramref name="item"/>.</summary>
     public void Add(TItem item, long count = 1)
     {
         Total += count;
@@ -43,6 +46,7 @@ public sealed class TopK<TItem>
         _counters[item] = (min.Count + count, min.Count);
     }
 
+    /// <summary>Adds <paramref name="other"/>'s counters into these.</summary>
     public void Merge(TopK<TItem> other)
     {
         ArgumentNullException.ThrowIfNull(other);
@@ -77,6 +81,7 @@ public sealed class TopK<TItem>
     public IReadOnlyList<(TItem Item, long Count, long Error)> Top(int k) =>
         _counters.OrderByDescending(c => c.Value.Count).Take(k).Select(c => (c.Key, c.Value.Count, c.Value.Error)).ToList();
 
+    /// <summary>Writes the counters into a snapshot, items with <paramref name="writeItem"/>.</summary>
     public void Write(BinaryWriter writer, Action<BinaryWriter, TItem> writeItem)
     {
         ArgumentNullException.ThrowIfNull(writer);

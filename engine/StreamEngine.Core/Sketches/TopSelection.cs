@@ -8,6 +8,7 @@ public sealed class TopSelection<TItem>
 {
     private readonly PriorityQueue<TItem, long> _heap;
 
+    /// <summary>Keeps the <paramref name="k"/> items with the greatest weights.</summary>
     public TopSelection(int k)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(k, 1);
@@ -15,8 +16,10 @@ public sealed class TopSelection<TItem>
         _heap = new PriorityQueue<TItem, long>(k + 1);
     }
 
+    /// <summary>How many items it keeps.</summary>
     public int K { get; }
 
+    /// <summary>Offers an item with its weight; kept if among the greatest so far.</summary>
     public void Offer(TItem item, long count)
     {
         if (_heap.Count < K)

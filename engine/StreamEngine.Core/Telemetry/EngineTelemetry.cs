@@ -12,12 +12,14 @@ namespace StreamEngine.Core.Telemetry;
 /// </summary>
 public static class EngineTelemetry
 {
+    /// <summary>The name of the engine's meter and activity source.</summary>
     public const string Name = "StreamEngine";
 
     /// <summary>The build's informational version.</summary>
     public static string Version { get; } =
         typeof(EngineTelemetry).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "unknown";
 
+    /// <summary>The engine's meter: its instruments are exported as Prometheus metrics.</summary>
     public static Meter Meter { get; } = new(Name, Version);
 
     /// <summary>Spans: a batch of results from its first event to its checkpoint, sink writes.</summary>

@@ -13,6 +13,7 @@ public sealed class EventIdDeduplicator
     private readonly Stack<HashSet<UInt128>> _spare = new(); // forgotten buckets keep their capacity for reuse
     private readonly long _bucketMs;
 
+    /// <summary>Remembers ids for <paramref name="horizon"/> of event time, at most <paramref name="maxIds"/> of them.</summary>
     public EventIdDeduplicator(TimeSpan horizon, int maxIds)
     {
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(horizon, TimeSpan.Zero);
@@ -22,8 +23,10 @@ public sealed class EventIdDeduplicator
         _bucketMs = Math.Max(1000, HorizonMs / 8);
     }
 
+    /// <summary>How long an id is remembered, in event-time milliseconds.</summary>
     public long HorizonMs { get; }
 
+    /// <summary>The most ids remembered at once (the oldest go first beyond it, counted).</summary>
     public int MaxIds { get; }
 
     /// <summary>Ids currently remembered.</summary>

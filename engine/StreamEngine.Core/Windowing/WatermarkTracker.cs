@@ -15,6 +15,7 @@ public sealed class WatermarkTracker
     private readonly long _idleTimeoutMs;
     private readonly Dictionary<int, Partition> _partitions = [];
 
+    /// <summary>Watermarks that trail the newest event by <paramref name="delay"/>; a partition idle for <paramref name="idleTimeout"/> stops holding them back.</summary>
     public WatermarkTracker(TimeSpan delay, TimeSpan idleTimeout)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(delay, TimeSpan.Zero);
@@ -26,6 +27,7 @@ public sealed class WatermarkTracker
     /// <summary>The combined watermark (epoch ms); <see cref="long.MinValue"/> until every active partition has seen an event.</summary>
     public long Current { get; private set; } = long.MinValue;
 
+    /// <summary>How many partitions it tracks.</summary>
     public int PartitionCount => _partitions.Count;
 
     /// <summary>Partitions not idle at the last <see cref="Refresh"/>.</summary>
@@ -149,11 +151,13 @@ public sealed class WatermarkTracker
         {
         }
 
+        /// <summary>The newest event time seen on the partition.</summary>
         public long MaxTimestampMs { get; internal set; } = long.MinValue;
 
         /// <summary>When the source first said the partition is read to its end since its last data; null while data flows.</summary>
         public long? EndReachedAtMs { get; internal set; }
 
+        /// <summary>Whether the partition is idle (read to its end for the idle timeout).</summary>
         public bool Idle { get; internal set; }
 
         internal long WatermarkMs(long delayMs) => MaxTimestampMs == long.MinValue ? long.MinValue : MaxTimestampMs - delayMs;

@@ -24,6 +24,7 @@ public sealed record WindowOptions
     /// <summary>Also emit, per batch, the events that went into windows (<see cref="WindowOutput{TKey,TResult,TEvent}.Accepted"/>): a raw-events sink's input.</summary>
     public bool EmitAcceptedEvents { get; init; }
 
+    /// <summary>Throws when the options do not suit <paramref name="window"/> (negative lateness, an emit interval below zero).</summary>
     public void Validate(WindowSpec window)
     {
         ArgumentNullException.ThrowIfNull(window);

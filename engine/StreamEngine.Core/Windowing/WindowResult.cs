@@ -27,8 +27,10 @@ public enum WindowEmission
 public readonly record struct WindowResult<TKey, TResult>(
     TKey Key, long WindowStartMs, long WindowEndMs, TResult Value, long Version, WindowEmission Emission, int Partition = -1)
 {
+    /// <summary>The window's start as a UTC time.</summary>
     public DateTime WindowStart => DateTime.UnixEpoch.AddMilliseconds(WindowStartMs);
 
+    /// <summary>Whether the window is closed (final, a late update or a retraction): not an early result.</summary>
     public bool IsFinal => Emission != WindowEmission.Early;
 }
 
@@ -54,6 +56,7 @@ public readonly record struct WindowCounters(
         Discarded = a.Discarded + b.Discarded,
     };
 
+    /// <summary>The totals of two states side by side (see the + operator).</summary>
     public static WindowCounters Add(WindowCounters a, WindowCounters b) => a + b;
 
     /// <summary>Only what keeps counting when a state goes away (its gauges and watermark left with it).</summary>

@@ -3,8 +3,11 @@ namespace StreamEngine.Core.Windowing;
 /// <summary>The kinds of event-time window.</summary>
 public enum WindowKind
 {
+    /// <summary>Fixed, non-overlapping windows.</summary>
     Tumbling,
+    /// <summary>Fixed windows that overlap, one starting every slide.</summary>
     Hopping,
+    /// <summary>Windows of activity, closed by a gap without events.</summary>
     Session,
 }
 
@@ -22,6 +25,7 @@ public sealed record WindowSpec
         GapMs = gapMs;
     }
 
+    /// <summary>Which kind of window.</summary>
     public WindowKind Kind { get; }
 
     /// <summary>Length of a tumbling or hopping window, in milliseconds (0 for sessions).</summary>
@@ -39,6 +43,7 @@ public sealed record WindowSpec
     /// <summary>Start of the last window (the latest-starting one) that contains <paramref name="timestampMs"/>.</summary>
     public long LastStartContaining(long timestampMs) => FloorTo(timestampMs, AdvanceMs);
 
+    /// <summary>The window as written in logs, e.g. tumbling 1m.</summary>
     public override string ToString() => Kind switch
     {
         WindowKind.Tumbling => $"tumbling({TimeSpan.FromMilliseconds(SizeMs)})",

@@ -52,6 +52,7 @@ public sealed class WindowedAggregation<TEvent, TKey, TAccumulator, TResult>
     private long _aggregated;
     private int _liveWindows;
 
+    /// <summary>An aggregation of <paramref name="spec"/>'s windows by <paramref name="aggregator"/>.</summary>
     public WindowedAggregation(WindowedAggregationSpec<TEvent, TKey> spec, IAggregator<TEvent, TAccumulator, TResult> aggregator, WindowOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(spec);
@@ -72,16 +73,19 @@ public sealed class WindowedAggregation<TEvent, TKey, TAccumulator, TResult>
         }
     }
 
+    /// <summary>The window options it runs with.</summary>
     public WindowOptions Options { get; }
 
     /// <summary>The source partition this state belongs to, stamped on its results; -1 (the default) when it spans all.</summary>
     public int Partition { get; init; } = -1;
 
+    /// <summary>The current watermark, epoch milliseconds.</summary>
     public long WatermarkMs => _watermarks.Current;
 
     /// <summary>The newest event time seen (epoch ms), <see cref="long.MinValue"/> before the first event: how fresh the state is.</summary>
     public long NewestEventTimeMs => _watermarks.Partitions().Select(p => p.MaxTimestampMs).DefaultIfEmpty(long.MinValue).Max();
 
+    /// <summary>Its running totals.</summary>
     public WindowCounters Counters => new(_eventsIn, _filtered, _duplicates, _late, _aggregated, _liveWindows,
         _dedup?.TrackedIds ?? 0, _dedup?.EarlyEvictions ?? 0, _watermarks.Current);
 

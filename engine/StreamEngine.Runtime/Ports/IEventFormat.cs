@@ -5,8 +5,10 @@ namespace StreamEngine.Runtime.Ports;
 /// <summary>Why a message is not an event: a short reason (a dead-letter header, a metric label) and a detail for people.</summary>
 public readonly record struct DecodeError(string Reason, string Detail)
 {
+    /// <summary>A required field is absent.</summary>
     public static DecodeError Missing(string field) => new("missing-field", $"required field '{field}' is missing");
 
+    /// <summary>A field holds the wrong type of value.</summary>
     public static DecodeError WrongType(string field, string expected) => new("wrong-type", $"field '{field}' must be {expected}");
 }
 

@@ -51,6 +51,7 @@ public interface IPartitionedSource<TEvent> : IAsyncDisposable
     /// <summary>Completes when the source stops; faults with the reason when it fails.</summary>
     Task Completion { get; }
 
+    /// <summary>The source's totals (messages, dead letters, pauses).</summary>
     SourceCounters Counters { get; }
 
     /// <summary>Messages not yet read, per partition.</summary>

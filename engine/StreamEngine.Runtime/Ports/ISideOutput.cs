@@ -8,6 +8,7 @@ namespace StreamEngine.Runtime.Ports;
 /// </summary>
 public interface ISideOutput<TEvent> : IDisposable
 {
+    /// <summary>Sends a late event; delivery is confirmed by the next flush.</summary>
     void Write(LateEvent<TEvent> late);
 
     /// <summary>Waits until everything written is delivered; throws <see cref="SideOutputDeliveryException"/> if some is not within <paramref name="timeout"/>.</summary>
@@ -17,15 +18,18 @@ public interface ISideOutput<TEvent> : IDisposable
 /// <summary>Side-output records (late events, dead letters) were not delivered: whatever they cover must not be checkpointed.</summary>
 public sealed class SideOutputDeliveryException : Exception
 {
+    /// <summary>A delivery failure without details.</summary>
     public SideOutputDeliveryException()
     {
     }
 
+    /// <summary>A delivery failure, with why.</summary>
     public SideOutputDeliveryException(string message)
         : base(message)
     {
     }
 
+    /// <summary>A delivery failure, with why and the error underneath.</summary>
     public SideOutputDeliveryException(string message, Exception innerException)
         : base(message, innerException)
     {

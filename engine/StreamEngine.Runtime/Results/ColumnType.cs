@@ -23,27 +23,35 @@ public abstract class ColumnType
     /// <summary>The Arrow type the column is sent as.</summary>
     public IArrowType Arrow { get; }
 
+    /// <summary>The ClickHouse type.</summary>
     public override string ToString() => ClickHouse;
 
     internal abstract IArrowArrayBuilder CreateBuilder();
 
     internal abstract IArrowArray Build(IArrowArrayBuilder builder);
 
+    /// <summary>A byte: <c>UInt8</c> (flags).</summary>
     public static ColumnType<byte> UInt8 { get; } = Of<byte, UInt8Array.Builder>("UInt8", UInt8Type.Default, (b, v) => b.Append(v), b => b.Build());
 
+    /// <summary>An int that fits 16 bits: <c>Int16</c> (e.g. sketch buckets).</summary>
     public static ColumnType<int> Int16 { get; } = Of<int, Int16Array.Builder>("Int16", Int16Type.Default, (b, v) => b.Append(checked((short)v)), b => b.Build());
 
+    /// <summary>An int: <c>Int32</c>.</summary>
     public static ColumnType<int> Int32 { get; } = Of<int, Int32Array.Builder>("Int32", Int32Type.Default, (b, v) => b.Append(v), b => b.Build());
 
+    /// <summary>A long from 0 to 2^32 - 1: <c>UInt32</c>.</summary>
     public static ColumnType<long> UInt32 { get; } = Of<long, UInt32Array.Builder>("UInt32", UInt32Type.Default, (b, v) => b.Append(checked((uint)v)), b => b.Build());
 
+    /// <summary>A long: <c>Int64</c> (sums of money in micros).</summary>
     public static ColumnType<long> Int64 { get; } = Of<long, Int64Array.Builder>("Int64", Int64Type.Default, (b, v) => b.Append(v), b => b.Build());
 
     /// <summary>A count: a long that is never negative.</summary>
     public static ColumnType<long> UInt64 { get; } = Of<long, UInt64Array.Builder>("UInt64", UInt64Type.Default, (b, v) => b.Append(checked((ulong)v)), b => b.Build());
 
+    /// <summary>A double: <c>Float64</c>.</summary>
     public static ColumnType<double> Float64 { get; } = Of<double, DoubleArray.Builder>("Float64", DoubleType.Default, (b, v) => b.Append(v), b => b.Build());
 
+    /// <summary>A string: <c>String</c>.</summary>
     public static ColumnType<string> String { get; } = Of<string, StringArray.Builder>("String", StringType.Default, (b, v) => b.Append(v), b => b.Build());
 
     /// <summary>A string given as its UTF-8 bytes (names cached as bytes are written without encoding them again).</summary>

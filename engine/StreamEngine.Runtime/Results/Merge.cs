@@ -28,15 +28,19 @@ public sealed record Merge
 {
     private Merge(MergeKind kind) => Kind = kind;
 
+    /// <summary>Which rule.</summary>
     public MergeKind Kind { get; }
 
     /// <summary>When set, only partials whose value of this column is above zero take part (a minimum of no samples is not 0).</summary>
     public string? OnlyWherePositive { get; init; }
 
+    /// <summary>Partials added up.</summary>
     public static Merge Sum { get; } = new(MergeKind.Sum);
 
+    /// <summary>The least partial.</summary>
     public static Merge Min { get; } = new(MergeKind.Min);
 
+    /// <summary>The greatest partial.</summary>
     public static Merge Max { get; } = new(MergeKind.Max);
 
     internal static Merge SumByBucket { get; } = new(MergeKind.SumByBucket);

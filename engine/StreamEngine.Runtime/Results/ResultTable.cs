@@ -14,6 +14,7 @@ public abstract class ResultTable<TKey, TResult>
 {
     private protected ResultTable(ResultTableSchema schema) => Schema = schema;
 
+    /// <summary>The declaration as the store needs it: columns, merge rules, views.</summary>
     public ResultTableSchema Schema { get; }
 
     /// <summary>The batch's rows for the table (null when it has none): window start, keys, partition, values, version, finality.</summary>
@@ -178,6 +179,7 @@ public sealed class ResultTableBuilder<TKey, TResult, TRow>
         return this;
     }
 
+    /// <summary>The declared table; throws when the declaration is incomplete or ambiguous (no key, no value, a name twice).</summary>
     public ResultTable<TKey, TResult> Build()
     {
         if (_windowKeys.Count == 0)

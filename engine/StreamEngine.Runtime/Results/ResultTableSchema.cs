@@ -30,10 +30,15 @@ public sealed record ResultTableSchema(
     IReadOnlyList<ViewColumn> ViewColumns,
     IReadOnlyList<ResultView> Views)
 {
+    /// <summary>The window start, <c>DateTime64(3, 'UTC')</c>.</summary>
     public const string WindowStart = "window_start";
+    /// <summary>The source partition whose partial the row is, <c>Int32</c>.</summary>
     public const string SourcePartition = "source_partition";
+    /// <summary>The result's version (the partition's events in the window): the newest wins.</summary>
     public const string Version = "version";
+    /// <summary>1 once the window is closed.</summary>
     public const string IsFinal = "is_final";
+    /// <summary>When the row was written (the store's clock), for operators.</summary>
     public const string WrittenAt = "written_at";
 
     /// <summary>The table the rows go to.</summary>

@@ -57,6 +57,7 @@ public sealed class JobTestDriver<TEvent, TKey, TResult>
         Clock = new HistoricalScheduler(DateTimeOffset.FromUnixTimeMilliseconds(startMs));
     }
 
+    /// <summary>How many partitions the logs have.</summary>
     public int Partitions => _logs.Length;
 
     /// <summary>The job's key codec for snapshots, given to every process's checkpoint handle.</summary>
@@ -65,6 +66,7 @@ public sealed class JobTestDriver<TEvent, TKey, TResult>
     /// <summary>Virtual processing time, shared by every process (early updates and idleness follow it).</summary>
     public HistoricalScheduler Clock { get; }
 
+    /// <summary>The store every process of the driver writes to.</summary>
     public InMemoryResultsStore<TKey, TResult> Store { get; } = new();
 
     /// <summary>What every process sent to the late output (at least once: a replay can send a record again).</summary>
@@ -261,6 +263,7 @@ public sealed class JobTestDriver<TEvent, TKey, TResult>
             _source.InFlight.Clear();
         }
 
+        /// <summary>Crashes the process (what leaving a test without completing it means).</summary>
         public void Dispose() => Crash();
 
         private (long Generation, long NextToRead) HeldOrThrow(int partition) =>

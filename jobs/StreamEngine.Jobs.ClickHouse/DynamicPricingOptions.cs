@@ -8,6 +8,9 @@ public sealed record DynamicPricingOptions
     /// <summary>The database of the results it reads and writes (<c>clickhouse.database</c>).</summary>
     public string Database { get; init; } = "ads";
 
+    /// <summary>The cluster the schema is made on, or null for one server (see <see cref="StreamEngine.ClickHouse.Stores.ClickHouseCluster"/>).</summary>
+    public StreamEngine.ClickHouse.Stores.ClickHouseCluster? Cluster { get; init; }
+
     /// <summary>The topic whose jobs' stored progress closes minutes (<c>kafka.topic</c>).</summary>
     public string Topic { get; init; } = "ad-events";
 

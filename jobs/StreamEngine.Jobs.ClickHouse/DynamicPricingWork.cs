@@ -83,7 +83,7 @@ public sealed class DynamicPricingWork : IScheduledWork
         options.Validate();
         var runner = new DynamicPricingWork(options, store, log) { _live = live };
         // The results it reads may not exist yet: their jobs' declared tables, as those jobs would make them.
-        var migrator = new SchemaMigrator(store, runner._database);
+        var migrator = new SchemaMigrator(store, runner._database, options.Cluster);
         await migrator.ApplyAsync(CheckpointStore.Migrations, cancellationToken);
         foreach (var job in new IAdJob[] { new AdMetricsJob(), new BidLandscapeJob() })
         {

@@ -261,7 +261,10 @@ public sealed class TableWriter
             var definition = await AnswerUnlessRefusedAsync(
                 $"SELECT create_table_query FROM system.tables WHERE database = {ClickHouseSql.Literal(_table[..Math.Max(0, dot)])} AND name = {ClickHouseSql.Literal(_table[(dot + 1)..])}",
                 cancellationToken);
-            if (!System.Text.RegularExpressions.Regex.IsMatch(definition, $@"\bnon_replicated_deduplication_window = {DeduplicationWindow}\b"))
+            // Replicated tables drop re-sent blocks by replicated_deduplication_window, and a Distributed table hands its
+            // blocks, tokens included, to such tables on the shards: nothing to set on either.
+            var replicated = System.Text.RegularExpressions.Regex.IsMatch(definition, @"ENGINE = (Replicated\w*MergeTree|Distributed)\b");
+            if (!replicated && !System.Text.RegularExpressions.Regex.IsMatch(definition, $@"\bnon_replicated_deduplication_window = {DeduplicationWindow}\b"))
             {
                 try
                 {

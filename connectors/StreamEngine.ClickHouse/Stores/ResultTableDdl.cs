@@ -16,17 +16,24 @@ public static class ResultTableDdl
     // and the check against the store (SchemaMigrator.VerifyAsync) refuses what adding cannot do.
 
     /// <summary>The job's schema step for the table itself: created, or given the value columns an earlier declaration lacked.</summary>
-    public static JobMigration TableMigration(ResultTableSchema table)
+    public static JobMigration TableMigration(ResultTableSchema table, ClickHouseCluster? cluster = null)
     {
         ArgumentNullException.ThrowIfNull(table);
-        return new JobMigration($"results table {table.Table}", [CreateTable(table), .. AddColumns(table)], Reapplicable: true);
+        return new JobMigration($"results table {table.Table}", [.. CreateTable(table, cluster), .. AddColumns(table, cluster)], Reapplicable: true) { ForCluster = true };
     }
 
     /// <summary>The job's schema step for the table's views.</summary>
-    public static JobMigration ViewsMigration(ResultTableSchema table)
+    public static JobMigration ViewsMigration(ResultTableSchema table, ClickHouseCluster? cluster = null)
     {
         ArgumentNullException.ThrowIfNull(table);
-        return new JobMigration($"views of {table.Table}", [.. table.Views.Select(v => CreateView(table, v))], Reapplicable: true);
+        return new JobMigration($"views of {table.Table}", [.. table.Views.Select(v => CreateView(table, v, cluster))], Reapplicable: true) { ForCluster = true };
+    }
+
+    /// <summary>The table that holds the rows and has the sort key: the table itself, or on a cluster its per-shard local table.</summary>
+    public static string StorageTable(ResultTableSchema table, ClickHouseCluster? cluster)
+    {
+        ArgumentNullException.ThrowIfNull(table);
+        return cluster is null ? table.Table : table.Table + "_local";
     }
 
     /// <summary>Every stored column in table order, with its ClickHouse type (the library's own columns included).</summary>
@@ -54,28 +61,44 @@ public static class ResultTableDdl
         return [keys[0], ResultTableSchema.WindowStart, .. keys.Skip(1), ResultTableSchema.SourcePartition];
     }
 
-    public static string CreateTable(ResultTableSchema table)
+    /// <summary>
+    /// The table; on a cluster, a Replicated table per shard (Keeper path by the table's UUID and shard, the servers'
+    /// defaults) under a Distributed table of the same columns, sharded by the keys so a row's versions meet on one shard.
+    /// </summary>
+    public static IReadOnlyList<string> CreateTable(ResultTableSchema table, ClickHouseCluster? cluster = null)
     {
         ArgumentNullException.ThrowIfNull(table);
         var columns = Columns(table).Select(c => c.Name == ResultTableSchema.WrittenAt ? $"{c.Name} {c.Type} DEFAULT now64(3)" : $"{c.Name} {c.Type}");
-        return $"CREATE TABLE IF NOT EXISTS {{database}}.{table.Table} ({string.Join(", ", columns)}) " +
-               $"ENGINE = ReplacingMergeTree({ResultTableSchema.Version}) ORDER BY ({string.Join(", ", SortKey(table))})";
+        var storage = StorageTable(table, cluster);
+        var onCluster = cluster is null ? "" : " " + cluster.OnCluster;
+        var engine = cluster is null ? "ReplacingMergeTree" : "ReplicatedReplacingMergeTree";
+        var create = $"CREATE TABLE IF NOT EXISTS {{database}}.{storage}{onCluster} ({string.Join(", ", columns)}) " +
+                     $"ENGINE = {engine}({ResultTableSchema.Version}) ORDER BY ({string.Join(", ", SortKey(table))})";
+        return cluster is null
+            ? [create]
+            : [create, $"CREATE TABLE IF NOT EXISTS {{database}}.{table.Table}{onCluster} AS {{database}}.{storage} " +
+                       $"ENGINE = Distributed({ClickHouseSql.Literal(cluster.Name)}, {{database}}, {storage}, cityHash64({string.Join(", ", table.Keys.Select(k => k.Name))}))"];
     }
 
     /// <summary>Columns a table made by an earlier declaration may lack (values, finality, write time): keys cannot be added.</summary>
-    private static IEnumerable<string> AddColumns(ResultTableSchema table)
+    private static IEnumerable<string> AddColumns(ResultTableSchema table, ClickHouseCluster? cluster)
     {
         var keys = table.Keys.Select(k => k.Name).Append(ResultTableSchema.WindowStart).Append(ResultTableSchema.SourcePartition).ToHashSet(StringComparer.Ordinal);
-        var added = Columns(table).Where(c => !keys.Contains(c.Name))
-            .Select(c => $"ADD COLUMN IF NOT EXISTS {c.Name} {c.Type}" + (c.Name == ResultTableSchema.WrittenAt ? " DEFAULT now64(3)" : ""));
-        yield return $"ALTER TABLE {{database}}.{table.Table} {string.Join(", ", added)}";
+        var added = string.Join(", ", Columns(table).Where(c => !keys.Contains(c.Name))
+            .Select(c => $"ADD COLUMN IF NOT EXISTS {c.Name} {c.Type}" + (c.Name == ResultTableSchema.WrittenAt ? " DEFAULT now64(3)" : "")));
+        var onCluster = cluster is null ? "" : " " + cluster.OnCluster;
+        yield return $"ALTER TABLE {{database}}.{StorageTable(table, cluster)}{onCluster} {added}";
+        if (cluster is not null)
+        {
+            yield return $"ALTER TABLE {{database}}.{table.Table}{onCluster} {added}";
+        }
     }
 
     /// <summary>
     /// The view: newest version per (window, keys, partition), merged over the partitions and the keys the view leaves
     /// out, then the view's columns (values under their names, derived expressions) in declaration order.
     /// </summary>
-    public static string CreateView(ResultTableSchema table, ResultView view)
+    public static string CreateView(ResultTableSchema table, ResultView view, ClickHouseCluster? cluster = null)
     {
         ArgumentNullException.ThrowIfNull(table);
         ArgumentNullException.ThrowIfNull(view);
@@ -86,7 +109,7 @@ public static class ResultTableDdl
         var shown = table.ViewColumns.Select(c => c.Expression == c.Name ? c.Name : $"{c.Expression} AS {c.Name}");
         const string window = ResultTableSchema.WindowStart;
         return string.Create(CultureInfo.InvariantCulture,
-            $"CREATE OR REPLACE VIEW {{database}}.{view.Name} AS SELECT toDateTime({window}, 'UTC') AS {window}{viewKeys}, {string.Join(", ", shown)} FROM (" +
+            $"CREATE OR REPLACE VIEW {{database}}.{view.Name}{(cluster is null ? "" : " " + cluster.OnCluster)} AS SELECT toDateTime({window}, 'UTC') AS {window}{viewKeys}, {string.Join(", ", shown)} FROM (" +
             $"SELECT {window}{viewKeys}, {string.Join(", ", merged)} FROM (" +
             $"SELECT {window}, {allKeys}, {ResultTableSchema.SourcePartition}, {string.Join(", ", partials)} FROM {{database}}.{table.Table} " +
             $"GROUP BY {window}, {allKeys}, {ResultTableSchema.SourcePartition}) GROUP BY {window}{viewKeys})");

@@ -22,6 +22,9 @@ public sealed record Migration(int Version, string Name, IReadOnlyList<string> S
 /// </summary>
 public sealed record JobMigration(string Name, IReadOnlyList<string> Statements, bool Reapplicable = false)
 {
+    /// <summary>Whether the statements are written for the migrator's cluster already (declared tables' DDL), not to be adapted.</summary>
+    public bool ForCluster { get; init; }
+
     public string Checksum => Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(string.Join("\n;\n", Statements))))[..16];
 }
 
@@ -30,9 +33,16 @@ public sealed record JobMigration(string Name, IReadOnlyList<string> Statements,
 /// run on every start and from several engines at once: statements are idempotent and the record is a
 /// ReplacingMergeTree keyed by version.
 /// </summary>
-public sealed class SchemaMigrator(IClickHouseStore store, string database = "ads")
+public sealed class SchemaMigrator(IClickHouseStore store, string database = "ads", ClickHouseCluster? cluster = null)
 {
     public string Database { get; } = database;
+
+    /// <summary>The cluster the schema is made on (every statement ON CLUSTER, tables replicated), or null for one server.</summary>
+    public ClickHouseCluster? Cluster { get; } = cluster;
+
+    /// <summary>A statement as it runs here: the database filled in, and adapted to the cluster when there is one.</summary>
+    private string Prepare(string statement, string db) =>
+        (Cluster is null ? statement : Cluster.Adapt(statement, Database)).Replace("{database}", db, StringComparison.Ordinal);
 
     /// <summary>Applies what is missing; returns the migrations applied now.</summary>
     public async Task<IReadOnlyList<Migration>> ApplyAsync(IEnumerable<Migration> migrations, CancellationToken cancellationToken = default)
@@ -50,10 +60,10 @@ public sealed class SchemaMigrator(IClickHouseStore store, string database = "ad
         if ((await store.QueryAsync($"EXISTS TABLE {db}.schema_migrations", cancellationToken)).Trim() != "1")
         {
             await SchemaChangeSafety.ThrowIfDiskNearlyFullAsync(store, $"creating {Database}", cancellationToken);
-            await store.ExecuteAsync($"CREATE DATABASE IF NOT EXISTS {db}", cancellationToken);
-            await store.ExecuteAsync(
-                $"CREATE TABLE IF NOT EXISTS {db}.schema_migrations (version UInt32, name String, checksum String, applied_at DateTime64(3, 'UTC')) " +
-                "ENGINE = ReplacingMergeTree ORDER BY version", cancellationToken);
+            await store.ExecuteAsync(Prepare("CREATE DATABASE IF NOT EXISTS {database}", db), cancellationToken);
+            await store.ExecuteAsync(Prepare(
+                "CREATE TABLE IF NOT EXISTS {database}.schema_migrations (version UInt32, name String, checksum String, applied_at DateTime64(3, 'UTC')) " +
+                "ENGINE = ReplacingMergeTree ORDER BY version", db), cancellationToken);
         }
         var applied = (await store.QueryAsync($"SELECT version, argMax(checksum, applied_at) FROM {db}.schema_migrations GROUP BY version", cancellationToken))
             .Split('\n', StringSplitOptions.RemoveEmptyEntries)
@@ -77,7 +87,7 @@ public sealed class SchemaMigrator(IClickHouseStore store, string database = "ad
             await SchemaChangeSafety.ThrowIfDiskNearlyFullAsync(store, $"migration {migration.Version} ({migration.Name})", cancellationToken);
             foreach (var statement in migration.Statements)
             {
-                await store.ExecuteAsync(statement.Replace("{database}", db, StringComparison.Ordinal), cancellationToken);
+                await store.ExecuteAsync(Prepare(statement, db), cancellationToken);
             }
 
             await store.ExecuteAsync(
@@ -100,19 +110,19 @@ public sealed class SchemaMigrator(IClickHouseStore store, string database = "ad
         ArgumentNullException.ThrowIfNull(steps);
         var declared = tables.ToList();
         var own = steps.Select(s => new JobMigration(s.Name, s.Statements)).ToList();
-        var names = declared.SelectMany(t => new[] { ResultTableDdl.TableMigration(t), ResultTableDdl.ViewsMigration(t) }).Concat(own).Select(m => m.Name);
+        var names = declared.SelectMany(t => new[] { ResultTableDdl.TableMigration(t, Cluster), ResultTableDdl.ViewsMigration(t, Cluster) }).Concat(own).Select(m => m.Name);
         if (names.GroupBy(n => n, StringComparer.Ordinal).FirstOrDefault(g => g.Count() > 1) is { } duplicate)
         {
             throw new ArgumentException($"job {job} has two schema steps named '{duplicate.Key}'", nameof(steps));
         }
 
-        await ApplyJobAsync(job, [.. declared.Select(ResultTableDdl.TableMigration)], cancellationToken);
+        await ApplyJobAsync(job, [.. declared.Select(t => ResultTableDdl.TableMigration(t, Cluster))], cancellationToken);
         foreach (var table in declared)
         {
             await VerifyAsync(table, cancellationToken);
         }
 
-        await ApplyJobAsync(job, [.. declared.Select(ResultTableDdl.ViewsMigration), .. own], cancellationToken);
+        await ApplyJobAsync(job, [.. declared.Select(t => ResultTableDdl.ViewsMigration(t, Cluster)), .. own], cancellationToken);
     }
 
     /// <summary>
@@ -134,10 +144,10 @@ public sealed class SchemaMigrator(IClickHouseStore store, string database = "ad
         if ((await store.QueryAsync($"EXISTS TABLE {db}.job_migrations", cancellationToken)).Trim() != "1")
         {
             await SchemaChangeSafety.ThrowIfDiskNearlyFullAsync(store, $"creating {Database}.job_migrations", cancellationToken);
-            await store.ExecuteAsync($"CREATE DATABASE IF NOT EXISTS {db}", cancellationToken);
-            await store.ExecuteAsync(
-                $"CREATE TABLE IF NOT EXISTS {db}.job_migrations (job String, step UInt32, name String, checksum String, applied_at DateTime64(3, 'UTC')) " +
-                "ENGINE = ReplacingMergeTree(applied_at) ORDER BY (job, name)", cancellationToken);
+            await store.ExecuteAsync(Prepare("CREATE DATABASE IF NOT EXISTS {database}", db), cancellationToken);
+            await store.ExecuteAsync(Prepare(
+                "CREATE TABLE IF NOT EXISTS {database}.job_migrations (job String, step UInt32, name String, checksum String, applied_at DateTime64(3, 'UTC')) " +
+                "ENGINE = ReplacingMergeTree(applied_at) ORDER BY (job, name)", db), cancellationToken);
         }
 
         var applied = (await store.QueryAsync(
@@ -175,7 +185,8 @@ public sealed class SchemaMigrator(IClickHouseStore store, string database = "ad
             await SchemaChangeSafety.ThrowIfDiskNearlyFullAsync(store, $"schema step {number} of job {job} ({step.Name})", cancellationToken);
             foreach (var statement in step.Statements)
             {
-                await store.ExecuteAsync(statement.Replace("{database}", db, StringComparison.Ordinal), cancellationToken);
+                // Declared tables' steps are made for the cluster already; a job's own steps are adapted here.
+                await store.ExecuteAsync(step.ForCluster ? statement.Replace("{database}", db, StringComparison.Ordinal) : Prepare(statement, db), cancellationToken);
             }
 
             await store.ExecuteAsync(
@@ -216,7 +227,7 @@ public sealed class SchemaMigrator(IClickHouseStore store, string database = "ad
 
         var sortKey = string.Join(", ", ResultTableDdl.SortKey(table));
         var actualKey = Unhex((await store.QueryAsync(
-            $"SELECT hex(sorting_key) FROM system.tables WHERE database = {ClickHouseSql.Literal(Database)} AND name = {ClickHouseSql.Literal(table.Table)}",
+            $"SELECT hex(sorting_key) FROM system.tables WHERE database = {ClickHouseSql.Literal(Database)} AND name = {ClickHouseSql.Literal(ResultTableDdl.StorageTable(table, Cluster))}",
             cancellationToken)).Trim());
         if (stored.Count > 0 && actualKey != sortKey)
         {

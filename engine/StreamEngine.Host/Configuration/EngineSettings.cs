@@ -27,6 +27,8 @@ public sealed class EngineSettings
         ["clickhouse.password"] = ("", _ => null),
         ["clickhouse.path"] = (".data/clickhouse", v => v.Length > 0 ? null : "a folder path is required"),
         ["clickhouse.database"] = ("ads", v => v.Length > 0 && v.All(c => char.IsAsciiLetterOrDigit(c) || c == '_') ? null : "letters, digits and _ only"),
+        ["clickhouse.cluster"] = ("", v => v.Length == 0 || (v.Length <= 128 && !char.IsAsciiDigit(v[0]) && v.All(c => char.IsAsciiLetterOrDigit(c) || c is '_' or '-'))
+            ? null : "empty (one server) or the cluster's name in the servers' remote_servers (letters, digits, _ and -): schema ON CLUSTER, tables replicated, results through Distributed tables"),
         ["clickhouse.http.port"] = ("8123", v => int.TryParse(v, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var p) && p <= 65535 ? null : "a port from 0 (any free one) to 65535"),
         ["clickhouse.http.allowed_origins"] = ("", CheckOrigins),
         ["clickhouse.http.readonly.max_execution_time"] = ("60s", v => TryParseDuration(v, out var d) && d >= TimeSpan.FromSeconds(1) ? null : "a duration of at least 1s, such as 60s"),
@@ -257,10 +259,15 @@ public sealed class EngineSettings
         }
     }
 
+    /// <summary>The cluster the schema is made on (<c>clickhouse.cluster</c>), or null for one server.</summary>
+    public StreamEngine.ClickHouse.Stores.ClickHouseCluster? ClickHouseCluster =>
+        this["clickhouse.cluster"] is { Length: > 0 } cluster ? new StreamEngine.ClickHouse.Stores.ClickHouseCluster(cluster) : null;
+
     /// <summary>dynamic-pricing's options from the <c>pricing.*</c>, <c>pacing.campaigns_file</c>, <c>clickhouse.database</c> and <c>kafka.topic</c> keys.</summary>
     public StreamEngine.Jobs.ClickHouse.DynamicPricingOptions DynamicPricingOptions => new()
     {
         Database = this["clickhouse.database"],
+        Cluster = ClickHouseCluster,
         Topic = this["kafka.topic"],
         Policy = new StreamEngine.AdEvents.Pricing.FloorPolicy
         {

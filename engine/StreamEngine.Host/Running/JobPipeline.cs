@@ -38,7 +38,7 @@ public static class JobPipeline
         var database = settings["clickhouse.database"];
         var group = settings["kafka.group"] is { Length: > 0 } g ? g : $"streamengine-{job.Name}";
         var rawEvents = job.WritesRawEvents && settings.Flag("clickhouse.raw_events");
-        var migrator = new SchemaMigrator(store, database);
+        var migrator = new SchemaMigrator(store, database, settings.ClickHouseCluster);
         await migrator.ApplyAsync(CheckpointStore.Migrations, cancellationToken);
         await migrator.ApplyJobSchemaAsync(job.Name, job.ResultSchemas, [.. job.Schema, .. rawEvents ? RawEvents.Schema : []], cancellationToken);
         var maxPollInterval = TimeSpan.FromMilliseconds(settings.WholeNumber("kafka.max.poll.interval.ms"));

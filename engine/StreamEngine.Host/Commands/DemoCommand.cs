@@ -112,7 +112,7 @@ public static class DemoCommand
         await output.FlushAsync();
 
         // The same runtime as streamengine run: every job until Ctrl-C or a failure, then each drains.
-        var run = JobRunner.RunAsync(jobs, new JobRunOptions { ShutdownTimeout = settings.Duration("shutdown.timeout") }, stopping.Token);
+        var run = JobHost.RunAsync(jobs, new JobRunOptions { ShutdownTimeout = settings.Duration("shutdown.timeout") }, stopping.Token);
         var interactive = !Console.IsOutputRedirected;
         var watch = Stopwatch.StartNew();
         long lastEvents = 0;

@@ -81,10 +81,12 @@ public static class RunCommand
                                     (services.Nats is null ? "" : $"; live metrics to NATS at {settings["nats.url"]}"));
         await output.FlushAsync();
 
-        // The runtime runs it and drains it once it stops (a signal, --until-idle, a failure): the last checkpoint, then
-        // the source leaves the group, so its partitions move at once; shutdown.timeout bounds the drain after a signal.
+        // The Generic Host runs it (a hosted service; SIGTERM and SIGINT through the host's lifetime) and the runtime
+        // drains it once it stops (a signal, --until-idle, a failure): the last checkpoint, then the source leaves the
+        // group, so its partitions move at once; shutdown.timeout bounds the drain after a signal. (The signal handlers
+        // above cover the start-up, before the host takes over.)
         var shutdownTimeout = settings.Duration("shutdown.timeout");
-        var outcome = await JobRunner.RunAsync(services.Jobs, new JobRunOptions { UntilIdle = untilIdle, ShutdownTimeout = shutdownTimeout }, stopping.Token);
+        var outcome = await JobHost.RunAsync(services.Jobs, new JobRunOptions { UntilIdle = untilIdle, ShutdownTimeout = shutdownTimeout }, stopping.Token);
         if (outcome.DrainTimedOut)
         {
             await Console.Error.WriteLineAsync($"streamengine: job {jobName} did not drain within shutdown.timeout ({shutdownTimeout.TotalSeconds:F0} s); " +

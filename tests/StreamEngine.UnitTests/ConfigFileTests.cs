@@ -51,6 +51,41 @@ public sealed class ConfigFileTests : IDisposable
         Assert.Equal("/from/env", settings["clickhouse.path"]);
         Assert.Equal(9000, settings.Port("clickhouse.http.port"));
         Assert.Equal("set-topic", settings["kafka.topic"]);
+        Assert.Equal("environment", settings.SourceOf("clickhouse.path"));
+        Assert.Equal(file, settings.SourceOf("clickhouse.http.port"));
+        Assert.Equal("--set", settings.SourceOf("kafka.topic"));
+        Assert.Equal("default", settings.SourceOf("window.allowed_lateness"));
+    }
+
+    [Fact]
+    public void A_nested_map_a_dotted_key_and_an_environment_path_name_one_setting_and_the_later_source_wins()
+    {
+        // kafka.max.poll.interval.ms nested all the way down in the file, dotted in the environment's path.
+        var file = Write("nested.yaml", """
+            kafka:
+              max:
+                poll:
+                  interval:
+                    ms: 20000
+            """);
+
+        var fromFile = EngineSettings.Load([], NoEnvironment, file);
+        var fromEnvironment = EngineSettings.Load([], new Hashtable { ["STREAMENGINE__KAFKA__MAX__POLL__INTERVAL__MS"] = "30000" }, file);
+        var fromSet = EngineSettings.Load(["kafka.max.poll.interval.ms=40000"], new Hashtable { ["STREAMENGINE__KAFKA__MAX__POLL__INTERVAL__MS"] = "30000" }, file);
+
+        Assert.Equal((20000L, file), (fromFile.WholeNumber("kafka.max.poll.interval.ms"), fromFile.SourceOf("kafka.max.poll.interval.ms")));
+        Assert.Equal((30000L, "environment"), (fromEnvironment.WholeNumber("kafka.max.poll.interval.ms"), fromEnvironment.SourceOf("kafka.max.poll.interval.ms")));
+        Assert.Equal((40000L, "--set"), (fromSet.WholeNumber("kafka.max.poll.interval.ms"), fromSet.SourceOf("kafka.max.poll.interval.ms")));
+    }
+
+    [Fact]
+    public void A_bad_value_is_named_with_its_source_even_where_a_later_source_overrides_it()
+    {
+        var file = Write("bad-but-overridden.yaml", "clickhouse:\n  mode: cloud\n");
+
+        var error = Assert.Throws<UsageException>(() => EngineSettings.Load(["clickhouse.mode=embedded"], NoEnvironment, file));
+
+        Assert.Contains($"configuration key 'clickhouse.mode' has a bad value 'cloud' (from {file})", error.Message, StringComparison.Ordinal);
     }
 
     [Theory]

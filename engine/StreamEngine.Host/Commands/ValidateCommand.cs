@@ -25,10 +25,12 @@ public static class ValidateCommand
         // The rules that join keys, as a start applies them (http.host beyond loopback needs http.api_key, say).
         _ = settings.HttpOptions;
         _ = settings.NatsOptions;
-        output.WriteLine($"{file}: valid. Effective configuration (defaults, file, environment, --set; secrets masked):");
-        foreach (var (key, value) in settings.Printable())
+        output.WriteLine($"{file}: valid. Effective configuration (defaults, file, environment, --set; later wins; secrets masked), each with its source:");
+        var rows = settings.PrintableWithSources().ToList();
+        var width = rows.Max(r => r.Key.Length + r.Value.Length + 3);
+        foreach (var (key, value, source) in rows)
         {
-            output.WriteLine($"  {key} = {value}");
+            output.WriteLine($"  {$"{key} = {value}".PadRight(width)}  ({source})");
         }
 
         return 0;

@@ -119,34 +119,45 @@ public sealed class EngineSettings
     public TimeSpan Duration(string key) => TryParseDuration(this[key], out var value) ? value : throw new UsageException($"configuration key '{key}' is not a duration");
 
     private readonly Dictionary<string, string> _values;
+    private readonly Dictionary<string, string> _sources;
 
-    private EngineSettings(Dictionary<string, string> values) => _values = values;
+    private EngineSettings(Dictionary<string, string> values, Dictionary<string, string> sources)
+    {
+        _values = values;
+        _sources = sources;
+    }
 
     public string this[string key] => _values[key];
 
-    /// <summary>Merges defaults, the given environment and <c>--set</c> pairs, validating every value.</summary>
+    /// <summary>Where a key's effective value came from: defaults, the file, an environment variable, or --set.</summary>
+    public string SourceOf(string key) => _sources[key];
+
+    /// <summary>
+    /// Merges defaults, the configuration file, the given environment and <c>--set</c> pairs through
+    /// Microsoft.Extensions.Configuration (one provider per source, later wins), validating every value each source gives
+    /// before it is merged, so a bad value is named with its source even where a later one overrides it.
+    /// </summary>
     public static EngineSettings Load(IEnumerable<string> setPairs, IDictionary? environment = null, string? configFile = null)
     {
         ArgumentNullException.ThrowIfNull(setPairs);
         environment ??= Environment.GetEnvironmentVariables();
-        var values = Known.ToDictionary(k => k.Key, k => k.Value.Default, StringComparer.Ordinal);
+        var sources = new List<(string Name, Dictionary<string, string> Values)> { ("default", Known.ToDictionary(k => k.Key, k => k.Value.Default, StringComparer.Ordinal)) };
         if (configFile is not null)
         {
-            foreach (var (key, value) in ConfigFile.Read(configFile))
-            {
-                Apply(values, key, value, configFile);
-            }
+            sources.Add((configFile, Checked(ConfigFile.Read(configFile).Select(p => (p.Key, p.Value, configFile)))));
         }
 
+        var fromEnvironment = new List<(string, string, string)>();
         foreach (DictionaryEntry entry in environment)
         {
             if (entry.Key is string name && name.StartsWith(EnvironmentPrefix, StringComparison.Ordinal) && entry.Value is string value)
             {
-                var key = name[EnvironmentPrefix.Length..].Replace("__", ".", StringComparison.Ordinal).ToLowerInvariant();
-                Apply(values, key, value, $"environment variable {name}");
+                fromEnvironment.Add((name[EnvironmentPrefix.Length..].Replace("__", ".", StringComparison.Ordinal).ToLowerInvariant(), value, $"environment variable {name}"));
             }
         }
 
+        sources.Add(("environment", Checked(fromEnvironment)));
+        var fromSet = new List<(string, string, string)>();
         foreach (var pair in setPairs)
         {
             var equals = pair.IndexOf('=', StringComparison.Ordinal);
@@ -155,8 +166,37 @@ public sealed class EngineSettings
                 throw new UsageException($"--set '{pair}' is not key=value");
             }
 
-            Apply(values, pair[..equals].Trim(), pair[(equals + 1)..], "--set");
+            fromSet.Add((pair[..equals].Trim(), pair[(equals + 1)..], "--set"));
         }
+
+        sources.Add(("--set", Checked(fromSet)));
+
+        // Dotted keys are configuration paths (kafka.max.poll.interval.ms is kafka:max:poll:interval:ms), so a nested
+        // YAML map, a dotted key and STREAMENGINE__A__B all name the same setting.
+        var builder = new Microsoft.Extensions.Configuration.ConfigurationBuilder();
+        foreach (var (_, pairs) in sources)
+        {
+            Microsoft.Extensions.Configuration.MemoryConfigurationBuilderExtensions.AddInMemoryCollection(builder,
+                pairs.Select(v => KeyValuePair.Create(v.Key.Replace('.', ':'), (string?)v.Value)));
+        }
+
+        var root = builder.Build();
+        var providers = root.Providers.ToList();
+        var merged = new Dictionary<string, string>(StringComparer.Ordinal);
+        var origin = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var (path, value) in Microsoft.Extensions.Configuration.ConfigurationExtensions.AsEnumerable(root))
+        {
+            if (value is null)
+            {
+                continue; // a section, not a setting
+            }
+
+            var key = sources.SelectMany(s => s.Values.Keys).First(k => string.Equals(k.Replace('.', ':'), path, StringComparison.OrdinalIgnoreCase));
+            merged[key] = value;
+            origin[key] = sources[providers.FindLastIndex(p => p.TryGet(path, out _))].Name;
+        }
+
+        var values = merged;
 
         foreach (var role in values.Keys.Where(k => k.EndsWith(".role", StringComparison.Ordinal) && UserKey.IsMatch(k)).ToList())
         {
@@ -166,12 +206,28 @@ public sealed class EngineSettings
             }
         }
 
-        return new EngineSettings(values);
+        return new EngineSettings(values, origin);
+    }
+
+    /// <summary>A source's pairs, each checked (key known, value allowed) and named with the source when it is not.</summary>
+    private static Dictionary<string, string> Checked(IEnumerable<(string Key, string Value, string Source)> pairs)
+    {
+        var values = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var (key, value, source) in pairs)
+        {
+            Apply(values, key, value, source);
+        }
+
+        return values;
     }
 
     /// <summary>Kafka client settings passed through (security), without the <c>kafka.</c> prefix.</summary>
     public IReadOnlyDictionary<string, string> KafkaClientSettings =>
         _values.Where(v => IsPassThrough(v.Key)).ToDictionary(v => v.Key["kafka.".Length..], v => v.Value, StringComparer.Ordinal);
+
+    /// <summary>Every key with its effective value, pass-through values masked, and where the value came from: safe to print.</summary>
+    public IEnumerable<(string Key, string Value, string Source)> PrintableWithSources() =>
+        Printable().Select(p => (p.Key, p.Value, _sources[p.Key]));
 
     /// <summary>Every key with its effective value, pass-through values masked: safe to print.</summary>
     public IEnumerable<KeyValuePair<string, string>> Printable() =>

@@ -19,12 +19,15 @@ public sealed class ObservabilityTests
         log.Warn("ClickHouse refused user default with password s3cr3t-password", "00f067aa0ba902b7");
         log.Debug("not written below the minimum level");
 
+        // Microsoft.Extensions.Logging's JSON console formatter: the job as the category and in State with the id.
         var line = JsonDocument.Parse(Assert.Single(lines)).RootElement;
-        Assert.Equal("warn", line.GetProperty("level").GetString());
-        Assert.Equal("ad-metrics", line.GetProperty("job").GetString());
-        Assert.Equal("00f067aa0ba902b7", line.GetProperty("correlation_id").GetString());
-        Assert.Equal("ClickHouse refused user default with password ****", line.GetProperty("message").GetString());
-        Assert.True(line.TryGetProperty("timestamp", out _));
+        Assert.Equal("Warning", line.GetProperty("LogLevel").GetString());
+        Assert.Equal("ad-metrics", line.GetProperty("Category").GetString());
+        Assert.Equal("ad-metrics", line.GetProperty("State").GetProperty("job").GetString());
+        Assert.Equal("00f067aa0ba902b7", line.GetProperty("State").GetProperty("correlation_id").GetString());
+        Assert.Equal("ClickHouse refused user default with password ****", line.GetProperty("Message").GetString());
+        Assert.DoesNotContain("s3cr3t", Assert.Single(lines), StringComparison.Ordinal);
+        Assert.Matches(@"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$", line.GetProperty("Timestamp").GetString());
     }
 
     [Fact]
@@ -36,7 +39,7 @@ public sealed class ObservabilityTests
         EngineLog.Create(text.Add, json: false, LogLevel.Debug, []).ForJob("bid-landscape").Debug("checkpoint: 3 results", "0123456789abcdef");
         EngineLog.To(plain.Add).Info("caught up");
 
-        Assert.Matches(@"^\d\d:\d\d:\d\d\.\d{3} debug bid-landscape \[0123456789abcdef\] checkpoint: 3 results$", Assert.Single(text));
+        Assert.Matches(@"^\d\d:\d\d:\d\d\.\d{3} dbug: bid-landscape\[0\] checkpoint: 3 results \[0123456789abcdef\]$", Assert.Single(text));
         Assert.Equal("caught up", Assert.Single(plain));
     }
 

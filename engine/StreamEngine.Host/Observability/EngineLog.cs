@@ -1,7 +1,8 @@
 using System.Diagnostics;
-using System.Text;
-using System.Text.Json;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Logging.Console;
 
 namespace StreamEngine.Host.Observability;
 
@@ -11,17 +12,19 @@ public enum LogFormat
     /// <summary>JSON when standard error is not a terminal (a file, a pipe, a container's log), text on a terminal.</summary>
     Auto,
 
-    /// <summary>One JSON object per line: timestamp, level, message, job, correlation_id, trace_id.</summary>
+    /// <summary>One JSON object per line (Microsoft.Extensions.Logging's JSON console formatter): Timestamp, LogLevel, Category (the job), Message, State with job, correlation_id, trace_id.</summary>
     Json,
 
-    /// <summary>Readable lines: time, level, job, correlation id, message.</summary>
+    /// <summary>Readable lines (its simple console formatter): time, level, job, message, correlation id.</summary>
     Text,
 }
 
 /// <summary>
 /// The engine's log: leveled lines with the job and, for a batch's lines, its correlation id (the id also on its
-/// ClickHouse inserts, spans and live messages) and the current trace id. Values of secret settings are masked in
-/// every line, whatever a message quotes (an error echoing a connection string, say).
+/// ClickHouse inserts, spans and live messages) and the current trace id. Lines are written by
+/// Microsoft.Extensions.Logging's own console formatters (JSON, or simple single lines), synchronously to the
+/// writer given (standard error in a run), so nothing queued is lost when the process exits. Values of secret
+/// settings are masked in every line, whatever a message quotes (an error echoing a connection string, say).
 /// </summary>
 public sealed class EngineLog : ILogger
 {
@@ -109,39 +112,10 @@ public sealed class EngineLog : ILogger
             return;
         }
 
-        var traceId = Activity.Current?.TraceId.ToHexString();
-        var now = DateTimeOffset.UtcNow;
-        if (_json)
-        {
-            using var buffer = new MemoryStream();
-            using (var json = new Utf8JsonWriter(buffer))
-            {
-                json.WriteStartObject();
-                json.WriteString("timestamp", now);
-                json.WriteString("level", Name(level));
-                json.WriteString("message", message);
-                WriteIfSet(json, "job", _job);
-                WriteIfSet(json, "correlation_id", correlationId);
-                WriteIfSet(json, "trace_id", traceId);
-                json.WriteEndObject();
-            }
-
-            _write(Encoding.UTF8.GetString(buffer.GetBuffer(), 0, (int)buffer.Length));
-            return;
-        }
-
-        var line = new StringBuilder().Append(now.ToString("HH:mm:ss.fff", System.Globalization.CultureInfo.InvariantCulture)).Append(' ').Append(Name(level));
-        if (_job is not null)
-        {
-            line.Append(' ').Append(_job);
-        }
-
-        if (correlationId is not null)
-        {
-            line.Append(" [").Append(correlationId).Append(']');
-        }
-
-        _write(line.Append(' ').Append(message).ToString());
+        var line = new LogLine(_json || correlationId is null ? message : $"{message} [{correlationId}]", _job, correlationId, Activity.Current?.TraceId.ToHexString());
+        using var text = new StringWriter(System.Globalization.CultureInfo.InvariantCulture);
+        (_json ? Formatters.Json : Formatters.Text).Write(new LogEntry<LogLine>(level, _job ?? "streamengine", default, line, null, static (l, _) => l.Message), null, text);
+        _write(text.ToString().TrimEnd('\r', '\n'));
     }
 
     private string Mask(string message)
@@ -154,21 +128,55 @@ public sealed class EngineLog : ILogger
         return message;
     }
 
-    private static void WriteIfSet(Utf8JsonWriter json, string name, string? value)
+    /// <summary>A line's state: what the JSON formatter writes under State, beside the message.</summary>
+    private sealed class LogLine(string message, string? job, string? correlationId, string? traceId) : IReadOnlyList<KeyValuePair<string, object?>>
     {
-        if (value is not null)
-        {
-            json.WriteString(name, value);
-        }
+        private readonly KeyValuePair<string, object?>[] _fields =
+        [
+            .. new (string Name, string? Value)[] { ("job", job), ("correlation_id", correlationId), ("trace_id", traceId) }
+                .Where(f => f.Value is not null).Select(f => KeyValuePair.Create(f.Name, (object?)f.Value)),
+        ];
+
+        public string Message => message;
+
+        public int Count => _fields.Length;
+
+        public KeyValuePair<string, object?> this[int index] => _fields[index];
+
+        public IEnumerator<KeyValuePair<string, object?>> GetEnumerator() => ((IEnumerable<KeyValuePair<string, object?>>)_fields).GetEnumerator();
+
+        System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
+
+        public override string ToString() => message;
     }
 
-    private static string Name(LogLevel level) => level switch
+    /// <summary>
+    /// The console formatters Microsoft.Extensions.Logging registers (they are its own, not copies), configured once:
+    /// UTC timestamps; JSON as one line per entry; text as single lines with the time.
+    /// </summary>
+    private static class Formatters
     {
-        LogLevel.Trace => "trace",
-        LogLevel.Debug => "debug",
-        LogLevel.Information => "info",
-        LogLevel.Warning => "warn",
-        LogLevel.Error => "error",
-        _ => "critical",
-    };
+        private static readonly ServiceProvider Services = new ServiceCollection()
+            .AddLogging(logging => logging
+                .AddJsonConsole(o =>
+                {
+                    o.UseUtcTimestamp = true;
+                    o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ";
+                    o.JsonWriterOptions = new System.Text.Json.JsonWriterOptions { Indented = false };
+                })
+                .AddSimpleConsole(o =>
+                {
+                    o.SingleLine = true;
+                    o.UseUtcTimestamp = true;
+                    o.TimestampFormat = "HH:mm:ss.fff ";
+                    o.ColorBehavior = LoggerColorBehavior.Disabled;
+                }))
+            .BuildServiceProvider();
+
+        public static ConsoleFormatter Json { get; } = Named(ConsoleFormatterNames.Json);
+
+        public static ConsoleFormatter Text { get; } = Named(ConsoleFormatterNames.Simple);
+
+        private static ConsoleFormatter Named(string name) => Services.GetServices<ConsoleFormatter>().Single(f => f.Name == name);
+    }
 }

@@ -70,8 +70,8 @@ public sealed class TracingTests(EmbeddedClickHouseFixture clickHouse)
         Assert.Contains(checkpoints, s => s.Links.Any(l => l.Context.TraceId == Upstream));
         // And a debug log line per batch, in JSON, with the id.
         var logged = lines.Select(l => JsonDocument.Parse(l).RootElement)
-            .Where(l => l.GetProperty("level").GetString() == "debug" && l.GetProperty("message").GetString()!.StartsWith("checkpoint:", StringComparison.Ordinal))
-            .Select(l => l.GetProperty("correlation_id").GetString()!)
+            .Where(l => l.GetProperty("LogLevel").GetString() == "Debug" && l.GetProperty("Message").GetString()!.StartsWith("checkpoint:", StringComparison.Ordinal))
+            .Select(l => l.GetProperty("State").GetProperty("correlation_id").GetString()!)
             .ToHashSet();
         Assert.Superset(batchIds, logged);
     }

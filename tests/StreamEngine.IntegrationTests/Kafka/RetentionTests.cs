@@ -50,7 +50,7 @@ public sealed partial class RetentionTests
         Assert.Equal(to - from + 1, lost);
         Assert.True(next > to, $"{next} after {to}");
         Assert.Matches($@"stopped; {(122_000 - next).ToString("N0", System.Globalization.CultureInfo.InvariantCulture)} messages read", second.StandardOutput);
-        Assert.Contains(" warn ", second.StandardError.Split('\n').First(l => l.Contains("deleted before they were read", StringComparison.Ordinal)), StringComparison.Ordinal);
+        Assert.Contains(" warn: ", second.StandardError.Split('\n').First(l => l.Contains("deleted before they were read", StringComparison.Ordinal)), StringComparison.Ordinal);
     }
 
     [GeneratedRegex(@"offsets (?<from>\d+)\.\.(?<to>\d+) were deleted before they were read \(retention shorter than the lag\); (?<lost>[\d,]+) messages are lost, reading goes on from offset (?<next>\d+)")]

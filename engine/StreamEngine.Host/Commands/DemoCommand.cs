@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
 using System.Runtime.InteropServices;
+using Spectre.Console;
 using StreamEngine.AdEvents;
 using StreamEngine.ClickHouse.Embedded;
 using StreamEngine.Host.Cli;
@@ -113,37 +114,47 @@ public static class DemoCommand
 
         // The same runtime as streamengine run: every job until Ctrl-C or a failure, then each drains.
         var run = JobHost.RunAsync(jobs, new JobRunOptions { ShutdownTimeout = settings.Duration("shutdown.timeout") }, stopping.Token);
+        // On a terminal the summary is one screen redrawn in place (Spectre.Console's live display); redirected, its
+        // first line every 10 s, for logs.
         var interactive = !Console.IsOutputRedirected;
         var watch = Stopwatch.StartNew();
         long lastEvents = 0;
         var lastReport = TimeSpan.Zero;
-        var first = true;
-        while (!run.IsCompleted)
+        async Task ReportUntilStoppedAsync(Action<string> show)
         {
-            await Task.WhenAny(run, Task.Delay(TimeSpan.FromSeconds(interactive ? 1 : 10)));
-            var status = jobs[0].Status; // ad-metrics reads every event
-            var elapsed = watch.Elapsed;
-            var rate = (status.Events - lastEvents) / Math.Max((elapsed - lastReport).TotalSeconds, 1e-9);
-            (lastEvents, lastReport) = (status.Events, elapsed);
-            var summary = Summary(clickHouse, elapsed, rate, status, jobs);
-            if (interactive)
+            while (!run.IsCompleted)
             {
-                // One screen, redrawn in place: move up over the previous summary and clear to the end.
-                await output.WriteAsync((first ? "" : $"\u001b[{SummaryLines}F\u001b[J") + summary);
-                first = false;
+                await Task.WhenAny(run, Task.Delay(TimeSpan.FromSeconds(interactive ? 1 : 10)));
+                var status = jobs[0].Status; // ad-metrics reads every event
+                var elapsed = watch.Elapsed;
+                var rate = (status.Events - lastEvents) / Math.Max((elapsed - lastReport).TotalSeconds, 1e-9);
+                (lastEvents, lastReport) = (status.Events, elapsed);
+                show(Summary(clickHouse, elapsed, rate, status, jobs));
+                if (generator.IsCompleted && !stopping.IsCancellationRequested)
+                {
+                    // Without its traffic the demo shows nothing: stop, and say why, rather than run on silently.
+                    await Console.Error.WriteLineAsync($"streamengine demo: the traffic generator stopped{(generator.Exception?.InnerException is { } e ? $": {e}" : "")}");
+                    await stopping.CancelAsync();
+                }
             }
-            else
-            {
-                await output.WriteLineAsync(summary.Split('\n')[0]);
-            }
+        }
 
-            await output.FlushAsync();
-            if (generator.IsCompleted && !stopping.IsCancellationRequested)
+        if (interactive)
+        {
+            var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(output) });
+            await console.Live(new Text("starting...")).StartAsync(async live => await ReportUntilStoppedAsync(summary =>
             {
-                // Without its traffic the demo shows nothing: stop, and say why, rather than run on silently.
-                await Console.Error.WriteLineAsync($"streamengine demo: the traffic generator stopped{(generator.Exception?.InnerException is { } e ? $": {e}" : "")}");
-                await stopping.CancelAsync();
-            }
+                live.UpdateTarget(new Text(summary));
+                live.Refresh();
+            }));
+        }
+        else
+        {
+            await ReportUntilStoppedAsync(summary =>
+            {
+                output.WriteLine(summary.Split('\n')[0]);
+                output.Flush();
+            });
         }
 
         await generating.CancelAsync();
@@ -173,9 +184,7 @@ public static class DemoCommand
         }
     }
 
-    private const int SummaryLines = 6;
-
-    /// <summary>The live summary: <see cref="SummaryLines"/> lines, the first one complete on its own (for logs).</summary>
+    /// <summary>The live summary: six lines, the first one complete on its own (for logs).</summary>
     private static string Summary(EmbeddedClickHouse clickHouse, TimeSpan elapsed, double rate, PipelineStatus status, IReadOnlyList<IRunningJob> jobs) =>
         string.Create(CultureInfo.InvariantCulture, $"""
             [{elapsed:hh\:mm\:ss}] {rate,8:N0} events/s   {status.Events,12:N0} events   lag {status.Lag,6:N0}   late {status.Late:N0}   dead-lettered {status.DeadLettered:N0}   result rows {jobs.Sum(j => j.Status.ResultRows):N0}

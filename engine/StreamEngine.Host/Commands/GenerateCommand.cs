@@ -1,6 +1,6 @@
 using System.CommandLine;
 using System.Diagnostics;
-using System.Globalization;
+using Spectre.Console;
 using StreamEngine.AdEvents;
 using StreamEngine.Host.Cli;
 using StreamEngine.Host.Running;
@@ -88,13 +88,13 @@ public static class GenerateCommand
         string? firstFailure = null;
         using var producer = KafkaClients.HighThroughputProducer(bootstrap, "streamengine-generate");
         var watch = Stopwatch.StartNew();
-        var bar = new ProgressBar(progress, total);
-        await Task.Run(() => TrafficSender.Send(producer, topic, new TrafficGenerator(options).Messages().Take(total), rate, cancel,
+        ProgressTask? bar = null;
+        Task Send() => Task.Run(() => TrafficSender.Send(producer, topic, new TrafficGenerator(options).Messages().Take(total), rate, cancel,
             sent: message =>
             {
                 summary.Count(message.Kind);
                 truth?.Add(message);
-                bar.Update(summary.Sent, watch.Elapsed);
+                bar?.Value = summary.Sent;
             },
             delivered: report =>
             {
@@ -105,11 +105,28 @@ public static class GenerateCommand
                 }
             }), CancellationToken.None);
 
+        // A progress bar with the rate and time left on a terminal (Spectre.Console, on standard error); the summary alone otherwise.
+        if (Console.IsErrorRedirected)
+        {
+            await Send();
+        }
+        else
+        {
+            var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(progress) });
+            await console.Progress()
+                .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
+                .StartAsync(async context =>
+                {
+                    bar = context.AddTask($"sending to {topic}", maxValue: total);
+                    await Send();
+                    bar.Value = summary.Sent;
+                });
+        }
+
         var unflushed = producer.Flush(TimeSpan.FromMinutes(2));
         summary.Failed = Interlocked.Read(ref failures) + unflushed;
         summary.FirstFailure = firstFailure ?? (unflushed > 0 ? $"{unflushed} messages were still undelivered after two minutes" : null);
         summary.Elapsed = watch.Elapsed;
-        bar.Finish(summary.Sent, watch.Elapsed);
         if (truth is not null && truthPath is not null)
         {
             await using var file = File.Create(truthPath);
@@ -157,38 +174,5 @@ public static class GenerateCommand
             FormattableString.Invariant($"{Valid:N0} valid, {Duplicates:N0} duplicates, {Late:N0} late, {Malformed:N0} malformed"),
             TruthRows >= 0 ? FormattableString.Invariant($"; truth: {TruthRows:N0} campaign-minute rows") : "",
             Failed > 0 ? FormattableString.Invariant($"; {Failed:N0} NOT DELIVERED: {FirstFailure}") : "; all delivered");
-    }
-
-    /// <summary>A one-line progress bar with the rate, redrawn at most five times a second, only on a terminal.</summary>
-    private sealed class ProgressBar(TextWriter output, long total)
-    {
-        private readonly bool _enabled = !Console.IsErrorRedirected;
-        private TimeSpan _lastDrawn = TimeSpan.MinValue;
-
-        public void Update(long done, TimeSpan elapsed)
-        {
-            if (_enabled && elapsed - _lastDrawn >= TimeSpan.FromMilliseconds(200))
-            {
-                _lastDrawn = elapsed;
-                Draw(done, elapsed);
-            }
-        }
-
-        public void Finish(long done, TimeSpan elapsed)
-        {
-            if (_enabled)
-            {
-                Draw(done, elapsed);
-                output.WriteLine();
-            }
-        }
-
-        private void Draw(long done, TimeSpan elapsed)
-        {
-            const int width = 30;
-            var filled = (int)(width * done / Math.Max(total, 1));
-            output.Write(string.Create(CultureInfo.InvariantCulture,
-                $"\r[{new string('#', filled)}{new string('.', width - filled)}] {100.0 * done / Math.Max(total, 1),5:F1}% {done:N0}/{total:N0}  {done / Math.Max(elapsed.TotalSeconds, 1e-9):N0} msg/s   "));
-        }
     }
 }

@@ -4,7 +4,13 @@ using YamlDotNet.RepresentationModel;
 
 namespace StreamEngine.Host.Configuration;
 
-/// <summary>Reads a YAML or JSON configuration file into dotted keys (<c>kafka: {bootstrap: x}</c> is <c>kafka.bootstrap=x</c>).</summary>
+/// <summary>
+/// Reads a YAML or JSON configuration file into dotted keys (<c>kafka: {bootstrap: x}</c> is <c>kafka.bootstrap=x</c>),
+/// which EngineSettings hands to Microsoft.Extensions.Configuration as one provider. Written here rather than taken
+/// from the Json and NetEscapades.Configuration.Yaml providers because those turn a list into indexed keys
+/// (<c>kafka:bootstrap:0</c>) and report a broken file without naming the key; every key here takes one value, and a
+/// list or a broken file is refused naming the key and the file.
+/// </summary>
 internal static class ConfigFile
 {
     public static IEnumerable<(string Key, string Value)> Read(string path)

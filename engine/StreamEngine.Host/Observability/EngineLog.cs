@@ -24,7 +24,9 @@ public enum LogFormat
 /// ClickHouse inserts, spans and live messages) and the current trace id. Lines are written by
 /// Microsoft.Extensions.Logging's own console formatters (JSON, or simple single lines), synchronously to the
 /// writer given (standard error in a run), so nothing queued is lost when the process exits. Values of secret
-/// settings are masked in every line, whatever a message quotes (an error echoing a connection string, say).
+/// settings are masked in every line, whatever a message quotes (an error echoing a connection string, say): that
+/// masking, and the job and correlation id on every line, are why this wraps the formatters instead of being the console
+/// provider itself (whose queue also drops what is pending when a process exits at once).
 /// </summary>
 public sealed class EngineLog : ILogger
 {

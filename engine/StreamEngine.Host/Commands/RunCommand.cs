@@ -49,7 +49,7 @@ public static class RunCommand
         var untilIdle = request.UntilIdleSeconds is { } seconds ? TimeSpan.FromSeconds(seconds) : (TimeSpan?)null;
         var settings = EngineSettings.Load(request.Set, configFile: request.Config);
         var log = settings.Log;
-        if (settings["kafka.bootstrap"].Length == 0 && !(jobName == DynamicPricing.Name && jobs is null))
+        if (settings.Kafka.Bootstrap.Length == 0 && !(jobName == DynamicPricing.Name && jobs is null))
         {
             throw new UsageException("run: configuration key 'kafka.bootstrap' is required (the Kafka bootstrap servers)");
         }
@@ -59,17 +59,17 @@ public static class RunCommand
         using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);
 
         // Embedded: chDB in this process, served over ClickHouse's HTTP interface. Server: a ClickHouse server over HTTP(S).
-        var embedded = settings["clickhouse.mode"] == "embedded";
-        using var clickHouse = embedded ? EmbeddedClickHouse.Connect(new EmbeddedClickHouseOptions { Path = settings["clickhouse.path"] }) : null;
-        await using var endpoint = clickHouse is null ? null : await ClickHouseHttpEndpoint.StartAsync(clickHouse, settings.ClickHouseHttpOptions(settings["clickhouse.path"]), stopping.Token);
+        var target = settings.ClickHouse;
+        using var clickHouse = target.Embedded ? EmbeddedClickHouse.Connect(new EmbeddedClickHouseOptions { Path = target.Path }) : null;
+        await using var endpoint = clickHouse is null ? null : await ClickHouseHttpEndpoint.StartAsync(clickHouse, settings.ClickHouseHttpOptions(target.Path), stopping.Token);
         await using IClickHouseStore store = clickHouse is not null
             ? new EmbeddedStore(clickHouse, ownsConnection: false)
             : new ServerStore(new ServerStoreOptions
             {
-                Url = new Uri(settings["clickhouse.url"]),
-                User = settings["clickhouse.user"],
-                Password = settings["clickhouse.password"],
-                SkipCertificateValidation = settings.Flag("clickhouse.tls.accept_invalid_certificate"),
+                Url = target.Url,
+                User = target.User,
+                Password = target.Password,
+                SkipCertificateValidation = target.AcceptInvalidCertificate,
             });
         await using var services = await EngineServices.StartAsync(settings, settings.HttpOptions with { SinkProbe = ct => store.QueryAsync("SELECT 1", ct) }, stopping.Token);
         using var tracing = EngineTracing.Start(settings["tracing.otlp_endpoint"] is { Length: > 0 } otlp ? new Uri(otlp) : null, settings.Number("tracing.sample_ratio"),

@@ -315,6 +315,18 @@ public sealed class EngineSettings
         }
     }
 
+    /// <summary>The <c>kafka.*</c> keys as one typed record, validated with the rest at load.</summary>
+    public KafkaSettings Kafka => new(this["kafka.bootstrap"], this["kafka.topic"], NullIfEmpty(this["kafka.group"]),
+        TimeSpan.FromMilliseconds(WholeNumber("kafka.max.poll.interval.ms")), KafkaClientSettings);
+
+    /// <summary>The <c>clickhouse.*</c> keys a store is opened with, as one typed record.</summary>
+    public ClickHouseSettings ClickHouse => new(this["clickhouse.mode"] == "embedded", this["clickhouse.path"], new Uri(this["clickhouse.url"]),
+        this["clickhouse.user"], this["clickhouse.password"], this["clickhouse.database"], ClickHouseCluster, Flag("clickhouse.raw_events"),
+        Flag("clickhouse.tls.accept_invalid_certificate"));
+
+    /// <summary>The <c>window.*</c> and <c>pipeline.*</c> keys as one typed record.</summary>
+    public PipelineSettings Pipeline => new(Duration("window.watermark_delay"), Duration("window.allowed_lateness"), (int)WholeNumber("pipeline.max_pending_rows"));
+
     /// <summary>The cluster the schema is made on (<c>clickhouse.cluster</c>), or null for one server.</summary>
     public StreamEngine.ClickHouse.Stores.ClickHouseCluster? ClickHouseCluster =>
         this["clickhouse.cluster"] is { Length: > 0 } cluster ? new StreamEngine.ClickHouse.Stores.ClickHouseCluster(cluster) : null;

@@ -33,15 +33,13 @@ public static class JobPipeline
         ArgumentNullException.ThrowIfNull(store);
         ArgumentNullException.ThrowIfNull(log);
         var jobLog = log.ForJob(job.Name);
-        var bootstrap = settings["kafka.bootstrap"];
-        var topic = settings["kafka.topic"];
-        var database = settings["clickhouse.database"];
-        var group = settings["kafka.group"] is { Length: > 0 } g ? g : $"streamengine-{job.Name}";
-        var rawEvents = job.WritesRawEvents && settings.Flag("clickhouse.raw_events");
-        var migrator = new SchemaMigrator(store, database, settings.ClickHouseCluster);
+        var (kafka, clickHouse, pipeline) = (settings.Kafka, settings.ClickHouse, settings.Pipeline);
+        var (bootstrap, topic, database, group) = (kafka.Bootstrap, kafka.Topic, clickHouse.Database, kafka.GroupFor(job.Name));
+        var rawEvents = job.WritesRawEvents && clickHouse.RawEvents;
+        var migrator = new SchemaMigrator(store, database, clickHouse.Cluster);
         await migrator.ApplyAsync(CheckpointStore.Migrations, cancellationToken);
         await migrator.ApplyJobSchemaAsync(job.Name, job.ResultSchemas, [.. job.Schema, .. rawEvents ? RawEvents.Schema : []], cancellationToken);
-        var maxPollInterval = TimeSpan.FromMilliseconds(settings.WholeNumber("kafka.max.poll.interval.ms"));
+        var maxPollInterval = kafka.MaxPollInterval;
         var checkpoints = new CheckpointStore(store, database, job.Name, topic, warn: m => jobLog.Warn(m), inform: jobLog.Info) { ClaimTimeout = maxPollInterval * 0.8 };
         if (forgetPositions)
         {
@@ -59,22 +57,22 @@ public static class JobPipeline
             },
             m => jobLog.Warn(m), jobLog.Info);
         var source = new KafkaSource<AdEvent>(
-            new KafkaSourceOptions { BootstrapServers = bootstrap, GroupId = group, Topic = topic, DeadLetterTopic = $"{topic}.dlq", ClientSettings = settings.KafkaClientSettings,
+            new KafkaSourceOptions { BootstrapServers = bootstrap, GroupId = group, Topic = topic, DeadLetterTopic = $"{topic}.dlq", ClientSettings = kafka.ClientSettings,
                 MaxPollInterval = maxPollInterval },
             checkpoints, new AdEventFormat(symbols), jobLog.Info) { Warn = m => jobLog.Warn(m) };
-        var late = new LateEventWriter<AdEvent>(bootstrap, $"{topic}.late", topic, new AdEventFormat(symbols), settings.KafkaClientSettings);
+        var late = new LateEventWriter<AdEvent>(bootstrap, $"{topic}.late", topic, new AdEventFormat(symbols), kafka.ClientSettings);
         var spec = new StreamingJobSpec<AdEvent, TKey, TResult>(job.Name, (events, context) => job.Build(events, context, symbols))
         {
             Live = rows => job.Live(rows, symbols),
             KeyCodec = job.KeyCodec(symbols),
             Windowing = new WindowOptions
             {
-                WatermarkDelay = settings.Duration("window.watermark_delay"),
-                AllowedLateness = settings.Duration("window.allowed_lateness"),
+                WatermarkDelay = pipeline.WatermarkDelay,
+                AllowedLateness = pipeline.AllowedLateness,
                 EmitAcceptedEvents = rawEvents,
             },
         };
-        var options = new StreamingJobOptions { MaxPendingRows = (int)settings.WholeNumber("pipeline.max_pending_rows") };
+        var options = new StreamingJobOptions { MaxPendingRows = pipeline.MaxPendingRows };
         var running = new StreamingJob<AdEvent, TKey, TResult>(spec, source, results, late, jobLog, options, live);
         running.Start();
         return running;

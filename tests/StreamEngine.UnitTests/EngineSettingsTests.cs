@@ -9,6 +9,22 @@ public sealed class EngineSettingsTests
     private static readonly IDictionary NoEnvironment = new Hashtable();
 
     [Fact]
+    public void The_typed_records_carry_the_validated_values()
+    {
+        var defaults = EngineSettings.Load(["kafka.bootstrap=k:9092"], NoEnvironment);
+        var set = EngineSettings.Load(["kafka.bootstrap=k:9092", "kafka.group=shared", "clickhouse.mode=server", "clickhouse.url=https://ch:8443/",
+            "window.allowed_lateness=90s", "kafka.max.poll.interval.ms=60000", "clickhouse.cluster=prod"], NoEnvironment);
+
+        Assert.Equal(("k:9092", "ad-events", "streamengine-ad-metrics", TimeSpan.FromMinutes(5)),
+            (defaults.Kafka.Bootstrap, defaults.Kafka.Topic, defaults.Kafka.GroupFor("ad-metrics"), defaults.Kafka.MaxPollInterval));
+        Assert.Equal(("shared", TimeSpan.FromMinutes(1)), (set.Kafka.GroupFor("ad-metrics"), set.Kafka.MaxPollInterval));
+        Assert.True(defaults.ClickHouse.Embedded);
+        Assert.Null(defaults.ClickHouse.Cluster);
+        Assert.Equal((false, new Uri("https://ch:8443/"), "prod"), (set.ClickHouse.Embedded, set.ClickHouse.Url, set.ClickHouse.Cluster?.Name));
+        Assert.Equal((TimeSpan.FromSeconds(10), TimeSpan.FromSeconds(90), 1_000_000), (set.Pipeline.WatermarkDelay, set.Pipeline.AllowedLateness, set.Pipeline.MaxPendingRows));
+    }
+
+    [Fact]
     public void Every_key_is_documented_with_its_default_in_the_architecture_document()
     {
         var root = new DirectoryInfo(AppContext.BaseDirectory);

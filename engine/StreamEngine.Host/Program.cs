@@ -10,9 +10,7 @@ public static class Program
     public static async Task<int> Main(string[] args)
     {
         ArgumentNullException.ThrowIfNull(args);
-        var root = CreateRootCommand();
-        // `streamengine` and `streamengine help` show the overview, as `--help` does.
-        var parse = root.Parse(args is [] or ["help"] ? ["--help"] : args);
+        var parse = Parse(args);
         try
         {
             if (UsageError(parse) is { } error)
@@ -34,6 +32,18 @@ public static class Program
             await Console.Error.WriteLineAsync($"streamengine: {OneLine(e.Message)}");
             return 1;
         }
+    }
+
+    /// <summary>
+    /// The command line parsed. <c>streamengine</c> and <c>streamengine help [COMMAND]</c> ask for help, as <c>--help</c>
+    /// does. No @file expansion: an argument is what it says (a --set value may well start with @).
+    /// </summary>
+    public static ParseResult Parse(IReadOnlyList<string> args)
+    {
+        ArgumentNullException.ThrowIfNull(args);
+        string[] given = [.. args];
+        string[] words = given switch { [] or ["help"] => ["--help"], ["help", .. var command] => [.. command, "--help"], _ => given };
+        return CreateRootCommand().Parse(words, new ParserConfiguration { ResponseFileTokenReplacer = null });
     }
 
     /// <summary>Every command, each with <c>--help</c> (System.CommandLine's own).</summary>
@@ -95,7 +105,7 @@ public static class Program
         }
 
         var message = parse.Errors[0].Message;
-        return message.StartsWith(path + ":", StringComparison.Ordinal) ? message : $"{path}: {message}";
+        return path.Length == 0 || message.StartsWith(path + ":", StringComparison.Ordinal) ? message : $"{path}: {message}";
     }
 
     private static Stack<string> CommandPath(SymbolResult? result)

@@ -82,4 +82,14 @@ public sealed class ClickHouseHttpSettingsTests : IDisposable
         Assert.Equal(first, again);
         Assert.NotEqual(first.PasswordSha256, AdminCredentials.Ensure(Path.Combine(_folder, "other")).PasswordSha256); // each store its own
     }
+
+    [Fact]
+    public void Two_users_whose_names_differ_only_in_case_are_refused()
+    {
+        var hash = new string('a', 64);
+        var error = Assert.Throws<UsageException>(() => EngineSettings.Load(
+            [$"clickhouse.http.users.Bob.password_sha256={hash}", $"clickhouse.http.users.bob.password_sha256={hash}"], new Hashtable()));
+
+        Assert.Contains("'Bob' and 'bob'", error.Message, StringComparison.Ordinal);
+    }
 }

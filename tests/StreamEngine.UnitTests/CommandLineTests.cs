@@ -50,8 +50,22 @@ public sealed class CommandLineTests
     [InlineData(new[] { "nope" }, "unknown command 'nope' (run `streamengine help`)")]
     [InlineData(new[] { "query", "a", "b" }, "query: unexpected argument 'b'")]
     [InlineData(new[] { "run", "--until-idle" }, "run: Required argument missing for option: '--until-idle'.")]
+    [InlineData(new[] { "run", "--job", "x", "--set" }, "run: Required argument missing for option: '--set'.")]
     public void Mistakes_name_the_command_and_what_is_allowed(string[] args, string expected) =>
         Assert.Equal(expected, Program.UsageError(Program.CreateRootCommand().Parse(args)));
+
+    [Fact]
+    public void Help_for_a_command_is_also_help_COMMAND_and_an_at_sign_is_no_response_file()
+    {
+        var help = Program.Parse(["help", "run"]);
+        var at = Program.Parse(["run", "--job", "@not-a-file"]);
+
+        Assert.IsType<HelpAction>(help.Action);
+        Assert.Equal("run", help.CommandResult.Command.Name);
+        Assert.Null(Program.UsageError(at));
+        Assert.Equal("@not-a-file", at.GetValue<string?>("--job"));
+        Assert.IsType<HelpAction>(Program.Parse([]).Action);
+    }
 
     private static IEnumerable<string[]> AllCommands(Command command, string[]? path = null)
     {

@@ -64,6 +64,39 @@ public sealed class JobHostTests
         stuck.DrainBlocks!.SetResult();
     }
 
+    [Fact]
+    public async Task Every_job_is_told_to_stop_at_once_and_drains_beside_the_others()
+    {
+        // Each drain waits until the other job has been told to stop: jobs stopped one after another would wait on
+        // each other until the shutdown timeout.
+        using var stopping = new CancellationTokenSource();
+        var first = new HostedJob("first");
+        var second = new HostedJob("second");
+        first.DrainWaitsFor = second.Stopped.Task;
+        second.DrainWaitsFor = first.Stopped.Task;
+        var run = JobHost.RunAsync([first, second], new JobRunOptions { ShutdownTimeout = TimeSpan.FromSeconds(20) }, stopping.Token);
+        await Task.WhenAll(first.Running.Task, second.Running.Task).WaitAsync(Patience);
+
+        await stopping.CancelAsync();
+        var outcome = await run.WaitAsync(Patience);
+
+        Assert.True(outcome.Succeeded, $"drain timed out: {outcome.DrainTimedOut}");
+        Assert.Equal((1, 1), (first.Drains, second.Drains));
+    }
+
+    [Fact]
+    public async Task A_stop_that_comes_before_the_host_starts_still_starts_and_drains_every_job()
+    {
+        using var stopping = new CancellationTokenSource();
+        await stopping.CancelAsync();
+        var job = new HostedJob("early");
+
+        var outcome = await JobHost.RunAsync([job], new JobRunOptions(), stopping.Token).WaitAsync(Patience);
+
+        Assert.True(outcome.Succeeded, $"{outcome}; drains {job.Drains}, stopped {job.WasStopped}");
+        Assert.Equal(1, job.Drains);
+    }
+
     private sealed class HostedJob(string name) : IRunningJob
     {
         public string Name => name;
@@ -74,6 +107,11 @@ public sealed class JobHostTests
         public Task? Idle { get; init; }
 
         public TaskCompletionSource? DrainBlocks { get; init; }
+
+        /// <summary>The drain does not finish before this has (bounded: a minute).</summary>
+        public Task? DrainWaitsFor { get; set; }
+
+        public TaskCompletionSource Stopped { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
         public TaskCompletionSource Running { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
@@ -107,6 +145,7 @@ public sealed class JobHostTests
             catch (OperationCanceledException)
             {
                 WasStopped = true;
+                Stopped.TrySetResult();
             }
 
             return null;
@@ -115,6 +154,11 @@ public sealed class JobHostTests
         public async ValueTask DisposeAsync()
         {
             Drains++;
+            if (DrainWaitsFor is not null)
+            {
+                await Task.WhenAny(DrainWaitsFor, Task.Delay(Patience));
+            }
+
             if (DrainBlocks is not null)
             {
                 await DrainBlocks.Task;

@@ -39,10 +39,33 @@ public sealed partial record ClickHouseCluster
     {
         ArgumentNullException.ThrowIfNull(statement);
         ArgumentNullException.ThrowIfNull(database);
+        if (OnClusterAlready().IsMatch(statement))
+        {
+            return statement; // written for a cluster by its author
+        }
+
         var ddl = SchemaObject().Match(statement);
         if (!ddl.Success)
         {
-            return statement;
+            // Statements that change no schema (INSERT, SELECT) run on the server the engine talks to; any other schema
+            // change would run there alone, so it is refused rather than half applied.
+            return OtherSchemaChange().IsMatch(statement)
+                ? throw new NotSupportedException($"this statement cannot be made for cluster {Name}: write it with ON CLUSTER yourself, or as a declared table: {Head(statement)}")
+                : statement;
+        }
+
+        var createsTable = ddl.Value.Contains("TABLE", StringComparison.OrdinalIgnoreCase) && ddl.Value.TrimStart().StartsWith("CREATE", StringComparison.OrdinalIgnoreCase);
+        if (createsTable && ddl.Value.Contains("REPLACE", StringComparison.OrdinalIgnoreCase))
+        {
+            // The replicated table's Keeper path is fixed per table: a replacement would find its replicas there.
+            throw new NotSupportedException($"CREATE OR REPLACE TABLE cannot be made for cluster {Name}: create the table once (IF NOT EXISTS) and alter it: {Head(statement)}");
+        }
+
+        if (createsTable && !MergeTreeEngine().IsMatch(statement))
+        {
+            throw new NotSupportedException(
+                $"this table's engine cannot be replicated for cluster {Name} (MergeTree, ReplacingMergeTree, SummingMergeTree, AggregatingMergeTree and " +
+                $"CollapsingMergeTree with plain arguments can): {Head(statement)}");
         }
 
         var name = ddl.Groups["name"].Value;
@@ -56,6 +79,14 @@ public sealed partial record ClickHouseCluster
         }, 1);
     }
 
+    private static string Head(string statement) => statement.Length <= 120 ? statement : statement[..120] + "...";
+
+    [GeneratedRegex(@"\bON\s+CLUSTER\b", RegexOptions.IgnoreCase)]
+    private static partial Regex OnClusterAlready();
+
+    [GeneratedRegex(@"^\s*(CREATE|ALTER|DROP|RENAME|TRUNCATE|EXCHANGE|ATTACH|DETACH)\b", RegexOptions.IgnoreCase)]
+    private static partial Regex OtherSchemaChange();
+
     [GeneratedRegex(@"^[A-Za-z_][A-Za-z0-9_-]{0,127}$")]
     private static partial Regex ValidName();
 
@@ -63,6 +94,6 @@ public sealed partial record ClickHouseCluster
     [GeneratedRegex(@"^\s*(?:CREATE\s+(?:OR\s+REPLACE\s+)?(?:TABLE|VIEW|DATABASE)(?:\s+IF\s+NOT\s+EXISTS)?|ALTER\s+TABLE)\s+(?<name>[`\w{}.]+)", RegexOptions.IgnoreCase)]
     private static partial Regex SchemaObject();
 
-    [GeneratedRegex(@"ENGINE\s*=\s*(?<kind>Replacing|Summing|Aggregating|Collapsing|)MergeTree(?:\((?<args>[^()]*)\))?", RegexOptions.IgnoreCase)]
+    [GeneratedRegex(@"ENGINE\s*=\s*(?<kind>Replacing|Summing|Aggregating|Collapsing|)MergeTree(?:\((?<args>[^()]*)\))?(?=\s|$)", RegexOptions.IgnoreCase)]
     private static partial Regex MergeTreeEngine();
 }

@@ -117,12 +117,18 @@ public sealed class SchemaMigrator(IClickHouseStore store, string database = "ad
         }
 
         await ApplyJobAsync(job, [.. declared.Select(t => ResultTableDdl.TableMigration(t, Cluster))], cancellationToken);
+        var current = new List<ResultTableSchema>();
         foreach (var table in declared)
         {
-            await VerifyAsync(table, cancellationToken);
+            // A table with columns this declaration lacks was declared by a newer build (one engine upgraded before
+            // another): its views stay as that build made them, rather than flip back and forth between versions.
+            if ((await VerifyAsync(table, cancellationToken)).Count == 0)
+            {
+                current.Add(table);
+            }
         }
 
-        await ApplyJobAsync(job, [.. declared.Select(t => ResultTableDdl.ViewsMigration(t, Cluster)), .. own], cancellationToken);
+        await ApplyJobAsync(job, [.. current.Select(t => ResultTableDdl.ViewsMigration(t, Cluster)), .. own], cancellationToken);
     }
 
     /// <summary>
@@ -203,7 +209,8 @@ public sealed class SchemaMigrator(IClickHouseStore store, string database = "ad
     /// declared sort key. What the steps cannot do by adding (a type or key changed, a table made by something else) is
     /// refused here with what differs, before a write could fail or land wrong.
     /// </summary>
-    public async Task VerifyAsync(ResultTableSchema table, CancellationToken cancellationToken = default)
+    /// <returns>The table's columns the declaration does not have (a newer declaration's), empty when none.</returns>
+    public async Task<IReadOnlyList<string>> VerifyAsync(ResultTableSchema table, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(table);
         var where = $"database = {ClickHouseSql.Literal(Database)} AND table = {ClickHouseSql.Literal(table.Table)}";
@@ -240,6 +247,9 @@ public sealed class SchemaMigrator(IClickHouseStore store, string database = "ad
                 $"{Database}.{table.Table} in {store.Description} does not match its declaration: {string.Join("; ", problems)}. " +
                 "Columns can be added to a declaration; a changed type or key needs a new table (a new name) or a migration of the data by hand");
         }
+
+        var declared = ResultTableDdl.Columns(table).Select(c => c.Name).ToHashSet(StringComparer.Ordinal);
+        return [.. stored.Keys.Where(c => !declared.Contains(c)).Order(StringComparer.Ordinal)];
     }
 
     private static string Unhex(string hex) => Encoding.UTF8.GetString(Convert.FromHexString(hex));

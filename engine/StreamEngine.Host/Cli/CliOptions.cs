@@ -14,7 +14,7 @@ public static class CliOptions
     {
         Description = "a configuration key and value (repeatable; wins over --config and STREAMENGINE__ variables)",
         HelpName = "key=value",
-        Arity = ArgumentArity.ZeroOrMore,
+        Arity = ArgumentArity.OneOrMore, // each --set takes its value: a bare --set is a mistake
         DefaultValueFactory = _ => [],
     };
 

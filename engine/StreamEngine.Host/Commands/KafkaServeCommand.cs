@@ -20,7 +20,7 @@ public static class KafkaServeCommand
         {
             Description = "a topic to create, repeatable (default: ad-events:12, ad-events.dlq:3, ad-events.late:3)",
             HelpName = "NAME:PARTITIONS",
-            Arity = ArgumentArity.ZeroOrMore,
+            Arity = ArgumentArity.OneOrMore,
             DefaultValueFactory = _ => [],
         };
         var bootstrapFile = CliOptions.Text("--bootstrap-file", "write the bootstrap servers to this file once the cluster is up", "FILE");

@@ -171,6 +171,14 @@ public sealed class EngineSettings
 
         sources.Add(("--set", Checked(fromSet)));
 
+        // Configuration keys match whatever their case; user names would then merge silently: two spellings are refused.
+        var spellings = sources.SelectMany(x => x.Values.Keys).Select(k => UserKey.Match(k)).Where(m => m.Success).Select(m => m.Groups["name"].Value)
+            .Distinct(StringComparer.Ordinal).GroupBy(n => n, StringComparer.OrdinalIgnoreCase).FirstOrDefault(g => g.Count() > 1);
+        if (spellings is not null)
+        {
+            throw new UsageException($"configuration names the ClickHouse HTTP user '{string.Join("' and '", spellings)}': user names differ in more than case (configuration keys ignore it)");
+        }
+
         // Dotted keys are configuration paths (kafka.max.poll.interval.ms is kafka:max:poll:interval:ms), so a nested
         // YAML map, a dotted key and STREAMENGINE__A__B all name the same setting.
         var builder = new Microsoft.Extensions.Configuration.ConfigurationBuilder();

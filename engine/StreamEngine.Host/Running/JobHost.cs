@@ -32,6 +32,10 @@ public static class JobHost
         {
             o.ShutdownTimeout = options.ShutdownTimeout + HostMargin;
             o.BackgroundServiceExceptionBehavior = BackgroundServiceExceptionBehavior.StopHost;
+            // Every job is told to stop at once and drains beside the others, as one process's jobs must (the host
+            // would otherwise stop them one after another, each within what the one before left of the bound).
+            o.ServicesStartConcurrently = true;
+            o.ServicesStopConcurrently = true;
         });
         var outcomes = new Outcomes(jobs.Count);
         foreach (var job in jobs)
@@ -40,7 +44,32 @@ public static class JobHost
         }
 
         using var host = builder.Build();
-        await host.RunAsync(stopping);
+        // The caller's stop is passed on once the host has started (at once if it came before): a stop before the start
+        // still starts and drains every job, rather than failing the start with a cancelled token.
+        var lifetime = host.Services.GetRequiredService<IHostApplicationLifetime>();
+        CancellationTokenRegistration onStop = default;
+        using var onStarted = lifetime.ApplicationStarted.Register(() => onStop = stopping.Register(lifetime.StopApplication));
+        try
+        {
+            await host.RunAsync(CancellationToken.None);
+        }
+        finally
+        {
+            await onStop.DisposeAsync();
+        }
+
+        // A stop that came before the host started may stop a service before its job ever ran (BackgroundService does
+        // not start a service whose token is cancelled already): such jobs are drained here, so every job is drained once.
+        var neverRan = jobs.Where(job => !outcomes.Ran(job)).ToList();
+        if (neverRan.Count > 0)
+        {
+            var drained = await JobRunner.RunAsync(neverRan, options, new CancellationToken(canceled: true));
+            foreach (var job in neverRan)
+            {
+                outcomes.Record(job, drained.FailedJob == job.Name ? drained : drained with { Failure = null, FailedJob = null });
+            }
+        }
+
         return outcomes.Combined;
     }
 
@@ -49,9 +78,10 @@ public static class JobHost
     {
         protected override async Task ExecuteAsync(CancellationToken stoppingToken)
         {
+            outcomes.Running(job);
             // Off the host's start-up path: the host starts every service before any runs.
             var outcome = await Task.Run(() => JobRunner.RunAsync([job], options, stoppingToken), CancellationToken.None);
-            if (outcomes.Record(job.Name, outcome) || !outcome.Succeeded)
+            if (outcomes.Record(job, outcome) || !outcome.Succeeded)
             {
                 lifetime.StopApplication();
             }
@@ -63,13 +93,32 @@ public static class JobHost
     {
         private readonly Lock _lock = new();
         private readonly List<(string Job, JobRunOutcome Outcome)> _done = [];
+        private readonly HashSet<IRunningJob> _ran = [];
 
-        /// <summary>Records a job's outcome; true once every job has one.</summary>
-        public bool Record(string job, JobRunOutcome outcome)
+        /// <summary>Notes that a job's service started running it.</summary>
+        public void Running(IRunningJob job)
         {
             lock (_lock)
             {
-                _done.Add((job, outcome));
+                _ran.Add(job);
+            }
+        }
+
+        public bool Ran(IRunningJob job)
+        {
+            lock (_lock)
+            {
+                return _ran.Contains(job);
+            }
+        }
+
+        /// <summary>Records a job's outcome; true once every job has one.</summary>
+        public bool Record(IRunningJob job, JobRunOutcome outcome)
+        {
+            lock (_lock)
+            {
+                _ran.Add(job);
+                _done.Add((job.Name, outcome));
                 return _done.Count == jobs;
             }
         }

@@ -264,7 +264,18 @@ public sealed class ResultTableBuilder<TKey, TResult, TRow>
                 ColumnType.UInt8.Append(final, result.IsFinal ? (byte)1 : (byte)0);
                 for (var i = 0; i < builders.Length; i++)
                 {
-                    columns[i].Write(builders[i], result, row);
+                    try
+                    {
+                        columns[i].Write(builders[i], result, row);
+                    }
+                    catch (OverflowException e)
+                    {
+                        // A value the column's type cannot hold (a negative count, a bucket past Int16) is stored wrapped by
+                        // nothing: the job stops naming the column, the key and the window rather than write it wrong.
+                        throw new InvalidOperationException(
+                            $"{Schema.Table}.{columns[i].Column.Name} ({columns[i].Column.Type.ClickHouse}) cannot hold the value of key {result.Key}, " +
+                            $"window {DateTimeOffset.FromUnixTimeMilliseconds(result.WindowStartMs):u}, partition {result.Partition}: {e.Message}", e);
+                    }
                 }
 
                 count++;

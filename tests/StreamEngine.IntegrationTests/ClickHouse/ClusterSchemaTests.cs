@@ -54,6 +54,32 @@ public sealed partial class ClusterSchemaTests(EmbeddedClickHouseFixture clickHo
     }
 
     [Theory]
+    [InlineData("CREATE TABLE IF NOT EXISTS {database}.t (x UInt8) ENGINE = Memory")]
+    [InlineData("CREATE TABLE IF NOT EXISTS {database}.t (x UInt8, v Int8) ENGINE = VersionedCollapsingMergeTree(v, x) ORDER BY x")]
+    [InlineData("CREATE TABLE IF NOT EXISTS {database}.t (a UInt8, b UInt8) ENGINE = SummingMergeTree((a, b)) ORDER BY a")]
+    [InlineData("CREATE OR REPLACE TABLE {database}.t (x UInt8) ENGINE = MergeTree ORDER BY x")]
+    [InlineData("CREATE MATERIALIZED VIEW IF NOT EXISTS {database}.mv TO {database}.t AS SELECT 1 AS x")]
+    [InlineData("DROP TABLE IF EXISTS {database}.t")]
+    [InlineData("RENAME TABLE {database}.a TO {database}.b")]
+    public void A_statement_that_cannot_be_made_for_the_cluster_is_refused_rather_than_run_on_one_server(string statement)
+    {
+        var error = Assert.Throws<NotSupportedException>(() => new ClickHouseCluster("prod").Adapt(statement, "ads"));
+
+        Assert.Contains("cluster prod", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_statement_written_for_the_cluster_and_one_that_changes_no_schema_pass_unchanged()
+    {
+        var cluster = new ClickHouseCluster("prod");
+        const string written = "CREATE TABLE IF NOT EXISTS {database}.t ON CLUSTER prod (x UInt8) ENGINE = ReplicatedMergeTree ORDER BY x";
+        const string insert = "INSERT INTO {database}.t SELECT 1";
+
+        Assert.Equal(written, cluster.Adapt(written, "ads"));
+        Assert.Equal(insert, cluster.Adapt(insert, "ads"));
+    }
+
+    [Theory]
     [InlineData("")]
     [InlineData("prod cluster")]
     [InlineData("9lives")]

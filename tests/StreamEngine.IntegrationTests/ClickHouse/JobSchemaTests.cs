@@ -107,6 +107,9 @@ public sealed class JobSchemaTests(EmbeddedClickHouseFixture clickHouse)
         Assert.Contains("extra", await store.QueryAsync($"SELECT name FROM system.columns WHERE database = '{database}' AND table = 'probe'"), StringComparison.Ordinal);
         // The same steps, applied again under their numbers.
         Assert.Equal(before, await store.QueryAsync($"SELECT step, name FROM {database}.job_migrations FINAL WHERE job = 'probe' ORDER BY step FORMAT TabSeparatedRaw"));
+        // An engine still on the older declaration starts: the newer build's views stay as they are.
+        await migrator.ApplyJobSchemaAsync("probe", [Probe(withExtra: false).Schema], []);
+        Assert.Contains("extra", await store.QueryAsync($"SELECT name FROM system.columns WHERE database = '{database}' AND table = 'probe'"), StringComparison.Ordinal);
 
         var retyped = ResultTable.Of<string, Partial>("probe").Key("k", ColumnType.String, k => k).Sum("n", ColumnType.Int64, v => v.N).Build();
         var error = await Assert.ThrowsAsync<InvalidOperationException>(() => migrator.ApplyJobSchemaAsync("probe", [retyped.Schema], []));

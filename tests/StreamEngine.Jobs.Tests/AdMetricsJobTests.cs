@@ -1,6 +1,6 @@
-using StreamEngine.Runtime.Results;
 using Apache.Arrow;
 using StreamEngine.AdEvents;
+using StreamEngine.Runtime.Results;
 using StreamEngine.Runtime.Testing;
 using static StreamEngine.Jobs.Tests.DriverRuns;
 

@@ -1,6 +1,6 @@
-using StreamEngine.Runtime.Results;
 using System.Globalization;
 using System.Text.Json;
+using Microsoft.Extensions.Logging.Abstractions;
 using NATS.Client.Core;
 using StreamEngine.AdEvents;
 using StreamEngine.AdEvents.Pricing;
@@ -9,10 +9,10 @@ using StreamEngine.ClickHouse.Stores;
 using StreamEngine.Core.Dsl;
 using StreamEngine.Core.Sketches;
 using StreamEngine.Core.Windowing;
-using Microsoft.Extensions.Logging.Abstractions;
 using StreamEngine.Jobs;
 using StreamEngine.Jobs.ClickHouse;
 using StreamEngine.Nats;
+using StreamEngine.Runtime.Results;
 using StreamEngine.TestUtilities;
 
 namespace StreamEngine.IntegrationTests.Jobs;

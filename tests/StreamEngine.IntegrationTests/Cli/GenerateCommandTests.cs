@@ -68,7 +68,7 @@ public sealed class GenerateCommandTests(EmbeddedKafkaFixture kafka) : IClassFix
 
     private List<Message<byte[], byte[]>> ReadAll(string topic, int expected)
     {
-        var messages = kafka.ReadAll(topic, expected, Patience);
+        var messages = kafka.ReadToEnd(topic, expected, Patience);
         Assert.Equal(expected, messages.Count);
         return messages;
     }

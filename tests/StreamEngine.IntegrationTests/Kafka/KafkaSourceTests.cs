@@ -195,7 +195,7 @@ public sealed class KafkaSourceTests(EmbeddedKafkaFixture kafka) : IClassFixture
 
     private List<Message<byte[], byte[]>> ReadAll(string topic, int expected)
     {
-        var messages = kafka.ReadAll(topic, expected, Patience);
+        var messages = kafka.ReadToEnd(topic, expected, Patience);
         Assert.Equal(expected, messages.Count);
         return messages;
     }

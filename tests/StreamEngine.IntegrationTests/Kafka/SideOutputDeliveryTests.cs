@@ -87,7 +87,7 @@ public sealed class SideOutputDeliveryTests(EmbeddedKafkaFixture kafka) : IClass
 
         await using var source = await ReadUntilAsync(topic, dlq, events: 1); // the source goes on past the message
 
-        var letter = Assert.Single(kafka.ReadAll(dlq, 1, Patience));
+        var letter = Assert.Single(kafka.ReadToEnd(dlq, 1, Patience));
         Assert.Equal(DeadLetterHeaders.MaxValueBytes, letter.Value.Length);
         Assert.Equal("700000", Encoding.UTF8.GetString(letter.Headers.GetLastBytes(DeadLetterHeaders.TruncatedFrom)));
         Assert.Equal("too-large", Encoding.UTF8.GetString(letter.Headers.GetLastBytes(DeadLetterHeaders.Reason)));

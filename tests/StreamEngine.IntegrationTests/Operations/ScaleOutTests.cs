@@ -66,12 +66,20 @@ public sealed partial class ScaleOutTests(EmbeddedClickHouseFixture clickHouse, 
             // The engines finish the input themselves: the results converge to the truth while they run.
             var truth = await File.ReadAllTextAsync(truthFile);
             var query = $"SELECT * FROM {database}.campaign_minute ORDER BY window_start, campaign FORMAT JSONEachRow";
+            // A row that never converges says what was stored for it, and where each engine's partitions stand.
+            string Explain(string window, string campaign) =>
+                "; stored partials (partition, version, bids, is_final, written_at): " +
+                clickHouse.Store.QueryText($"SELECT source_partition, version, bids, is_final, written_at FROM {database}.campaign_minute_results " +
+                                           $"WHERE campaign = '{campaign}' AND window_start = toDateTime64('{window}', 3, 'UTC') ORDER BY source_partition, version").Replace('\n', ';') +
+                "; checkpoints (partition, generation, next offset): " +
+                clickHouse.Store.QueryText($"SELECT partition, argMax(generation, newest), argMax(next_offset, newest) FROM {database}.partition_checkpoints_v2 " +
+                                           "GROUP BY partition ORDER BY partition").Replace('\n', ';');
             var deadline = Stopwatch.StartNew();
             while (true)
             {
                 try
                 {
-                    Truth.AssertCampaignMinutesEqual(truth, clickHouse.Store.QueryText(query));
+                    Truth.AssertCampaignMinutesEqual(truth, clickHouse.Store.QueryText(query), Explain);
                     break;
                 }
                 catch (XunitException) when (deadline.Elapsed < Patience)
@@ -87,7 +95,7 @@ public sealed partial class ScaleOutTests(EmbeddedClickHouseFixture clickHouse, 
                 Assert.True(engine.Process.ExitCode == 0, $"a SIGTERM must drain an engine cleanly: exit {engine.Process.ExitCode}: {engine.Process.StandardError}");
             }
 
-            Truth.AssertCampaignMinutesEqual(truth, clickHouse.Store.QueryText(query));
+            Truth.AssertCampaignMinutesEqual(truth, clickHouse.Store.QueryText(query), Explain);
             Truth.AssertRawEventsComplete(truth, clickHouse.Store.QueryText($"SELECT count(), uniqExact(event_id_hash) FROM {database}.events"));
         }
         finally

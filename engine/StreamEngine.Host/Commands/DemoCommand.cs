@@ -158,14 +158,14 @@ public static class DemoCommand
         }
 
         await generating.CancelAsync();
-        var generatorFailed = false;
+        string? generatorFailure = null;
         try
         {
             await generator;
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
-            generatorFailed = true; // reported above
+            generatorFailure = e.Message;
         }
 
         var outcome = await run;
@@ -175,7 +175,20 @@ public static class DemoCommand
             { DrainTimedOut: true } => $"demo stopped: the jobs did not drain within shutdown.timeout; results kept in {path} up to their last checkpoints",
             _ => $"demo stopped; results kept in {path}",
         });
-        return outcome.Succeeded && !generatorFailed ? 0 : 1;
+        // A non-zero exit says why on standard error, in one line, as every command's does.
+        var why = outcome switch
+        {
+            { Failure: { } failure } => $"job {outcome.FailedJob} failed: {failure.Message}",
+            { DrainTimedOut: true } => "the jobs did not drain within shutdown.timeout",
+            _ when generatorFailure is not null => $"the traffic generator failed: {generatorFailure}",
+            _ => null,
+        };
+        if (why is not null)
+        {
+            await Console.Error.WriteLineAsync($"streamengine demo: {why.ReplaceLineEndings(" ")}");
+        }
+
+        return why is null ? 0 : 1;
 
         void Stop(PosixSignalContext signal)
         {

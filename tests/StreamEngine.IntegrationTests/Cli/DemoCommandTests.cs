@@ -61,7 +61,7 @@ public sealed partial class DemoCommandTests
 
         demo.Signal(2); // Ctrl-C
         await demo.WaitForExitAsync(Patience);
-        Assert.True(demo.ExitCode == 0, demo.StandardError);
+        Assert.True(demo.ExitCode == 0, $"exit {demo.ExitCode}: {demo.StandardError}; its last output: {string.Join(" | ", demo.StandardOutput.Split('\n').TakeLast(3))}");
         Assert.Contains("demo stopped; results kept in", demo.StandardOutput, StringComparison.Ordinal);
 
         using var kept = await StreamEngineCli.RunAsync(Patience, "query", "--set", store, "SELECT sum(impressions) >= " + impressions + " FROM ads.campaign_minute");

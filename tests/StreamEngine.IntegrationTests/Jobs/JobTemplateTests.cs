@@ -43,7 +43,8 @@ public sealed class JobTemplateTests(EmbeddedClickHouseFixture clickHouse)
             .ToDictionary(g => g.Key, g => $"{g.Count(e => e.Type == AdEventType.Click)} {g.Count(e => e.Type == AdEventType.Conversion)}");
         var actual = JobRun.Rows(clickHouse.Store, $"SELECT toUnixTimestamp(window_start), campaign, clicks, conversions FROM {database}.click_minute", 2)
             .ToDictionary(r => r.Key, r => string.Join(' ', r.Value[2..]));
-        Assert.True(expected.Count > 10, $"only {expected.Count} campaign minutes with clicks or conversions");
+        // Only against an empty comparison: how many campaign minutes there are depends on where the clock's minutes fall.
+        Assert.True(expected.Count >= 3, $"only {expected.Count} campaign minutes with clicks or conversions");
         Assert.Equal(expected.OrderBy(e => e.Key, StringComparer.Ordinal), actual.OrderBy(e => e.Key, StringComparer.Ordinal));
     }
 

@@ -68,7 +68,7 @@ public static class ResultTableDdl
     public static IReadOnlyList<string> CreateTable(ResultTableSchema table, ClickHouseCluster? cluster = null)
     {
         ArgumentNullException.ThrowIfNull(table);
-        var columns = Columns(table).Select(c => c.Name == ResultTableSchema.WrittenAt ? $"{c.Name} {c.Type} DEFAULT now64(3)" : $"{c.Name} {c.Type}");
+        var columns = Columns(table).Select(Definition);
         var storage = StorageTable(table, cluster);
         var onCluster = cluster is null ? "" : " " + cluster.OnCluster;
         var engine = cluster is null ? "ReplacingMergeTree" : "ReplicatedReplacingMergeTree";
@@ -80,12 +80,16 @@ public static class ResultTableDdl
                        $"ENGINE = Distributed({ClickHouseSql.Literal(cluster.Name)}, {{database}}, {storage}, cityHash64({string.Join(", ", table.Keys.Select(k => k.Name))}))"];
     }
 
+    /// <summary>A column as CREATE and ADD COLUMN write it: the write time is the store's clock by default.</summary>
+    private static string Definition((string Name, string Type) column) =>
+        column.Name == ResultTableSchema.WrittenAt ? $"{column.Name} {column.Type} DEFAULT now64(3)" : $"{column.Name} {column.Type}";
+
     /// <summary>Columns a table made by an earlier declaration may lack (values, finality, write time): keys cannot be added.</summary>
     private static IEnumerable<string> AddColumns(ResultTableSchema table, ClickHouseCluster? cluster)
     {
         var keys = table.Keys.Select(k => k.Name).Append(ResultTableSchema.WindowStart).Append(ResultTableSchema.SourcePartition).ToHashSet(StringComparer.Ordinal);
         var added = string.Join(", ", Columns(table).Where(c => !keys.Contains(c.Name))
-            .Select(c => $"ADD COLUMN IF NOT EXISTS {c.Name} {c.Type}" + (c.Name == ResultTableSchema.WrittenAt ? " DEFAULT now64(3)" : "")));
+            .Select(c => $"ADD COLUMN IF NOT EXISTS {Definition(c)}"));
         var onCluster = cluster is null ? "" : " " + cluster.OnCluster;
         yield return $"ALTER TABLE {{database}}.{StorageTable(table, cluster)}{onCluster} {added}";
         if (cluster is not null)

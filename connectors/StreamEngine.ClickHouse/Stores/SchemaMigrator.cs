@@ -11,7 +11,7 @@ namespace StreamEngine.ClickHouse.Stores;
 public sealed record Migration(int Version, string Name, IReadOnlyList<string> Statements)
 {
     /// <summary>Identifies the statements as written: a migration changed after it was applied is refused.</summary>
-    public string Checksum => Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(string.Join("\n;\n", Statements))))[..16];
+    public string Checksum => SchemaMigrator.ChecksumOf(Statements);
 }
 
 /// <summary>
@@ -25,7 +25,7 @@ public sealed record JobMigration(string Name, IReadOnlyList<string> Statements,
     /// <summary>Whether the statements are written for the migrator's cluster already (declared tables' DDL), not to be adapted.</summary>
     public bool ForCluster { get; init; }
 
-    public string Checksum => Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(string.Join("\n;\n", Statements))))[..16];
+    public string Checksum => SchemaMigrator.ChecksumOf(Statements);
 }
 
 /// <summary>
@@ -39,6 +39,10 @@ public sealed class SchemaMigrator(IClickHouseStore store, string database = "ad
 
     /// <summary>The cluster the schema is made on (every statement ON CLUSTER, tables replicated), or null for one server.</summary>
     public ClickHouseCluster? Cluster { get; } = cluster;
+
+    /// <summary>Identifies statements as written (a migration's or a job step's), to tell an edited one.</summary>
+    public static string ChecksumOf(IReadOnlyList<string> statements) =>
+        Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(string.Join("\n;\n", statements))))[..16];
 
     /// <summary>A statement as it runs here: the database filled in, and adapted to the cluster when there is one.</summary>
     private string Prepare(string statement, string db) =>
@@ -57,14 +61,8 @@ public sealed class SchemaMigrator(IClickHouseStore store, string database = "ad
 
         var db = ClickHouseSql.Identifier(Database);
         // Schema changes only with room for them (SchemaChangeSafety); a store that needs none starts on a full disk.
-        if ((await store.QueryAsync($"EXISTS TABLE {db}.schema_migrations", cancellationToken)).Trim() != "1")
-        {
-            await SchemaChangeSafety.ThrowIfDiskNearlyFullAsync(store, $"creating {Database}", cancellationToken);
-            await store.ExecuteAsync(Prepare("CREATE DATABASE IF NOT EXISTS {database}", db), cancellationToken);
-            await store.ExecuteAsync(Prepare(
-                "CREATE TABLE IF NOT EXISTS {database}.schema_migrations (version UInt32, name String, checksum String, applied_at DateTime64(3, 'UTC')) " +
-                "ENGINE = ReplacingMergeTree ORDER BY version", db), cancellationToken);
-        }
+        await EnsureRecordTableAsync("schema_migrations", "(version UInt32, name String, checksum String, applied_at DateTime64(3, 'UTC')) " +
+            "ENGINE = ReplacingMergeTree ORDER BY version", cancellationToken);
         var applied = (await store.QueryAsync($"SELECT version, argMax(checksum, applied_at) FROM {db}.schema_migrations GROUP BY version", cancellationToken))
             .Split('\n', StringSplitOptions.RemoveEmptyEntries)
             .Select(line => line.Split('\t'))
@@ -108,27 +106,27 @@ public sealed class SchemaMigrator(IClickHouseStore store, string database = "ad
     {
         ArgumentNullException.ThrowIfNull(tables);
         ArgumentNullException.ThrowIfNull(steps);
-        var declared = tables.ToList();
+        var declared = tables.Select(t => (Table: t, Create: ResultTableDdl.TableMigration(t, Cluster), Views: ResultTableDdl.ViewsMigration(t, Cluster))).ToList();
         var own = steps.Select(s => new JobMigration(s.Name, s.Statements)).ToList();
-        var names = declared.SelectMany(t => new[] { ResultTableDdl.TableMigration(t, Cluster), ResultTableDdl.ViewsMigration(t, Cluster) }).Concat(own).Select(m => m.Name);
+        var names = declared.SelectMany(d => new[] { d.Create, d.Views }).Concat(own).Select(m => m.Name);
         if (names.GroupBy(n => n, StringComparer.Ordinal).FirstOrDefault(g => g.Count() > 1) is { } duplicate)
         {
             throw new ArgumentException($"job {job} has two schema steps named '{duplicate.Key}'", nameof(steps));
         }
 
-        await ApplyJobAsync(job, [.. declared.Select(t => ResultTableDdl.TableMigration(t, Cluster))], cancellationToken);
-        var current = new List<ResultTableSchema>();
-        foreach (var table in declared)
+        await ApplyJobAsync(job, [.. declared.Select(d => d.Create)], cancellationToken);
+        var views = new List<JobMigration>();
+        foreach (var (table, _, tableViews) in declared)
         {
             // A table with columns this declaration lacks was declared by a newer build (one engine upgraded before
             // another): its views stay as that build made them, rather than flip back and forth between versions.
             if ((await VerifyAsync(table, cancellationToken)).Count == 0)
             {
-                current.Add(table);
+                views.Add(tableViews);
             }
         }
 
-        await ApplyJobAsync(job, [.. current.Select(t => ResultTableDdl.ViewsMigration(t, Cluster)), .. own], cancellationToken);
+        await ApplyJobAsync(job, [.. views, .. own], cancellationToken);
     }
 
     /// <summary>
@@ -147,14 +145,8 @@ public sealed class SchemaMigrator(IClickHouseStore store, string database = "ad
         }
 
         var db = ClickHouseSql.Identifier(Database);
-        if ((await store.QueryAsync($"EXISTS TABLE {db}.job_migrations", cancellationToken)).Trim() != "1")
-        {
-            await SchemaChangeSafety.ThrowIfDiskNearlyFullAsync(store, $"creating {Database}.job_migrations", cancellationToken);
-            await store.ExecuteAsync(Prepare("CREATE DATABASE IF NOT EXISTS {database}", db), cancellationToken);
-            await store.ExecuteAsync(Prepare(
-                "CREATE TABLE IF NOT EXISTS {database}.job_migrations (job String, step UInt32, name String, checksum String, applied_at DateTime64(3, 'UTC')) " +
-                "ENGINE = ReplacingMergeTree(applied_at) ORDER BY (job, name)", db), cancellationToken);
-        }
+        await EnsureRecordTableAsync("job_migrations", "(job String, step UInt32, name String, checksum String, applied_at DateTime64(3, 'UTC')) " +
+            "ENGINE = ReplacingMergeTree(applied_at) ORDER BY (job, name)", cancellationToken);
 
         var applied = (await store.QueryAsync(
                 $"SELECT hex(name), argMax(step, applied_at), argMax(checksum, applied_at) FROM {db}.job_migrations WHERE job = {ClickHouseSql.Literal(job)} GROUP BY name",
@@ -250,6 +242,18 @@ public sealed class SchemaMigrator(IClickHouseStore store, string database = "ad
 
         var declared = ResultTableDdl.Columns(table).Select(c => c.Name).ToHashSet(StringComparer.Ordinal);
         return [.. stored.Keys.Where(c => !declared.Contains(c)).Order(StringComparer.Ordinal)];
+    }
+
+    /// <summary>Creates one of the migrator's record tables (and the database) on a store that lacks it, with room to spare.</summary>
+    private async Task EnsureRecordTableAsync(string table, string definition, CancellationToken cancellationToken)
+    {
+        var db = ClickHouseSql.Identifier(Database);
+        if ((await store.QueryAsync($"EXISTS TABLE {db}.{table}", cancellationToken)).Trim() != "1")
+        {
+            await SchemaChangeSafety.ThrowIfDiskNearlyFullAsync(store, $"creating {Database}.{table}", cancellationToken);
+            await store.ExecuteAsync(Prepare("CREATE DATABASE IF NOT EXISTS {database}", db), cancellationToken);
+            await store.ExecuteAsync(Prepare($"CREATE TABLE IF NOT EXISTS {{database}}.{table} {definition}", db), cancellationToken);
+        }
     }
 
     private static string Unhex(string hex) => Encoding.UTF8.GetString(Convert.FromHexString(hex));

@@ -190,6 +190,13 @@ public sealed class EngineSettings
 
         var root = builder.Build();
         var providers = root.Providers.ToList();
+        // Each merged path under the key as the first source spelled it (paths match whatever their case).
+        var keyOf = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
+        foreach (var key in sources.SelectMany(x => x.Values.Keys))
+        {
+            keyOf.TryAdd(key.Replace('.', ':'), key);
+        }
+
         var merged = new Dictionary<string, string>(StringComparer.Ordinal);
         var origin = new Dictionary<string, string>(StringComparer.Ordinal);
         foreach (var (path, value) in Microsoft.Extensions.Configuration.ConfigurationExtensions.AsEnumerable(root))
@@ -199,22 +206,19 @@ public sealed class EngineSettings
                 continue; // a section, not a setting
             }
 
-            var key = sources.SelectMany(s => s.Values.Keys).First(k => string.Equals(k.Replace('.', ':'), path, StringComparison.OrdinalIgnoreCase));
-            merged[key] = value;
-            origin[key] = sources[providers.FindLastIndex(p => p.TryGet(path, out _))].Name;
+            merged[keyOf[path]] = value;
+            origin[keyOf[path]] = sources[providers.FindLastIndex(p => p.TryGet(path, out _))].Name;
         }
 
-        var values = merged;
-
-        foreach (var role in values.Keys.Where(k => k.EndsWith(".role", StringComparison.Ordinal) && UserKey.IsMatch(k)).ToList())
+        foreach (var role in merged.Keys.Where(k => k.EndsWith(".role", StringComparison.Ordinal) && UserKey.IsMatch(k)).ToList())
         {
-            if (!values.ContainsKey(role[..^".role".Length] + ".password_sha256"))
+            if (!merged.ContainsKey(role[..^".role".Length] + ".password_sha256"))
             {
                 throw new UsageException($"configuration key '{role}' names a user without '{role[..^".role".Length]}.password_sha256': every user needs a password");
             }
         }
 
-        return new EngineSettings(values, origin);
+        return new EngineSettings(merged, origin);
     }
 
     /// <summary>A source's pairs, each checked (key known, value allowed) and named with the source when it is not.</summary>

@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Globalization;
 using Apache.Arrow;
+using Apache.Arrow.Types;
 using StreamEngine.ClickHouse.Stores;
 using StreamEngine.Core.Dsl;
 using StreamEngine.Core.Events;
@@ -283,7 +284,7 @@ public sealed class CheckpointStore : IResumePositions
 
     private async Task WriteAsync(IReadOnlyList<PartitionCheckpoint> parts, CancellationToken cancellationToken)
     {
-        var batch = new RecordBatch.Builder()
+        using var batch = new RecordBatch.Builder()
             .Append("job", false, c => c.String(s => s.AppendRange(parts.Select(_ => Job))))
             .Append("topic", false, c => c.String(s => s.AppendRange(parts.Select(_ => _topic))))
             .Append("partition", false, c => c.Int32(s => s.AppendRange(parts.Select(p => p.Partition))))
@@ -291,14 +292,30 @@ public sealed class CheckpointStore : IResumePositions
             .Append("owner", false, c => c.UInt32(s => s.AppendRange(parts.Select(_ => _owner))))
             .Append("next_offset", false, c => c.UInt64(s => s.AppendRange(parts.Select(p => (ulong)p.NextOffset))))
             .Append("watermark", false, c => c.Int64(s => s.AppendRange(parts.Select(p => p.WatermarkMs))))
-            .Append("state", false, c => c.Binary(s =>
-            {
-                foreach (var part in parts)
-                {
-                    s.Append(part.State.AsSpan());
-                }
-            }))
+            .Append("state", false, StateColumn(parts))
             .Build();
         await _writer.WriteAsync(batch, cancellationToken: cancellationToken);
+    }
+
+    /// <summary>
+    /// The partitions' states as one binary column, laid out at its final size: appended one by one, a builder doubles
+    /// its buffer up to the sum of every state (tens of MiB while catching up), once per checkpoint.
+    /// </summary>
+    private static BinaryArray StateColumn(IReadOnlyList<PartitionCheckpoint> parts)
+    {
+        var offsets = new int[parts.Count + 1];
+        for (var i = 0; i < parts.Count; i++)
+        {
+            offsets[i + 1] = checked(offsets[i] + parts[i].State.Length);
+        }
+
+        var data = new byte[offsets[^1]];
+        for (var i = 0; i < parts.Count; i++)
+        {
+            parts[i].State.CopyTo(data, offsets[i]);
+        }
+
+        return new BinaryArray(BinaryType.Default, parts.Count, new ArrowBuffer(System.Runtime.InteropServices.MemoryMarshal.AsBytes(offsets.AsSpan()).ToArray()),
+            new ArrowBuffer(data), ArrowBuffer.Empty, 0, 0);
     }
 }

@@ -107,19 +107,43 @@ internal sealed class AggregationTasks<TEvent, TKey, TAccumulator, TResult>
         }
     }
 
-    /// <summary>Snapshots the partitions that changed since creation and that <paramref name="changedSince"/> says are not yet stored.</summary>
-    public Checkpoint Take(Func<int, long, bool> changedSince) =>
-        new([
-            .. _tasks
-                .Where(t => t.Value.Revision > 0 && t.Value.NextOffset >= 0 && changedSince(t.Key, t.Value.Revision))
-                .OrderBy(t => t.Key)
-                .Select(t => new PartitionCheckpoint(t.Key, t.Value.NextOffset, t.Value.Engine.Snapshot(_keyCodec), t.Value.Revision)
+    /// <summary>
+    /// Snapshots the partitions that changed since creation and that <paramref name="changedSince"/> says are not yet
+    /// stored. Each partition is snapshotted under <paramref name="gate"/> (between two of its batches), and the gate
+    /// is let go between partitions: the aggregation waits for one partition's snapshot at a time, not for all of them.
+    /// Each part is still a consistent (state, offset) pair; results emitted meanwhile wait for the checkpoint that
+    /// takes them (or are written with this one: a replay from the part's offset writes the same rows again).
+    /// </summary>
+    public Checkpoint Take(Func<int, long, bool> changedSince, object gate)
+    {
+        int[] partitions;
+        lock (gate)
+        {
+            partitions = [.. _tasks.Keys.Order()];
+        }
+
+        var parts = new List<PartitionCheckpoint>(partitions.Length);
+        foreach (var partition in partitions)
+        {
+            lock (gate)
+            {
+                // Revoked, lost or assigned again since the list was taken: whatever it is now, decided now.
+                if (!_tasks.TryGetValue(partition, out var task) || task.Revision <= 0 || task.NextOffset < 0 || !changedSince(partition, task.Revision))
                 {
-                    NewestEventTimeMs = t.Value.Engine.NewestEventTimeMs,
-                    WatermarkMs = t.Value.Engine.WatermarkMs,
-                    Generation = t.Value.Generation,
-                }),
-        ]);
+                    continue;
+                }
+
+                parts.Add(new PartitionCheckpoint(partition, task.NextOffset, task.Engine.Snapshot(_keyCodec), task.Revision)
+                {
+                    NewestEventTimeMs = task.Engine.NewestEventTimeMs,
+                    WatermarkMs = task.Engine.WatermarkMs,
+                    Generation = task.Generation,
+                });
+            }
+        }
+
+        return new Checkpoint(parts);
+    }
 
     private void Process(PartitionTask task, in EventBatch<TEvent> batch, long nowMs, List<WindowResult<TKey, TResult>> results, List<LateEvent<TEvent>> late, List<TEvent>? accepted)
     {

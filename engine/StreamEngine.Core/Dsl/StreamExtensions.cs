@@ -148,13 +148,7 @@ public sealed class WindowedStream<TEvent, TKey>
         {
             var tasks = new AggregationTasks<TEvent, TKey, TAccumulator, TResult>(spec, aggregator, options, checkpoints);
             var gate = new object();
-            checkpoints?.Attach(changedSince =>
-            {
-                lock (gate)
-                {
-                    return tasks.Take(changedSince);
-                }
-            });
+            checkpoints?.Attach(changedSince => tasks.Take(changedSince, gate));
 
             var done = false;
             var emitUpdates = options.EmitInterval > TimeSpan.Zero;

@@ -188,7 +188,10 @@ public sealed class WindowedAggregation<TEvent, TKey, TAccumulator, TResult>
     public byte[] Snapshot(KeyCodec<TKey>? keyCodec = null)
     {
         keyCodec ??= KeyCodecs.Default<TKey>();
-        using var buffer = new MemoryStream();
+        // One buffer per thread, reused: grown afresh each time, a snapshot of a few MiB doubled its way up through
+        // the large object heap, for every changed partition at every checkpoint.
+        var buffer = _threadSnapshotBuffer ??= new MemoryStream();
+        buffer.SetLength(0);
         using (var writer = new BinaryWriter(buffer, System.Text.Encoding.UTF8, leaveOpen: true))
         {
             writer.Write(SnapshotFormat);
@@ -227,8 +230,20 @@ public sealed class WindowedAggregation<TEvent, TKey, TAccumulator, TResult>
             }
         }
 
-        return buffer.ToArray();
+        var snapshot = buffer.ToArray();
+        if (buffer.Capacity > MaxRetainedSnapshotBuffer)
+        {
+            _threadSnapshotBuffer = null; // an outsized state does not pin its buffer on this thread for good
+        }
+
+        return snapshot;
     }
+
+    /// <summary>The largest snapshot buffer a thread keeps for the next snapshot.</summary>
+    private const int MaxRetainedSnapshotBuffer = 64 << 20;
+
+    [ThreadStatic]
+    private static MemoryStream? _threadSnapshotBuffer;
 
     /// <summary>Replaces this (fresh) operator's state with a snapshot; its partitions count as active (not known to be at their end).</summary>
     public void Restore(byte[] snapshot, KeyCodec<TKey>? keyCodec = null)

@@ -26,40 +26,41 @@ public abstract class ColumnType
     /// <summary>The ClickHouse type.</summary>
     public override string ToString() => ClickHouse;
 
-    internal abstract IArrowArrayBuilder CreateBuilder();
+    /// <summary>A builder with room for <paramref name="rows"/> values (none grows by doubling while a batch is built).</summary>
+    internal abstract IArrowArrayBuilder CreateBuilder(int rows);
 
     internal abstract IArrowArray Build(IArrowArrayBuilder builder);
 
     /// <summary>A byte: <c>UInt8</c> (flags).</summary>
-    public static ColumnType<byte> UInt8 { get; } = Of<byte, UInt8Array.Builder>("UInt8", UInt8Type.Default, (b, v) => b.Append(v), b => b.Build());
+    public static ColumnType<byte> UInt8 { get; } = Of<byte, UInt8Array.Builder>("UInt8", UInt8Type.Default, (b, v) => b.Append(v), b => b.Build(), (b, n) => b.Reserve(n));
 
     /// <summary>An int that fits 16 bits: <c>Int16</c> (e.g. sketch buckets).</summary>
-    public static ColumnType<int> Int16 { get; } = Of<int, Int16Array.Builder>("Int16", Int16Type.Default, (b, v) => b.Append(checked((short)v)), b => b.Build());
+    public static ColumnType<int> Int16 { get; } = Of<int, Int16Array.Builder>("Int16", Int16Type.Default, (b, v) => b.Append(checked((short)v)), b => b.Build(), (b, n) => b.Reserve(n));
 
     /// <summary>An int: <c>Int32</c>.</summary>
-    public static ColumnType<int> Int32 { get; } = Of<int, Int32Array.Builder>("Int32", Int32Type.Default, (b, v) => b.Append(v), b => b.Build());
+    public static ColumnType<int> Int32 { get; } = Of<int, Int32Array.Builder>("Int32", Int32Type.Default, (b, v) => b.Append(v), b => b.Build(), (b, n) => b.Reserve(n));
 
     /// <summary>A long from 0 to 2^32 - 1: <c>UInt32</c>.</summary>
-    public static ColumnType<long> UInt32 { get; } = Of<long, UInt32Array.Builder>("UInt32", UInt32Type.Default, (b, v) => b.Append(checked((uint)v)), b => b.Build());
+    public static ColumnType<long> UInt32 { get; } = Of<long, UInt32Array.Builder>("UInt32", UInt32Type.Default, (b, v) => b.Append(checked((uint)v)), b => b.Build(), (b, n) => b.Reserve(n));
 
     /// <summary>A long: <c>Int64</c> (sums of money in micros).</summary>
-    public static ColumnType<long> Int64 { get; } = Of<long, Int64Array.Builder>("Int64", Int64Type.Default, (b, v) => b.Append(v), b => b.Build());
+    public static ColumnType<long> Int64 { get; } = Of<long, Int64Array.Builder>("Int64", Int64Type.Default, (b, v) => b.Append(v), b => b.Build(), (b, n) => b.Reserve(n));
 
     /// <summary>A count: a long that is never negative.</summary>
-    public static ColumnType<long> UInt64 { get; } = Of<long, UInt64Array.Builder>("UInt64", UInt64Type.Default, (b, v) => b.Append(checked((ulong)v)), b => b.Build());
+    public static ColumnType<long> UInt64 { get; } = Of<long, UInt64Array.Builder>("UInt64", UInt64Type.Default, (b, v) => b.Append(checked((ulong)v)), b => b.Build(), (b, n) => b.Reserve(n));
 
     /// <summary>A double: <c>Float64</c>.</summary>
-    public static ColumnType<double> Float64 { get; } = Of<double, DoubleArray.Builder>("Float64", DoubleType.Default, (b, v) => b.Append(v), b => b.Build());
+    public static ColumnType<double> Float64 { get; } = Of<double, DoubleArray.Builder>("Float64", DoubleType.Default, (b, v) => b.Append(v), b => b.Build(), (b, n) => b.Reserve(n));
 
     /// <summary>A string: <c>String</c>.</summary>
-    public static ColumnType<string> String { get; } = Of<string, StringArray.Builder>("String", StringType.Default, (b, v) => b.Append(v), b => b.Build());
+    public static ColumnType<string> String { get; } = Of<string, StringArray.Builder>("String", StringType.Default, (b, v) => b.Append(v), b => b.Build(), (b, n) => b.Reserve(n));
 
     /// <summary>A string given as its UTF-8 bytes (names cached as bytes are written without encoding them again).</summary>
-    public static ColumnType<byte[]> Utf8 { get; } = Of<byte[], StringArray.Builder>("String", StringType.Default, (b, v) => b.Append(v.AsSpan()), b => b.Build());
+    public static ColumnType<byte[]> Utf8 { get; } = Of<byte[], StringArray.Builder>("String", StringType.Default, (b, v) => b.Append(v.AsSpan()), b => b.Build(), (b, n) => b.Reserve(n));
 
     /// <summary>A point in time in milliseconds since the Unix epoch, as <c>DateTime64(3, 'UTC')</c>.</summary>
     public static ColumnType<long> DateTime64Ms { get; } = Of<long, TimestampArray.Builder>(
-        "DateTime64(3, 'UTC')", Milliseconds, () => new TimestampArray.Builder(Milliseconds), (b, v) => b.Append(DateTimeOffset.FromUnixTimeMilliseconds(v)), b => b.Build());
+        "DateTime64(3, 'UTC')", Milliseconds, () => new TimestampArray.Builder(Milliseconds), (b, v) => b.Append(DateTimeOffset.FromUnixTimeMilliseconds(v)), b => b.Build(), (b, n) => b.Reserve(n));
 
     private static TimestampType Milliseconds => new(TimeUnit.Millisecond, "UTC");
 
@@ -75,7 +76,7 @@ public abstract class ColumnType
     {
         ArgumentNullException.ThrowIfNull(elements);
         return new ColumnType<IEnumerable<T>>($"Array({elements.ClickHouse})", new ListType(elements.Arrow),
-            () => new ListArray.Builder(elements.Arrow),
+            rows => new ListArray.Builder(elements.Arrow).Reserve(rows),
             (builder, values) =>
             {
                 var list = (ListArray.Builder)builder;
@@ -88,24 +89,30 @@ public abstract class ColumnType
             builder => ((ListArray.Builder)builder).Build());
     }
 
-    private static ColumnType<T> Of<T, TBuilder>(string clickHouse, IArrowType arrow, Action<TBuilder, T> append, Func<TBuilder, IArrowArray> build)
+    private static ColumnType<T> Of<T, TBuilder>(string clickHouse, IArrowType arrow, Action<TBuilder, T> append, Func<TBuilder, IArrowArray> build, Action<TBuilder, int> reserve)
         where TBuilder : IArrowArrayBuilder, new() =>
-        Of(clickHouse, arrow, () => new TBuilder(), append, build);
+        Of(clickHouse, arrow, () => new TBuilder(), append, build, reserve);
 
     // The builder must be the one Arrow's factory makes for the type: array columns append elements to the list's own.
-    private static ColumnType<T> Of<T, TBuilder>(string clickHouse, IArrowType arrow, Func<TBuilder> create, Action<TBuilder, T> append, Func<TBuilder, IArrowArray> build)
+    private static ColumnType<T> Of<T, TBuilder>(string clickHouse, IArrowType arrow, Func<TBuilder> create, Action<TBuilder, T> append, Func<TBuilder, IArrowArray> build,
+        Action<TBuilder, int> reserve)
         where TBuilder : IArrowArrayBuilder =>
-        new(clickHouse, arrow, () => create(), (b, v) => append((TBuilder)b, v), b => build((TBuilder)b));
+        new(clickHouse, arrow, rows =>
+        {
+            var builder = create();
+            reserve(builder, rows);
+            return builder;
+        }, (b, v) => append((TBuilder)b, v), b => build((TBuilder)b));
 }
 
 /// <summary>A column type whose values are <typeparamref name="T"/>.</summary>
 public sealed class ColumnType<T> : ColumnType
 {
-    private readonly Func<IArrowArrayBuilder> _create;
+    private readonly Func<int, IArrowArrayBuilder> _create;
     private readonly Action<IArrowArrayBuilder, T> _append;
     private readonly Func<IArrowArrayBuilder, IArrowArray> _build;
 
-    internal ColumnType(string clickHouse, IArrowType arrow, Func<IArrowArrayBuilder> create, Action<IArrowArrayBuilder, T> append, Func<IArrowArrayBuilder, IArrowArray> build)
+    internal ColumnType(string clickHouse, IArrowType arrow, Func<int, IArrowArrayBuilder> create, Action<IArrowArrayBuilder, T> append, Func<IArrowArrayBuilder, IArrowArray> build)
         : base(clickHouse, arrow)
     {
         _create = create;
@@ -113,7 +120,7 @@ public sealed class ColumnType<T> : ColumnType
         _build = build;
     }
 
-    internal override IArrowArrayBuilder CreateBuilder() => _create();
+    internal override IArrowArrayBuilder CreateBuilder(int rows) => _create(rows);
 
     internal void Append(IArrowArrayBuilder builder, T value) => _append(builder, value);
 

@@ -249,13 +249,14 @@ public sealed class ResultTableBuilder<TKey, TResult, TRow>
         public override TableRows? ToRows(IReadOnlyList<WindowResult<TKey, TResult>> results)
         {
             ArgumentNullException.ThrowIfNull(results);
-            var windowStart = ColumnType.DateTime64Ms.CreateBuilder();
-            var partition = ColumnType.Int32.CreateBuilder();
-            var version = ColumnType.UInt64.CreateBuilder();
-            var final = ColumnType.UInt8.CreateBuilder();
-            var builders = columns.Select(c => c.Column.Type.CreateBuilder()).ToArray();
+            var all = rows(results).ToList(); // counted first, so every column is allocated once at its size
+            var windowStart = ColumnType.DateTime64Ms.CreateBuilder(all.Count);
+            var partition = ColumnType.Int32.CreateBuilder(all.Count);
+            var version = ColumnType.UInt64.CreateBuilder(all.Count);
+            var final = ColumnType.UInt8.CreateBuilder(all.Count);
+            var builders = columns.Select(c => c.Column.Type.CreateBuilder(all.Count)).ToArray();
             var count = 0;
-            foreach (var (result, row) in rows(results))
+            foreach (var (result, row) in all)
             {
                 ColumnType.DateTime64Ms.Append(windowStart, result.WindowStartMs);
                 // -1: one state spans every partition (no partition's partial); stored as partition 0.

@@ -184,7 +184,7 @@ public sealed class StreamingJob<TEvent, TKey, TResult> : IRunningJob
                 if (sideOutputFailing.Elapsed > _options.SideOutputGiveUpAfter)
                 {
                     return new SideOutputDeliveryException(
-                        $"job {Name}: late records have not been delivered for {_options.SideOutputGiveUpAfter.TotalMinutes:F0} min; stopping (nothing past them is stored): {e.Message}", e);
+                        $"job {Name}: late or dead-letter records have not been delivered for {_options.SideOutputGiveUpAfter.TotalMinutes:F0} min; stopping (nothing past them is stored): {e.Message}", e);
                 }
 
                 // The results are written, the offsets are not: the next checkpoint writes them again after the
@@ -521,12 +521,14 @@ public sealed class StreamingJob<TEvent, TKey, TResult> : IRunningJob
 
     /// <summary>
     /// The second half, once the results are in (a failure here needs nothing back: the next checkpoint's offsets
-    /// cover what was written): the late events, then the checkpoint that says everything before it is stored.
+    /// cover what was written): the dead letters and late events, then the checkpoint that says everything before it is stored.
     /// </summary>
     private async Task StoreCheckpointAsync(Checkpoint checkpoint, int rows, int events, string batchId, long started)
     {
         var job = new KeyValuePair<string, object?>("job", Name);
-        _late.Flush(_options.SideOutputFlushTimeout); // throws SideOutputDeliveryException: the checkpoint is not stored
+        // Both throw SideOutputDeliveryException: the checkpoint is not stored (its offsets cover those records).
+        _source.DeliverDeadLetters(_options.SideOutputFlushTimeout);
+        _late.Flush(_options.SideOutputFlushTimeout);
         await _store.SaveCheckpointAsync(checkpoint, CancellationToken.None);
         _handle.Confirm(checkpoint);
         var storedAtMs = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();

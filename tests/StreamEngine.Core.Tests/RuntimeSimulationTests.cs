@@ -11,7 +11,7 @@ namespace StreamEngine.Core.Tests;
 /// Deterministic simulation of the runtime's guarantee: for every seed, a random schedule of polls, timer ticks,
 /// checkpoints, crashes at each step of the checkpoint protocol, orderly moves, take-overs the old owner is not told
 /// of (it keeps reading and checkpointing until it learns it lost the partition), lost partitions, crashed processes
-/// and a failing store, over the same input, must end with the results of a crash-free run: every row, version and
+/// and a failing store or dead-letter topic, over the same input, must end with the results of a crash-free run: every row, version and
 /// late event. A failing seed is printed with the schedule's tail, and <see cref="A_single_seed_replays"/> replays it.
 /// </summary>
 public sealed class RuntimeSimulationTests(ITestOutputHelper output)
@@ -47,6 +47,32 @@ public sealed class RuntimeSimulationTests(ITestOutputHelper output)
     {
         var log = Run(seed);
         output.WriteLine(string.Join('\n', log.TakeLast(40)));
+    }
+
+    [Fact]
+    public void A_checkpoint_whose_dead_letters_cannot_be_delivered_stores_no_offsets_and_the_next_one_does()
+    {
+        var input = Input(3);
+        var driver = Driver(input);
+        using var process = driver.Start();
+        process.Assign(0);
+        process.Poll(0, 50);
+        driver.Clock.AdvanceBy(Options.EmitInterval);
+        Assert.True(process.Checkpoint());
+        var stored = driver.Store.Checkpoints[0].NextOffset;
+
+        // The dead-letter topic is down: the results of the next events may be written, their offsets are not.
+        process.Poll(0, int.MaxValue);
+        driver.Clock.AdvanceBy(Options.EmitInterval);
+        driver.FailNextSideOutputDeliveries(2);
+        Assert.False(process.Checkpoint());
+        Assert.False(process.Checkpoint());
+        Assert.Equal(stored, driver.Store.Checkpoints[0].NextOffset);
+
+        // Back up: the next checkpoint covers everything read.
+        Assert.True(process.Checkpoint());
+        Assert.Equal(input[0].Count, driver.Store.Checkpoints[0].NextOffset);
+        Assert.True(stored < input[0].Count, "the first checkpoint should have covered only part of the partition");
     }
 
     /// <summary>Runs one seed's schedule against the crash-free run; throws with the schedule's tail when they differ.</summary>
@@ -246,11 +272,17 @@ public sealed class RuntimeSimulationTests(ITestOutputHelper output)
                 schedule.Add($"process {owner} crashes");
                 ProcessDied(owner);
             }
-            else
+            else if (roll < 0.965)
             {
                 var count = random.Next(1, 4);
                 driver.Store.FailNextWrites(count);
                 schedule.Add($"the store fails the next {count} writes");
+            }
+            else
+            {
+                var count = random.Next(1, 3);
+                driver.FailNextSideOutputDeliveries(count);
+                schedule.Add($"the dead-letter topic fails the next {count} checkpoints' deliveries");
             }
         }
 
@@ -264,6 +296,7 @@ public sealed class RuntimeSimulationTests(ITestOutputHelper output)
         }
 
         driver.Store.FailNextWrites(0);
+        driver.FailNextSideOutputDeliveries(0);
         foreach (var (process, partition) in stale)
         {
             processes[process].Lose(partition);

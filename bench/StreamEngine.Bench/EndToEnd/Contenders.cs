@@ -98,6 +98,7 @@ internal static class Contenders
         "streamiz-memory" => await StreamizContender.RunAsync(target, inMemory: true, applicationId),
         "engine" => await EngineAsync(target, nullSink: false),
         "engine-null-sink" => await EngineAsync(target, nullSink: true),
+        "engine-source" => await SourceAloneAsync(target),
         _ => throw new ArgumentException($"unknown contender '{contender}'"),
     };
 
@@ -188,6 +189,42 @@ internal static class Contenders
     }
 
     /// <summary>
+    /// The engine's Kafka source alone, as the job runs it (consumer group, decode on the poll thread, dead letters
+    /// confirmed before a batch goes on), its batches taken and dropped: the ceiling of everything behind it.
+    /// </summary>
+    private static async Task<RunResult> SourceAloneAsync(RunTarget target)
+    {
+        var options = new StreamEngine.Kafka.Source.KafkaSourceOptions
+        {
+            BootstrapServers = target.Bootstrap, GroupId = $"bench-{Guid.NewGuid():N}", Topic = target.Topic, DeadLetterTopic = $"{target.Topic}.dlq",
+        };
+        await using var source = new StreamEngine.Kafka.Source.KafkaSource<AdEvent>(options, new StreamEngine.Core.Events.FromTheBeginning(), new AdEventFormat(new SymbolTable()));
+        var clock = new RunClock();
+        long events = 0, messages = 0;
+        source.Start();
+        await foreach (var signal in source.Signals.ReadAllAsync())
+        {
+            if (signal is StreamEngine.Kafka.Source.EventsPolled<AdEvent> { Batch.Kind: StreamEngine.Core.Events.EventBatchKind.Events } polled)
+            {
+                if (!clock.Started)
+                {
+                    clock.First();
+                }
+
+                events += polled.Batch.Count;
+                messages = source.Counters.MessagesIn;
+                if (messages >= target.Messages)
+                {
+                    break;
+                }
+            }
+        }
+
+        clock.Last();
+        return clock.Result("engine-source", messages) with { Note = $"{events:N0} events decoded, {source.Counters.DeadLettered:N0} dead-lettered, {source.Counters.Pauses:N0} pauses" };
+    }
+
+    /// <summary>
     /// StreamEngine's ad-metrics job as <c>run</c> runs it: consumer group, decode, dead-lettering, dedup, the
     /// campaign-minute and breakdown aggregations, exactly-once checkpoints to the embedded ClickHouse with the raw
     /// events, live values to NATS and to a connected SignalR client. Ends when every partition has been read to its
@@ -250,7 +287,7 @@ internal static class Contenders
         var result = clock.Result(extra.Length == 0 ? name : $"{name} ({string.Join(", ", extra)})", status.MessagesIn, "");
         return result with
         {
-            Note = $"{status.Events:N0} events, {status.DeadLettered:N0} dead-lettered, {status.ResultRows:N0} result rows, {stored} raw events stored, " +
+            Note = $"{status.Events:N0} events, {status.DeadLettered:N0} dead-lettered, {status.SourcePauses:N0} source pauses, {status.ResultRows:N0} result rows, {stored} raw events stored, " +
                    $"{nats.Counters.Published:N0} NATS messages, {Interlocked.Read(ref pushed):N0} SignalR pushes; {spent.Describe(result.Seconds)}",
         };
     }

@@ -21,12 +21,12 @@ internal static class E2eHarness
     /// <summary>Consecutive messages sent to one partition before the next.</summary>
     private const int RunLength = 5_000;
 
-    public static readonly string[] AllContenders = ["raw", "hand", "naive-rx", "streamiz-rocksdb", "streamiz-memory", "engine", "engine-null-sink"];
+    public static readonly string[] AllContenders = ["raw", "hand", "naive-rx", "streamiz-rocksdb", "streamiz-memory", "engine", "engine-null-sink", "engine-source"];
 
     /// <param name="events">Messages to preload.</param>
     /// <param name="partitions">Partitions of the topic (enough that none passes the mock's ~5 MiB).</param>
     /// <param name="repetitions">Runs per contender.</param>
-    /// <param name="contenders">Which of <see cref="AllContenders"/>.</param>
+    /// <param name="contenders">Which of <see cref="AllContenders"/>; <c>NAME@DLL</c> runs NAME in another build of this harness (before and after a change, same topic).</param>
     /// <param name="eventTimeRate">Events per second of event time: how dense the traffic is (a 500k events/s stream's is 500,000).</param>
     public static async Task<int> RunAsync(long events, int partitions, int repetitions, IReadOnlyList<string> contenders, double eventTimeRate)
     {
@@ -50,17 +50,20 @@ internal static class E2eHarness
         var results = new Dictionary<string, List<RunResult>>();
         foreach (var contender in contenders)
         {
-            results[contender] = [];
+            // A contender named again adds runs (before/after interleaved: a,b,a,b with --repetitions 1).
+            results.TryAdd(contender, []);
             for (var run = 0; run < repetitions; run++)
             {
-                var applicationId = $"bench-{contender}-{run}";
+                var applicationId = $"bench-{contender.Split('@')[0]}-{run}-{results.Count}";
                 if (contender.StartsWith("streamiz", StringComparison.Ordinal))
                 {
                     await CreateTopic(StreamizContender.ChangelogTopic(applicationId), partitions);
                 }
 
+                // "engine@/path/StreamEngine.Bench.dll": the contender as another build runs it (a before/after on the same topic).
+                var (name, build) = contender.Split('@', 2) is [var n, var b] ? (n, b) : (contender, self);
                 using var child = await ChildProcess.RunAsync("dotnet",
-                    [self, "e2e-run", contender, bootstrap, topic, partitions.ToString(CultureInfo.InvariantCulture), events.ToString(CultureInfo.InvariantCulture), applicationId],
+                    [build, "e2e-run", name, bootstrap, topic, partitions.ToString(CultureInfo.InvariantCulture), events.ToString(CultureInfo.InvariantCulture), applicationId],
                     TimeSpan.FromMinutes(20));
                 var result = child.StandardOutput.Split('\n').Select(RunResult.Parse).FirstOrDefault(r => r is not null);
                 if (child.ExitCode != 0 || result is null)

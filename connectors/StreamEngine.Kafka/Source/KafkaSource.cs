@@ -14,7 +14,8 @@ namespace StreamEngine.Kafka.Source;
 /// <summary>
 /// Reads events in any <see cref="IEventFormat{TEvent}"/> from Kafka in a consumer group (<c>group.protocol=consumer</c>, auto-commit off), decodes them
 /// on the poll thread and hands the pipeline one batch per partition per poll through a bounded channel. Bad
-/// messages go to the dead-letter topic with their reason (delivery confirmed before the batch is handed on);
+/// messages go to the dead-letter topic with their reason (delivery confirmed before a checkpoint covering them is
+/// stored, <see cref="DeliverDeadLetters"/>);
 /// partitions start where <see cref="IResumePositions"/> says the results end, each assignment claimed as a new
 /// generation that every batch of it carries; when the pipeline falls behind the partitions are paused (nothing
 /// buffers without bound) and resumed when it has caught up. Revocations wait for the pipeline to flush the
@@ -43,6 +44,9 @@ public sealed class KafkaSource<TEvent> : IPartitionedSource<TEvent>
     private readonly Queue<SourceSignal> _overflow = new();    // consumer thread only: signals polled while the channel was full, in order
     private readonly ConcurrentDictionary<int, long> _lost = new(); // partition -> the generation it was lost as, until assigned again
     private readonly TaskCompletionSource _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly object _deadLetterGate = new();     // the dead-letter producer's lifetime against checkpoints that wait for it
+    private RedeliveringProducer? _deadLetters;          // null before the poll loop starts and once it has ended
+    private bool _deadLettersLostAtStop;                 // the loop ended with dead letters it could not deliver
     private Thread? _thread;
     private long _messagesIn;
     private long _decoded;
@@ -104,6 +108,9 @@ public sealed class KafkaSource<TEvent> : IPartitionedSource<TEvent>
 
         return links;
     }
+
+    /// <summary>The longest a stopping source waits for dead letters (the last checkpoint waited already; what is left is read again by the next reader).</summary>
+    private static readonly TimeSpan StopDeliveryLimit = TimeSpan.FromSeconds(5);
 
     /// <summary>Most incoming trace contexts kept between two <see cref="TakeTraceLinks"/>.</summary>
     public const int MaxTraceLinks = 32;
@@ -185,14 +192,26 @@ public sealed class KafkaSource<TEvent> : IPartitionedSource<TEvent>
             {
                 consumer.Subscribe(_options.Topic);
                 _log($"kafka source: reading {_options.Topic} as group {_options.GroupId} from {_options.BootstrapServers}");
+                var deadLetters = new RedeliveringProducer(deadLetterProducer, _options.DeadLetterTopic);
+                lock (_deadLetterGate)
+                {
+                    _deadLetters = deadLetters;
+                }
+
                 try
                 {
-                    Poll(consumer, new RedeliveringProducer(deadLetterProducer, _options.DeadLetterTopic));
+                    Poll(consumer, deadLetters);
                 }
                 finally
                 {
                     CommitProcessed(consumer);
                     consumer.Close(); // leaves the group: its partitions move at once
+                    lock (_deadLetterGate)
+                    {
+                        // A checkpoint after this cannot wait for the producer: it hears whether anything was left.
+                        _deadLettersLostAtStop = !deadLetters.TryDeliver(_options.DeadLetterDeliveryTimeout < StopDeliveryLimit ? _options.DeadLetterDeliveryTimeout : StopDeliveryLimit);
+                        _deadLetters = null;
+                    }
                 }
             }
 
@@ -298,7 +317,6 @@ public sealed class KafkaSource<TEvent> : IPartitionedSource<TEvent>
     {
         var taken = 0;
         var decoded = 0;
-        var anyDeadLetter = false;
         var traced = EngineTelemetry.Activities.HasListeners();
         for (var result = first; result is not null; result = taken < _options.MaxPollMessages ? consumer.Consume(TimeSpan.Zero) : null)
         {
@@ -338,38 +356,47 @@ public sealed class KafkaSource<TEvent> : IPartitionedSource<TEvent>
             {
                 DeadLetter(deadLetters, result, error);
                 deadLettered++;
-                anyDeadLetter = true;
             }
 
             _progress[partition] = (result.Offset.Value + 1, deadLettered);
         }
 
         // Counted once per poll, not per message: other threads read them, the loop should not pay for it each time.
+        // Dead letters are not waited for here (that wait was a quarter of the source's time at 0.1% malformed
+        // messages): the checkpoint that covers them waits (DeliverDeadLetters).
         Interlocked.Add(ref _messagesIn, taken);
         Interlocked.Add(ref _decoded, decoded);
-        if (anyDeadLetter)
-        {
-            // The batch's offsets cover these messages: they must be in the dead-letter topic before it goes on.
-            DeliverDeadLetters(deadLetters);
-        }
     }
 
     /// <summary>
-    /// Waits for every dead-letter record to be acknowledged; those whose delivery failed are produced again with
-    /// backoff. Past <see cref="KafkaSourceOptions.DeadLetterDeliveryTimeout"/> the source stops (nothing was handed
-    /// on beyond them, so nothing is lost: a restart reads them again).
+    /// Waits until every dead-letter record produced so far is acknowledged; those whose delivery failed are produced
+    /// again with backoff. Called by the checkpoint before it stores offsets that cover them: past
+    /// <paramref name="timeout"/> it throws and the checkpoint is not stored (the next one tries again).
     /// </summary>
-    private void DeliverDeadLetters(RedeliveringProducer deadLetters)
+    public void DeliverDeadLetters(TimeSpan timeout)
     {
-        var delivered = deadLetters.TryDeliver(_options.DeadLetterDeliveryTimeout, () =>
+        lock (_deadLetterGate)
         {
-            Interlocked.Increment(ref _transientErrors);
-            _log($"kafka source: dead-letter records to {_options.DeadLetterTopic} were not delivered ({deadLetters.LastError}); producing them again");
-        }, _stop.Token);
-        if (!delivered)
-        {
-            throw new KafkaSourceException(
-                $"kafka source stopped: dead-letter records could not be delivered to {_options.DeadLetterTopic} within {_options.DeadLetterDeliveryTimeout.TotalSeconds:F0} s ({deadLetters.LastError})");
+            if (_deadLetters is not { } deadLetters)
+            {
+                if (_deadLettersLostAtStop)
+                {
+                    throw new SideOutputDeliveryException($"the source stopped before its dead-letter records to {_options.DeadLetterTopic} were delivered");
+                }
+
+                return; // not started (nothing read), or stopped with everything delivered
+            }
+
+            var delivered = deadLetters.TryDeliver(timeout, () =>
+            {
+                Interlocked.Increment(ref _transientErrors);
+                _log($"kafka source: dead-letter records to {_options.DeadLetterTopic} were not delivered ({deadLetters.LastError}); producing them again");
+            }, _stop.Token);
+            if (!delivered)
+            {
+                throw new SideOutputDeliveryException(
+                    $"dead-letter records could not be delivered to {_options.DeadLetterTopic} within {timeout.TotalSeconds:F0} s ({deadLetters.LastError})");
+            }
         }
     }
 

@@ -28,8 +28,10 @@ public sealed record KafkaSourceOptions
     public TimeSpan RevocationFlushTimeout { get; init; } = TimeSpan.FromSeconds(30);
 
     /// <summary>
-    /// How long dead-letter records that failed delivery are produced again (with backoff) before the source stops
-    /// with an error: the batch that holds them is not handed on meanwhile, so no offset passes an undelivered record.
+    /// How long the source, when it stops, still waits for dead-letter records not yet delivered. While it runs, the
+    /// checkpoint waits for them instead (<see cref="KafkaSource{TEvent}.DeliverDeadLetters"/>): no stored offset
+    /// passes an undelivered record, and one the source could not deliver before it stopped is read and
+    /// dead-lettered again by the next reader.
     /// </summary>
     public TimeSpan DeadLetterDeliveryTimeout { get; init; } = TimeSpan.FromSeconds(60);
 

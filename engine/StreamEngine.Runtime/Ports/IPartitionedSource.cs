@@ -71,4 +71,11 @@ public interface IPartitionedSource<TEvent> : IAsyncDisposable
 
     /// <summary>Trace contexts of messages read since the last call: a checkpoint's span links to them.</summary>
     IReadOnlyList<ActivityLink> TakeTraceLinks();
+
+    /// <summary>
+    /// Waits until the dead letters of every message read so far are delivered (a checkpoint whose offsets cover a
+    /// message is stored only after its dead letter is); throws <see cref="SideOutputDeliveryException"/> if some are
+    /// not within <paramref name="timeout"/>. Batches are handed on without waiting for their dead letters.
+    /// </summary>
+    void DeliverDeadLetters(TimeSpan timeout);
 }

@@ -41,6 +41,7 @@ public sealed class JobTestDriver<TEvent, TKey, TResult>
 {
     private readonly Func<IObservable<EventBatch<TEvent>>, CheckpointHandle, IScheduler, IObservable<WindowOutput<TKey, TResult, TEvent>>> _build;
     private readonly List<TEvent>[] _logs;
+    private int _failingSideOutputs;
 
     /// <param name="partitions">How many partitions the topic has.</param>
     /// <param name="build">The job's pipeline: events, checkpoints and a clock in, windowed output out.</param>
@@ -74,6 +75,12 @@ public sealed class JobTestDriver<TEvent, TKey, TResult>
 
     /// <summary>Appends events to a partition's log, as producers do.</summary>
     public void Append(int partition, IEnumerable<TEvent> events) => _logs[partition].AddRange(events);
+
+    /// <summary>
+    /// The next <paramref name="count"/> checkpoints find the side outputs (dead letters) undeliverable: each writes
+    /// its results but stores no checkpoint, as when the dead-letter topic is down.
+    /// </summary>
+    public void FailNextSideOutputDeliveries(int count) => _failingSideOutputs = Math.Max(0, count);
 
     /// <summary>The length of a partition's log (its high watermark).</summary>
     public long EndOffset(int partition) => _logs[partition].Count;
@@ -210,7 +217,7 @@ public sealed class JobTestDriver<TEvent, TKey, TResult>
                 Crash();
                 return crash == CrashPoint.AfterCheckpoint;
             }
-            catch (IOException)
+            catch (Exception e) when (e is IOException or SideOutputDeliveryException)
             {
                 return false;
             }
@@ -326,6 +333,16 @@ public sealed class JobTestDriver<TEvent, TKey, TResult>
         public IReadOnlyList<int> AssignedPartitions => [.. Held.Keys.Order()];
 
         public bool IsCaughtUp => Held.All(h => h.Value.NextToRead == driver._logs[h.Key].Count) && InFlight.Count == 0;
+
+        public void DeliverDeadLetters(TimeSpan timeout)
+        {
+            // The driver's events are decoded already, so nothing is dead-lettered; a delivery can still be made to fail.
+            if (driver._failingSideOutputs > 0)
+            {
+                driver._failingSideOutputs--;
+                throw new SideOutputDeliveryException("the side output is down (the driver fails its delivery)");
+            }
+        }
 
         public IObservable<EventBatch<TEvent>> Read(SourceHooks hooks)
         {

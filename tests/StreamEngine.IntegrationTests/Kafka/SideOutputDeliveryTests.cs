@@ -46,7 +46,7 @@ public sealed class SideOutputDeliveryTests(EmbeddedKafkaFixture kafka) : IClass
     }
 
     [Fact]
-    public async Task Dead_letters_the_broker_refused_are_produced_again_before_their_batch_is_handed_on()
+    public async Task Dead_letters_the_broker_refused_are_produced_again_and_delivered_when_a_checkpoint_waits_for_them()
     {
         var topic = kafka.CreateTopic("dlq-refused", 1);
         var dlq = kafka.CreateTopic("dlq-refused-dlq", 1);
@@ -63,11 +63,42 @@ public sealed class SideOutputDeliveryTests(EmbeddedKafkaFixture kafka) : IClass
         kafka.Cluster.PushRequestErrors(KafkaApiKey.Produce, ErrorCode.TopicAuthorizationFailed, ErrorCode.TopicAuthorizationFailed, ErrorCode.TopicAuthorizationFailed);
         await using var source = await ReadUntilAsync(topic, dlq, events: 10);
 
-        // Every dead letter is in the topic by the time the events read after it were handed on.
-        var letters = kafka.ReadAll(dlq, 10, Patience);
+        // Every dead letter is in the topic once the wait a checkpoint makes before it stores offsets returns.
+        source.DeliverDeadLetters(TimeSpan.FromSeconds(30));
+        var letters = kafka.ReadToEnd(dlq, 10, Patience);
         Assert.Equal(Enumerable.Range(0, 10).Select(i => (long)(2 * i)), letters.Select(m => long.Parse(Encoding.UTF8.GetString(m.Headers.GetLastBytes(DeadLetterHeaders.SourceOffset)), System.Globalization.CultureInfo.InvariantCulture)).Distinct().Order());
         Assert.Equal(10, source.Counters.DeadLettered);
         Assert.True(source.Counters.TransientErrors > 0, "the refused deliveries should have been retried");
+    }
+
+    [Fact]
+    public async Task The_wait_for_dead_letters_the_broker_keeps_refusing_fails_and_a_later_wait_delivers_them()
+    {
+        var topic = kafka.CreateTopic("dlq-down", 1);
+        var dlq = kafka.CreateTopic("dlq-down-dlq", 1);
+        using (var producer = new ProducerBuilder<string, string>(kafka.ProducerConfig()).Build())
+        {
+            producer.Produce(topic, new Message<string, string> { Key = "c", Value = "not json" });
+            producer.Produce(topic, new Message<string, string> { Key = "c", Value = Valid(1) });
+            producer.Flush(Patience);
+        }
+
+        // Every produce refused from here (the dead letter's included) for longer than the checkpoint may wait.
+        kafka.Cluster.PushRequestErrors(KafkaApiKey.Produce, [.. Enumerable.Repeat(ErrorCode.TopicAuthorizationFailed, 500)]);
+        try
+        {
+            await using var source = await ReadUntilAsync(topic, dlq, events: 1); // the batch is handed on at once
+            Assert.Equal(1, source.Counters.DeadLettered);
+            Assert.Throws<SideOutputDeliveryException>(() => source.DeliverDeadLetters(TimeSpan.FromSeconds(2)));
+
+            kafka.Cluster.ClearRequestErrors(KafkaApiKey.Produce);
+            source.DeliverDeadLetters(TimeSpan.FromSeconds(30));
+            Assert.Equal([0L], Offsets(kafka.ReadToEnd(dlq, 1, Patience)));
+        }
+        finally
+        {
+            kafka.Cluster.ClearRequestErrors(KafkaApiKey.Produce);
+        }
     }
 
     [Fact]

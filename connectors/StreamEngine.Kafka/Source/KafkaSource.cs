@@ -36,7 +36,7 @@ public sealed class KafkaSource<TEvent> : IPartitionedSource<TEvent>
     private readonly ConcurrentDictionary<int, long> _processed = new();
     private readonly ConcurrentDictionary<int, byte> _assigned = new();
     private readonly ConcurrentQueue<ActivityContext> _incomingTraces = new();
-    private readonly Dictionary<int, List<TEvent>> _byPartition = [];
+    private readonly Dictionary<int, PolledEvents<TEvent>> _byPartition = [];
     private readonly Dictionary<int, (long NextOffset, int DeadLettered)> _progress = [];
     private readonly Dictionary<int, long> _nextToRead = [];  // consumer thread only; -1: the partition's beginning
     private readonly Dictionary<int, long> _generations = [];  // consumer thread only: the assignment each partition is held as
@@ -346,7 +346,7 @@ public sealed class KafkaSource<TEvent> : IPartitionedSource<TEvent>
             {
                 if (!_byPartition.TryGetValue(partition, out var events))
                 {
-                    _byPartition[partition] = events = new List<TEvent>(1024);
+                    _byPartition[partition] = events = new PolledEvents<TEvent>();
                 }
 
                 events.Add(value);
@@ -437,8 +437,7 @@ public sealed class KafkaSource<TEvent> : IPartitionedSource<TEvent>
     {
         foreach (var (partition, (nextOffset, deadLettered)) in _progress)
         {
-            var events = _byPartition.TryGetValue(partition, out var list) ? list.ToArray() : [];
-            list?.Clear();
+            var events = _byPartition.TryGetValue(partition, out var polled) ? polled.Take() : ReadOnlyMemory<TEvent>.Empty;
             _nextToRead[partition] = nextOffset;
             var generation = _generations[partition];
             paused = Hand(consumer, paused, new EventsPolled<TEvent>(new EventBatch<TEvent>(partition, events, nextOffset, EventBatchKind.Events, generation), deadLettered));
@@ -800,6 +799,46 @@ public sealed class KafkaSource<TEvent> : IPartitionedSource<TEvent>
         partition.TryGetProperty("fetch_state", out var state) && state.GetString() is { } text && text != "none" && text != "stopped";
 
     private static long Long(JsonElement element, string name) => element.TryGetProperty(name, out var value) && value.TryGetInt64(out var number) ? number : -1;
+}
+
+/// <summary>
+/// One partition's events of a poll, handed on without a copy: a buffer mostly filled goes with the batch (a new one
+/// takes its place), one mostly empty is copied out at its size and kept, so a batch never pins much slack.
+/// </summary>
+internal sealed class PolledEvents<TEvent>
+{
+    private TEvent[] _buffer = new TEvent[256];
+    private int _count;
+
+    public void Add(in TEvent value)
+    {
+        if (_count == _buffer.Length)
+        {
+            Array.Resize(ref _buffer, _buffer.Length * 2);
+        }
+
+        _buffer[_count++] = value;
+    }
+
+    /// <summary>The events added since the last call; the buffer starts empty again.</summary>
+    public ReadOnlyMemory<TEvent> Take()
+    {
+        var count = _count;
+        _count = 0;
+        if (count == 0)
+        {
+            return ReadOnlyMemory<TEvent>.Empty;
+        }
+
+        if (count < _buffer.Length / 2)
+        {
+            return _buffer.AsSpan(0, count).ToArray();
+        }
+
+        var full = _buffer;
+        _buffer = new TEvent[full.Length];
+        return full.AsMemory(0, count);
+    }
 }
 
 /// <summary>The source stopped; the message says why, in one line.</summary>

@@ -116,6 +116,7 @@ public static class DynamicPricing
         }
 
         var campaigns = new List<(string, long)>();
+        var listedAt = new Dictionary<string, int>(StringComparer.Ordinal);
         for (var i = 1; i < lines.Length; i++)
         {
             if (lines[i].Trim().Length == 0 || lines[i].TrimStart().StartsWith('#'))
@@ -133,6 +134,12 @@ public static class DynamicPricing
             if (!decimal.TryParse(fields[column], NumberStyles.Number, CultureInfo.InvariantCulture, out var budget) || budget < 0)
             {
                 throw new FormatException($"{path}:{i + 1}: '{fields[column]}' is not a budget (a non-negative number)");
+            }
+
+            // Rows of one file are one insert with one version: two budgets for a campaign would leave it to chance which counts.
+            if (!listedAt.TryAdd(fields[campaignColumn], i + 1))
+            {
+                throw new FormatException($"{path}:{i + 1}: campaign '{fields[campaignColumn]}' has a budget on line {listedAt[fields[campaignColumn]]} already");
             }
 
             campaigns.Add((fields[campaignColumn], (long)(microsColumn >= 0 ? budget : budget * 1_000_000)));

@@ -109,9 +109,6 @@ public sealed class KafkaSource<TEvent> : IPartitionedSource<TEvent>
         return links;
     }
 
-    /// <summary>The longest a stopping source waits for dead letters (the last checkpoint waited already; what is left is read again by the next reader).</summary>
-    private static readonly TimeSpan StopDeliveryLimit = TimeSpan.FromSeconds(5);
-
     /// <summary>Most incoming trace contexts kept between two <see cref="TakeTraceLinks"/>.</summary>
     public const int MaxTraceLinks = 32;
 
@@ -200,16 +197,23 @@ public sealed class KafkaSource<TEvent> : IPartitionedSource<TEvent>
 
                 try
                 {
-                    Poll(consumer, deadLetters);
+                    try
+                    {
+                        Poll(consumer, deadLetters);
+                    }
+                    finally
+                    {
+                        CommitProcessed(consumer);
+                        consumer.Close(); // leaves the group: its partitions move at once
+                    }
                 }
                 finally
                 {
-                    CommitProcessed(consumer);
-                    consumer.Close(); // leaves the group: its partitions move at once
                     lock (_deadLetterGate)
                     {
-                        // A checkpoint after this cannot wait for the producer: it hears whether anything was left.
-                        _deadLettersLostAtStop = !deadLetters.TryDeliver(_options.DeadLetterDeliveryTimeout < StopDeliveryLimit ? _options.DeadLetterDeliveryTimeout : StopDeliveryLimit);
+                        // Before the producer goes, whatever closing threw: a checkpoint after this cannot wait for
+                        // it, and hears whether anything was left.
+                        _deadLettersLostAtStop = !deadLetters.TryDeliver(_options.DeadLetterDeliveryTimeout);
                         _deadLetters = null;
                     }
                 }

@@ -28,12 +28,13 @@ public sealed record KafkaSourceOptions
     public TimeSpan RevocationFlushTimeout { get; init; } = TimeSpan.FromSeconds(30);
 
     /// <summary>
-    /// How long the source, when it stops, still waits for dead-letter records not yet delivered. While it runs, the
+    /// How long the source, when it stops, still waits for dead-letter records not yet delivered (the last checkpoint
+    /// has waited for those it covers; the rest lie beyond the stored offsets). While it runs, the
     /// checkpoint waits for them instead (<see cref="KafkaSource{TEvent}.DeliverDeadLetters"/>): no stored offset
     /// passes an undelivered record, and one the source could not deliver before it stopped is read and
     /// dead-lettered again by the next reader.
     /// </summary>
-    public TimeSpan DeadLetterDeliveryTimeout { get; init; } = TimeSpan.FromSeconds(60);
+    public TimeSpan DeadLetterDeliveryTimeout { get; init; } = TimeSpan.FromSeconds(5);
 
     /// <summary>
     /// How long the consumer may go without polling before it leaves its group (librdkafka's <c>max.poll.interval.ms</c>).

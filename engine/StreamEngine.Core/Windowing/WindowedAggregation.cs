@@ -240,7 +240,7 @@ public sealed class WindowedAggregation<TEvent, TKey, TAccumulator, TResult>
     }
 
     /// <summary>The largest snapshot buffer a thread keeps for the next snapshot.</summary>
-    private const int MaxRetainedSnapshotBuffer = 64 << 20;
+    private const int MaxRetainedSnapshotBuffer = 16 << 20;
 
     [ThreadStatic]
     private static MemoryStream? _threadSnapshotBuffer;

@@ -46,6 +46,52 @@ public sealed class SideOutputDeliveryTests(EmbeddedKafkaFixture kafka) : IClass
     }
 
     [Fact]
+    public async Task A_flush_waits_for_the_records_written_before_it_not_for_those_that_keep_coming_while_it_waits()
+    {
+        kafka.Cluster.ClearRequestErrors(KafkaApiKey.Produce);
+        var topic = kafka.CreateTopic("late-stream", 1);
+        var symbols = new SymbolTable();
+        using var writer = new LateEventWriter<AdEvent>(kafka.BootstrapServers, topic, "ad-events", new AdEventFormat(symbols));
+        for (var i = 0; i < 10; i++)
+        {
+            writer.Write(Late(symbols, i));
+        }
+
+        // A slow broker and a writer that never pauses: the client's queue is never empty while the flush waits
+        // (a flood of dead letters on the poll thread while a checkpoint waits for those it covers).
+        foreach (var broker in kafka.Cluster.BrokerIds)
+        {
+            kafka.Cluster.SetBrokerRoundTripTime(broker, TimeSpan.FromMilliseconds(300));
+        }
+
+        using var stop = new CancellationTokenSource();
+        var stream = Task.Run(() =>
+        {
+            for (var i = 10; !stop.IsCancellationRequested; i++)
+            {
+                writer.Write(Late(symbols, i));
+                Thread.Sleep(1);
+            }
+        });
+        try
+        {
+            writer.Flush(TimeSpan.FromSeconds(20));
+        }
+        finally
+        {
+            await stop.CancelAsync();
+            await stream;
+            foreach (var broker in kafka.Cluster.BrokerIds)
+            {
+                kafka.Cluster.SetBrokerRoundTripTime(broker, TimeSpan.Zero);
+            }
+        }
+
+        writer.Flush(TimeSpan.FromSeconds(30));
+        Assert.Superset(Enumerable.Range(0, 10).Select(i => (long)i).ToHashSet(), Offsets(kafka.ReadToEnd(topic, 10, Patience)).ToHashSet());
+    }
+
+    [Fact]
     public async Task Dead_letters_the_broker_refused_are_produced_again_and_delivered_when_a_checkpoint_waits_for_them()
     {
         var topic = kafka.CreateTopic("dlq-refused", 1);

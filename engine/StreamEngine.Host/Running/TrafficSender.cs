@@ -30,10 +30,12 @@ public static class TrafficSender
 
             if (rate > 0)
             {
-                var due = TimeSpan.FromSeconds((double)count / rate);
-                if (due > watch.Elapsed + TimeSpan.FromMilliseconds(2))
+                // One reading of the clock: read twice, a thread descheduled between the test and the wait (a loaded
+                // machine) waited a negative time, which throws, and the demo's generator stopped.
+                var ahead = TimeSpan.FromSeconds((double)count / rate) - watch.Elapsed;
+                if (ahead > TimeSpan.FromMilliseconds(2))
                 {
-                    cancellation.WaitHandle.WaitOne(due - watch.Elapsed);
+                    cancellation.WaitHandle.WaitOne(ahead);
                 }
             }
 

@@ -303,7 +303,8 @@ public sealed class CheckpointStore : IResumePositions
     /// </summary>
     private static BinaryArray StateColumn(IReadOnlyList<PartitionCheckpoint> parts)
     {
-        var offsets = new int[parts.Count + 1];
+        var offsetBytes = new byte[(parts.Count + 1) * sizeof(int)]; // Int32 offsets, as the bytes Arrow will own
+        var offsets = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, int>(offsetBytes.AsSpan());
         for (var i = 0; i < parts.Count; i++)
         {
             offsets[i + 1] = checked(offsets[i] + parts[i].State.Length);
@@ -315,7 +316,6 @@ public sealed class CheckpointStore : IResumePositions
             parts[i].State.CopyTo(data, offsets[i]);
         }
 
-        return new BinaryArray(BinaryType.Default, parts.Count, new ArrowBuffer(System.Runtime.InteropServices.MemoryMarshal.AsBytes(offsets.AsSpan()).ToArray()),
-            new ArrowBuffer(data), ArrowBuffer.Empty, 0, 0);
+        return new BinaryArray(BinaryType.Default, parts.Count, new ArrowBuffer(offsetBytes), new ArrowBuffer(data), ArrowBuffer.Empty, 0, 0);
     }
 }

@@ -32,35 +32,35 @@ public abstract class ColumnType
     internal abstract IArrowArray Build(IArrowArrayBuilder builder);
 
     /// <summary>A byte: <c>UInt8</c> (flags).</summary>
-    public static ColumnType<byte> UInt8 { get; } = Of<byte, UInt8Array.Builder>("UInt8", UInt8Type.Default, (b, v) => b.Append(v), b => b.Build(), (b, n) => b.Reserve(n));
+    public static ColumnType<byte> UInt8 { get; } = Of<byte, UInt8Array.Builder>("UInt8", UInt8Type.Default, (b, v) => b.Append(v), b => b.Build());
 
     /// <summary>An int that fits 16 bits: <c>Int16</c> (e.g. sketch buckets).</summary>
-    public static ColumnType<int> Int16 { get; } = Of<int, Int16Array.Builder>("Int16", Int16Type.Default, (b, v) => b.Append(checked((short)v)), b => b.Build(), (b, n) => b.Reserve(n));
+    public static ColumnType<int> Int16 { get; } = Of<int, Int16Array.Builder>("Int16", Int16Type.Default, (b, v) => b.Append(checked((short)v)), b => b.Build());
 
     /// <summary>An int: <c>Int32</c>.</summary>
-    public static ColumnType<int> Int32 { get; } = Of<int, Int32Array.Builder>("Int32", Int32Type.Default, (b, v) => b.Append(v), b => b.Build(), (b, n) => b.Reserve(n));
+    public static ColumnType<int> Int32 { get; } = Of<int, Int32Array.Builder>("Int32", Int32Type.Default, (b, v) => b.Append(v), b => b.Build());
 
     /// <summary>A long from 0 to 2^32 - 1: <c>UInt32</c>.</summary>
-    public static ColumnType<long> UInt32 { get; } = Of<long, UInt32Array.Builder>("UInt32", UInt32Type.Default, (b, v) => b.Append(checked((uint)v)), b => b.Build(), (b, n) => b.Reserve(n));
+    public static ColumnType<long> UInt32 { get; } = Of<long, UInt32Array.Builder>("UInt32", UInt32Type.Default, (b, v) => b.Append(checked((uint)v)), b => b.Build());
 
     /// <summary>A long: <c>Int64</c> (sums of money in micros).</summary>
-    public static ColumnType<long> Int64 { get; } = Of<long, Int64Array.Builder>("Int64", Int64Type.Default, (b, v) => b.Append(v), b => b.Build(), (b, n) => b.Reserve(n));
+    public static ColumnType<long> Int64 { get; } = Of<long, Int64Array.Builder>("Int64", Int64Type.Default, (b, v) => b.Append(v), b => b.Build());
 
     /// <summary>A count: a long that is never negative.</summary>
-    public static ColumnType<long> UInt64 { get; } = Of<long, UInt64Array.Builder>("UInt64", UInt64Type.Default, (b, v) => b.Append(checked((ulong)v)), b => b.Build(), (b, n) => b.Reserve(n));
+    public static ColumnType<long> UInt64 { get; } = Of<long, UInt64Array.Builder>("UInt64", UInt64Type.Default, (b, v) => b.Append(checked((ulong)v)), b => b.Build());
 
     /// <summary>A double: <c>Float64</c>.</summary>
-    public static ColumnType<double> Float64 { get; } = Of<double, DoubleArray.Builder>("Float64", DoubleType.Default, (b, v) => b.Append(v), b => b.Build(), (b, n) => b.Reserve(n));
+    public static ColumnType<double> Float64 { get; } = Of<double, DoubleArray.Builder>("Float64", DoubleType.Default, (b, v) => b.Append(v), b => b.Build());
 
     /// <summary>A string: <c>String</c>.</summary>
-    public static ColumnType<string> String { get; } = Of<string, StringArray.Builder>("String", StringType.Default, (b, v) => b.Append(v), b => b.Build(), (b, n) => b.Reserve(n));
+    public static ColumnType<string> String { get; } = Of<string, StringArray.Builder>("String", StringType.Default, (b, v) => b.Append(v), b => b.Build());
 
     /// <summary>A string given as its UTF-8 bytes (names cached as bytes are written without encoding them again).</summary>
-    public static ColumnType<byte[]> Utf8 { get; } = Of<byte[], StringArray.Builder>("String", StringType.Default, (b, v) => b.Append(v.AsSpan()), b => b.Build(), (b, n) => b.Reserve(n));
+    public static ColumnType<byte[]> Utf8 { get; } = Of<byte[], StringArray.Builder>("String", StringType.Default, (b, v) => b.Append(v.AsSpan()), b => b.Build());
 
     /// <summary>A point in time in milliseconds since the Unix epoch, as <c>DateTime64(3, 'UTC')</c>.</summary>
     public static ColumnType<long> DateTime64Ms { get; } = Of<long, TimestampArray.Builder>(
-        "DateTime64(3, 'UTC')", Milliseconds, () => new TimestampArray.Builder(Milliseconds), (b, v) => b.Append(DateTimeOffset.FromUnixTimeMilliseconds(v)), b => b.Build(), (b, n) => b.Reserve(n));
+        "DateTime64(3, 'UTC')", Milliseconds, () => new TimestampArray.Builder(Milliseconds), (b, v) => b.Append(DateTimeOffset.FromUnixTimeMilliseconds(v)), b => b.Build());
 
     private static TimestampType Milliseconds => new(TimeUnit.Millisecond, "UTC");
 
@@ -89,20 +89,14 @@ public abstract class ColumnType
             builder => ((ListArray.Builder)builder).Build());
     }
 
-    private static ColumnType<T> Of<T, TBuilder>(string clickHouse, IArrowType arrow, Action<TBuilder, T> append, Func<TBuilder, IArrowArray> build, Action<TBuilder, int> reserve)
-        where TBuilder : IArrowArrayBuilder, new() =>
-        Of(clickHouse, arrow, () => new TBuilder(), append, build, reserve);
+    private static ColumnType<T> Of<T, TBuilder>(string clickHouse, IArrowType arrow, Action<TBuilder, T> append, Func<TBuilder, IArrowArray> build)
+        where TBuilder : IArrowArrayBuilder<IArrowArray, TBuilder>, new() =>
+        Of(clickHouse, arrow, () => new TBuilder(), append, build);
 
     // The builder must be the one Arrow's factory makes for the type: array columns append elements to the list's own.
-    private static ColumnType<T> Of<T, TBuilder>(string clickHouse, IArrowType arrow, Func<TBuilder> create, Action<TBuilder, T> append, Func<TBuilder, IArrowArray> build,
-        Action<TBuilder, int> reserve)
-        where TBuilder : IArrowArrayBuilder =>
-        new(clickHouse, arrow, rows =>
-        {
-            var builder = create();
-            reserve(builder, rows);
-            return builder;
-        }, (b, v) => append((TBuilder)b, v), b => build((TBuilder)b));
+    private static ColumnType<T> Of<T, TBuilder>(string clickHouse, IArrowType arrow, Func<TBuilder> create, Action<TBuilder, T> append, Func<TBuilder, IArrowArray> build)
+        where TBuilder : IArrowArrayBuilder<IArrowArray, TBuilder> =>
+        new(clickHouse, arrow, rows => create().Reserve(rows), (b, v) => append((TBuilder)b, v), b => build((TBuilder)b));
 }
 
 /// <summary>A column type whose values are <typeparamref name="T"/>.</summary>

@@ -250,12 +250,16 @@ public sealed class ResultTableBuilder<TKey, TResult, TRow>
         {
             ArgumentNullException.ThrowIfNull(results);
             var all = rows(results).ToList(); // counted first, so every column is allocated once at its size
+            if (all.Count == 0)
+            {
+                return null;
+            }
+
             var windowStart = ColumnType.DateTime64Ms.CreateBuilder(all.Count);
             var partition = ColumnType.Int32.CreateBuilder(all.Count);
             var version = ColumnType.UInt64.CreateBuilder(all.Count);
             var final = ColumnType.UInt8.CreateBuilder(all.Count);
             var builders = columns.Select(c => c.Column.Type.CreateBuilder(all.Count)).ToArray();
-            var count = 0;
             foreach (var (result, row) in all)
             {
                 ColumnType.DateTime64Ms.Append(windowStart, result.WindowStartMs);
@@ -278,13 +282,6 @@ public sealed class ResultTableBuilder<TKey, TResult, TRow>
                             $"window {DateTimeOffset.FromUnixTimeMilliseconds(result.WindowStartMs):u}, partition {result.Partition}: {e.Message}", e);
                     }
                 }
-
-                count++;
-            }
-
-            if (count == 0)
-            {
-                return null;
             }
 
             var batch = new RecordBatch.Builder().Append(ResultTableSchema.WindowStart, false, ColumnType.DateTime64Ms.Build(windowStart));

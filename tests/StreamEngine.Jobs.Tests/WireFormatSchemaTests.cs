@@ -3,6 +3,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using Json.Schema;
 using StreamEngine.AdEvents;
+using StreamEngine.TestOracles;
 
 namespace StreamEngine.Jobs.Tests;
 
@@ -11,7 +12,8 @@ namespace StreamEngine.Jobs.Tests;
 /// schema-valid event is accepted and an invalid one dead-lettered, apart from the rules a schema cannot state
 /// (size limit, event-time bounds, nesting depth, UTF-8 text), over hand-written events, the generator's traffic and
 /// tens of thousands of seeded mutations of valid events (a property-based fuzz of the decoder: it never throws,
-/// every rejection has a reason, every acceptance is valid by the contract).
+/// every rejection has a reason, every acceptance is valid by the contract). The tests' reference reader
+/// (StreamEngine.TestOracles), written from the same documents, must give the same verdict as the decoder throughout.
 /// </summary>
 public sealed class WireFormatSchemaTests
 {
@@ -131,6 +133,13 @@ public sealed class WireFormatSchemaTests
         if (accepted != valid && !(valid && BeyondTheSchema.Contains(error.Reason)))
         {
             Assert.Fail($"the decoder {(accepted ? "accepted" : $"rejected ({error.Reason}: {error.Detail})")} and the schema says {(valid ? "valid" : "invalid")}: {Encoding.UTF8.GetString(message)}");
+        }
+
+        // The tests' own reader, written from the documents alone, must come to the same verdict as both.
+        var reference = ReferenceWireReader.Read(message, Now);
+        if (reference.Accepted != accepted)
+        {
+            Assert.Fail($"the decoder {(accepted ? "accepted" : $"rejected ({error.Reason})")} and the reference reader {(reference.Accepted ? "accepted" : $"refused ({reference.Reason})")}: {Encoding.UTF8.GetString(message)}");
         }
     }
 

@@ -18,6 +18,16 @@ public sealed class ArchitectureTests
     }
 
     [Fact]
+    public void The_tests_oracles_share_nothing_with_the_engine()
+    {
+        // A reference reader or counting that used the engine's decoder or aggregation would agree with its bugs.
+        var project = File.ReadAllText(Path.Combine(RepositoryRoot(), "tests", "StreamEngine.TestOracles", "StreamEngine.TestOracles.csproj"));
+
+        Assert.DoesNotContain("ProjectReference", project, StringComparison.Ordinal);
+        Assert.DoesNotContain("PackageReference", project, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void The_runtime_references_the_core_only()
     {
         var runtime = Assembly.Load("StreamEngine.Runtime");

@@ -24,7 +24,7 @@ public sealed class HandWrittenCorpusTests
         foreach (var message in Corpus.Messages)
         {
             var (counted, late, duplicates) = (counting.Counted.Count, counting.Late.Count, counting.Duplicates);
-            counting.Add(0, message);
+            counting.Add(0, verdicts.Count, message);
             var refused = ReferenceWireReader.Read(message, Now).Reason;
             verdicts.Add(refused is not null ? $"refused {refused}" : counting.Counted.Count > counted ? "counted" : counting.Late.Count > late ? "late" : "duplicate");
             Assert.True(refused is not null || counting.Counted.Count + counting.Late.Count + counting.Duplicates == counted + late + duplicates + 1);

@@ -4,6 +4,9 @@ namespace StreamEngine.TestOracles;
 public sealed record ExpectedCampaignMinute(
     long WindowStartMs, string Campaign, long Bids, long Wins, long Impressions, long Clicks, long Conversions, long SpendMicros, long UniqueUsers);
 
+/// <summary>An event judged late, and where it was: the late output names its source partition and offset.</summary>
+public sealed record LateRecord(int Partition, long Offset, WireEvent Event);
+
 /// <summary>
 /// The counting rules of the contract (docs/architecture.md, "Counting rules"), applied by brute force to the
 /// messages of a topic, partition by partition in offset order: refused messages count nowhere; an event whose time
@@ -23,7 +26,7 @@ public sealed class ReferenceCounting(TimeSpan watermarkDelay, TimeSpan allowedL
     private readonly HashSet<string> _ids = new(StringComparer.Ordinal);
     private readonly Dictionary<string, long> _refused = new(StringComparer.Ordinal);
     private readonly List<WireEvent> _counted = [];
-    private readonly List<WireEvent> _late = [];
+    private readonly List<LateRecord> _late = [];
 
     /// <summary>The contract's defaults: a watermark 10 s behind the newest event, 5 min of allowed lateness.</summary>
     public ReferenceCounting(long nowMs)
@@ -34,8 +37,8 @@ public sealed class ReferenceCounting(TimeSpan watermarkDelay, TimeSpan allowedL
     /// <summary>Events that count, in the order they were added.</summary>
     public IReadOnlyList<WireEvent> Counted => _counted;
 
-    /// <summary>Events judged late.</summary>
-    public IReadOnlyList<WireEvent> Late => _late;
+    /// <summary>Events judged late, with where they were in the topic.</summary>
+    public IReadOnlyList<LateRecord> Late => _late;
 
     /// <summary>Refused messages by reason.</summary>
     public IReadOnlyDictionary<string, long> Refused => _refused;
@@ -49,7 +52,7 @@ public sealed class ReferenceCounting(TimeSpan watermarkDelay, TimeSpan allowedL
     public long LateByLessThan { get; private set; } = long.MaxValue;
 
     /// <summary>Adds the next message of <paramref name="partition"/> (messages of one partition in offset order).</summary>
-    public void Add(int partition, ReadOnlyMemory<byte> value)
+    public void Add(int partition, long offset, ReadOnlyMemory<byte> value)
     {
         var verdict = ReferenceWireReader.Read(value, nowMs);
         if (verdict.Event is not { } e)
@@ -61,7 +64,7 @@ public sealed class ReferenceCounting(TimeSpan watermarkDelay, TimeSpan allowedL
         var seenBefore = _newestByPartition.TryGetValue(partition, out var newest);
         if (seenBefore && e.TimestampMs < newest - _delayMs - _latenessMs)
         {
-            _late.Add(e);
+            _late.Add(new LateRecord(partition, offset, e));
             LateByLessThan = Math.Min(LateByLessThan, newest - _delayMs - _latenessMs - e.TimestampMs);
             return;
         }

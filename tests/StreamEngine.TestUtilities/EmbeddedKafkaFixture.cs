@@ -64,60 +64,21 @@ public sealed class EmbeddedKafkaFixture : IDisposable
     }
 
     /// <summary>
-    /// Reads a topic from the beginning (a fresh group) until <paramref name="expected"/> messages arrived or
-    /// <paramref name="patience"/> ran out, and returns them; the caller asserts on the count.
-    /// </summary>
-    /// <summary>
     /// Every record of the topic: once at least <paramref name="atLeast"/> are there (or <paramref name="patience"/> is
     /// up), each partition is read from its start to its high watermark, so more records than expected, and repeated
     /// ones, show as well as missing ones.
     /// </summary>
     public List<Message<byte[], byte[]>> ReadToEnd(string topic, int atLeast, TimeSpan patience)
     {
-        var config = ConsumerConfig($"read-{Guid.NewGuid():N}");
-        config.EnablePartitionEof = true;
-        using var consumer = new ConsumerBuilder<byte[], byte[]>(config).Build();
-        using var admin = new AdminClientBuilder(new AdminClientConfig { BootstrapServers = BootstrapServers }).Build();
-        var partitions = admin.GetMetadata(topic, TimeSpan.FromSeconds(10)).Topics.Single().Partitions.Select(p => new TopicPartition(topic, p.PartitionId)).ToList();
-        var deadline = DateTime.UtcNow + patience;
-        Dictionary<TopicPartition, long> ends;
-        while (true)
-        {
-            ends = partitions.ToDictionary(p => p, p => consumer.QueryWatermarkOffsets(p, TimeSpan.FromSeconds(10)).High.Value);
-            if (ends.Values.Sum() >= atLeast || DateTime.UtcNow >= deadline)
-            {
-                break;
-            }
-
-            Thread.Sleep(100);
-        }
-
         var messages = new List<Message<byte[], byte[]>>();
-        var unread = ends.Where(e => e.Value > 0).Select(e => e.Key).ToHashSet();
-        consumer.Assign(partitions.Select(p => new TopicPartitionOffset(p, Offset.Beginning)));
-        var readDeadline = DateTime.UtcNow + patience;
-        while (unread.Count > 0 && DateTime.UtcNow < readDeadline)
-        {
-            if (consumer.Consume(TimeSpan.FromMilliseconds(200)) is not { } result)
-            {
-                continue;
-            }
-
-            if (!result.IsPartitionEOF && result.Offset.Value < ends[result.TopicPartition])
-            {
-                messages.Add(result.Message);
-            }
-
-            if (result.IsPartitionEOF ? result.Offset.Value >= ends[result.TopicPartition] : result.Offset.Value + 1 >= ends[result.TopicPartition])
-            {
-                unread.Remove(result.TopicPartition);
-            }
-        }
-
-        consumer.Close();
-        return unread.Count == 0 ? messages : throw new TimeoutException($"{topic}: partitions {string.Join(", ", unread.Select(p => p.Partition.Value))} not read to their end within {patience}");
+        TopicReader.ReadToEnd(BootstrapServers, topic, atLeast, patience, record => messages.Add(record.Message));
+        return messages;
     }
 
+    /// <summary>
+    /// Reads a topic from the beginning (a fresh group) until <paramref name="expected"/> messages arrived or
+    /// <paramref name="patience"/> ran out, and returns them; the caller asserts on the count.
+    /// </summary>
     public List<Message<byte[], byte[]>> ReadAll(string topic, int expected, TimeSpan patience)
     {
         using var consumer = new ConsumerBuilder<byte[], byte[]>(ConsumerConfig($"read-{Guid.NewGuid():N}")).Build();

@@ -54,7 +54,7 @@ public sealed class CrashTests
             Assert.Matches(@"assigned partitions .*\d+@\d+", drain.StandardError);
         }
 
-        await Truth.AssertStoreMatchesAsync(store, truthFile, Patience);
+        await Truth.AssertStoreMatchesAsync(store, await Truth.ExpectedAsync(bootstrap, truthFile, Patience), Patience);
         // The breakdown parts (written only when they change) survived the kills too: each view adds up to the campaign.
         foreach (var view in new[] { "ads.ad_minute", "ads.campaign_geo_device_minute" })
         {
@@ -63,97 +63,4 @@ public sealed class CrashTests
             Assert.Equal("0", parts.StandardOutput.Trim());
         }
     }
-}
-
-/// <summary>Compares <c>ads.campaign_minute</c> (as JSONEachRow) with the generator's truth file.</summary>
-internal static class Truth
-{
-    private static readonly string[] EventCounts = ["bids", "wins", "impressions", "clicks", "conversions"];
-
-    /// <summary>
-    /// Row for row: counts and spend exactly, unique users within the HyperLogLog's error. <paramref name="explain"/>
-    /// adds what a failure message should show about a row (its stored partials), given its window start and campaign.
-    /// </summary>
-    /// <param name="uniqueUsers">
-    /// False when producers key by something other than the campaign: each partition's partial then counts its own
-    /// users, and the view adds them up (a user seen in several partitions counts once per partition).
-    /// </param>
-    public static void AssertCampaignMinutesEqual(string truthJsonEachRow, string actualJsonEachRow, Func<string, string, string>? explain = null, bool uniqueUsers = true)
-    {
-        var actual = Rows(actualJsonEachRow);
-        var truth = Rows(truthJsonEachRow);
-        Assert.Equal(truth.Keys.Order(), actual.Keys.Order());
-        foreach (var (key, expected) in truth)
-        {
-            var got = actual[key];
-            string Why() => explain?.Invoke(got.GetProperty("window_start").GetString()!, got.GetProperty("campaign").GetString()!) ?? "";
-            foreach (var column in EventCounts.Append("spend_micros"))
-            {
-                Assert.True(Long(expected, column) == Long(got, column), $"{key} {column}: expected {Long(expected, column)}, got {Long(got, column)} {Why()}");
-            }
-
-            if (!uniqueUsers)
-            {
-                continue;
-            }
-
-            var users = Long(expected, "unique_users");
-            var margin = UniqueUsersMargin(users);
-            Assert.True(Math.Abs(Long(got, "unique_users") - users) <= margin, $"{key} unique_users: expected {users} +- {margin}, got {Long(got, "unique_users")} {Why()}");
-        }
-    }
-
-    /// <summary>
-    /// How far the engine's HyperLogLog (2^14 registers) may be from the exact count of <paramref name="users"/>, from
-    /// the sketch's statistics, at six standard deviations so a run of hundreds of rows does not trip on chance. Up to
-    /// 2.5 m distinct values it counts by linear counting, which reads users that share a register as one: about
-    /// n²/2m pairs, Poisson distributed, so the error's deviation is about n/√(2m) (a flat 3%, as before, failed one
-    /// row in a few runs: 117 for 121 users, four pairs). Above, the relative standard error is 1.04/√m.
-    /// </summary>
-    private static long UniqueUsersMargin(long users)
-    {
-        const double registers = 1 << 14;
-        var deviation = users <= 2.5 * registers ? users / Math.Sqrt(2 * registers) : users * 1.04 / Math.Sqrt(registers);
-        return 3 + (long)Math.Ceiling(6 * deviation);
-    }
-
-    /// <summary>
-    /// SQL counting the campaign minutes whose parts in a breakdown <paramref name="view"/> do not add up to
-    /// <c>ads.campaign_minute</c> (counts and spend): 0 when no part was lost or doubled.
-    /// </summary>
-    public static string BreakdownMismatches(string view, string database = "ads") =>
-        $"SELECT count() FROM (SELECT window_start, campaign, sum(bids) AS b, sum(wins) AS w, sum(impressions) AS i, sum(clicks) AS c, sum(conversions) AS v, " +
-        $"sum(spend_micros) AS s FROM {view.Replace("ads.", database + ".", StringComparison.Ordinal)} GROUP BY window_start, campaign) AS p " +
-        $"FULL OUTER JOIN {database}.campaign_minute AS m USING (window_start, campaign) " +
-        "WHERE p.b != m.bids OR p.w != m.wins OR p.i != m.impressions OR p.c != m.clicks OR p.v != m.conversions OR p.s != m.spend_micros";
-
-    /// <summary>
-    /// The embedded store (<paramref name="store"/>: <c>clickhouse.path=...</c>, read with <c>streamengine query</c>)
-    /// against the generator's truth file: <c>ads.campaign_minute</c> row for row, and every counted event once in <c>ads.events</c>.
-    /// </summary>
-    public static async Task AssertStoreMatchesAsync(string store, string truthFile, TimeSpan patience)
-    {
-        var truth = await File.ReadAllTextAsync(truthFile);
-        using var query = await StreamEngineCli.RunAsync(patience, "query", "--set", store, "--format", "JSONEachRow",
-            "SELECT * FROM ads.campaign_minute ORDER BY window_start, campaign");
-        Assert.True(query.ExitCode == 0, query.StandardError);
-        AssertCampaignMinutesEqual(truth, query.StandardOutput);
-        using var events = await StreamEngineCli.RunAsync(patience, "query", "--set", store, "SELECT count(), uniqExact(event_id_hash) FROM ads.events");
-        AssertRawEventsComplete(truth, events.StandardOutput);
-    }
-
-    /// <summary><c>count(), uniqExact(event_id_hash)</c> of <c>ads.events</c>: every counted event once.</summary>
-    public static void AssertRawEventsComplete(string truthJsonEachRow, string countAndUniqueIds)
-    {
-        var expected = Rows(truthJsonEachRow).Values.Sum(row => EventCounts.Sum(c => Long(row, c)));
-        Assert.Equal($"{expected}\t{expected}", countAndUniqueIds.Trim());
-    }
-
-    private static Dictionary<string, JsonElement> Rows(string jsonEachRow) =>
-        jsonEachRow.Split('\n', StringSplitOptions.RemoveEmptyEntries)
-            .Select(line => JsonDocument.Parse(line).RootElement)
-            .ToDictionary(row => $"{row.GetProperty("window_start").GetString()} {row.GetProperty("campaign").GetString()}");
-
-    private static long Long(JsonElement row, string column) =>
-        row.GetProperty(column) is { ValueKind: JsonValueKind.String } text ? long.Parse(text.GetString()!, CultureInfo.InvariantCulture) : row.GetProperty(column).GetInt64();
 }

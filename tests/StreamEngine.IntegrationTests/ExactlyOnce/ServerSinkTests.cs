@@ -47,6 +47,6 @@ public sealed class ServerSinkTests(EmbeddedClickHouseFixture clickHouse)
         }
 
         var actual = clickHouse.Store.QueryText(GeneratedTraffic.CampaignMinuteQuery(database)).Split('\n', StringSplitOptions.RemoveEmptyEntries);
-        Assert.Equal(traffic.ExpectedRows, actual);
+        Assert.Equal(traffic.ExpectedRows(), actual);
     }
 }

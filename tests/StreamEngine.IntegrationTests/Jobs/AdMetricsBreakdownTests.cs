@@ -1,5 +1,5 @@
-using System.Globalization;
 using StreamEngine.AdEvents;
+using StreamEngine.TestOracles;
 using StreamEngine.TestUtilities;
 
 namespace StreamEngine.IntegrationTests.Jobs;
@@ -17,12 +17,12 @@ public sealed class AdMetricsBreakdownTests(EmbeddedClickHouseFixture clickHouse
     [Fact]
     public async Task Breakdowns_by_creative_and_by_country_and_device_equal_brute_force_and_add_up_to_the_campaign()
     {
-        var (database, events, symbols) = await JobRun.RunAsync("ad-metrics", clickHouse.Store, "breakdowns",
+        var (database, events) = await JobRun.RunAsync("ad-metrics", clickHouse.Store, "breakdowns",
             new TrafficOptions { Seed = 31, DuplicateFraction = 0.02, Campaigns = 30 }, 20_000, partitions: 4);
 
-        AssertEqual(events.GroupBy(e => $"{e.TimestampMs / 60_000 * 60} {symbols.Name(e.Campaign)} {symbols.Name(e.Ad)}"),
+        AssertEqual(events.GroupBy(e => $"{e.MinuteStartMs / 1000} {e.Campaign} {e.Ad}"),
             JobRun.Rows(clickHouse.Store, $"SELECT toUnixTimestamp(window_start), campaign, ad, {Counts} FROM {database}.ad_minute", 3));
-        AssertEqual(events.GroupBy(e => $"{e.TimestampMs / 60_000 * 60} {symbols.Name(e.Campaign)} {Codes.Unpack(e.Country)} {Device(e.Device)}"),
+        AssertEqual(events.GroupBy(e => $"{e.MinuteStartMs / 1000} {e.Campaign} {e.Country} {e.Device}"),
             JobRun.Rows(clickHouse.Store, $"SELECT toUnixTimestamp(window_start), campaign, country, device, {Counts} FROM {database}.campaign_geo_device_minute", 4));
 
         var mismatched = clickHouse.Store.QueryText(
@@ -31,7 +31,7 @@ public sealed class AdMetricsBreakdownTests(EmbeddedClickHouseFixture clickHouse
         Assert.Equal("0", mismatched.Trim());
     }
 
-    private static void AssertEqual(IEnumerable<IGrouping<string, AdEvent>> expected, Dictionary<string, string[]> actual)
+    private static void AssertEqual(IEnumerable<IGrouping<string, WireEvent>> expected, Dictionary<string, string[]> actual)
     {
         var truth = expected.ToDictionary(g => g.Key, g => g.ToList());
         Assert.Equal(truth.Keys.Order(StringComparer.Ordinal), actual.Keys.Order(StringComparer.Ordinal));
@@ -39,14 +39,11 @@ public sealed class AdMetricsBreakdownTests(EmbeddedClickHouseFixture clickHouse
         {
             long[] counts =
             [
-                events.Count(e => e.Type == AdEventType.Bid), events.Count(e => e.Type == AdEventType.Win),
-                events.Count(e => e.Type == AdEventType.Impression), events.Count(e => e.Type == AdEventType.Click),
-                events.Count(e => e.Type == AdEventType.Conversion), events.Sum(e => e.SpendMicros),
+                events.Count(e => e.Type == "bid"), events.Count(e => e.Type == "win"), events.Count(e => e.Type == "impression"),
+                events.Count(e => e.Type == "click"), events.Count(e => e.Type == "conversion"), events.Sum(e => e.SpendMicros),
             ];
             var row = actual[key];
             Assert.Equal(string.Join(' ', counts), string.Join(' ', row[^6..]));
         }
     }
-
-    private static string Device(DeviceType device) => device == DeviceType.Unknown ? "" : device.ToString().ToLower(CultureInfo.InvariantCulture);
 }

@@ -1,5 +1,6 @@
 using System.Globalization;
 using StreamEngine.AdEvents;
+using StreamEngine.TestOracles;
 using StreamEngine.Jobs;
 using StreamEngine.TestUtilities;
 
@@ -18,10 +19,10 @@ public sealed class BidLandscapeTests(EmbeddedClickHouseFixture clickHouse)
     [Fact]
     public async Task Slot_minutes_merged_across_partitions_equal_a_brute_force_computation()
     {
-        var (database, events, symbols) = await JobRun.RunAsync("bid-landscape", clickHouse.Store, "landscape",
+        var (database, events) = await JobRun.RunAsync("bid-landscape", clickHouse.Store, "landscape",
             new TrafficOptions { Seed = 23, DuplicateFraction = 0.02, Campaigns = 40, Placements = 12 }, 30_000);
-        var expected = events.Where(e => e.Type is AdEventType.Bid or AdEventType.Win)
-            .GroupBy(e => (e.TimestampMs / 60_000 * 60, symbols.Name(e.Placement)))
+        var expected = events.Where(e => e.Type is "bid" or "win")
+            .GroupBy(e => (e.MinuteStartMs / 1000, e.Slot))
             .ToDictionary(g => g.Key, g => g.ToList());
 
         var rows = clickHouse.Store.QueryText(
@@ -39,13 +40,13 @@ public sealed class BidLandscapeTests(EmbeddedClickHouseFixture clickHouse)
         foreach (var (key, slotEvents) in expected)
         {
             var row = rows[key];
-            var bids = slotEvents.Where(e => e.Type == AdEventType.Bid).ToList();
-            var wins = slotEvents.Where(e => e.Type == AdEventType.Win).ToList();
-            var floors = bids.Where(e => e.FloorMicros >= 0).Select(e => e.FloorMicros).ToList();
+            var bids = slotEvents.Where(e => e.Type == "bid").ToList();
+            var wins = slotEvents.Where(e => e.Type == "win").ToList();
+            var floors = bids.Where(e => e.FloorMicros is not null).Select(e => e.FloorMicros!.Value).ToList();
             Assert.Equal(bids.Count.ToString(CultureInfo.InvariantCulture), row[2]);
             Assert.Equal(wins.Count.ToString(CultureInfo.InvariantCulture), row[3]);
-            AssertQuantiles(bids.Select(e => e.BidMicros).ToList(), row[4..7], key);
-            AssertQuantiles(wins.Select(e => e.PriceMicros).ToList(), row[7..10], key);
+            AssertQuantiles(bids.Select(e => e.BidMicros!.Value).ToList(), row[4..7], key);
+            AssertQuantiles(wins.Select(e => e.PriceMicros!.Value).ToList(), row[7..10], key);
             Assert.Equal(floors.Count.ToString(CultureInfo.InvariantCulture), row[10]);
             if (floors.Count > 0)
             {
@@ -54,7 +55,7 @@ public sealed class BidLandscapeTests(EmbeddedClickHouseFixture clickHouse)
                 Assert.Equal(floors.Max().ToString(CultureInfo.InvariantCulture), row[13]);
             }
 
-            var density = bids.GroupBy(e => Math.Min(e.BidMicros / SlotMinuteAggregator.DensityStepMicros, SlotMinuteAggregator.DensitySteps - 1) * SlotMinuteAggregator.DensityStepMicros)
+            var density = bids.GroupBy(e => Math.Min(e.BidMicros!.Value / SlotMinuteAggregator.DensityStepMicros, SlotMinuteAggregator.DensitySteps - 1) * SlotMinuteAggregator.DensityStepMicros)
                 .OrderBy(g => g.Key).Select(g => $"{g.Key}:{g.Count()}");
             Assert.Equal("{" + string.Join(',', density) + "}", row[14]);
         }

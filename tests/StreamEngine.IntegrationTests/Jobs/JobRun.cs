@@ -1,40 +1,33 @@
 using Confluent.Kafka;
 using StreamEngine.AdEvents;
 using StreamEngine.ClickHouse.Embedded;
+using StreamEngine.TestOracles;
 using StreamEngine.Host.ClickHouseHttp;
 using StreamEngine.TestUtilities;
 
 namespace StreamEngine.IntegrationTests.Jobs;
 
 /// <summary>
-/// A job run to compare with brute force: generated traffic in a topic of the embedded cluster, the same traffic
-/// decoded and deduplicated here, and <c>streamengine run --job NAME --until-idle</c> writing through the server sink
+/// A job run to compare with brute force: generated traffic in a topic of the embedded cluster, the topic read back
+/// and counted by the tests' reference (its own reader of the wire format, not the engine's decoder), and <c>streamengine run --job NAME --until-idle</c> writing through the server sink
 /// to the fixture's ClickHouse in a fresh database.
 /// </summary>
 internal static class JobRun
 {
     private static readonly TimeSpan Patience = TimeSpan.FromMinutes(2);
 
-    /// <summary>Runs the job over <paramref name="messages"/> generated messages; returns the database and the counted events.</summary>
-    public static async Task<(string Database, List<AdEvent> Events, SymbolTable Symbols)> RunAsync(
+    /// <summary>Runs the job over <paramref name="messages"/> generated messages; returns the database and the events that count.</summary>
+    public static async Task<(string Database, IReadOnlyList<WireEvent> Events)> RunAsync(
         string job, EmbeddedClickHouse clickHouse, string databasePrefix, TrafficOptions traffic, int messages, int partitions = 6, string? assembly = null,
         params string[] settings)
     {
         using var kafka = EmbeddedKafkaFixture.Start(new StreamEngine.Kafka.Embedded.EmbeddedKafkaOptions { Brokers = 1 });
         var topic = kafka.CreateTopic(databasePrefix, partitions);
-        var symbols = new SymbolTable();
-        var decoder = new AdEventDecoder(symbols);
-        var events = new List<AdEvent>();
-        var seen = new HashSet<UInt128>();
         using (var producer = new ProducerBuilder<string, byte[]>(kafka.ProducerConfig()).Build())
         {
             foreach (var message in new TrafficGenerator(traffic).Messages().Take(messages))
             {
                 producer.Produce(topic, new Message<string, byte[]> { Key = message.Key, Value = message.Value });
-                if (decoder.TryDecode(message.Value, out var e, out _) && seen.Add(e.Id))
-                {
-                    events.Add(e);
-                }
             }
 
             producer.Flush(Patience);
@@ -48,7 +41,7 @@ internal static class JobRun
             "--set", "clickhouse.mode=server", "--set", $"clickhouse.url={endpoint.Url}", "--set", $"clickhouse.database={database}",
             .. settings.SelectMany(s => new[] { "--set", s })]);
         Assert.True(run.ExitCode == 0, $"exit {run.ExitCode}: {run.StandardError}");
-        return (database, events, symbols);
+        return (database, TopicTruth.Read(kafka.BootstrapServers, topic, messages, Patience).Reference.Counted);
     }
 
     /// <summary>Rows of a query as tab-separated fields, keyed by the first <paramref name="keyFields"/> fields joined.</summary>

@@ -36,11 +36,11 @@ public sealed class JobTemplateTests(EmbeddedClickHouseFixture clickHouse)
         Assert.True(list.ExitCode == 0, list.StandardError);
         Assert.StartsWith("click-minute ", list.StandardOutput, StringComparison.Ordinal);
 
-        var (database, events, symbols) = await JobRun.RunAsync("click-minute", clickHouse.Store, "template",
+        var (database, events) = await JobRun.RunAsync("click-minute", clickHouse.Store, "template",
             new TrafficOptions { Seed = 43, DuplicateFraction = 0.02, Campaigns = 20, AuctionsPerSecond = 100 }, 12_000, partitions: 3, assembly: assembly); // clicks come seconds after their impression: event time must run for a while
-        var expected = events.Where(e => e.Type is AdEventType.Click or AdEventType.Conversion)
-            .GroupBy(e => $"{e.TimestampMs / 60_000 * 60} {symbols.Name(e.Campaign)}")
-            .ToDictionary(g => g.Key, g => $"{g.Count(e => e.Type == AdEventType.Click)} {g.Count(e => e.Type == AdEventType.Conversion)}");
+        var expected = events.Where(e => e.Type is "click" or "conversion")
+            .GroupBy(e => $"{e.MinuteStartMs / 1000} {e.Campaign}")
+            .ToDictionary(g => g.Key, g => $"{g.Count(e => e.Type == "click")} {g.Count(e => e.Type == "conversion")}");
         var actual = JobRun.Rows(clickHouse.Store, $"SELECT toUnixTimestamp(window_start), campaign, clicks, conversions FROM {database}.click_minute", 2)
             .ToDictionary(r => r.Key, r => string.Join(' ', r.Value[2..]));
         // Only against an empty comparison: how many campaign minutes there are depends on where the clock's minutes fall.

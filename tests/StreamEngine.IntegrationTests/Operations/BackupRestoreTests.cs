@@ -56,7 +56,7 @@ public sealed partial class BackupRestoreTests
         Assert.True(starts.Success, resumed.StandardError);
         Assert.DoesNotContain("@beginning", starts.Value, StringComparison.Ordinal);
 
-        var expected = traffic.ExpectedRows.ToList();
+        var expected = traffic.ExpectedRows().ToList();
         foreach (var path in new[] { original, restored })
         {
             using var query = await StreamEngineCli.RunAsync(Patience, ["query", .. Settings(path), GeneratedTraffic.CampaignMinuteQuery("ads")]);

@@ -88,7 +88,7 @@ public sealed class DiskFullTests
             Assert.True(drain.ExitCode == 0, drain.StandardError);
         }
 
-        await Truth.AssertStoreMatchesAsync(store, truthFile, Patience);
+        await Truth.AssertStoreMatchesAsync(store, await Truth.ExpectedAsync(bootstrap, truthFile, Patience), Patience);
     }
 
     private static double Value(string exposition, string name) => EngineUnderTest.Value(exposition, name);

@@ -64,7 +64,7 @@ public sealed partial class ScaleOutTests(EmbeddedClickHouseFixture clickHouse, 
             Assert.True(generate.ExitCode == 0, generate.StandardError);
 
             // The engines finish the input themselves: the results converge to the truth while they run.
-            var truth = await File.ReadAllTextAsync(truthFile);
+            var truth = await Truth.ExpectedAsync(bootstrap, truthFile, Patience);
             var query = $"SELECT * FROM {database}.campaign_minute ORDER BY window_start, campaign FORMAT JSONEachRow";
             // A row that never converges says what was stored for it, and where each engine's partitions stand.
             string Explain(string window, string campaign) =>

@@ -1,24 +1,54 @@
 #!/usr/bin/env bash
-# Runs every test, unit and integration, against real servers, after doing its own set-up.
-# The last line it prints is "N passed, N failed" summed over all test projects.
+# Runs the tests after doing its own set-up, in two tiers:
+#   ./test.sh           the fast tests, then the system tests (what CI runs)
+#   ./test.sh --fast    the fast tests only: unit, job test driver, deterministic simulation; no servers, about a minute
+#   ./test.sh --system  the system tests only: real servers (embedded Kafka, chDB, nats-server), processes, a browser
+# The last line it prints is "N passed, N failed" summed over the test projects run.
 # A skipped test, a test project that reported nothing, or a crashed test host counts as a failure.
 set -uo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 cd "$root"
 
+fast=(tests/StreamEngine.Core.Tests tests/StreamEngine.Jobs.Tests tests/StreamEngine.UnitTests)
+system=(tests/StreamEngine.IntegrationTests)
+case "${1:-}" in
+  "") tiers=(fast system); setup_args=(--test) ;;
+  --fast) tiers=(fast); setup_args=() ;;
+  --system) tiers=(system); setup_args=(--test) ;;
+  -h|--help) sed -n '2,8p' "${BASH_SOURCE[0]}"; exit 0 ;;
+  *) echo "test.sh: unknown option '$1' (allowed: --fast, --system)" >&2; exit 2 ;;
+esac
+
 fail_early() { echo "test.sh: $*" >&2; echo "0 passed, 1 failed"; exit 1; }
 
-deploy/local/setup.sh --test || fail_early "set-up failed"
+# Every test project belongs to a tier: a new one left out of both would never run.
+for project in $(find tests -name '*Tests.csproj' -printf '%h\n' | sort -u); do
+  [[ " ${fast[*]} ${system[*]} " == *" $project "* ]] || fail_early "$project is in neither tier: add it to test.sh"
+done
+
+deploy/local/setup.sh "${setup_args[@]}" || fail_early "set-up failed"
 dotnet build StreamEngine.sln -c Release --nologo -clp:ErrorsOnly -v quiet || fail_early "build failed"
 
 results=$(mktemp -d)
 trap 'rm -rf "$results"' EXIT
-dotnet test StreamEngine.sln -c Release --no-build --nologo --results-directory "$results" \
-  --logger "trx" --logger "console;verbosity=normal" -- RunConfiguration.TestSessionTimeout=1800000
-test_rc=$?
+test_rc=0
+projects=0
+for tier in "${tiers[@]}"; do
+  declare -n members="$tier"
+  projects=$((projects + ${#members[@]}))
+  echo "test.sh: the $tier tests (${members[*]})" >&2
+  # The projects of a tier run side by side (one test host each); the system tier waits for the fast one.
+  pids=()
+  for project in "${members[@]}"; do
+    dotnet test "$project" -c Release --no-build --nologo --results-directory "$results" \
+      --logger "trx;LogFilePrefix=$(basename "$project")" --logger "console;verbosity=normal" -- RunConfiguration.TestSessionTimeout=1800000 &
+    pids+=($!)
+  done
+  for pid in "${pids[@]}"; do wait "$pid" || test_rc=$?; done
+  unset -n members
+done
 
-projects=$(find tests -name '*.Tests.csproj' -o -name '*Tests.csproj' | sort -u | wc -l)
 passed=0; failed=0; skipped=0; reports=0
 for trx in "$results"/*.trx; do
   [ -f "$trx" ] || continue

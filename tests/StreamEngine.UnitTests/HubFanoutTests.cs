@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Security.Claims;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.SignalR;
+using Microsoft.Extensions.Time.Testing;
 using StreamEngine.AdEvents;
 using StreamEngine.Core.Dsl;
 using StreamEngine.Host.Live;
@@ -18,7 +19,8 @@ public sealed class HubFanoutTests
     public async Task A_stuck_client_neither_slows_the_others_nor_the_offers_and_is_disconnected()
     {
         var clients = new FakeClients();
-        var fanout = new HubFanout(new FakeHubContext(clients), new HubFanoutOptions { SendTimeout = TimeSpan.FromMilliseconds(300) });
+        var time = new FakeTimeProvider();
+        var fanout = new HubFanout(new FakeHubContext(clients), new HubFanoutOptions { SendTimeout = TimeSpan.FromHours(1), Time = time });
         var stuck = new FakeCaller("stuck");
         var healthy = new FakeCaller("healthy");
         clients.Stuck.Add("stuck");
@@ -32,20 +34,32 @@ public sealed class HubFanoutTests
         for (var minute = 0; minute < 8; minute++)
         {
             fanout.Offer(new LiveUpdate(AdLiveTopics.CampaignMetrics, "cmp-1", minute * 60_000L, """{"campaign":"cmp-1","impressions":1}"""u8.ToArray()));
-            await Task.Delay(100);
         }
 
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
-        while ((clients.Delivered.Count(d => d == "healthy") < 8 || !stuck.Aborted) && DateTime.UtcNow < deadline)
-        {
-            await Task.Delay(20);
-        }
-
-        // The healthy client got every minute's value (one per offer: nothing to conflate at this pace).
+        // The healthy client gets every minute's value (one per window: nothing conflates across windows) while the
+        // stuck one still hangs in its first send: no time has passed on the fanout's clock.
+        await Until(() => clients.Delivered.Count(d => d == "healthy") == 8 && clients.Hanging.Contains("stuck"));
         Assert.Equal(8, clients.Delivered.Count(d => d == "healthy"));
-        Assert.True(stuck.Aborted, "the client that takes nothing is disconnected after the send timeout");
+        Assert.False(stuck.Aborted, "disconnected before its send timeout was up");
+
+        // An hour on the fanout's clock, none on the wall's: only a timeout that runs on the given clock can fire.
+        time.Advance(TimeSpan.FromHours(1) - TimeSpan.FromMilliseconds(1));
+        Assert.False(stuck.Aborted, "disconnected before its send timeout was up");
+        time.Advance(TimeSpan.FromMilliseconds(1));
+        await Until(() => stuck.Aborted);
+        Assert.True(stuck.Aborted, "the client that takes nothing is disconnected once its send timeout is up");
         Assert.False(healthy.Aborted);
         Assert.True(fanout.Counters.Disconnected == 1, $"{fanout.Counters}");
+    }
+
+    /// <summary>Waits for a state the fanout's own threads reach; the wall-clock limit only stops a test that would hang.</summary>
+    private static async Task Until(Func<bool> reached)
+    {
+        var limit = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        while (!reached() && DateTime.UtcNow < limit)
+        {
+            await Task.Delay(10);
+        }
     }
 
     [Fact]
@@ -89,6 +103,9 @@ public sealed class HubFanoutTests
     {
         public ConcurrentBag<string> Stuck { get; } = [];
 
+        /// <summary>Connections whose send has started and hangs (its timeout is running).</summary>
+        public ConcurrentQueue<string> Hanging { get; } = new();
+
         public ConcurrentQueue<string> Delivered { get; } = new();
 
         public ConcurrentQueue<(string Connection, Dictionary<string, object?> Payload)> Received { get; } = new();
@@ -117,6 +134,7 @@ public sealed class HubFanoutTests
             {
                 if (owner.Stuck.Contains(connectionId))
                 {
+                    owner.Hanging.Enqueue(connectionId);
                     await Task.Delay(Timeout.Infinite, cancellationToken); // a client whose buffers are full
                 }
 

@@ -14,6 +14,9 @@ public sealed record HubFanoutOptions
 
     /// <summary>Values waiting for one client (after conflation) beyond which it is disconnected.</summary>
     public int MaxPending { get; init; } = 10_000;
+
+    /// <summary>The clock the send timeout runs on (tests give a fake one).</summary>
+    public TimeProvider Time { get; init; } = TimeProvider.System;
 }
 
 /// <summary>Running totals of the hub's delivery, for metrics.</summary>
@@ -253,8 +256,8 @@ public sealed class HubFanout(IHubContext<MetricsHub> hub, HubFanoutOptions? opt
                             continue;
                         }
 
-                        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_closed.Token);
-                        timeout.CancelAfter(_owner._options.SendTimeout);
+                        using var expiry = new CancellationTokenSource(_owner._options.SendTimeout, _owner._options.Time);
+                        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_closed.Token, expiry.Token);
                         try
                         {
                             await _owner._hub.Clients.Client(_context.ConnectionId)

@@ -54,6 +54,10 @@ public sealed partial class EngineUnderTest : IDisposable
             .Select(m => double.Parse(m.Groups["value"].Value, CultureInfo.InvariantCulture))];
     }
 
+    /// <summary>The partitions the engine holds now, from <c>streamengine_partition_assigned</c>.</summary>
+    public async Task<IReadOnlyList<int>> HeldPartitionsAsync() =>
+        [.. AssignedSeries().Matches(await MetricsAsync()).Select(m => int.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture)).Order()];
+
     /// <summary>Polls <paramref name="condition"/> until it holds; fails with <paramref name="what"/> and the engine's log if it exits first or time runs out.</summary>
     public async Task UntilAsync(Func<Task<bool>> condition, string what)
     {
@@ -89,6 +93,9 @@ public sealed partial class EngineUnderTest : IDisposable
             return false;
         }
     }
+
+    [GeneratedRegex(@"^streamengine_partition_assigned\{[^}]*partition=""(\d+)""[^}]*\} 1$", RegexOptions.Multiline)]
+    private static partial Regex AssignedSeries();
 
     [GeneratedRegex(@"metrics at (?<base>https?://[^ ]+/)metrics")]
     private static partial Regex MetricsAt();

@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Text.RegularExpressions;
 using StreamEngine.Host.ClickHouseHttp;
 using StreamEngine.IntegrationTests.ExactlyOnce;
 using StreamEngine.TestUtilities;
@@ -16,11 +15,10 @@ namespace StreamEngine.IntegrationTests.Operations;
 /// the input themselves and <c>ads.campaign_minute</c> equals the generator's truth.
 /// </summary>
 [Collection(ClickHouse.EmbeddedClickHouseCollection.Name)]
-public sealed partial class ScaleOutTests(EmbeddedClickHouseFixture clickHouse, ITestOutputHelper output)
+public sealed class ScaleOutTests(EmbeddedClickHouseFixture clickHouse, ITestOutputHelper output)
 {
     private const int Partitions = 12;
     private static readonly TimeSpan Patience = TimeSpan.FromMinutes(2);
-    private static readonly HttpClient Http = new() { Timeout = TimeSpan.FromSeconds(5) };
 
     [Fact]
     public async Task One_to_three_engines_a_kill_and_a_join_move_every_partition_and_the_results_equal_the_truth()
@@ -34,15 +32,13 @@ public sealed partial class ScaleOutTests(EmbeddedClickHouseFixture clickHouse, 
 
         var database = clickHouse.CreateDatabase("scale");
         await using var endpoint = await ClickHouseHttpEndpoint.StartAsync(clickHouse.Store, StreamEngine.IntegrationTests.ClickHouse.ServerEndpoint.Options(0));
-        var engines = new List<Engine>();
+        var engines = new List<EngineUnderTest>();
         try
         {
-            async Task<Engine> Start()
+            async Task<EngineUnderTest> Start()
             {
-                var process = StreamEngineCli.Start("run", "--job", "ad-metrics", "--set", $"kafka.bootstrap={bootstrap}", "--set", "kafka.group=scale",
-                    "--set", "clickhouse.mode=server", "--set", $"clickhouse.url={endpoint.Url}", "--set", $"clickhouse.database={database}");
-                var banner = await process.WaitForOutputAsync(line => line.StartsWith("streamengine run:", StringComparison.Ordinal), Patience);
-                var engine = new Engine(process, new Uri(MetricsUrl().Match(banner).Value));
+                var engine = await EngineUnderTest.AttachAsync(StreamEngineCli.Start("run", "--job", "ad-metrics", "--set", $"kafka.bootstrap={bootstrap}", "--set", "kafka.group=scale",
+                    "--set", "clickhouse.mode=server", "--set", $"clickhouse.url={endpoint.Url}", "--set", $"clickhouse.database={database}"), Patience);
                 engines.Add(engine);
                 return engine;
             }
@@ -103,15 +99,16 @@ public sealed partial class ScaleOutTests(EmbeddedClickHouseFixture clickHouse, 
             foreach (var engine in engines)
             {
                 engine.Process.Dispose();
+                engine.Dispose();
             }
         }
     }
 
     /// <summary>Waits until the live engines' <c>/metrics</c> show every partition held by exactly one of them, each holding some.</summary>
-    private async Task AssertEveryPartitionHeldOnceAsync(string after, IReadOnlyList<Engine> live)
+    private async Task AssertEveryPartitionHeldOnceAsync(string after, IReadOnlyList<EngineUnderTest> live)
     {
         var clock = Stopwatch.StartNew();
-        var held = new List<int>[live.Count];
+        var held = new IReadOnlyList<int>[live.Count];
         while (true)
         {
             for (var i = 0; i < live.Count; i++)
@@ -132,24 +129,16 @@ public sealed partial class ScaleOutTests(EmbeddedClickHouseFixture clickHouse, 
         }
     }
 
-    private static async Task<List<int>> HeldPartitionsAsync(Engine engine)
+    /// <summary>The partitions an engine holds; none while its port does not answer (it may be starting or gone).</summary>
+    private static async Task<IReadOnlyList<int>> HeldPartitionsAsync(EngineUnderTest engine)
     {
         try
         {
-            var text = await Http.GetStringAsync(engine.Metrics);
-            return [.. AssignedSeries().Matches(text).Select(m => int.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture)).Order()];
+            return await engine.HeldPartitionsAsync();
         }
         catch (HttpRequestException)
         {
             return [];
         }
     }
-
-    private sealed record Engine(ChildProcess Process, Uri Metrics);
-
-    [GeneratedRegex(@"http://[0-9.:]+/metrics")]
-    private static partial Regex MetricsUrl();
-
-    [GeneratedRegex(@"^streamengine_partition_assigned\{[^}]*partition=""(\d+)""[^}]*\} 1$", RegexOptions.Multiline)]
-    private static partial Regex AssignedSeries();
 }

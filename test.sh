@@ -38,14 +38,13 @@ for tier in "${tiers[@]}"; do
   declare -n members="$tier"
   projects=$((projects + ${#members[@]}))
   echo "test.sh: the $tier tests (${members[*]})" >&2
-  # The projects of a tier run side by side (one test host each); the system tier waits for the fast one.
-  pids=()
+  # One project after another, in the foreground: a command this script ran with & would start with SIGINT and
+  # SIGQUIT ignored (POSIX, for a shell without job control), and so would every process the tests start from it,
+  # so a test that stops a child with Ctrl-C (SIGINT) would wait for nothing.
   for project in "${members[@]}"; do
     dotnet test "$project" -c Release --no-build --nologo --results-directory "$results" \
-      --logger "trx;LogFilePrefix=$(basename "$project")" --logger "console;verbosity=normal" -- RunConfiguration.TestSessionTimeout=1800000 &
-    pids+=($!)
+      --logger "trx;LogFilePrefix=$(basename "$project")" --logger "console;verbosity=normal" -- RunConfiguration.TestSessionTimeout=1800000 || test_rc=$?
   done
-  for pid in "${pids[@]}"; do wait "$pid" || test_rc=$?; done
   unset -n members
 done
 

@@ -11,7 +11,8 @@ public readonly record struct LivePublisherCounters(long Published, long Superse
 
 /// <summary>
 /// Publishes live metrics to NATS without ever holding up the pipeline: <see cref="Offer"/> keeps only the newest
-/// payload per subject and window (conflation: a slow or absent NATS loses intermediate values, never the latest), and a loop
+/// payload per subject, window and partition (conflation: a slow or absent NATS loses intermediate values, never the
+/// latest, and never one partition's partial to another's), and a loop
 /// sends what changed as soon as it can. <see cref="Enqueue"/> is for
 /// events that must each go out (alerts), in a bounded queue. The client reconnects by itself; while it is away,
 /// values keep being conflated and events queued.
@@ -21,8 +22,8 @@ public sealed class LivePublisher : ILiveSink, IAsyncDisposable
     private readonly LivePublisherOptions _options;
     private readonly NatsConnection _connection;
     // Keyed by the value's key too: two ids can share a subject (unsafe characters become '_'), and one must not
-    // conflate the other away.
-    private readonly ConcurrentDictionary<(string Subject, string Key, long Window), (byte[] Payload, string? CorrelationId)> _latest = new();
+    // conflate the other away; and by partition: partials of one window from two partitions are both needed.
+    private readonly ConcurrentDictionary<(string Subject, string Key, long Window, int Partition), (byte[] Payload, string? CorrelationId)> _latest = new();
     private readonly ConcurrentQueue<(string Subject, byte[] Payload)> _events = new();
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _loop;
@@ -53,15 +54,15 @@ public sealed class LivePublisher : ILiveSink, IAsyncDisposable
     public void Offer(LiveUpdate update)
     {
         ArgumentNullException.ThrowIfNull(update);
-        Offer((update.Subject, update.Key, update.WindowStartMs), update.Json, update.CorrelationId);
+        Offer((update.Subject, update.Key, update.WindowStartMs, update.Partition), update.Json, update.CorrelationId);
     }
 
     public void Alert(string subject, string key, byte[] json) => Enqueue(subject, json);
 
     /// <summary>The newest value for <paramref name="subject"/> about <paramref name="window"/>; replaces one not yet sent.</summary>
-    public void Offer(string subject, long window, byte[] payload, string? correlationId = null) => Offer((subject, subject, window), payload, correlationId);
+    public void Offer(string subject, long window, byte[] payload, string? correlationId = null) => Offer((subject, subject, window, -1), payload, correlationId);
 
-    private void Offer((string Subject, string Key, long Window) slot, byte[] payload, string? correlationId)
+    private void Offer((string Subject, string Key, long Window, int Partition) slot, byte[] payload, string? correlationId)
     {
         var replaced = false;
         _latest.AddOrUpdate(slot, (payload, correlationId), (_, _) =>

@@ -91,8 +91,10 @@ public sealed class AdMetricsJob : AdJob<int, CampaignMinute>
     }
 
     /// <summary>
-    /// <c>adtrack.metrics.campaign.CAMPAIGN</c>: the campaign's minute as <c>ads.campaign_minute</c> has it (window_start,
-    /// counts, spend, CTR, eCPM, unique users), and whether it is final.
+    /// <c>adtrack.metrics.campaign.CAMPAIGN</c>: one source partition's part of the campaign's minute (window_start,
+    /// partition, counts, spend, CTR, eCPM, unique users), and whether it is final. Added up over partitions it is the
+    /// row of <c>ads.campaign_minute</c>, as the view adds the stored partials up; with messages keyed by campaign
+    /// (the contract's keying) one partition holds the whole campaign.
     /// </summary>
     public override IEnumerable<LiveUpdate> Live(IReadOnlyList<WindowResult<int, CampaignMinute>> results, SymbolTable symbols)
     {
@@ -106,6 +108,7 @@ public sealed class AdMetricsJob : AdJob<int, CampaignMinute>
             {
                 json.WriteString("campaign", campaign);
                 json.WriteString("window_start", DateTimeOffset.FromUnixTimeMilliseconds(r.WindowStartMs));
+                json.WriteNumber("partition", r.Partition);
                 json.WriteNumber("bids", v.Bids);
                 json.WriteNumber("wins", v.Wins);
                 json.WriteNumber("impressions", v.Impressions);
@@ -119,6 +122,7 @@ public sealed class AdMetricsJob : AdJob<int, CampaignMinute>
             }))
             {
                 Volume = v.Impressions,
+                Partition = r.Partition,
             };
         }
     }

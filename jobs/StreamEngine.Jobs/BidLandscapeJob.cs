@@ -108,6 +108,7 @@ public sealed class BidLandscapeJob : AdJob<int, SlotMinute>
             }))
             {
                 Volume = v.Bids,
+                Partition = r.Partition,
             };
         }
     }

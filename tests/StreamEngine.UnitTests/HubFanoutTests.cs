@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Security.Claims;
+using System.Text;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.SignalR;
 using Microsoft.Extensions.Time.Testing;
@@ -50,6 +51,36 @@ public sealed class HubFanoutTests
         Assert.True(stuck.Aborted, "the client that takes nothing is disconnected once its send timeout is up");
         Assert.False(healthy.Aborted);
         Assert.True(fanout.Counters.Disconnected == 1, $"{fanout.Counters}");
+    }
+
+    [Fact]
+    public async Task Partials_of_one_window_from_different_partitions_are_all_delivered_and_all_replayed_to_a_new_subscriber()
+    {
+        var clients = new FakeClients();
+        var fanout = new HubFanout(new FakeHubContext(clients));
+        var early = new FakeCaller("early");
+        fanout.Connect(early);
+        fanout.Subscribe(early, new LiveKey(AdLiveTopics.Campaign, "cmp-1"));
+
+        // Three partitions' partials of the same minute, offered faster than any send: none may replace another.
+        foreach (var partition in new[] { 0, 1, 2 })
+        {
+            fanout.Offer(new LiveUpdate(AdLiveTopics.CampaignMetrics, "cmp-1", 60_000, Encoding.UTF8.GetBytes($$"""{"campaign":"cmp-1","partition":{{partition}},"impressions":{{partition + 1}}}""")) { Partition = partition });
+        }
+
+        // Partition 1 moves on within the minute: its newer partial replaces its older one, and only that.
+        fanout.Offer(new LiveUpdate(AdLiveTopics.CampaignMetrics, "cmp-1", 60_000, """{"campaign":"cmp-1","partition":1,"impressions":20}"""u8.ToArray()) { Partition = 1 });
+        var late = new FakeCaller("late");
+        fanout.Connect(late);
+        fanout.Subscribe(late, new LiveKey(AdLiveTopics.Campaign, "cmp-1"));
+
+        // What each client makes of the minute: the newest value per partition, added up.
+        long Total(string connection) => clients.Received.Where(r => r.Connection == connection)
+            .GroupBy(r => (long)r.Payload["partition"]!).Sum(g => (long)g.Last().Payload["impressions"]!);
+        await Until(() => Total("early") == 1 + 20 + 3 && Total("late") == 1 + 20 + 3);
+        Assert.Equal(24, Total("early"));
+        Assert.Equal(24, Total("late"));
+        Assert.Equal(3, clients.Received.Where(r => r.Connection == "late").Count());
     }
 
     /// <summary>Waits for a state the fanout's own threads reach; the wall-clock limit only stops a test that would hang.</summary>

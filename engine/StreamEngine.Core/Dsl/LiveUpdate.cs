@@ -21,8 +21,8 @@ public readonly record struct LiveKey(string Audience, string Id);
 
 /// <summary>
 /// A live value for NATS and SignalR: its topic, its key (the campaign or slot), the window it is about, and its JSON.
-/// Values conflate per subject and window: a newer value of the same window replaces an unsent one, but a new window
-/// does not swallow the last value of the one before.
+/// Values conflate per subject, window and partition: a newer value of the same window and partition replaces an unsent
+/// one, but a new window does not swallow the last value of the one before, nor one partition's partial another's.
 /// </summary>
 public sealed record LiveUpdate(LiveTopic Topic, string Key, long WindowStartMs, byte[] Json)
 {
@@ -31,6 +31,12 @@ public sealed record LiveUpdate(LiveTopic Topic, string Key, long WindowStartMs,
 
     /// <summary>Who receives it on the hub.</summary>
     public LiveKey Audience => new(Topic.Audience, Key);
+
+    /// <summary>
+    /// The source partition whose partial this is: subscribers add a window's partials up over partitions (the newest of
+    /// each), as the results views do; -1 for a value that is whole (floors, pacing).
+    /// </summary>
+    public int Partition { get; init; } = -1;
 
     /// <summary>How busy the key was in the window (impressions, bids): what a catalogued topic ranks its keys by.</summary>
     public long Volume { get; init; }

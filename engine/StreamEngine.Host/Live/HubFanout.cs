@@ -24,7 +24,7 @@ public readonly record struct FanoutCounters(long Sent, long Superseded, long Dr
 
 /// <summary>
 /// Delivers live values to SignalR connections. Each connection has a mailbox that keeps only the newest value per
-/// subject and window (conflation) and a sender of its own; <see cref="Offer"/> only writes into the mailboxes of the
+/// subject, window and partition (conflation; partials of different partitions are all delivered) and a sender of its own; <see cref="Offer"/> only writes into the mailboxes of the
 /// connections subscribed to the value's campaign or slot, so it never waits. A connection whose sends take longer
 /// than <see cref="HubFanoutOptions.SendTimeout"/>, or whose mailbox holds more than <see cref="HubFanoutOptions.MaxPending"/>
 /// values, is disconnected (the client reconnects and resubscribes); everyone else keeps getting values on time.
@@ -34,8 +34,9 @@ public sealed class HubFanout(IHubContext<MetricsHub> hub, HubFanoutOptions? opt
     private readonly HubFanoutOptions _options = options ?? new HubFanoutOptions();
 
     private readonly ConcurrentDictionary<string, Mailbox> _connections = new();
-    private readonly ConcurrentDictionary<LiveKey, (long Window, long Volume)> _seen = new();
-    private readonly ConcurrentDictionary<(LiveKey Key, string Subject), LiveUpdate> _last = new();
+    private readonly ConcurrentDictionary<(LiveKey Key, int Partition), (long Window, long Volume)> _seen = new();
+    // Per key, subject and partition: a new subscriber gets every partition's newest partial, not just one of them.
+    private readonly ConcurrentDictionary<(LiveKey Key, string Subject, int Partition), LiveUpdate> _last = new();
     private readonly ConcurrentDictionary<LiveKey, ConcurrentDictionary<string, Mailbox>> _subscribers = new();
     private long _sent;
     private long _superseded;
@@ -64,7 +65,7 @@ public sealed class HubFanout(IHubContext<MetricsHub> hub, HubFanoutOptions? opt
         }
     }
 
-    /// <summary>Adds the connection to the key's subscribers and sends it the newest value of each of the key's subjects at once.</summary>
+    /// <summary>Adds the connection to the key's subscribers and sends it the newest value of each of the key's subjects (per partition) at once.</summary>
     public void Subscribe(HubCallerContext context, LiveKey key)
     {
         ArgumentNullException.ThrowIfNull(context);
@@ -73,7 +74,7 @@ public sealed class HubFanout(IHubContext<MetricsHub> hub, HubFanoutOptions? opt
             _subscribers.GetOrAdd(key, _ => new ConcurrentDictionary<string, Mailbox>())[context.ConnectionId] = mailbox;
             foreach (var last in _last.Where(l => l.Key.Key == key).Select(l => l.Value))
             {
-                mailbox.Post((last.Subject, last.Key, last.WindowStartMs), new LiveMessage(last.Subject, Payload(last.Json, last.CorrelationId)));
+                mailbox.Post((last.Subject, last.Key, last.WindowStartMs, last.Partition), new LiveMessage(last.Subject, Payload(last.Json, last.CorrelationId)));
             }
         }
     }
@@ -87,12 +88,19 @@ public sealed class HubFanout(IHubContext<MetricsHub> hub, HubFanoutOptions? opt
     }
 
     /// <summary>
-    /// The busiest campaigns (impressions) and slots (bids) of the newest minute seen, for a dashboard's pickers.
-    /// Slots count this process's partials.
+    /// The busiest campaigns (impressions) and slots (bids) of the newest minute seen, for a dashboard's pickers: each
+    /// key's partials of its newest minute added up over the partitions this process holds.
     /// </summary>
     public (IReadOnlyList<(string Id, long Impressions)> Campaigns, IReadOnlyList<(string Id, long Bids)> Slots) Catalog(int top)
     {
-        var seen = _seen.ToArray();
+        var seen = _seen.ToArray()
+            .GroupBy(s => s.Key.Key)
+            .Select(g =>
+            {
+                var newest = g.Max(s => s.Value.Window);
+                return (Key: g.Key, Value: (Window: newest, Volume: g.Where(s => s.Value.Window == newest).Sum(s => s.Value.Volume)));
+            })
+            .ToList();
         IReadOnlyList<(string, long)> Top(string audience)
         {
             var ofKind = seen.Where(s => s.Key.Audience == audience).ToList();
@@ -110,10 +118,10 @@ public sealed class HubFanout(IHubContext<MetricsHub> hub, HubFanoutOptions? opt
         var key = update.Audience;
         if (update.Topic.Catalogued)
         {
-            _seen.AddOrUpdate(key, (update.WindowStartMs, update.Volume), (_, old) => update.WindowStartMs >= old.Window ? (update.WindowStartMs, update.Volume) : old);
+            _seen.AddOrUpdate((key, update.Partition), (update.WindowStartMs, update.Volume), (_, old) => update.WindowStartMs >= old.Window ? (update.WindowStartMs, update.Volume) : old);
         }
 
-        _last.AddOrUpdate((key, update.Subject), update, (_, old) => update.WindowStartMs >= old.WindowStartMs ? update : old);
+        _last.AddOrUpdate((key, update.Subject, update.Partition), update, (_, old) => update.WindowStartMs >= old.WindowStartMs ? update : old);
         if (!_subscribers.TryGetValue(key, out var subscribers) || subscribers.IsEmpty)
         {
             return;
@@ -122,7 +130,7 @@ public sealed class HubFanout(IHubContext<MetricsHub> hub, HubFanoutOptions? opt
         var message = new LiveMessage(update.Subject, Payload(update.Json, update.CorrelationId));
         foreach (var mailbox in subscribers.Values)
         {
-            mailbox.Post((update.Subject, update.Key, update.WindowStartMs), message);
+            mailbox.Post((update.Subject, update.Key, update.WindowStartMs, update.Partition), message);
         }
     }
 
@@ -132,7 +140,7 @@ public sealed class HubFanout(IHubContext<MetricsHub> hub, HubFanoutOptions? opt
         var message = new LiveMessage(subject, Payload(json), IsAlert: true);
         foreach (var mailbox in _connections.Values)
         {
-            mailbox.Post((subject, Guid.NewGuid().ToString("N"), 0), message);
+            mailbox.Post((subject, Guid.NewGuid().ToString("N"), 0, -1), message);
         }
     }
 
@@ -157,7 +165,8 @@ public sealed class HubFanout(IHubContext<MetricsHub> hub, HubFanoutOptions? opt
         return document.RootElement.EnumerateObject().ToDictionary(p => p.Name, p => (object?)(p.Value.ValueKind switch
         {
             JsonValueKind.String => p.Value.GetString(),
-            JsonValueKind.Number => p.Value.TryGetInt64(out var whole) ? whole : p.Value.GetDouble(),
+            // Boxed apart: one conditional of long and double would make every whole number a double (1234.0 on MessagePack).
+            JsonValueKind.Number => p.Value.TryGetInt64(out var whole) ? (object)whole : p.Value.GetDouble(),
             JsonValueKind.True => true,
             JsonValueKind.False => false,
             _ => null,
@@ -172,7 +181,7 @@ public sealed class HubFanout(IHubContext<MetricsHub> hub, HubFanoutOptions? opt
         private readonly HubFanout _owner;
         private readonly HubCallerContext _context;
         // By subject, key and window: ids that share a subject (unsafe characters become '_') do not conflate each other.
-        private readonly ConcurrentDictionary<(string Subject, string Key, long Window), LiveMessage> _pending = new();
+        private readonly ConcurrentDictionary<(string Subject, string Key, long Window, int Partition), LiveMessage> _pending = new();
         private readonly SemaphoreSlim _signal = new(0);
         private readonly CancellationTokenSource _closed = new();
         private readonly Task _loop;
@@ -184,7 +193,7 @@ public sealed class HubFanout(IHubContext<MetricsHub> hub, HubFanoutOptions? opt
             _loop = Task.Run(SendLoopAsync);
         }
 
-        public void Post((string Subject, string Key, long Window) key, LiveMessage message)
+        public void Post((string Subject, string Key, long Window, int Partition) key, LiveMessage message)
         {
             if (_closed.IsCancellationRequested)
             {

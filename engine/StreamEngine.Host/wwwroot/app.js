@@ -1,5 +1,6 @@
-// The ad-ops dashboard: live values from the engine's SignalR hub (/hubs/metrics). Campaign metrics arrive whole;
-// slot metrics arrive as per-partition partials (added up here per window); floors come from dynamic-pricing.
+// The ad-ops dashboard: live values from the engine's SignalR hub (/hubs/metrics). Campaign and slot metrics arrive
+// as per-source-partition partials (added up here per window, the newest of each partition, as the results views add
+// the stored partials up); floors and pacing come whole from dynamic-pricing.
 (() => {
   const $ = id => document.getElementById(id);
   // Money arrives in micros of the currency; small amounts keep their digits.
@@ -8,7 +9,7 @@
   const percent = v => (v * 100).toFixed(2) + '%';
 
   let campaign = null, slot = null;
-  const minutes = new Map();          // window_start -> the selected campaign's latest value for that minute
+  const minutes = new Map();          // window_start -> partition -> the selected campaign's newest partial for that minute
   const slotPartials = new Map();     // window_start -> partition -> partial
   let chart = null;
 
@@ -47,10 +48,21 @@
     while (list.children.length > 20) list.lastChild.remove();
   });
 
+  // A campaign minute: its partitions' partials added up; CTR and eCPM from the sums.
+  function campaignMinute(window) {
+    const parts = [...minutes.get(window).values()];
+    const sum = f => parts.reduce((s, x) => s + x[f], 0);
+    const v = { impressions: sum('impressions'), clicks: sum('clicks'), spend_micros: sum('spend_micros'), unique_users: sum('unique_users'), final: parts.every(x => x.final) };
+    v.ctr = v.impressions === 0 ? 0 : v.clicks / v.impressions;
+    v.ecpm_micros = v.impressions === 0 ? 0 : v.spend_micros * 1000 / v.impressions;
+    return v;
+  }
+
   function showCampaign(m) {
-    minutes.set(m.window_start, m);
+    if (!minutes.has(m.window_start)) minutes.set(m.window_start, new Map());
+    minutes.get(m.window_start).set(m.partition ?? -1, m);
     const latest = [...minutes.keys()].sort().at(-1);
-    const v = minutes.get(latest);
+    const v = campaignMinute(latest);
     $('campaign-window').textContent = `minute ${new Date(latest).toISOString().slice(11, 16)} UTC${v.final ? ' (final)' : ''}`;
     $('impressions').textContent = number(v.impressions);
     $('clicks').textContent = number(v.clicks);
@@ -73,8 +85,8 @@
     const keys = [...minutes.keys()].sort().slice(-30);
     const data = [
       keys.map(k => Date.parse(k) / 1000),
-      keys.map(k => minutes.get(k).impressions),
-      keys.map(k => minutes.get(k).spend_micros / 1e6),
+      keys.map(k => campaignMinute(k).impressions),
+      keys.map(k => campaignMinute(k).spend_micros / 1e6),
     ];
     if (!chart) {
       chart = new uPlot({

@@ -59,6 +59,10 @@ public sealed partial class DemoCommandTests
             Assert.Equal("1", live.StandardOutput.Trim());
         }
 
+        // A process started with SIGINT ignored (a shell without job control ran one of its ancestors with &) keeps
+        // ignoring it: say so rather than wait two minutes for a Ctrl-C that cannot arrive.
+        var ignored = File.ReadAllLines($"/proc/{demo.Id}/status").Single(l => l.StartsWith("SigIgn:", StringComparison.Ordinal))[7..].Trim();
+        Assert.True((Convert.ToUInt64(ignored, 16) & 0x2) == 0, "the demo was started with SIGINT ignored (inherited from a background job), so Ctrl-C cannot reach it");
         demo.Signal(2); // Ctrl-C
         await demo.WaitForExitAsync(Patience);
         Assert.True(demo.ExitCode == 0, $"exit {demo.ExitCode}: {demo.StandardError}; its last output: {string.Join(" | ", demo.StandardOutput.Split('\n').TakeLast(3))}");

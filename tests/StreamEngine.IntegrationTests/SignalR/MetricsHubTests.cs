@@ -10,7 +10,8 @@ namespace StreamEngine.IntegrationTests.SignalR;
 
 /// <summary>
 /// The SignalR hub of a running engine (<c>run --job ad-metrics</c>), with real clients (Microsoft.AspNetCore.SignalR.Client,
-/// one on JSON, one on MessagePack): each receives <c>metrics</c> for the campaign it subscribed to and none for others.
+/// one on JSON, one on MessagePack): each receives <c>metrics</c> for the campaign it subscribed to and none for others,
+/// and the last value of each minute equals what the engine stored.
 /// </summary>
 public sealed class MetricsHubTests
 {
@@ -23,8 +24,9 @@ public sealed class MetricsHubTests
         var topic = kafka.CreateTopic("hub", 4);
         using var folder = new TemporaryDirectory("streamengine-hub");
         var port = FreePort.Next();
+        var clickHousePort = $"clickhouse.http.port={FreePort.Next()}";
         using var engine = StreamEngineCli.Start("run", "--job", "ad-metrics", "--set", $"kafka.bootstrap={kafka.BootstrapServers}", "--set", $"kafka.topic={topic}",
-            "--set", $"clickhouse.path={folder.Path}", "--set", "clickhouse.http.port=0", "--set", $"http.port={port}");
+            "--set", $"clickhouse.path={folder.Path}", "--set", clickHousePort, "--set", $"http.port={port}");
         await engine.WaitForOutputAsync(line => line.StartsWith("streamengine run:", StringComparison.Ordinal), Patience);
 
         var onJson = await ConnectAsync(port, messagePack: false);
@@ -53,9 +55,35 @@ public sealed class MetricsHubTests
         Assert.NotEmpty(onMessagePack.Received);
         Assert.All(onJson.Received, m => Assert.Equal("cmp-0001", m.Campaign));
         Assert.All(onMessagePack.Received, m => Assert.Equal("cmp-0002", m.Campaign));
-        Assert.All(onJson.Received.Concat(onMessagePack.Received), m => Assert.True(m.Impressions >= 0 && m.WindowStart.Length > 0));
         // The batch's correlation id, as on its ClickHouse inserts, NATS headers and log lines.
         Assert.All(onJson.Received.Concat(onMessagePack.Received), m => Assert.Matches("^[0-9a-f]{16}$", m.CorrelationId));
+
+        // Live values against stored results: with the traffic over, the last value each client got for each minute of
+        // its campaign converges to ads.campaign_minute (messages are keyed by campaign, so one partition holds each
+        // campaign and its value is the whole campaign's), read with streamengine query through the running engine.
+        string Stored()
+        {
+            using var query = StreamEngineCli.RunAsync(Patience, "query", "--set", $"clickhouse.path={folder.Path}", "--set", clickHousePort,
+                "SELECT campaign, toUnixTimestamp(window_start), impressions, clicks, spend_micros FROM ads.campaign_minute " +
+                "WHERE campaign IN ('cmp-0001', 'cmp-0002') ORDER BY 1, 2").GetAwaiter().GetResult();
+            Assert.True(query.ExitCode == 0, query.StandardError);
+            return query.StandardOutput.Trim();
+        }
+
+        // Per minute, the newest value of each partition added up (here one partition holds each campaign).
+        string Live() => string.Join('\n', onJson.Received.Concat(onMessagePack.Received)
+            .GroupBy(m => (m.Campaign, Window: m.WindowStart.ToUnixTimeSeconds(), m.Partition))
+            .Select(g => g.Last())
+            .GroupBy(m => (m.Campaign, Window: m.WindowStart.ToUnixTimeSeconds()))
+            .OrderBy(g => g.Key.Campaign, StringComparer.Ordinal).ThenBy(g => g.Key.Window)
+            .Select(g => $"{g.Key.Campaign}\t{g.Key.Window}\t{g.Sum(m => m.Impressions)}\t{g.Sum(m => m.Clicks)}\t{g.Sum(m => m.SpendMicros)}"));
+        var converged = DateTime.UtcNow + Patience;
+        while (Stored() is var stored && stored != Live() && DateTime.UtcNow < converged)
+        {
+            await Task.Delay(500);
+        }
+
+        Assert.Equal(Stored(), Live());
 
         await onJson.Connection.DisposeAsync();
         await onMessagePack.Connection.DisposeAsync();
@@ -92,16 +120,17 @@ public sealed class MetricsHubTests
         }
 
         var client = new Client(builder.Build());
+        static long Long(object? value) => value is System.Text.Json.JsonElement e ? e.GetInt64() : Convert.ToInt64(value, CultureInfo.InvariantCulture);
+        static string Text(object? value) => value is System.Text.Json.JsonElement e ? e.GetString()! : Convert.ToString(value, CultureInfo.InvariantCulture)!;
         client.Connection.On<Dictionary<string, object?>>("metrics", payload => client.Received.Enqueue(new Pushed(
-            Convert.ToString(payload["campaign"], CultureInfo.InvariantCulture)!,
-            Convert.ToString(payload["window_start"], CultureInfo.InvariantCulture)!,
-            Convert.ToInt64(payload["impressions"] is System.Text.Json.JsonElement e ? e.GetInt64() : payload["impressions"], CultureInfo.InvariantCulture),
-            payload.TryGetValue("correlation_id", out var id) ? Convert.ToString(id, CultureInfo.InvariantCulture) : null)));
+            Text(payload["campaign"]), DateTimeOffset.Parse(Text(payload["window_start"]), CultureInfo.InvariantCulture),
+            (int)Long(payload["partition"]), Long(payload["impressions"]), Long(payload["clicks"]), Long(payload["spend_micros"]),
+            payload.TryGetValue("correlation_id", out var id) ? Text(id) : null)));
         await client.Connection.StartAsync();
         return client;
     }
 
-    private sealed record Pushed(string Campaign, string WindowStart, long Impressions, string? CorrelationId);
+    private sealed record Pushed(string Campaign, DateTimeOffset WindowStart, int Partition, long Impressions, long Clicks, long SpendMicros, string? CorrelationId);
 
     private sealed class Client(HubConnection connection)
     {

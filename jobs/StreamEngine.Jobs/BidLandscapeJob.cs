@@ -62,7 +62,7 @@ public sealed class BidLandscapeJob : AdJob<int, SlotMinute>
                 .Derived("clearing_p99_micros", Quantile("clearing", 0.99))
                 .Column("floor_count", ColumnType.UInt64, v => v.FloorCount, Merge.Sum, shownAs: "bids_with_floor")
                 .Stored("floor_sum_micros", ColumnType.Int64, v => v.FloorSumMicros, Merge.Sum)
-                .Derived("floor_avg_micros", "if(floor_count = 0, nan, floor_sum_micros / floor_count)")
+                .Derived("floor_avg_micros", "if(floor_count = 0, NULL, floor_sum_micros / floor_count)")
                 .Column("floor_min_micros", ColumnType.Int64, v => v.FloorMinMicros, Merge.Min.WherePositive("floor_count"))
                 .Column("floor_max_micros", ColumnType.Int64, v => v.FloorMaxMicros, Merge.Max.WherePositive("floor_count"))
                 .BucketCounts("density", "density_bounds", ColumnType.UInt32, "density_counts", v => v.BidDensity)
@@ -138,7 +138,9 @@ public sealed class BidLandscapeJob : AdJob<int, SlotMinute>
 
     /// <summary>
     /// SQL for quantile <paramref name="q"/> of merged bucket counts (a tuple of sorted bucket keys and counts): the
-    /// bucket holding rank floor(q * (n - 1)), reported as its midpoint, as <see cref="Core.Sketches.QuantileSketch"/> does.
+    /// bucket holding rank floor(q * (n - 1)), reported as its midpoint, as <see cref="Core.Sketches.QuantileSketch"/> does,
+    /// rounded to whole micros; NULL without values (an analyst's avg() or max() then skips the minute, where nan
+    /// would poison it).
     /// </summary>
     private static string Quantile(string merged, double q)
     {
@@ -146,6 +148,6 @@ public sealed class BidLandscapeJob : AdJob<int, SlotMinute>
         var bucket = string.Create(CultureInfo.InvariantCulture,
             $"arrayElement({merged}.1, arrayFirstIndex(c -> c > floor({q} * (arraySum({merged}.2) - 1)), arrayCumSum({merged}.2)))");
         return string.Create(CultureInfo.InvariantCulture,
-            $"if(arraySum({merged}.2) = 0, nan, if({bucket} = {SlotMinuteAggregator.ZeroBucket}, 0, 2 * pow({gamma:R}, {bucket}) / {gamma + 1:R}))");
+            $"if(arraySum({merged}.2) = 0, NULL, toInt64(round(if({bucket} = {SlotMinuteAggregator.ZeroBucket}, 0, 2 * pow({gamma:R}, {bucket}) / {gamma + 1:R}))))");
     }
 }

@@ -65,6 +65,15 @@ public static class DynamicPricing
             "ENGINE = ReplacingMergeTree(raised_at) ORDER BY (campaign, window_start, status)",
             PacingView,
         ]),
+        // Undefined values (no wins to learn from, a recommendation withheld) are NULL for analysts, never nan: the
+        // results table keeps nan, the view turns it into NULL.
+        new("floor recommendations: NULL where undefined",
+        [
+            "CREATE OR REPLACE VIEW {database}.floor_recommendation AS SELECT window_start, slot, argMax(samples, computed_at) AS samples, " +
+            string.Join(", ", new[] { "optimal_floor_micros", "recommended_floor_micros", "expected_revenue_per_bid_micros", "confidence" }
+                .Select(c => $"if(isNaN(argMax({c}, computed_at)), NULL, argMax({c}, computed_at)) AS {c}")) + ", " +
+            "argMax(status, computed_at) AS status FROM {database}.floor_recommendation_results GROUP BY window_start, slot",
+        ]),
     ];
 
     /// <summary>

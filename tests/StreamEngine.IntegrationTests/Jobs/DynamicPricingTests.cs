@@ -232,5 +232,6 @@ public sealed class DynamicPricingTests(EmbeddedClickHouseFixture clickHouse)
 
     private static DynamicPricingOptions Settings(string database) => new() { Database = database, Policy = new FloorPolicy { MinSamples = 200 } };
 
-    private static double Double(string text) => double.Parse(text, CultureInfo.InvariantCulture);
+    /// <summary>A number of a view's TSV; NULL (\N, an undefined value) as NaN, what the recommender says for one.</summary>
+    private static double Double(string text) => text == "\\N" ? double.NaN : double.Parse(text, CultureInfo.InvariantCulture);
 }

@@ -98,7 +98,15 @@ public sealed class BidLandscapeJob : AdJob<int, SlotMinute>
                 {
                     foreach (var (label, q) in new[] { ("p50", 0.5), ("p90", 0.9), ("p99", 0.99) })
                     {
-                        json.WriteNumber($"{name}_{label}_micros", Quantile(sketch, buckets, q));
+                        // null without values, as the view's NULL (never a made-up 0)
+                        if (Quantile(sketch, buckets, q) is { } value)
+                        {
+                            json.WriteNumber($"{name}_{label}_micros", value);
+                        }
+                        else
+                        {
+                            json.WriteNull($"{name}_{label}_micros");
+                        }
                     }
                 }
 
@@ -113,13 +121,13 @@ public sealed class BidLandscapeJob : AdJob<int, SlotMinute>
         }
     }
 
-    /// <summary>A quantile of exported buckets, by the sketch's rule (0 when there are none).</summary>
-    private static double Quantile(Core.Sketches.QuantileSketch sketch, IReadOnlyList<(int Bucket, long Count)> buckets, double q)
+    /// <summary>A quantile of exported buckets, by the sketch's rule (null when there are none).</summary>
+    private static double? Quantile(Core.Sketches.QuantileSketch sketch, IReadOnlyList<(int Bucket, long Count)> buckets, double q)
     {
         var total = buckets.Sum(b => b.Count);
         if (total == 0)
         {
-            return 0;
+            return null;
         }
 
         var rank = (long)Math.Floor(q * (total - 1));

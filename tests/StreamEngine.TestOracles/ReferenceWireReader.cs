@@ -60,7 +60,17 @@ public static partial class ReferenceWireReader
             var fields = new Dictionary<string, JsonElement>(StringComparer.Ordinal);
             foreach (var property in document.RootElement.EnumerateObject())
             {
-                fields[property.Name] = property.Value;
+                string name;
+                try
+                {
+                    name = property.Name;
+                }
+                catch (InvalidOperationException)
+                {
+                    continue; // a name that is no text is no field of the contract: ignored, as unknown fields are
+                }
+
+                fields[name] = property.Value;
             }
 
             try

@@ -9,8 +9,8 @@ namespace StreamEngine.TestUtilities;
 public static class TopicReader
 {
     /// <summary>
-    /// Waits until the partitions' high watermarks add up to at least <paramref name="atLeast"/> (or
-    /// <paramref name="patience"/> is up), then hands each record up to those watermarks to <paramref name="onRecord"/>,
+    /// Waits until the partitions' high watermarks add up to at least <paramref name="atLeast"/> (throws if they do not
+    /// within <paramref name="patience"/>), then hands each record up to those watermarks to <paramref name="onRecord"/>,
     /// without keeping them: a topic of millions of records is read in constant memory.
     /// </summary>
     public static long ReadToEnd(string bootstrap, string topic, long atLeast, TimeSpan patience, Action<ConsumeResult<byte[], byte[]>> onRecord)
@@ -34,9 +34,14 @@ public static class TopicReader
         while (true)
         {
             ends = partitions.ToDictionary(p => p, p => consumer.QueryWatermarkOffsets(p, TimeSpan.FromSeconds(10)).High.Value);
-            if (ends.Values.Sum() >= atLeast || DateTime.UtcNow >= deadline)
+            if (ends.Values.Sum() >= atLeast)
             {
                 break;
+            }
+
+            if (DateTime.UtcNow >= deadline)
+            {
+                throw new TimeoutException($"{topic}: {ends.Values.Sum()} records after {patience}, fewer than the {atLeast} expected");
             }
 
             Thread.Sleep(100);

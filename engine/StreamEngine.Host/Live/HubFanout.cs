@@ -180,7 +180,8 @@ public sealed class HubFanout(IHubContext<MetricsHub> hub, HubFanoutOptions? opt
     {
         private readonly HubFanout _owner;
         private readonly HubCallerContext _context;
-        // By subject, key and window: ids that share a subject (unsafe characters become '_') do not conflate each other.
+        // By subject, key, window and partition: ids that share a subject (unsafe characters become '_') do not conflate
+        // each other, nor do two partitions' partials of one window.
         private readonly ConcurrentDictionary<(string Subject, string Key, long Window, int Partition), LiveMessage> _pending = new();
         private readonly SemaphoreSlim _signal = new(0);
         private readonly CancellationTokenSource _closed = new();

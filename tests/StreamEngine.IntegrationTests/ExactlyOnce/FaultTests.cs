@@ -109,8 +109,7 @@ public sealed class FaultTests(EmbeddedClickHouseFixture clickHouse, ITestOutput
 
             await generate.WaitForExitAsync(Patience);
             Assert.True(generate.ExitCode == 0, generate.StandardError);
-            // Every fault landed where it was meant to, and the traffic was still arriving when the last one did.
-            Assert.Equal(5, faults.Count);
+            // Each fault waited for its state (or the test failed there); what it found is in the test's output.
             output.WriteLine(string.Join('\n', faults));
             // The drain joins as a new group member: every partition resumes from the checkpoints.
             using var drain = await StreamEngineCli.RunAsync(Patience, ["run", "--job", "ad-metrics", "--until-idle", "3", .. engineSettings[..2], "--set", "kafka.group=drain", .. engineSettings[4..]]);

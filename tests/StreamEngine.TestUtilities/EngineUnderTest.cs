@@ -58,6 +58,50 @@ public sealed partial class EngineUnderTest : IDisposable
     public async Task<IReadOnlyList<int>> HeldPartitionsAsync() =>
         [.. AssignedSeries().Matches(await MetricsAsync()).Select(m => int.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture)).Order()];
 
+    /// <summary>
+    /// Waits until the <paramref name="live"/> engines' <c>/metrics</c> show each of the topic's
+    /// <paramref name="partitions"/> partitions held by exactly one of them, each holding some; returns what each holds.
+    /// Fails with the engine's log when one exits, and with what they held when the first engine's patience is up.
+    /// </summary>
+    public static async Task<IReadOnlyList<IReadOnlyList<int>>> UntilEachPartitionHeldOnceAsync(IReadOnlyList<EngineUnderTest> live, int partitions, string after)
+    {
+        ArgumentNullException.ThrowIfNull(live);
+        var deadline = DateTime.UtcNow + live[0]._patience;
+        var held = new IReadOnlyList<int>[live.Count];
+        while (true)
+        {
+            for (var i = 0; i < live.Count; i++)
+            {
+                if (live[i].Process.HasExited)
+                {
+                    throw new InvalidOperationException($"{after}: engine {live[i].Process.Id} exited ({live[i].Process.ExitCode}): {live[i].Process.StandardError}");
+                }
+
+                try
+                {
+                    held[i] = await live[i].HeldPartitionsAsync();
+                }
+                catch (HttpRequestException)
+                {
+                    held[i] = []; // its port does not answer yet
+                }
+            }
+
+            var all = held.SelectMany(h => h).ToList();
+            if (all.Count == partitions && all.Distinct().Count() == partitions && held.All(h => h.Count > 0))
+            {
+                return held;
+            }
+
+            if (DateTime.UtcNow >= deadline)
+            {
+                throw new TimeoutException($"{after}: partitions not held once each within {live[0]._patience}: {string.Join(" | ", held.Select(h => string.Join(',', h)))}");
+            }
+
+            await Task.Delay(200);
+        }
+    }
+
     /// <summary>Polls <paramref name="condition"/> until it holds; fails with <paramref name="what"/> and the engine's log if it exits first or time runs out.</summary>
     public async Task UntilAsync(Func<Task<bool>> condition, string what)
     {

@@ -55,22 +55,7 @@ public sealed class FaultTests(EmbeddedClickHouseFixture clickHouse, ITestOutput
                 faults.Add($"{fault} with {await engine.MetricAsync("streamengine_pending_rows")} rows unwritten");
             }
 
-            async Task Holding(IReadOnlyList<EngineUnderTest> live, string after)
-            {
-                foreach (var engine in live)
-                {
-                    await engine.UntilAsync(async () =>
-                    {
-                        var held = new List<int>();
-                        foreach (var other in live)
-                        {
-                            held.AddRange(await other.HeldPartitionsAsync());
-                        }
-
-                        return held.Count == 12 && held.Distinct().Count() == 12 && (await engine.HeldPartitionsAsync()).Count > 0;
-                    }, $"every partition held once by the live engines, each holding some, after: {after}");
-                }
-            }
+            static Task Holding(IReadOnlyList<EngineUnderTest> live, string after) => EngineUnderTest.UntilEachPartitionHeldOnceAsync(live, 12, after);
 
             var a = await StartEngine();
             await WithUnwrittenResults(a, "a second engine joins (a gives some partitions to b)");

@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Text;
 using Confluent.Kafka;
 using StreamEngine.Kafka.Source;
 using StreamEngine.TestOracles;
@@ -50,10 +49,10 @@ public sealed class HandWrittenCorpusRunTests(EmbeddedKafkaFixture kafka) : ICla
 
         // Offsets are line numbers less one: the topic holds the corpus alone, in order.
         var lateLines = corpus.Verdicts.Select((v, i) => (v, i)).Where(x => x.v == "late").Select(x => x.i.ToString(CultureInfo.InvariantCulture));
-        Assert.Equal(lateLines, kafka.ReadToEnd($"{topic}.late", lateLines.Count(), Patience).Select(m => Header(m, DeadLetterHeaders.SourceOffset)));
+        Assert.Equal(lateLines, kafka.ReadToEnd($"{topic}.late", lateLines.Count(), Patience).Select(m => m.HeaderText(DeadLetterHeaders.SourceOffset)));
         var letters = kafka.ReadToEnd($"{topic}.dlq", corpus.RefusalReasons.Count(), Patience);
         Assert.Equal(corpus.MessagesJudged("refused").Select(Convert.ToHexString), letters.Select(m => Convert.ToHexString(m.Value)));
-        Assert.Equal(corpus.RefusalReasons, letters.Select(m => Header(m, DeadLetterHeaders.Reason)));
+        Assert.Equal(corpus.RefusalReasons, letters.Select(m => m.HeaderText(DeadLetterHeaders.Reason)));
 
         using var events = await StreamEngineCli.RunAsync(Patience, "query", "--set", store, "SELECT count(), uniqExact(event_id_hash) FROM ads.events");
         var counted = corpus.Verdicts.Count(v => v == "counted");
@@ -62,6 +61,4 @@ public sealed class HandWrittenCorpusRunTests(EmbeddedKafkaFixture kafka) : ICla
 
     private static long Long(string text) => long.Parse(text, CultureInfo.InvariantCulture);
 
-    private static string Header(Message<byte[], byte[]> message, string name) =>
-        message.Headers.TryGetLastBytes(name, out var bytes) ? Encoding.UTF8.GetString(bytes) : "";
 }

@@ -41,14 +41,12 @@ public sealed class LateEventTests(EmbeddedKafkaFixture kafka) : IClassFixture<E
         Assert.Equal("c3", Encoding.UTF8.GetString(late.Key));
         using var json = JsonDocument.Parse(late.Value);
         Assert.Equal("c3", json.RootElement.GetProperty("campaign").GetString());
-        Assert.Contains("allowed lateness", Header(late, LateEventHeaders.Reason), StringComparison.Ordinal);
-        Assert.Equal(topic, Header(late, DeadLetterHeaders.SourceTopic));
-        Assert.Equal("2", Header(late, DeadLetterHeaders.SourceOffset));
+        Assert.Contains("allowed lateness", late.HeaderText(LateEventHeaders.Reason), StringComparison.Ordinal);
+        Assert.Equal(topic, late.HeaderText(DeadLetterHeaders.SourceTopic));
+        Assert.Equal("2", late.HeaderText(DeadLetterHeaders.SourceOffset));
 
         using var query = await StreamEngineCli.RunAsync(Patience, "query", "--set", store, "SELECT campaign, clicks FROM ads.campaign_minute ORDER BY campaign");
         Assert.Equal("c1\t1\nc2\t1\n", query.StandardOutput);
     }
 
-    private static string Header(Message<byte[], byte[]> message, string name) =>
-        message.Headers.TryGetLastBytes(name, out var bytes) ? Encoding.UTF8.GetString(bytes) : "";
 }

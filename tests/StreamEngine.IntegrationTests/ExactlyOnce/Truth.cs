@@ -105,25 +105,6 @@ internal static class Truth
         Assert.Equal($"{expected.CountedEvents}\t{expected.CountedEvents}", countAndUniqueIds.Trim());
     }
 
-    /// <summary>
-    /// The late topic's records against the events the reference judged late, by the source partition and offset each
-    /// record names: every one there, nothing else, and a record repeated only when <paramref name="repeatsAllowed"/>
-    /// (the late output is at least once: a crash between its flush and the checkpoint repeats what the checkpoint did
-    /// not cover).
-    /// </summary>
-    public static void AssertLateTopicHolds(TopicTruth expected, IEnumerable<Confluent.Kafka.Message<byte[], byte[]>> lateRecords, bool repeatsAllowed)
-    {
-        ArgumentNullException.ThrowIfNull(expected);
-        static string Header(Confluent.Kafka.Message<byte[], byte[]> m, string name) => System.Text.Encoding.UTF8.GetString(m.Headers.GetLastBytes(name));
-        var records = lateRecords.Select(m => $"{Header(m, StreamEngine.Kafka.Source.DeadLetterHeaders.SourcePartition)}@{Header(m, StreamEngine.Kafka.Source.DeadLetterHeaders.SourceOffset)}").ToList();
-        var late = expected.Reference.Late.Select(l => $"{l.Partition}@{l.Offset}").ToList();
-        Assert.Equal(late.Order(StringComparer.Ordinal), records.Distinct().Order(StringComparer.Ordinal));
-        if (!repeatsAllowed)
-        {
-            Assert.Equal(late.Count, records.Count);
-        }
-    }
-
     private static Dictionary<string, JsonElement> Rows(string jsonEachRow) =>
         jsonEachRow.Split('\n', StringSplitOptions.RemoveEmptyEntries)
             .Select(line => JsonDocument.Parse(line).RootElement)

@@ -69,14 +69,14 @@ public sealed class KafkaSourceTests(EmbeddedKafkaFixture kafka) : IClassFixture
         var deadLetters = ReadAll(dlq, sent.Count(s => s.Reason is not null));
         var expected = sent.Where(s => s.Reason is not null).Select(s => (s.Value, s.Reason!)).Order().ToList();
         // The original value, byte for byte (the producer wrote the strings as UTF-8), with the reason the decoder gave.
-        Assert.Equal(expected, deadLetters.Select(m => (Encoding.UTF8.GetString(m.Value ?? []), Header(m, DeadLetterHeaders.Reason))).Order().ToList());
+        Assert.Equal(expected, deadLetters.Select(m => (Encoding.UTF8.GetString(m.Value ?? []), m.HeaderText(DeadLetterHeaders.Reason))).Order().ToList());
         Assert.All(deadLetters, m =>
         {
-            Assert.Equal(topic, Header(m, DeadLetterHeaders.SourceTopic));
-            Assert.InRange(int.Parse(Header(m, DeadLetterHeaders.SourcePartition), System.Globalization.CultureInfo.InvariantCulture), 0, 2);
-            Assert.True(long.Parse(Header(m, DeadLetterHeaders.SourceOffset), System.Globalization.CultureInfo.InvariantCulture) >= 0);
-            Assert.False(string.IsNullOrEmpty(Header(m, DeadLetterHeaders.Detail)));
-            Assert.Equal("t1", Header(m, "trace"));
+            Assert.Equal(topic, m.HeaderText(DeadLetterHeaders.SourceTopic));
+            Assert.InRange(int.Parse(m.HeaderText(DeadLetterHeaders.SourcePartition), System.Globalization.CultureInfo.InvariantCulture), 0, 2);
+            Assert.True(long.Parse(m.HeaderText(DeadLetterHeaders.SourceOffset), System.Globalization.CultureInfo.InvariantCulture) >= 0);
+            Assert.False(string.IsNullOrEmpty(m.HeaderText(DeadLetterHeaders.Detail)));
+            Assert.Equal("t1", m.HeaderText("trace"));
             Assert.StartsWith("k", Encoding.UTF8.GetString(m.Key), StringComparison.Ordinal);
         });
     }
@@ -190,8 +190,6 @@ public sealed class KafkaSourceTests(EmbeddedKafkaFixture kafka) : IClassFixture
         DeadLetterTopic = dlq ?? $"{topic}.dlq",
     };
 
-    private static string Header(Message<byte[], byte[]> message, string name) =>
-        message.Headers.TryGetLastBytes(name, out var bytes) ? Encoding.UTF8.GetString(bytes) : "";
 
     private List<Message<byte[], byte[]>> ReadAll(string topic, int expected)
     {

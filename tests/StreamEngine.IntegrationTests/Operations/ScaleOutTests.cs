@@ -108,37 +108,7 @@ public sealed class ScaleOutTests(EmbeddedClickHouseFixture clickHouse, ITestOut
     private async Task AssertEveryPartitionHeldOnceAsync(string after, IReadOnlyList<EngineUnderTest> live)
     {
         var clock = Stopwatch.StartNew();
-        var held = new IReadOnlyList<int>[live.Count];
-        while (true)
-        {
-            for (var i = 0; i < live.Count; i++)
-            {
-                Assert.False(live[i].Process.HasExited, $"an engine stopped: {live[i].Process.StandardError}");
-                held[i] = await HeldPartitionsAsync(live[i]);
-            }
-
-            var all = held.SelectMany(h => h).ToList();
-            if (all.Count == Partitions && all.Distinct().Count() == Partitions && held.All(h => h.Count > 0))
-            {
-                output.WriteLine($"{after}: every partition held once after {clock.Elapsed.TotalSeconds:F1} s ({string.Join(" | ", held.Select(h => string.Join(',', h)))})");
-                return;
-            }
-
-            Assert.True(clock.Elapsed < Patience, $"{after}: partitions not held once each after {Patience}: {string.Join(" | ", held.Select(h => string.Join(',', h)))}");
-            await Task.Delay(200);
-        }
-    }
-
-    /// <summary>The partitions an engine holds; none while its port does not answer (it may be starting or gone).</summary>
-    private static async Task<IReadOnlyList<int>> HeldPartitionsAsync(EngineUnderTest engine)
-    {
-        try
-        {
-            return await engine.HeldPartitionsAsync();
-        }
-        catch (HttpRequestException)
-        {
-            return [];
-        }
+        var held = await EngineUnderTest.UntilEachPartitionHeldOnceAsync(live, Partitions, after);
+        output.WriteLine($"{after}: every partition held once after {clock.Elapsed.TotalSeconds:F1} s ({string.Join(" | ", held.Select(h => string.Join(',', h)))})");
     }
 }

@@ -61,11 +61,11 @@ public sealed class MetricsHubTests
         // Live values against stored results: with the traffic over, the last value each client got for each minute of
         // its campaign converges to ads.campaign_minute (messages are keyed by campaign, so one partition holds each
         // campaign and its value is the whole campaign's), read with streamengine query through the running engine.
-        string Stored()
+        async Task<string> StoredAsync()
         {
-            using var query = StreamEngineCli.RunAsync(Patience, "query", "--set", $"clickhouse.path={folder.Path}", "--set", clickHousePort,
+            using var query = await StreamEngineCli.RunAsync(Patience, "query", "--set", $"clickhouse.path={folder.Path}", "--set", clickHousePort,
                 "SELECT campaign, toUnixTimestamp(window_start), impressions, clicks, spend_micros FROM ads.campaign_minute " +
-                "WHERE campaign IN ('cmp-0001', 'cmp-0002') ORDER BY 1, 2").GetAwaiter().GetResult();
+                "WHERE campaign IN ('cmp-0001', 'cmp-0002') ORDER BY 1, 2");
             Assert.True(query.ExitCode == 0, query.StandardError);
             return query.StandardOutput.Trim();
         }
@@ -78,12 +78,12 @@ public sealed class MetricsHubTests
             .OrderBy(g => g.Key.Campaign, StringComparer.Ordinal).ThenBy(g => g.Key.Window)
             .Select(g => $"{g.Key.Campaign}\t{g.Key.Window}\t{g.Sum(m => m.Impressions)}\t{g.Sum(m => m.Clicks)}\t{g.Sum(m => m.SpendMicros)}"));
         var converged = DateTime.UtcNow + Patience;
-        while (Stored() is var stored && stored != Live() && DateTime.UtcNow < converged)
+        while (await StoredAsync() != Live() && DateTime.UtcNow < converged)
         {
             await Task.Delay(500);
         }
 
-        Assert.Equal(Stored(), Live());
+        Assert.Equal(await StoredAsync(), Live());
 
         await onJson.Connection.DisposeAsync();
         await onMessagePack.Connection.DisposeAsync();

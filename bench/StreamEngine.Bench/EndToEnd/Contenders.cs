@@ -69,6 +69,9 @@ internal sealed class DiscardingStore(IClickHouseStore schema) : IClickHouseStor
 
     public Task<string> QueryAsync(string sql, CancellationToken cancellationToken = default) => schema.QueryAsync(sql, cancellationToken);
 
+
+    public Task<string> QueryJsonRowsAsync(string sql, CancellationToken cancellationToken = default) => schema.QueryJsonRowsAsync(sql, cancellationToken);
+
     public Task InsertAsync(string table, Apache.Arrow.RecordBatch batch, string? deduplicationToken, string? logComment = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(batch);

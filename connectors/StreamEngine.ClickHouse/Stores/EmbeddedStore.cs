@@ -17,6 +17,9 @@ public sealed class EmbeddedStore(EmbeddedClickHouse clickHouse, bool ownsConnec
     public Task<string> QueryAsync(string sql, CancellationToken cancellationToken = default) =>
         Task.Run(() => clickHouse.QueryText(sql), cancellationToken);
 
+    public Task<string> QueryJsonRowsAsync(string sql, CancellationToken cancellationToken = default) =>
+        Task.Run(() => clickHouse.QueryText(sql, "JSONEachRow"), cancellationToken);
+
     public Task InsertAsync(string table, RecordBatch batch, string? deduplicationToken, string? logComment = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(batch);

@@ -19,6 +19,12 @@ public interface IClickHouseStore : IAsyncDisposable
     Task<string> QueryAsync(string sql, CancellationToken cancellationToken = default);
 
     /// <summary>
+    /// Runs a query (no FORMAT clause) and returns its JSONEachRow output: one JSON object per row and line, columns
+    /// by name, as ClickHouse writes them (the query's SETTINGS say how, e.g. 64-bit integers unquoted).
+    /// </summary>
+    Task<string> QueryJsonRowsAsync(string sql, CancellationToken cancellationToken = default);
+
+    /// <summary>
     /// Inserts one Arrow record batch into <paramref name="table"/> (columns by name, in the batch's order); <paramref name="logComment"/>
     /// (a correlation id) becomes the insert's <c>log_comment</c>.
     /// </summary>

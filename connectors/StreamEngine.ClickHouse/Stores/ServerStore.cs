@@ -87,6 +87,15 @@ public sealed class ServerStore : IClickHouseStore
         return text.ToString();
     }
 
+    public async Task<string> QueryJsonRowsAsync(string sql, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(sql);
+        await using var command = _connection.CreateCommand();
+        command.CommandText = sql + "\nFORMAT JSONEachRow";
+        using var result = await Translate(() => command.ExecuteRawResultAsync(cancellationToken));
+        return await result.ReadAsStringAsync();
+    }
+
     public async Task InsertAsync(string table, RecordBatch batch, string? deduplicationToken, string? logComment = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(batch);

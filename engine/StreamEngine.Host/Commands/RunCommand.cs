@@ -71,7 +71,7 @@ public static class RunCommand
                 Password = target.Password,
                 SkipCertificateValidation = target.AcceptInvalidCertificate,
             });
-        await using var services = await EngineServices.StartAsync(settings, settings.HttpOptions with { SinkProbe = ct => store.QueryAsync("SELECT 1", ct) }, stopping.Token);
+        await using var services = await EngineServices.StartAsync(settings, settings.HttpOptions with { SinkProbe = ct => store.QueryAsync("SELECT 1", ct), Results = settings.ResultsApiOptions(store) }, stopping.Token);
         using var tracing = EngineTracing.Start(settings["tracing.otlp_endpoint"] is { Length: > 0 } otlp ? new Uri(otlp) : null, settings.Number("tracing.sample_ratio"),
             $"{Environment.MachineName}/{Environment.ProcessId}");
         var pipeline = await JobCatalog.StartAsync(jobName, jobs, settings, store, log, stopping.Token, services.Live);

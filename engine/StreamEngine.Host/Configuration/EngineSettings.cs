@@ -327,6 +327,19 @@ public sealed class EngineSettings
         }
     }
 
+    /// <summary>The dashboard's read API over <paramref name="store"/>: the results database and the floor policy the slot view explains.</summary>
+    public StreamEngine.Host.Dashboard.ResultsApiOptions ResultsApiOptions(StreamEngine.ClickHouse.Stores.IClickHouseStore store)
+    {
+        ArgumentNullException.ThrowIfNull(store);
+        return new()
+        {
+            Query = store.QueryJsonRowsAsync,
+            Database = this["clickhouse.database"],
+            FloorMinSamples = WholeNumber("pricing.min_samples"),
+            FloorMaxStepChange = Number("pricing.max_step_change"),
+        };
+    }
+
     /// <summary>The <c>kafka.*</c> keys as one typed record, validated with the rest at load.</summary>
     public KafkaSettings Kafka => new(this["kafka.bootstrap"], this["kafka.topic"], NullIfEmpty(this["kafka.group"]),
         TimeSpan.FromMilliseconds(WholeNumber("kafka.max.poll.interval.ms")), KafkaClientSettings);

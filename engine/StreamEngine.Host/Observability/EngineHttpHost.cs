@@ -5,6 +5,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Prometheus;
+using StreamEngine.Host.Dashboard;
 using StreamEngine.Host.Live;
 using StreamEngine.Host.Running;
 using StreamEngine.Host.Security;
@@ -16,7 +17,7 @@ namespace StreamEngine.Host.Observability;
 /// The engine's own HTTP port (<c>http.port</c>, default 5000, loopback): <c>/metrics</c> in Prometheus' text format
 /// (the <see cref="EngineMetrics"/> meter, exported by prometheus-net), <c>/healthz</c> (the process is alive) and
 /// <c>/readyz</c> (every job is running and has caught up once), the SignalR hub at <c>/hubs/metrics</c> (JSON and
-/// MessagePack; see <see cref="MetricsHub"/>) and the ad-ops dashboard at <c>/</c>. Started before the jobs, so they can send to <see cref="Fanout"/>.
+/// MessagePack; see <see cref="MetricsHub"/>), the read API at <c>/api/v1</c> (<see cref="ResultsApi"/>) and the ad-ops dashboard at <c>/</c>. Started before the jobs, so they can send to <see cref="Fanout"/>.
 /// </summary>
 /// <summary>The engine's HTTP port: where it listens and the key its hub asks for.</summary>
 public sealed record EngineHttpOptions
@@ -44,6 +45,9 @@ public sealed record EngineHttpOptions
 
     /// <summary>Asks the ClickHouse sink whether it answers (<c>SELECT 1</c>); null: not checked.</summary>
     public Func<CancellationToken, Task>? SinkProbe { get; init; }
+
+    /// <summary>The dashboard's read API over the stored results (<c>/api/v1/...</c>).</summary>
+    public ResultsApiOptions Results { get; init; } = new();
 }
 
 public sealed class EngineHttpHost : IAsyncDisposable
@@ -97,7 +101,9 @@ public sealed class EngineHttpHost : IAsyncDisposable
         {
             app.Use(async (context, next) =>
             {
-                if (context.Request.Path.StartsWithSegments("/hubs", StringComparison.Ordinal) && !HasKey(context.Request, apiKey))
+                // The live values and the stored results are for the people the key is given to.
+                if ((context.Request.Path.StartsWithSegments("/hubs", StringComparison.Ordinal) || context.Request.Path.StartsWithSegments("/api", StringComparison.Ordinal))
+                    && !HasKey(context.Request, apiKey))
                 {
                     context.Response.StatusCode = StatusCodes.Status401Unauthorized;
                     await context.Response.WriteAsync("an API key is required (X-Api-Key, a Bearer token or ?access_token=)\n");
@@ -109,6 +115,8 @@ public sealed class EngineHttpHost : IAsyncDisposable
         }
 
         app.MapHub<MetricsHub>("/hubs/metrics");
+        var results = app.MapResultsApi(options.Results);
+        app.Lifetime.ApplicationStopped.Register(results.Dispose);
         // The dashboard: static files next to the engine (wwwroot; its libraries are copied there by the set-up).
         var web = new Microsoft.Extensions.FileProviders.PhysicalFileProvider(Path.Combine(AppContext.BaseDirectory, "wwwroot"));
         app.UseDefaultFiles(new DefaultFilesOptions { FileProvider = web });

@@ -127,6 +127,8 @@ public sealed partial class ClusterSchemaTests(EmbeddedClickHouseFixture clickHo
         public Task<string> QueryAsync(string sql, CancellationToken cancellationToken = default) =>
             Task.FromResult(sql.Contains("system.disks", StringComparison.Ordinal) ? "1000000000000\n" : sql.StartsWith("EXISTS", StringComparison.Ordinal) ? "0\n" : "");
 
+        public Task<string> QueryJsonRowsAsync(string sql, CancellationToken cancellationToken = default) => Task.FromResult("");
+
         public Task InsertAsync(string table, Apache.Arrow.RecordBatch batch, string? deduplicationToken, string? logComment = null, CancellationToken cancellationToken = default) =>
             throw new NotSupportedException();
 

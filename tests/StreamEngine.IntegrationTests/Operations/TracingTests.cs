@@ -139,6 +139,9 @@ public sealed class TracingTests(EmbeddedClickHouseFixture clickHouse)
 
         public Task<string> QueryAsync(string sql, CancellationToken cancellationToken = default) => inner.QueryAsync(sql, cancellationToken);
 
+
+        public Task<string> QueryJsonRowsAsync(string sql, CancellationToken cancellationToken = default) => inner.QueryJsonRowsAsync(sql, cancellationToken);
+
         public Task InsertAsync(string table, RecordBatch batch, string? deduplicationToken, string? logComment = null, CancellationToken cancellationToken = default)
         {
             Inserts.Enqueue((table, logComment));

@@ -94,6 +94,16 @@ if [ $want_test -eq 1 ]; then
   # docker-compose (v1) and promtool validate deploy/ (they parse; no Docker engine or Prometheus server runs).
   apt_install kcat nats-server chromium docker-compose prometheus
   # Debian's package starts a system nats-server on port 4222; tests start their own on free ports.
+  # axe-core (npm, pinned and checked) for the dashboard's accessibility check; kept in the cache, never served.
+  axe_dir=$cache/web/axe-core-4.14.1
+  if [ ! -s "$axe_dir/axe.min.js" ]; then
+    command -v npm >/dev/null || apt_install npm
+    mkdir -p "$cache/web" "$axe_dir"
+    tarball=$cache/web/axe-core-4.14.1.tgz
+    [ -s "$tarball" ] || { say "fetching axe-core@4.14.1 (npm)"; (cd "$cache/web" && npm pack --silent axe-core@4.14.1 >/dev/null); }
+    echo "e6b0ce02b84d892e2e33e403485e7f3d6c29e2be6df65daf44d89ba564139745  $tarball" | sha256sum -c --quiet - || { say "$tarball does not match its recorded sha256"; rm -f "$tarball"; exit 1; }
+    tar -xzf "$tarball" -O package/axe.min.js >"$axe_dir/axe.min.js.partial" && mv "$axe_dir/axe.min.js.partial" "$axe_dir/axe.min.js"
+  fi
 fi
 
 # --- .NET packages ----------------------------------------------------------------------------------

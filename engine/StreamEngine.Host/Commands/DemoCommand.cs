@@ -74,17 +74,18 @@ public static class DemoCommand
 
         // The Kafka cluster is new and empty each time: positions stored by an earlier demo no longer apply (results stay).
         await using var store = new StreamEngine.ClickHouse.Stores.EmbeddedStore(clickHouse, ownsConnection: false);
-        await using var services = await EngineServices.StartAsync(settings, settings.HttpOptions, stopping.Token);
+        await using var services = await EngineServices.StartAsync(settings, settings.HttpOptions with { Results = settings.ResultsApiOptions(store) }, stopping.Token);
         foreach (var job in JobCatalog.BuiltIn)
         {
             services.Add(await JobCatalog.StartAsync(job, settings, store, EngineLog.To(Log), forgetPositions: true, stopping.Token, services.Live));
         }
 
         services.Add(await JobCatalog.StartAsync(DynamicPricing.Name, null, settings, store, EngineLog.To(Log), stopping.Token, services.Live));
-        await SetDemoBudgetsAsync(store, settings["clickhouse.database"]);
+        var traffic = DemoTraffic(Environment.TickCount);
+        await SetDemoBudgetsAsync(store, settings["clickhouse.database"], traffic);
         var (jobs, http, nats) = (services.Jobs, services.Http, services.Nats);
         using var generating = new CancellationTokenSource();
-        var generator = Task.Run(() => Generate(kafka.BootstrapServers, generating.Token));
+        var generator = Task.Run(() => Generate(kafka.BootstrapServers, traffic, generating.Token));
 
         var url = endpoint.Url;
         // Nobody gets in without a password: the data folder's generated admin, unless users are configured.
@@ -98,6 +99,7 @@ public static class DemoCommand
               jobs                          {string.Join(Environment.NewLine + new string(' ', 32), jobs.Select(j => j.Description))}
               ClickHouse (embedded)         data in {path} (kept between runs)
               ClickHouse HTTP               {url}   ({who})
+              dashboard (ad ops)            {http.Url}   (read API: {http.Url}api/v1/overview)
               metrics and health            {http.Url}metrics   {http.Url}healthz   {http.Url}readyz
               live metrics (SignalR)        {http.Url}hubs/metrics   (Subscribe(campaign), SubscribeSlot(slot); pushes "metrics" and "alert")
               live metrics (NATS)           {(nats is null ? "off (set nats.url=nats://HOST:4222 to publish adtrack.metrics.*, adtrack.pricing.*, adtrack.alerts.pacing)" : settings["nats.url"])}
@@ -203,20 +205,37 @@ public static class DemoCommand
             [{elapsed:hh\:mm\:ss}] {rate,8:N0} events/s   {status.Events,12:N0} events   lag {status.Lag,6:N0}   late {status.Late:N0}   dead-lettered {status.DeadLettered:N0}   result rows {jobs.Sum(j => j.Status.ResultRows):N0}
               top campaigns (impressions, last 5 min)   {Top(clickHouse, "SELECT campaign, sum(impressions) AS i FROM ads.campaign_minute WHERE window_start >= now() - INTERVAL 5 MINUTE GROUP BY campaign ORDER BY i DESC LIMIT 3")}
               busiest slots (bids, last minute)          {Top(clickHouse, "SELECT slot, bids FROM ads.slot_minute WHERE window_start >= now() - INTERVAL 2 MINUTE ORDER BY window_start DESC, bids DESC LIMIT 3")}
-              recommended floors (CPM micros)            {Top(clickHouse, "SELECT slot, round(recommended_floor_micros) FROM ads.floor_recommendation WHERE window_start >= now() - INTERVAL 10 MINUTE AND NOT isNaN(recommended_floor_micros) ORDER BY window_start DESC, samples DESC LIMIT 3")}
+              recommended floors (CPM micros)            {Top(clickHouse, "SELECT slot, round(recommended_floor_micros) FROM ads.floor_recommendation WHERE window_start >= now() - INTERVAL 10 MINUTE AND recommended_floor_micros IS NOT NULL ORDER BY window_start DESC, samples DESC LIMIT 3")}
               pacing (campaign status pace)             {Top(clickHouse, "SELECT campaign, s, round(p, 2) FROM (SELECT campaign, argMax(status, window_start) AS s, argMax(pace_ratio, window_start) AS p FROM ads.campaign_pacing WHERE window_start >= today() GROUP BY campaign) ORDER BY p DESC LIMIT 3")}
               pacing alerts today                        {Top(clickHouse, "SELECT status, count() FROM ads.pacing_alerts WHERE window_start >= today() GROUP BY status ORDER BY status")}
 
             """);
 
     /// <summary>
-    /// Daily budgets for the generator's campaigns, sized to the demo's traffic so pacing has something to say: the
-    /// top campaigns get a budget below their pace (they over-deliver), the rest one around it.
+    /// Daily budgets for the generator's campaigns, sized from the traffic the demo is about to send (and what the
+    /// store holds for today already) so pacing has something to say: some over, some on pace, some under, one
+    /// exhausted late (<see cref="DemoBudgets"/>).
     /// </summary>
-    private static async Task SetDemoBudgetsAsync(StreamEngine.ClickHouse.Stores.EmbeddedStore store, string database) =>
-        await store.ExecuteAsync(
-            $"INSERT INTO {StreamEngine.ClickHouse.Stores.ClickHouseSql.Identifier(database)}.{DynamicPricing.BudgetTable} (campaign, daily_budget_micros) " +
-            "SELECT concat('cmp-', leftPad(toString(number + 1), 4, '0')), toInt64(if(number < 5, 20, 400) * 1000000) FROM numbers(200)");
+    private static async Task SetDemoBudgetsAsync(StreamEngine.ClickHouse.Stores.EmbeddedStore store, string database, TrafficOptions traffic)
+    {
+        var db = StreamEngine.ClickHouse.Stores.ClickHouseSql.Identifier(database);
+        var spentToday = (await store.QueryAsync($"SELECT campaign, sum(spend_micros) FROM {db}.campaign_minute WHERE toDate(window_start) = toDate(now('UTC')) GROUP BY campaign"))
+            .Split('\n', StringSplitOptions.RemoveEmptyEntries)
+            .Select(line => line.Split('\t'))
+            .ToDictionary(f => f[0], f => long.Parse(f[1], CultureInfo.InvariantCulture), StringComparer.Ordinal);
+        var budgets = DemoBudgets.Plan(DemoBudgets.SpendPerSecond(traffic, TimeSpan.FromMinutes(2)), spentToday, DateTimeOffset.UtcNow);
+        await store.ExecuteAsync($"INSERT INTO {db}.{DynamicPricing.BudgetTable} (campaign, daily_budget_micros) VALUES " +
+                                 string.Join(", ", budgets.Select(b => string.Create(CultureInfo.InvariantCulture, $"({StreamEngine.ClickHouse.Stores.ClickHouseSql.Literal(b.Campaign)}, {b.DailyBudgetMicros})"))));
+    }
+
+    /// <summary>The demo's traffic: realistic, at <see cref="EventsPerSecond"/>, event time following the clock.</summary>
+    private static TrafficOptions DemoTraffic(int seed) => new()
+    {
+        Seed = seed,
+        AuctionsPerSecond = EventsPerSecond / 1.4,
+        DuplicateFraction = 0.01,
+        MalformedFraction = 0.005,
+    };
 
     /// <summary>A small query's rows on one line ("a 1, b 2"), or why it failed.</summary>
     private static string Top(EmbeddedClickHouse clickHouse, string sql)
@@ -232,17 +251,11 @@ public static class DemoCommand
         }
     }
 
-    /// <summary>Realistic traffic at <see cref="EventsPerSecond"/>, event time following the clock, until cancelled.</summary>
-    private static void Generate(string bootstrap, CancellationToken cancellation)
+    /// <summary>Sends <paramref name="traffic"/> at <see cref="EventsPerSecond"/> until cancelled.</summary>
+    private static void Generate(string bootstrap, TrafficOptions traffic, CancellationToken cancellation)
     {
         using var producer = KafkaClients.HighThroughputProducer(bootstrap, "streamengine-demo");
-        var generator = new TrafficGenerator(new TrafficOptions
-        {
-            Seed = Environment.TickCount,
-            AuctionsPerSecond = EventsPerSecond / 1.4,
-            DuplicateFraction = 0.01,
-            MalformedFraction = 0.005,
-        });
+        var generator = new TrafficGenerator(traffic with { StartTimeMs = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() });
         TrafficSender.Send(producer, "ad-events", generator.Messages(), EventsPerSecond, cancellation);
         producer.Flush(TimeSpan.FromSeconds(10));
     }

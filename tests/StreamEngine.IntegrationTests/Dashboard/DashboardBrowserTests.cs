@@ -1,27 +1,23 @@
 using System.Globalization;
-using Microsoft.Playwright;
 using StreamEngine.TestUtilities;
 
 namespace StreamEngine.IntegrationTests.Dashboard;
 
 /// <summary>
-/// The ad-ops dashboard of <c>streamengine demo</c> in a real browser (Debian's Chromium driven by Playwright): it
-/// connects, its numbers change live, it shows the campaign's pacing, it follows a campaign switch, and it reconnects
-/// by itself after the engine (and its hub) restarts. A screenshot is kept in artifacts/dashboard.png.
+/// The ad-ops dashboard of <c>streamengine demo</c> in a real browser (Debian's Chromium driven by Playwright): the
+/// overview lists the campaigns with their pacing and follows the traffic live, a campaign opens from its row and
+/// shows live numbers and pacing, the picker switches campaign, the slot view shows clearing prices, and the page
+/// reconnects by itself after the engine (and its hub) restarts. (Equality with ClickHouse: DashboardResultsTests.)
 /// </summary>
 public sealed class DashboardBrowserTests
 {
-    private const string Chromium = "/usr/bin/chromium";
-    private static readonly TimeSpan Patience = TimeSpan.FromMinutes(2);
+    private static readonly TimeSpan Patience = DashboardBrowser.Patience;
 
-    // What a failed wait reports besides what it waited for: the page's state and what the demo said.
-    private IPage? _page;
     private ChildProcess? _demo;
 
     [Fact]
     public async Task The_dashboard_shows_live_numbers_switches_campaign_and_survives_a_hub_restart()
     {
-        Assert.True(File.Exists(Chromium), $"{Chromium} is missing: deploy/local/setup.sh --test installs Debian's chromium");
         using var folder = new TemporaryDirectory("streamengine-dashboard");
         var port = FreePort.Next();
         string[] demoArguments = ["demo", "--port", port.ToString(CultureInfo.InvariantCulture), "--set", $"clickhouse.path={folder.Path}", "--set", "clickhouse.http.port=0"];
@@ -29,47 +25,46 @@ public sealed class DashboardBrowserTests
         try
         {
             await demo.WaitForOutputAsync(line => line.Contains("metrics and health", StringComparison.Ordinal), Patience);
-            using var playwright = await Playwright.CreateAsync();
-            await using var browser = await playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
-            {
-                ExecutablePath = Chromium,
-                Headless = true,
-                // This machine's network is closed: Chromium's background connections only produce errors.
-                Args = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-            });
-            var page = _page = await browser.NewPageAsync(new BrowserNewPageOptions { ViewportSize = new ViewportSize { Width = 1280, Height = 900 } });
-            page.Console += (_, message) => _console.Enqueue($"{message.Type}: {message.Text}");
+            await using var browser = await DashboardBrowser.LaunchAsync(() => $"demo said: {Tail(_demo?.StandardOutput ?? "")} | {Tail(_demo?.StandardError ?? "")}{NativeStacks()}");
+            var page = browser.Page;
             await page.GotoAsync($"http://127.0.0.1:{port}/");
-            await Expect(page, "#status[data-state=connected]");
+            await browser.ExpectAsync("#status[data-state=connected]");
 
-            // Live: the selected campaign's impressions appear and then change as traffic arrives.
-            var first = await NumberAsync(page, "#impressions");
-            await WaitAsync(async () => await NumberAsync(page, "#impressions") != first, "the impressions tile to change live");
-            // Budget pacing from dynamic-pricing (the demo sets budgets): spend today against the pace, and a status.
-            await WaitAsync(async () => await TextAsync(page, "#pace-status") != "–", "the campaign's pacing status");
-            // The slot: win rate and clearing-price quantiles merged from the partitions' partials.
-            await WaitAsync(async () => (await TextAsync(page, "#slot-clearing")).Split(" / ").Length == 3, "the slot's clearing-price quantiles");
+            // The overview: campaigns with a pacing status (the demo sets budgets), impressions that grow live.
+            await browser.WaitAsync(async () => (await browser.OverviewRowsAsync()).Count >= 2, "two campaigns in the overview");
+            var first = (await browser.OverviewRowsAsync())[0].Split('\t');
+            await browser.WaitAsync(async () => (await browser.OverviewRowsAsync()).Any(r => r.StartsWith(first[0] + "\t", StringComparison.Ordinal) && r.Split('\t')[1] != first[1]),
+                $"campaign {first[0]}'s impressions in the overview to change live from {first[1]}");
+            await browser.WaitAsync(async () => (await browser.OverviewRowsAsync()).Any(r => r.Split('\t')[6].Length > 0), "a pacing status in the overview");
+
+            // A row opens its campaign: live numbers that change, and its pacing.
+            await page.ClickAsync($"#overview-table a[href='#/campaign/{first[0]}']");
+            var impressions = await NumberAsync(browser, "#impressions");
+            await browser.WaitAsync(async () => await NumberAsync(browser, "#impressions") != impressions, "the impressions tile to change live");
+            await browser.WaitAsync(async () => (await browser.ValueAsync("#pace-status")).Length > 0, "the campaign's pacing status");
 
             // Switching campaign: the picker follows, the tiles show the new campaign's numbers.
-            await WaitAsync(async () => await page.Locator("#campaign option").CountAsync() >= 2, "a second campaign in the picker");
+            await browser.WaitAsync(async () => await page.Locator("#campaign option").CountAsync() >= 2, "a second campaign in the picker");
             var second = await page.Locator("#campaign option").Nth(1).GetAttributeAsync("value");
             await page.SelectOptionAsync("#campaign", second!);
-            await WaitAsync(async () => await page.InputValueAsync("#campaign") == second && await TextAsync(page, "#impressions") != "–", "the second campaign's numbers");
+            await browser.WaitAsync(async () => await page.InputValueAsync("#campaign") == second && await browser.TextAsync("#campaign-title") == second && await browser.ValueAsync("#impressions") != "",
+                "the second campaign's numbers");
+
+            // The slot: clearing-price quantiles merged from the partitions' partials.
+            await page.ClickAsync("nav a[data-view=slot]");
+            await browser.WaitAsync(async () => (await browser.TextAsync("#slot-clearing")).Split(" / ").Length == 3, "the slot's clearing-price quantiles");
 
             // The engine restarts: the page notices, reconnects by itself and shows live numbers again.
+            await page.ClickAsync("nav a[data-view=campaign]");
             demo.Signal(15);
             await demo.WaitForExitAsync(Patience);
-            await Expect(page, "#status:not([data-state=connected])");
+            await browser.ExpectAsync("#status:not([data-state=connected])");
             demo.Dispose();
             demo = _demo = StreamEngineCli.Start(demoArguments);
-            await Expect(page, "#status[data-state=connected]");
-            var afterRestart = await NumberAsync(page, "#impressions");
-            await WaitAsync(async () => await NumberAsync(page, "#impressions") != afterRestart, "live numbers after the restart");
-
-            var screenshot = Path.Combine(RepositoryRoot.Path, "artifacts", "dashboard.png");
-            Directory.CreateDirectory(Path.GetDirectoryName(screenshot)!);
-            await page.ScreenshotAsync(new PageScreenshotOptions { Path = screenshot, FullPage = true });
-            Assert.True(new FileInfo(screenshot).Length > 10_000, "the screenshot should show the dashboard");
+            await browser.ExpectAsync("#status[data-state=connected]");
+            var afterRestart = await NumberAsync(browser, "#impressions");
+            await browser.WaitAsync(async () => await NumberAsync(browser, "#impressions") != afterRestart, "live numbers after the restart");
+            await browser.ScreenshotAsync("demo-campaign");
         }
         finally
         {
@@ -77,61 +72,12 @@ public sealed class DashboardBrowserTests
         }
     }
 
-    private static Task Expect(IPage page, string selector) =>
-        page.Locator(selector).WaitForAsync(new LocatorWaitForOptions { Timeout = (float)Patience.TotalMilliseconds });
-
-    private static async Task<string> TextAsync(IPage page, string selector) => (await page.Locator(selector).InnerTextAsync()).Trim();
-
     /// <summary>A tile's number (waits until it shows one).</summary>
-    private async Task<long> NumberAsync(IPage page, string selector)
+    private static async Task<long> NumberAsync(DashboardBrowser browser, string selector)
     {
         long value = -1;
-        await WaitAsync(async () => long.TryParse((await TextAsync(page, selector)).Replace(",", "", StringComparison.Ordinal), NumberStyles.Integer, CultureInfo.InvariantCulture, out value),
-            $"a number in {selector}");
+        await browser.WaitAsync(async () => long.TryParse(await browser.ValueAsync(selector), NumberStyles.Integer, CultureInfo.InvariantCulture, out value), $"a number in {selector}");
         return value;
-    }
-
-    private async Task WaitAsync(Func<Task<bool>> condition, string what)
-    {
-        var deadline = DateTime.UtcNow + Patience;
-        while (!await condition())
-        {
-            if (DateTime.UtcNow >= deadline)
-            {
-                Assert.Fail($"gave up waiting for {what}; {await StateAsync()}");
-            }
-
-            await Task.Delay(250);
-        }
-    }
-
-    private readonly System.Collections.Concurrent.ConcurrentQueue<string> _console = new();
-
-    /// <summary>The page's status, selection and tiles, its console, and the tails of what the demo wrote.</summary>
-    private async Task<string> StateAsync()
-    {
-        var page = "no page";
-        if (_page is not null)
-        {
-            var tiles = new List<string>();
-            foreach (var id in new[] { "status", "campaign-window", "impressions", "pace-status", "slot-clearing", "campaign" })
-            {
-                try
-                {
-                    // Briefly: a missing tile must not hide the rest of the report.
-                    var tile = _page.Locator("#" + id);
-                    tiles.Add($"#{id}={(id == "campaign" ? await tile.InputValueAsync(new LocatorInputValueOptions { Timeout = 1000 }) : await tile.InnerTextAsync(new LocatorInnerTextOptions { Timeout = 1000 }))}");
-                }
-                catch (Exception e) when (e is TimeoutException or PlaywrightException)
-                {
-                    tiles.Add($"#{id} unreadable");
-                }
-            }
-
-            page = $"page {string.Join(' ', tiles)} console: {Tail(string.Join(" | ", _console))}";
-        }
-
-        return $"{page}; demo said: {Tail(_demo?.StandardOutput ?? "")} | {Tail(_demo?.StandardError ?? "")}{NativeStacks()}";
     }
 
     /// <summary>

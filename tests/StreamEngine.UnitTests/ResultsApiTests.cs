@@ -56,6 +56,7 @@ public sealed class ResultsApiTests
         using var hostile = await http.GetAsync("api/v1/campaigns/" + Uri.EscapeDataString("x' OR 1=1 --\\") + "?range=15m");
         Assert.Equal(HttpStatusCode.OK, hostile.StatusCode);
         Assert.Equal("x' OR 1=1 --\\", JsonNode.Parse(await hostile.Content.ReadAsStringAsync())!["campaign"]!.GetValue<string>());
+        Assert.Contains(store.Statements, s => s.Contains("campaign =", StringComparison.Ordinal));
         Assert.All(store.Statements.Where(s => s.Contains("campaign =", StringComparison.Ordinal)),
             s => Assert.Contains(@"campaign = 'x\' OR 1=1 --\\'", s, StringComparison.Ordinal));
 
@@ -80,6 +81,9 @@ public sealed class ResultsApiTests
         using var __ = http;
 
         Assert.Equal(HttpStatusCode.Unauthorized, (await http.GetAsync("api/v1/overview")).StatusCode);
+        // Routing ignores case; the key check must too.
+        Assert.Equal(HttpStatusCode.Unauthorized, (await http.GetAsync("API/v1/overview")).StatusCode);
+        Assert.Equal(HttpStatusCode.Unauthorized, (await http.GetAsync("Hubs/metrics/negotiate?negotiateVersion=1")).StatusCode);
         using var request = new HttpRequestMessage(HttpMethod.Get, "api/v1/overview") { Headers = { { "X-Api-Key", "secret-key" } } };
         using var response = await http.SendAsync(request);
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);

@@ -68,30 +68,19 @@ public sealed class ServerStore : IClickHouseStore
         await Translate(() => command.ExecuteNonQueryAsync(cancellationToken));
     }
 
-    public async Task<string> QueryAsync(string sql, CancellationToken cancellationToken = default)
-    {
-        await using var command = _connection.CreateCommand();
-        command.CommandText = sql;
-        await using var reader = await Translate(() => command.ExecuteReaderAsync(cancellationToken));
-        var text = new System.Text.StringBuilder();
-        while (await reader.ReadAsync(cancellationToken))
-        {
-            for (var i = 0; i < reader.FieldCount; i++)
-            {
-                text.Append(i == 0 ? "" : "\t").Append(Convert.ToString(reader.GetValue(i), System.Globalization.CultureInfo.InvariantCulture));
-            }
+    /// <summary>
+    /// The server's own TabSeparated text, as the embedded store returns it (arrays as <c>[1,2]</c>, NULL as <c>\N</c>,
+    /// escapes): callers parse one format whichever store they have.
+    /// </summary>
+    public Task<string> QueryAsync(string sql, CancellationToken cancellationToken = default) => RawAsync(sql, "TabSeparated", cancellationToken);
 
-            text.Append('\n');
-        }
+    public Task<string> QueryJsonRowsAsync(string sql, CancellationToken cancellationToken = default) => RawAsync(sql, "JSONEachRow", cancellationToken);
 
-        return text.ToString();
-    }
-
-    public async Task<string> QueryJsonRowsAsync(string sql, CancellationToken cancellationToken = default)
+    private async Task<string> RawAsync(string sql, string format, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(sql);
         await using var command = _connection.CreateCommand();
-        command.CommandText = sql + "\nFORMAT JSONEachRow";
+        command.CommandText = sql + "\nFORMAT " + format;
         using var result = await Translate(() => command.ExecuteRawResultAsync(cancellationToken));
         return await result.ReadAsStringAsync();
     }

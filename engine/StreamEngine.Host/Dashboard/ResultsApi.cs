@@ -52,17 +52,17 @@ public static class ResultsApi
         ArgumentNullException.ThrowIfNull(routes);
         ArgumentNullException.ThrowIfNull(options);
         var reader = new Reader(options);
-        // Each answer reads what it needs of the request (route values, range, limit) inside the reader's guard.
+        // A request is read (and refused when bad) before anything else; its canonical form keys the shared answer.
         Read overview = (store, _, ct) => Overview(store, ct);
-        Read campaign = (store, http, ct) => Campaign(store, Id(http, "campaign"), RangeOf(http), ct);
+        Read campaign = (store, ask, ct) => Campaign(store, ask.Id!, ask.Range!, ct);
         Read slots = (store, _, ct) => Slots(store, ct);
-        Read slot = (store, http, ct) => Slot(store, Id(http, "slot"), RangeOf(http), options, ct);
-        Read alerts = (store, http, ct) => Alerts(store, LimitOf(http), ct);
-        routes.MapGet("/api/v1/overview", (HttpContext http) => reader.Answer(http, overview));
-        routes.MapGet("/api/v1/campaigns/{campaign}", (HttpContext http) => reader.Answer(http, campaign));
-        routes.MapGet("/api/v1/slots", (HttpContext http) => reader.Answer(http, slots));
-        routes.MapGet("/api/v1/slots/{slot}", (HttpContext http) => reader.Answer(http, slot));
-        routes.MapGet("/api/v1/alerts", (HttpContext http) => reader.Answer(http, alerts));
+        Read slot = (store, ask, ct) => Slot(store, ask.Id!, ask.Range!, options, ct);
+        Read alerts = (store, ask, ct) => Alerts(store, ask.Limit, ct);
+        routes.MapGet("/api/v1/overview", (HttpContext http) => reader.Answer(http, _ => new Ask("overview"), overview));
+        routes.MapGet("/api/v1/campaigns/{campaign}", (HttpContext http) => reader.Answer(http, h => new Ask("campaign", Id(h, "campaign"), RangeOf(h)), campaign));
+        routes.MapGet("/api/v1/slots", (HttpContext http) => reader.Answer(http, _ => new Ask("slots"), slots));
+        routes.MapGet("/api/v1/slots/{slot}", (HttpContext http) => reader.Answer(http, h => new Ask("slot", Id(h, "slot"), RangeOf(h)), slot));
+        routes.MapGet("/api/v1/alerts", (HttpContext http) => reader.Answer(http, h => new Ask("alerts", Limit: LimitOf(h)), alerts));
         return reader;
     }
 
@@ -100,6 +100,11 @@ public static class ResultsApi
         var newest = await store.NewestAsync(store.Sql.NewestCampaignMinute(), cancellationToken);
         var result = Frame(newest);
         result["campaign"] = campaign;
+        if (newest == 0)
+        {
+            return Empty(result, "minutes", "pacing", "by_ad", "by_country_device", "alerts");
+        }
+
         var span = SpanOf(range, newest);
         result["range"] = new JsonObject { ["name"] = range, ["from"] = span.FromMs, ["to"] = span.ToMs };
         var minutes = await store.RowsAsync(store.Sql.CampaignMinutes(campaign, span), cancellationToken);
@@ -130,6 +135,11 @@ public static class ResultsApi
         var newest = await store.NewestAsync(store.Sql.NewestSlotMinute(), cancellationToken);
         var result = Frame(newest);
         result["slot"] = slot;
+        if (newest == 0)
+        {
+            return Empty(result, "minutes", "floors");
+        }
+
         var span = SpanOf(range, newest);
         result["range"] = new JsonObject { ["name"] = range, ["from"] = span.FromMs, ["to"] = span.ToMs };
         result["policy"] = new JsonObject { ["min_samples"] = options.FloorMinSamples, ["max_step_change"] = options.FloorMaxStepChange };
@@ -179,13 +189,27 @@ public static class ResultsApi
         _ => Span.DayOf(newestMs),
     };
 
+    /// <summary>Nothing stored yet: every history empty.</summary>
+    private static JsonObject Empty(JsonObject result, params string[] histories)
+    {
+        foreach (var name in histories)
+        {
+            result[name] = new JsonArray();
+        }
+
+        return result;
+    }
+
     private static JsonObject Without(JsonObject row, string name)
     {
         row.Remove(name);
         return row;
     }
 
-    private delegate Task<JsonObject> Read(Store store, HttpContext http, CancellationToken cancellationToken);
+    /// <summary>What was asked, parsed and checked: its text is the key of the shared answer.</summary>
+    private sealed record Ask(string What, string? Id = null, string? Range = null, int Limit = 0);
+
+    private delegate Task<JsonObject> Read(Store store, Ask ask, CancellationToken cancellationToken);
 
     private static string Id(HttpContext http, string name) =>
         http.Request.RouteValues[name] is string { Length: > 0 and <= 128 } id ? id : throw new BadRequestException($"a {name} id of 1 to 128 characters is required");
@@ -239,17 +263,20 @@ public static class ResultsApi
             await RowsOrNullAsync(statement, cancellationToken) is [var row] ? (long)row["newest"]! : 0;
     }
 
-    /// <summary>Answers requests: one cached answer per URL for a moment, a bounded number of store queries at once.</summary>
+    /// <summary>
+    /// Answers requests: one shared answer per request for <see cref="ResultsApiOptions.CacheFor"/> (started once, by
+    /// the request that created it), a bounded number of store queries at once, a bounded number of answers kept.
+    /// </summary>
     private sealed class Reader(ResultsApiOptions options) : IDisposable
     {
-        private const int MaxCachedAnswers = 512;
+        private const int MaxSharedAnswers = 256;
         private readonly SemaphoreSlim _slots = new(options.MaxConcurrentQueries, options.MaxConcurrentQueries);
-        private readonly ConcurrentDictionary<string, (long At, Task<(int Status, string Body)> Answer)> _cache = new(StringComparer.Ordinal);
+        private readonly ConcurrentDictionary<Ask, (long At, Lazy<Task<(int Status, string Body)>> Answer)> _shared = new();
         private readonly Store? _store = options.Query is { } query ? new Store(query, new ResultsQueries(options.Database)) : null;
 
         public void Dispose() => _slots.Dispose();
 
-        public async Task Answer(HttpContext http, Read read)
+        public async Task Answer(HttpContext http, Func<HttpContext, Ask> parse, Read read)
         {
             if (_store is null)
             {
@@ -257,20 +284,42 @@ public static class ResultsApi
                 return;
             }
 
-            var key = http.Request.Path + http.Request.QueryString;
-            var now = options.Time.GetTimestamp();
-            if (_cache.Count > MaxCachedAnswers)
+            Ask ask;
+            try
             {
-                foreach (var stale in _cache.Where(c => options.Time.GetElapsedTime(c.Value.At, now) > options.CacheFor).Select(c => c.Key).ToList())
+                ask = parse(http);
+            }
+            catch (BadRequestException e)
+            {
+                await Write(http, Failure(StatusCodes.Status400BadRequest, e.Message));
+                return;
+            }
+
+            await Write(http, await Shared(ask, read).Value);
+        }
+
+        /// <summary>The answer to share: a fresh one the others can wait for, or a new one (Lazy: started once, by whoever wins).</summary>
+        private Lazy<Task<(int Status, string Body)>> Shared(Ask ask, Read read)
+        {
+            var now = options.Time.GetTimestamp();
+            bool Fresh((long At, Lazy<Task<(int Status, string Body)>> Answer) entry) =>
+                options.Time.GetElapsedTime(entry.At, now) <= options.CacheFor &&
+                !(entry.Answer.IsValueCreated && entry.Answer.Value.IsCompleted && (!entry.Answer.Value.IsCompletedSuccessfully || entry.Answer.Value.Result.Status != 200));
+            if (_shared.Count >= MaxSharedAnswers)
+            {
+                foreach (var stale in _shared.Where(e => !Fresh(e.Value)).Select(e => e.Key).ToList())
                 {
-                    _cache.TryRemove(stale, out _);
+                    _shared.TryRemove(stale, out _);
                 }
             }
 
-            // Concurrent requests for one URL share one answer; a cached failure is not kept.
-            var entry = _cache.AddOrUpdate(key, _ => (now, Compute(http, read)),
-                (_, old) => options.Time.GetElapsedTime(old.At, now) <= options.CacheFor && !(old.Answer.IsCompleted && old.Answer.Result.Status != 200) ? old : (now, Compute(http, read)));
-            await Write(http, await entry.Answer);
+            var made = new Lazy<Task<(int Status, string Body)>>(() => Compute(ask, read));
+            if (_shared.Count >= MaxSharedAnswers)
+            {
+                return made; // many distinct requests at once: answer each, keep none
+            }
+
+            return _shared.AddOrUpdate(ask, _ => (now, made), (_, old) => Fresh(old) ? old : (now, made)).Answer;
         }
 
         private static async Task Write(HttpContext http, (int Status, string Body) answer)
@@ -281,9 +330,9 @@ public static class ResultsApi
             await http.Response.WriteAsync(answer.Body);
         }
 
-        private async Task<(int Status, string Body)> Compute(HttpContext http, Read read)
+        private async Task<(int Status, string Body)> Compute(Ask ask, Read read)
         {
-            await Task.Yield(); // off the caller's AddOrUpdate
+            await Task.Yield(); // off the caller's dictionary update
             if (!await _slots.WaitAsync(options.QueueTimeout))
             {
                 return Failure(StatusCodes.Status503ServiceUnavailable, "the results store is busy; try again");
@@ -292,11 +341,7 @@ public static class ResultsApi
             try
             {
                 using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-                return (StatusCodes.Status200OK, (await read(_store!, http, timeout.Token)).ToJsonString());
-            }
-            catch (BadRequestException e)
-            {
-                return Failure(StatusCodes.Status400BadRequest, e.Message);
+                return (StatusCodes.Status200OK, (await read(_store!, ask, timeout.Token)).ToJsonString());
             }
             catch (ClickHouseException e)
             {
@@ -305,6 +350,11 @@ public static class ResultsApi
             catch (Exception e) when (e is HttpRequestException or OperationCanceledException or IOException)
             {
                 return Failure(StatusCodes.Status503ServiceUnavailable, $"the results store did not answer: {e.Message}");
+            }
+            catch (Exception e) when (e is System.Text.Json.JsonException or InvalidCastException or InvalidOperationException or ArgumentException)
+            {
+                // An answer the store should not give (cut short, another shape): said, not kept.
+                return Failure(StatusCodes.Status500InternalServerError, $"the results store gave an answer that could not be read: {e.Message}");
             }
             finally
             {

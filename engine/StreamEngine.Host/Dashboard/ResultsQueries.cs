@@ -12,10 +12,12 @@ namespace StreamEngine.Host.Dashboard;
 /// </summary>
 internal sealed class ResultsQueries(string database)
 {
-    /// <summary>Appended to every query: plain JSON numbers, and limits an unexpected table size cannot lift.</summary>
+    /// <summary>
+    /// Appended to every query: plain JSON numbers and a time limit (rows are bounded by each query's LIMIT:
+    /// <c>max_result_rows</c> would also count the rows of subqueries, such as the pacing view's whole history).
+    /// </summary>
     private const string Settings =
-        " SETTINGS output_format_json_quote_64bit_integers = 0, output_format_json_quote_denormals = 0, max_execution_time = 10, " +
-        "max_result_rows = 100000, result_overflow_mode = 'throw'";
+        " SETTINGS output_format_json_quote_64bit_integers = 0, output_format_json_quote_denormals = 0, max_execution_time = 10";
 
     private readonly string _db = ClickHouseSql.Identifier(database);
 
@@ -25,13 +27,17 @@ internal sealed class ResultsQueries(string database)
 
     private static double Gamma => (1 + SlotMinuteAggregator.RelativeAccuracy) / (1 - SlotMinuteAggregator.RelativeAccuracy);
 
-    /// <summary>The newest campaign minute stored (Unix ms; 0 when nothing is).</summary>
-    public string NewestCampaignMinute() =>
-        $"SELECT toUnixTimestamp64Milli(max(window_start)) AS newest FROM {_db}.campaign_minute_results" + Settings;
+    /// <summary>
+    /// The newest campaign minute stored, but never past the clock's minute (the decoder accepts events up to an hour
+    /// ahead: one of them must not move everyone's "now"); Unix ms, 0 when nothing is stored.
+    /// </summary>
+    public string NewestCampaignMinute() => Newest("campaign_minute_results");
 
-    /// <summary>The newest slot minute stored (Unix ms; 0 when nothing is).</summary>
-    public string NewestSlotMinute() =>
-        $"SELECT toUnixTimestamp64Milli(max(window_start)) AS newest FROM {_db}.slot_minute_results" + Settings;
+    /// <summary>The newest slot minute stored, as <see cref="NewestCampaignMinute"/>.</summary>
+    public string NewestSlotMinute() => Newest("slot_minute_results");
+
+    private string Newest(string table) =>
+        $"SELECT if(count() = 0, 0, toUnixTimestamp(least(toDateTime(max(window_start), 'UTC'), toStartOfMinute(now('UTC')))) * 1000) AS newest FROM {_db}.{table}" + Settings;
 
     /// <summary>Per campaign, its counts between two minutes (the overview's day so far).</summary>
     public string CampaignTotals(Span span) =>
@@ -45,22 +51,22 @@ internal sealed class ResultsQueries(string database)
 
     /// <summary>Per campaign and minute, the impressions (the overview's sparklines).</summary>
     public string Sparklines(Span span) =>
-        $"SELECT campaign, toUnixTimestamp(window_start) * 1000 AS t, impressions FROM {_db}.campaign_minute WHERE {span.Where} ORDER BY campaign, window_start" + Settings;
+        $"SELECT campaign, toUnixTimestamp(window_start) * 1000 AS t, impressions FROM {_db}.campaign_minute WHERE {span.Where} ORDER BY campaign, window_start LIMIT 300000" + Settings;
 
     public string CampaignMinutes(string campaign, Span span) =>
         "SELECT toUnixTimestamp(window_start) * 1000 AS t, bids, wins, impressions, clicks, conversions, spend_micros, unique_users, ctr, ecpm_micros " +
-        $"FROM {_db}.campaign_minute WHERE campaign = {ClickHouseSql.Literal(campaign)} AND {span.Where} ORDER BY window_start" + Settings;
+        $"FROM {_db}.campaign_minute WHERE campaign = {ClickHouseSql.Literal(campaign)} AND {span.Where} ORDER BY window_start LIMIT 1440" + Settings;
 
     /// <summary>Per minute, whether every partition's newest partial is final (the view has no column for it).</summary>
     public string CampaignFinality(string campaign, Span span) =>
         "SELECT toUnixTimestamp64Milli(window_start) AS t, toBool(min(f)) AS final FROM (SELECT window_start, source_partition, argMax(is_final, version) AS f " +
         $"FROM {_db}.campaign_minute_results WHERE campaign = {ClickHouseSql.Literal(campaign)} AND {span.Where} GROUP BY window_start, source_partition) " +
-        "GROUP BY window_start ORDER BY window_start" + Settings;
+        "GROUP BY window_start ORDER BY window_start LIMIT 1440" + Settings;
 
     public string CampaignPacing(string campaign, Span span) =>
         "SELECT toUnixTimestamp(window_start) * 1000 AS t, daily_budget_micros, spend_micros, spend_today_micros, ideal_linear_micros, ideal_shaped_micros, " +
         $"pace_ratio, pacing_multiplier, throttle_probability, status FROM {_db}.campaign_pacing WHERE campaign = {ClickHouseSql.Literal(campaign)} AND {span.Where} " +
-        "ORDER BY window_start" + Settings;
+        "ORDER BY window_start LIMIT 1440" + Settings;
 
     public string ByAd(string campaign, Span span) =>
         "SELECT ad, sum(impressions) AS impressions, sum(clicks) AS clicks, sum(conversions) AS conversions, sum(spend_micros) AS spend_micros " +
@@ -85,11 +91,11 @@ internal sealed class ResultsQueries(string database)
     public string SlotMinutes(string slot, Span span) =>
         "SELECT toUnixTimestamp(window_start) * 1000 AS t, bids, wins, win_rate, bid_p50_micros, bid_p90_micros, bid_p99_micros, clearing_p50_micros, " +
         "clearing_p90_micros, clearing_p99_micros, bids_with_floor, floor_avg_micros " +
-        $"FROM {_db}.slot_minute WHERE slot = {ClickHouseSql.Literal(slot)} AND {span.Where} ORDER BY window_start" + Settings;
+        $"FROM {_db}.slot_minute WHERE slot = {ClickHouseSql.Literal(slot)} AND {span.Where} ORDER BY window_start LIMIT 1440" + Settings;
 
     public string Floors(string slot, Span span) =>
         "SELECT toUnixTimestamp(window_start) * 1000 AS t, samples, optimal_floor_micros, recommended_floor_micros, expected_revenue_per_bid_micros, confidence, status " +
-        $"FROM {_db}.floor_recommendation WHERE slot = {ClickHouseSql.Literal(slot)} AND {span.Where} ORDER BY window_start" + Settings;
+        $"FROM {_db}.floor_recommendation WHERE slot = {ClickHouseSql.Literal(slot)} AND {span.Where} ORDER BY window_start LIMIT 1440" + Settings;
 
     /// <summary>
     /// A slot's bid or clearing prices over the span, from the stored sketch buckets (each partition's newest partial,
@@ -98,9 +104,10 @@ internal sealed class ResultsQueries(string database)
     public string PriceBuckets(string slot, Span span, PriceKind kind)
     {
         var column = kind == PriceKind.Bid ? "bid" : "clearing";
-        return $"SELECT b AS bucket, {BucketPrice} AS price_micros, sum(c) AS count FROM (SELECT argMax({column}_buckets, version) AS bs, argMax({column}_counts, version) AS cs " +
+        // Buckets and counts from the same row (two argMax could pick different rows of one version).
+        return $"SELECT b AS bucket, {BucketPrice} AS price_micros, sum(c) AS count FROM (SELECT argMax(({column}_buckets, {column}_counts), version) AS newest " +
                $"FROM {_db}.slot_minute_results WHERE slot = {ClickHouseSql.Literal(slot)} AND {span.Where} GROUP BY window_start, source_partition) " +
-               "ARRAY JOIN bs AS b, cs AS c GROUP BY b HAVING count > 0 ORDER BY b" + Settings;
+               "ARRAY JOIN newest.1 AS b, newest.2 AS c GROUP BY b HAVING count > 0 ORDER BY b LIMIT 70000" + Settings;
     }
 }
 

@@ -102,7 +102,7 @@ public sealed class EngineHttpHost : IAsyncDisposable
             app.Use(async (context, next) =>
             {
                 // The live values and the stored results are for the people the key is given to.
-                if ((context.Request.Path.StartsWithSegments("/hubs", StringComparison.Ordinal) || context.Request.Path.StartsWithSegments("/api", StringComparison.Ordinal))
+                if ((context.Request.Path.StartsWithSegments("/hubs", StringComparison.OrdinalIgnoreCase) || context.Request.Path.StartsWithSegments("/api", StringComparison.OrdinalIgnoreCase))
                     && !HasKey(context.Request, apiKey))
                 {
                     context.Response.StatusCode = StatusCodes.Status401Unauthorized;

@@ -91,7 +91,8 @@
 
   function route() {
     const [, view = '', ...rest] = location.hash.split('/');
-    const id = rest.length ? decodeURIComponent(rest.join('/')) : null;
+    let id = null;
+    try { id = rest.length ? decodeURIComponent(rest.join('/')) : null; } catch { id = null; } // a malformed address opens the view without a selection
     state.view = ['campaign', 'slot', 'alerts'].includes(view) ? view : 'overview';
     for (const section of document.querySelectorAll('.view')) section.hidden = section.id !== 'view-' + state.view;
     for (const link of document.querySelectorAll('nav a')) {
@@ -146,7 +147,7 @@
         `<td data-value="${c.spend_micros}">${money(c.spend_micros)}</td>` +
         `<td data-value="${p ? p.daily_budget_micros : ''}">${p ? money(p.daily_budget_micros) : '–'}</td>` +
         `<td data-value="${p ? p.pace_ratio : ''}">${p ? ratio(p.pace_ratio) : '–'}</td>` +
-        `<td data-value="${p ? p.status : ''}"><span class="pill ${p ? p.status : 'no_budget'}">${statusWords(p?.status)}</span></td>` +
+        `<td data-value="${p ? p.status : ''}"><span class="pill ${p ? escape(p.status) : 'no_budget'}">${statusWords(p?.status)}</span></td>` +
         `<td data-value="${p ? p.throttle_probability : ''}">${p ? percent(p.throttle_probability) : '–'}</td>` +
         `<td>${sparkline(c.sparkline, overview.newest_minute)}</td></tr>`;
     }).join('') || `<tr><td colspan="10" class="muted">${campaigns.length ? 'no campaign matches' : 'no results stored yet today'}</td></tr>`;
@@ -283,8 +284,11 @@
   // the line into it dashed and its bar pale: still counting, never drawn as a fall.
   function drawCampaignChart(minutes, range) {
     const xs = minutes.map(m => m.t / 1000);
-    const openFrom = minutes.findIndex(m => !m.final);
+    // Open: the minutes after the newest final one (a minute left open in between by an idle partition is drawn solid).
+    const lastFinal = minutes.findLastIndex(m => m.final);
+    const openFrom = lastFinal === minutes.length - 1 ? -1 : lastFinal + 1;
     const closed = i => openFrom < 0 || i < openFrom;
+    const until = Math.max(range.to, minutes.at(-1)?.t ?? 0);
     const bars = uPlot.paths.bars({ size: [0.6, 30] });
     chart('campaign-chart', {
       signature: 'campaign:' + range.from,
@@ -292,7 +296,7 @@
         series: [{}, { label: 'impressions', stroke: '#2f5fb3', width: 2 }, { label: 'impressions (open minute)', stroke: '#2f5fb3', dash: [6, 4], width: 2 },
           { label: 'spend', stroke: '#b8361e', fill: 'rgba(184,54,30,.45)', scale: 'usd', paths: bars, points: { show: false }, value: (u, v) => v === null ? '–' : money(v * 1e6) },
           { label: 'spend (open minute)', stroke: '#b8361e', fill: 'rgba(184,54,30,.15)', scale: 'usd', paths: bars, points: { show: false }, value: (u, v) => v === null ? '–' : money(v * 1e6) }],
-        scales: { x: { time: true, range: () => [range.from / 1000 - 30, range.to / 1000 + 30] }, y: { range: (u, min, max) => [0, Math.max(1, max * 1.1)] }, usd: { range: (u, min, max) => [0, Math.max(0.01, max * 2)] } },
+        scales: { x: { time: true, range: () => [range.from / 1000 - 30, until / 1000 + 30] }, y: { range: (u, min, max) => [0, Math.max(1, max * 1.1)] }, usd: { range: (u, min, max) => [0, Math.max(0.01, max * 2)] } },
         axes: [timeAxis, { label: 'impressions' }, { scale: 'usd', side: 1, label: 'spend', grid: { show: false }, values: (u, splits) => splits.map(v => money(v * 1e6)), size: 70 }],
       },
     }, [xs, minutes.map((m, i) => closed(i) ? m.impressions : null), minutes.map((m, i) => openFrom >= 0 && i >= openFrom - 1 ? m.impressions : null),
@@ -370,7 +374,8 @@
     tile('slot-clearing', q3(newest, 'clearing'), newest ? [newest.clearing_p50_micros, newest.clearing_p90_micros, newest.clearing_p99_micros].join(',') : null);
     $('slot-clearing-samples').textContent = newest ? `from ${count(newest.wins)} wins${newest.wins < 100 ? ': few samples, p99 is the top few prices' : ''}` : '';
     const storedNewest = slotData.minutes.at(-1);
-    tile('slot-bid-prices', q3(newest?.live ? storedNewest : newest, 'bid'), null);
+    // Bid prices are stored only: shown while the stored minute is the one on screen.
+    tile('slot-bid-prices', storedNewest && newest && storedNewest.t === newest.t ? q3(storedNewest, 'bid') : '–', null);
     // The floor: the newest recommendation, stored or live, and why it is what it is.
     const storedFloor = slotData.floors?.at(-1);
     const floor = liveFloor && (!storedFloor || Date.parse(liveFloor.window_start) >= storedFloor.t) ? { ...liveFloor, t: Date.parse(liveFloor.window_start) } : storedFloor;
@@ -448,7 +453,7 @@
   // ---- alerts ------------------------------------------------------------------------------------------------------
   function alertList(list, alerts, withCampaign) {
     list.innerHTML = alerts.length === 0 ? '<li class="muted">no pacing alerts</li>' : alerts.slice(0, 200).map(a =>
-      `<li class="${escape(a.status)}"><time datetime="${new Date(a.t).toISOString()}" title="${utc(a.t)}">${minuteLocal(a.t)}</time> ` +
+      `<li class="${escape(a.status)}" data-campaign="${escape(a.campaign)}" data-status="${escape(a.status)}" data-t="${a.t}"><time datetime="${new Date(a.t).toISOString()}" title="${utc(a.t)}">${minuteLocal(a.t)}</time> ` +
       (withCampaign ? `<a href="#/campaign/${encodeURIComponent(a.campaign)}">${escape(a.campaign)}</a> ` : '') +
       `<b>${escape(statusWords(a.status))}</b> (was ${escape(statusWords(a.previous_status))}): pace ${ratio(a.pace_ratio)}, spent ${money(a.spend_today_micros)} of ${money(a.daily_budget_micros)}</li>`).join('');
   }
@@ -476,7 +481,7 @@
         if (state.view === 'campaign') {
           if (state.campaign) {
             const c = await api(`api/v1/campaigns/${encodeURIComponent(state.campaign)}?range=${state.campaignRange}`);
-            if (c.campaign === state.campaign) campaignData = c;
+            if (c.campaign === state.campaign && c.range?.name === state.campaignRange) campaignData = c; // not an answer to an older selection
             fillPicker($('campaign'), o.campaigns.map(x => x.campaign), state.campaign);
           }
           renderCampaign();
@@ -485,7 +490,7 @@
           const list = await api('api/v1/slots');
           if (state.slot) {
             const s = await api(`api/v1/slots/${encodeURIComponent(state.slot)}?range=${state.slotRange}`);
-            if (s.slot === state.slot) slotData = s;
+            if (s.slot === state.slot && s.range?.name === state.slotRange) slotData = s;
           }
           fillPicker($('slot'), list.slots.map(x => x.slot), state.slot);
           renderSlot(list.slots);

@@ -1,19 +1,22 @@
-using System.Globalization;
 using Confluent.Kafka;
 using StreamEngine.AdEvents;
+using StreamEngine.Host.ClickHouseHttp;
 using StreamEngine.TestUtilities;
 
 namespace StreamEngine.IntegrationTests.Dashboard;
 
 /// <summary>
-/// The dashboard against what ClickHouse holds, in a real browser: <c>streamengine run</c> reads a topic of generated
-/// traffic; once it has caught up, every view shows the numbers ClickHouse holds at that moment (queried by the test
-/// with <c>streamengine query</c> through the running engine, its own SQL, not the read API's): the overview's rows,
-/// a campaign's tiles and breakdowns for two ranges, a slot's newest minute and floor. The overview follows new
-/// traffic, and the page survives a restart of the engine. Screenshots of each view at 1400 and 390 px are kept in
-/// artifacts/, and axe-core finds no serious accessibility violation in any view.
+/// The dashboard against what ClickHouse holds, in a real browser: the three jobs run as three <c>streamengine run</c>
+/// processes over one store (the test's embedded ClickHouse behind its HTTP endpoint, as a server; campaign budgets
+/// from a campaigns file) and the dashboard of the ad-metrics engine is opened. Once they have caught up, every view
+/// shows the numbers ClickHouse holds at that moment (queried by the test with its own SQL, not the read API's): the
+/// overview's rows with their pacing, a campaign's tiles, pacing and top creative for two ranges, a slot's newest
+/// minute and floor recommendation, the alerts feed. The overview follows new traffic, and the page survives a
+/// restart of its engine. Screenshots of each view at 1400 and 390 px are kept in artifacts/, and axe-core finds no
+/// serious accessibility violation in any view.
 /// </summary>
-public sealed class DashboardResultsTests
+[Collection(ClickHouse.EmbeddedClickHouseCollection.Name)]
+public sealed class DashboardResultsTests(EmbeddedClickHouseFixture clickHouse)
 {
     private static readonly TimeSpan Patience = DashboardBrowser.Patience;
 
@@ -22,11 +25,11 @@ public sealed class DashboardResultsTests
     {
         using var kafka = EmbeddedKafkaFixture.Start(new StreamEngine.Kafka.Embedded.EmbeddedKafkaOptions { Brokers = 1 });
         var topic = kafka.CreateTopic("dashboard", 4);
-        // About 25 minutes of event time ending now, so minutes are closed and the newest still open.
+        // About 30 minutes of event time, all of it past (the API's "now" is never past the clock), most minutes closed.
         var traffic = new TrafficGenerator(new TrafficOptions
         {
             Seed = 31, Campaigns = 12, Placements = 4, AuctionsPerSecond = 4,
-            StartTimeMs = DateTimeOffset.UtcNow.AddMinutes(-25).ToUnixTimeMilliseconds(),
+            StartTimeMs = DateTimeOffset.UtcNow.AddMinutes(-40).ToUnixTimeMilliseconds(),
         }).Messages().GetEnumerator();
         using var producer = new ProducerBuilder<string, byte[]>(kafka.ProducerConfig()).Build();
         void Send(int count)
@@ -41,37 +44,51 @@ public sealed class DashboardResultsTests
 
         Send(7_000);
 
-        // Two engines over the topic, each with its own store: ad-metrics (campaigns) and bid-landscape (slots).
-        using var metricsFolder = new TemporaryDirectory("streamengine-dashboard-metrics");
-        using var slotsFolder = new TemporaryDirectory("streamengine-dashboard-slots");
-        var (metricsPort, metricsStore, slotsPort, slotsStore) = (FreePort.Next(), FreePort.Next(), FreePort.Next(), FreePort.Next());
-        string[] Run(string job, TemporaryDirectory folder, int port, int store) =>
-            ["run", "--job", job, "--set", $"kafka.bootstrap={kafka.BootstrapServers}", "--set", $"kafka.topic={topic}", "--set", $"clickhouse.path={folder.Path}",
-             "--set", $"clickhouse.http.port={store}", "--set", $"http.port={port}"];
-        var metrics = StreamEngineCli.Start(Run("ad-metrics", metricsFolder, metricsPort, metricsStore));
-        using var slots = StreamEngineCli.Start(Run("bid-landscape", slotsFolder, slotsPort, slotsStore));
+        // One store for the three jobs, as a server would be; budgets small enough that pacing has something to say.
+        var db = clickHouse.CreateDatabase("dashboard");
+        var storePort = FreePort.Next();
+        await using var endpoint = await ClickHouseHttpEndpoint.StartAsync(clickHouse.Store, ClickHouse.ServerEndpoint.Options(storePort));
+        using var folder = new TemporaryDirectory("streamengine-dashboard");
+        var campaigns = Path.Combine(folder.Path, "campaigns.csv");
+        await File.WriteAllLinesAsync(campaigns, ["campaign,daily_budget", .. Enumerable.Range(1, 12).Select(i => $"cmp-{i:D4},{(i % 3 == 0 ? 0.02 : 40)}")]);
+        var (metricsPort, slotsPort, pricingPort) = (FreePort.Next(), FreePort.Next(), FreePort.Next());
+        string[] Run(string job, int port) =>
+            ["run", "--job", job, "--set", $"kafka.bootstrap={kafka.BootstrapServers}", "--set", $"kafka.topic={topic}", "--set", "clickhouse.mode=server",
+             "--set", $"clickhouse.url=http://127.0.0.1:{storePort}/", "--set", $"clickhouse.database={db}", "--set", $"http.port={port}",
+             "--set", $"pacing.campaigns_file={campaigns}", "--set", "pricing.min_samples=20"];
+        var metrics = StreamEngineCli.Start(Run("ad-metrics", metricsPort));
+        using var slots = StreamEngineCli.Start(Run("bid-landscape", slotsPort));
+        using var pricing = StreamEngineCli.Start(Run("dynamic-pricing", pricingPort));
         try
         {
             using var metricsEngine = await EngineUnderTest.AttachAsync(metrics, Patience);
             using var slotsEngine = await EngineUnderTest.AttachAsync(slots, Patience);
+            using var pricingEngine = await EngineUnderTest.AttachAsync(pricing, Patience);
             await Task.WhenAll(CaughtUpAsync(metricsEngine), CaughtUpAsync(slotsEngine));
 
-            await using var browser = await DashboardBrowser.LaunchAsync(() => $"ad-metrics said: {DashboardBrowser.Tail(metrics.StandardError)}");
+            // A failed wait says what the engines said and how far dynamic-pricing got (its upstreams' stored progress, its floors).
+            string Progress() => clickHouse.Store.QueryText(
+                $"SELECT job, partition, argMax(watermark, written_at) FROM {db}.partition_checkpoints_v2 GROUP BY job, partition ORDER BY job, partition").ReplaceLineEndings(" | ") +
+                $" floors: {clickHouse.Store.QueryText($"SELECT count(), max(window_start) FROM {db}.floor_recommendation_results").Trim()}";
+            await using var browser = await DashboardBrowser.LaunchAsync(() =>
+                $"ad-metrics said: {DashboardBrowser.Tail(metrics.StandardError)}; dynamic-pricing said: {DashboardBrowser.Tail(pricing.StandardError)}; progress: {Progress()}");
             var page = browser.Page;
-            Task<string> Stored(TemporaryDirectory folder, int store, string sql) => QueryAsync(folder, store, sql);
+            Task<string> Stored(string sql) => Task.Run(() => clickHouse.Store.QueryText(sql.Replace("ads.", db + ".", StringComparison.Ordinal)).Trim());
             const string Today = "toDate(window_start) = (SELECT toDate(max(window_start)) FROM ads.campaign_minute)";
 
-            // The overview: every campaign of the day, impressions, clicks and spend as stored.
+            // The overview: every campaign of the day, impressions, clicks and spend, budget, pace and status as stored.
             await page.GotoAsync($"http://127.0.0.1:{metricsPort}/");
             await browser.ExpectAsync("#status[data-state=connected]");
-            async Task<string> OverviewShown() => string.Join('\n', (await browser.OverviewRowsAsync()).Select(r => string.Join('\t', r.Split('\t').Take(4))).Order(StringComparer.Ordinal));
-            Task<string> OverviewStored() => Stored(metricsFolder, metricsStore,
-                $"SELECT campaign, sum(impressions), sum(clicks), sum(spend_micros) FROM ads.campaign_minute WHERE {Today} GROUP BY campaign ORDER BY campaign");
+            async Task<string> OverviewShown() => string.Join('\n', (await browser.OverviewRowsAsync()).Select(r => string.Join('\t', r.Split('\t').Where((_, i) => i is <= 4 or 6))).Order(StringComparer.Ordinal));
+            Task<string> OverviewStored() => Stored(
+                $"SELECT c.campaign, i, k, s, p.daily_budget_micros, p.status FROM (SELECT campaign, sum(impressions) AS i, sum(clicks) AS k, sum(spend_micros) AS s " +
+                $"FROM ads.campaign_minute WHERE {Today} GROUP BY campaign) AS c LEFT JOIN (SELECT campaign, argMax(daily_budget_micros, window_start) AS daily_budget_micros, " +
+                $"argMax(status, window_start) AS status FROM ads.campaign_pacing WHERE {Today} GROUP BY campaign) AS p ON c.campaign = p.campaign ORDER BY c.campaign");
             await browser.UntilEqualAsync(OverviewShown, OverviewStored, "the overview's campaigns");
             await browser.AssertAccessibleAsync("overview");
             await ScreenshotsAsync(browser, "overview");
 
-            // A campaign, today and the last 15 minutes: the tiles, the number of minutes, the top creative.
+            // A campaign, today and the last 15 minutes: the tiles, the number of minutes, its pacing, the top creative.
             var campaign = (await browser.OverviewRowsAsync())[0].Split('\t')[0];
             await page.ClickAsync($"#overview-table a[href='#/campaign/{campaign}']");
             await browser.ExpectAsync("#view-campaign:not([hidden])");
@@ -81,19 +98,49 @@ public sealed class DashboardResultsTests
                 await browser.UntilEqualAsync(
                     async () => string.Join('\t', await browser.ValueAsync("#impressions"), await browser.ValueAsync("#clicks"), await browser.ValueAsync("#spend"),
                         await browser.ValueAsync("#conversions"), (await browser.TextAsync("#campaign-window")).Split(' ')[0]),
-                    () => Stored(metricsFolder, metricsStore,
-                        $"SELECT sum(impressions), sum(clicks), sum(spend_micros), sum(conversions), count() FROM ads.campaign_minute WHERE campaign = '{campaign}' AND {since}"),
+                    () => Stored($"SELECT sum(impressions), sum(clicks), sum(spend_micros), sum(conversions), count() FROM ads.campaign_minute WHERE campaign = '{campaign}' AND {since}"),
                     $"campaign {campaign}'s tiles over {range}");
                 await browser.UntilEqualAsync(
                     async () => string.Join('\t', (await page.Locator("#by-ad tbody tr").First.InnerTextAsync()).Split('\t').Select(c => c.Trim().Replace(",", "", StringComparison.Ordinal)).Take(3)),
-                    () => Stored(metricsFolder, metricsStore,
-                        $"SELECT ad, sum(impressions) AS i, sum(clicks) FROM ads.ad_minute WHERE campaign = '{campaign}' AND {since} GROUP BY ad ORDER BY i DESC, ad LIMIT 1"),
+                    () => Stored($"SELECT ad, sum(impressions) AS i, sum(clicks) FROM ads.ad_minute WHERE campaign = '{campaign}' AND {since} GROUP BY ad ORDER BY i DESC, ad LIMIT 1"),
                     $"campaign {campaign}'s top creative over {range}");
             }
 
-            Assert.Contains("still open (partial)", await browser.TextAsync("#campaign-window"), StringComparison.Ordinal);
+            await browser.UntilEqualAsync(
+                async () => string.Join('\t', await browser.ValueAsync("#spend-today"), await browser.ValueAsync("#budget"), await browser.ValueAsync("#pace-status")),
+                () => Stored($"SELECT spend_today_micros, daily_budget_micros, status FROM ads.campaign_pacing WHERE campaign = '{campaign}' ORDER BY window_start DESC LIMIT 1"),
+                $"campaign {campaign}'s pacing");
             await browser.AssertAccessibleAsync("campaign");
             await ScreenshotsAsync(browser, "campaign");
+
+            // A slot: the newest minute's bids, wins and clearing quantiles, and the newest floor recommendation.
+            await page.ClickAsync("nav a[data-view=slot]");
+            await browser.ExpectAsync("#view-slot:not([hidden])");
+            await browser.WaitAsync(async () => (await page.InputValueAsync("#slot")).Length > 0, "a slot in the picker");
+            var slot = await page.InputValueAsync("#slot");
+            await browser.UntilEqualAsync(
+                async () => string.Join('\t', await browser.ValueAsync("#slot-bids"), await browser.ValueAsync("#slot-wins"), await browser.ValueAsync("#slot-clearing")),
+                () => Stored($"SELECT bids, wins, concat(ifNull(toString(clearing_p50_micros), ''), ',', ifNull(toString(clearing_p90_micros), ''), ',', ifNull(toString(clearing_p99_micros), '')) " +
+                             $"FROM ads.slot_minute WHERE slot = '{slot}' ORDER BY window_start DESC LIMIT 1"),
+                $"slot {slot}'s newest minute");
+            await browser.UntilEqualAsync(
+                async () => string.Join('\t', await browser.ValueAsync("#slot-samples"), await browser.ValueAsync("#slot-floor-status"),
+                    await browser.ValueAsync("#slot-floor") is { Length: > 0 } floor ? Math.Floor(double.Parse(floor, System.Globalization.CultureInfo.InvariantCulture)).ToString(System.Globalization.CultureInfo.InvariantCulture) : ""),
+                () => Stored($"SELECT samples, status, ifNull(toString(floor(recommended_floor_micros)), '') FROM ads.floor_recommendation WHERE slot = '{slot}' ORDER BY window_start DESC LIMIT 1"),
+                $"slot {slot}'s floor recommendation");
+            await browser.AssertAccessibleAsync("slot");
+            await ScreenshotsAsync(browser, "slot");
+
+            // The alerts feed: the day's pacing alerts, newest first, as stored (the 0.02 budgets run out).
+            await page.ClickAsync("nav a[data-view=alerts]");
+            await browser.ExpectAsync("#view-alerts:not([hidden])");
+            await browser.UntilEqualAsync(
+                async () => string.Join('\n', await page.Locator("#alerts li[data-campaign]").EvaluateAllAsync<string[]>("items => items.map(i => i.dataset.campaign + ' ' + i.dataset.status + ' ' + i.dataset.t)")),
+                () => Stored($"SELECT concat(campaign, ' ', status, ' ', toString(toUnixTimestamp(window_start) * 1000)) FROM ads.pacing_alerts FINAL WHERE {Today} ORDER BY window_start DESC, campaign, status LIMIT 100"),
+                "the alerts feed");
+            Assert.Contains("exhausted", await browser.TextAsync("#alerts"), StringComparison.Ordinal);
+            await browser.AssertAccessibleAsync("alerts");
+            await ScreenshotsAsync(browser, "alerts");
 
             // Live: more traffic, and the overview follows it to what is stored then.
             await page.ClickAsync("nav a[data-view=overview]");
@@ -103,36 +150,17 @@ public sealed class DashboardResultsTests
             await browser.WaitAsync(async () => await OverviewShown() != before, "the overview to follow new traffic");
             await browser.UntilEqualAsync(OverviewShown, OverviewStored, "the overview after new traffic");
 
-            // The engine restarts on the same store: the page notices, reconnects and shows the stored results again.
+            // The engine restarts: the page notices, reconnects and shows the stored results again.
             metrics.Signal(15);
             await metrics.WaitForExitAsync(Patience);
             await browser.ExpectAsync("#status:not([data-state=connected])");
             await browser.ExpectAsync("#problem:not([hidden])");
             metrics.Dispose();
-            metrics = StreamEngineCli.Start(Run("ad-metrics", metricsFolder, metricsPort, metricsStore));
+            metrics = StreamEngineCli.Start(Run("ad-metrics", metricsPort));
             using var restarted = await EngineUnderTest.AttachAsync(metrics, Patience);
             await browser.ExpectAsync("#status[data-state=connected]");
             await browser.ExpectAsync("#problem[hidden]");
             await browser.UntilEqualAsync(OverviewShown, OverviewStored, "the overview after a restart");
-
-            // A slot (the bid-landscape engine's dashboard): the newest minute's bids, wins and clearing quantiles.
-            await page.GotoAsync($"http://127.0.0.1:{slotsPort}/#/slot");
-            await browser.ExpectAsync("#view-slot:not([hidden])");
-            await browser.WaitAsync(async () => (await page.InputValueAsync("#slot")).Length > 0, "a slot in the picker");
-            var slot = await page.InputValueAsync("#slot");
-            await browser.UntilEqualAsync(
-                async () => string.Join('\t', await browser.ValueAsync("#slot-bids"), await browser.ValueAsync("#slot-wins"), await browser.ValueAsync("#slot-clearing")),
-                () => Stored(slotsFolder, slotsStore,
-                    $"SELECT bids, wins, concat(toString(clearing_p50_micros), ',', toString(clearing_p90_micros), ',', toString(clearing_p99_micros)) FROM ads.slot_minute " +
-                    $"WHERE slot = '{slot}' ORDER BY window_start DESC LIMIT 1"),
-                $"slot {slot}'s newest minute");
-            // No dynamic-pricing here: the page says so instead of showing made-up floors.
-            Assert.Contains("not computed", await browser.TextAsync("#slot-floor-status"), StringComparison.Ordinal);
-            await browser.AssertAccessibleAsync("slot");
-            await ScreenshotsAsync(browser, "slot");
-            await page.ClickAsync("nav a[data-view=alerts]");
-            await browser.ExpectAsync("#view-alerts:not([hidden])");
-            await browser.AssertAccessibleAsync("alerts");
         }
         finally
         {
@@ -156,13 +184,5 @@ public sealed class DashboardResultsTests
         await browser.UntilFitsWidthAsync(view);
         await browser.ScreenshotAsync($"{view}-390");
         await browser.SizeAsync(1400, 1000);
-    }
-
-    private static async Task<string> QueryAsync(TemporaryDirectory folder, int store, string sql)
-    {
-        using var query = await StreamEngineCli.RunAsync(Patience, "query", "--set", $"clickhouse.path={folder.Path}",
-            "--set", $"clickhouse.http.port={store.ToString(CultureInfo.InvariantCulture)}", sql);
-        Assert.True(query.ExitCode == 0, query.StandardError);
-        return query.StandardOutput.Trim();
     }
 }

@@ -1,5 +1,6 @@
 using StreamEngine.Core.Dsl;
 using StreamEngine.Host.Configuration;
+using StreamEngine.Host.Live;
 using StreamEngine.Host.Observability;
 using StreamEngine.Nats;
 using StreamEngine.Runtime;
@@ -8,7 +9,7 @@ namespace StreamEngine.Host.Running;
 
 /// <summary>
 /// What <c>run</c> and <c>demo</c> both start around their jobs, the same way: the HTTP host (metrics, health, the
-/// SignalR hub), the NATS publisher when <c>nats.url</c> is set, the live sinks the jobs offer their values to, and
+/// SignalR hub), the NATS publisher and the hub's feed from NATS (every engine's values) when <c>nats.url</c> is set, the live sinks the jobs offer their values to, and
 /// the metrics over the jobs. Jobs <see cref="Add"/>ed after the start are served and measured too.
 /// </summary>
 public sealed class EngineServices : IAsyncDisposable
@@ -16,11 +17,13 @@ public sealed class EngineServices : IAsyncDisposable
     private readonly EngineMetrics _metrics;
     private readonly Lock _adding = new();
     private volatile IRunningJob[] _jobs = [];
+    private readonly NatsHubFeed? _hubFeed;
 
-    private EngineServices(EngineHttpHost http, LivePublisher? nats)
+    private EngineServices(EngineHttpHost http, LivePublisher? nats, NatsHubFeed? hubFeed)
     {
         Http = http;
         Nats = nats;
+        _hubFeed = hubFeed;
         Live = new LiveSinks([.. nats is null ? Array.Empty<ILiveSink>() : [nats], http.Fanout]);
         _metrics = new EngineMetrics(() => _jobs, http.Fanout, nats);
     }
@@ -54,7 +57,10 @@ public sealed class EngineServices : IAsyncDisposable
         var http = await EngineHttpHost.StartAsync(httpOptions, () => services?.Jobs ?? [], cancellationToken);
         try
         {
-            services = new EngineServices(http, settings.NatsOptions is { } nats ? new LivePublisher(nats) : null);
+            // With NATS, the hub also takes every engine's values from it: each dashboard shows every partition's.
+            services = settings.NatsOptions is { } nats
+                ? new EngineServices(http, new LivePublisher(nats), new NatsHubFeed(nats, http.Fanout))
+                : new EngineServices(http, null, null);
             return services;
         }
         catch
@@ -70,6 +76,11 @@ public sealed class EngineServices : IAsyncDisposable
         try
         {
             _metrics.Dispose();
+            if (_hubFeed is not null)
+            {
+                await _hubFeed.DisposeAsync();
+            }
+
             if (Nats is not null)
             {
                 await Nats.DisposeAsync();

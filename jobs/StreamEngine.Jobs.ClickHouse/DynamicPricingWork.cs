@@ -196,7 +196,7 @@ public sealed class DynamicPricingWork : IScheduledWork
 
         var previous = (await _recommendations.QueryAsync(
                 $"SELECT slot, argMax(recommended_floor_micros, window_start) FROM {db}.floor_recommendation " +
-                $"WHERE window_start < toDateTime({from}, 'UTC') AND NOT isNaN(recommended_floor_micros) GROUP BY slot", cancellationToken))
+                $"WHERE window_start < toDateTime({from}, 'UTC') AND recommended_floor_micros IS NOT NULL GROUP BY slot", cancellationToken))
             .Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l.Split('\t'))
             .ToDictionary(f => f[0], f => double.Parse(f[1], CultureInfo.InvariantCulture), StringComparer.Ordinal);
         var minutes = await _recommendations.QueryAsync(

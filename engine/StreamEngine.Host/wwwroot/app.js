@@ -386,7 +386,8 @@
       tile('slot-samples', count(floor.samples), floor.samples);
       tile('slot-confidence', percent(floor.confidence), floor.confidence);
       const why = {
-        insufficient_samples: `withheld: ${count(floor.samples)} of the ${count(policy.min_samples)} bids a recommendation needs`,
+        // Too few bids: the previous floor is kept, or none is recommended while there has never been one.
+        insufficient_samples: `${floor.recommended_floor_micros === null ? 'withheld' : 'previous floor kept'}: ${count(floor.samples)} of the ${count(policy.min_samples)} bids a new recommendation needs`,
         step_limited: `limited to ${(policy.max_step_change * 100).toFixed(0)}% change per minute (the optimum moved further)`,
         initial: 'first recommendation for this slot',
         updated: 'updated: the smoothed optimum',

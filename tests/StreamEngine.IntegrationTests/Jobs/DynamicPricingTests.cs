@@ -164,6 +164,25 @@ public sealed class DynamicPricingTests(EmbeddedClickHouseFixture clickHouse)
         AssertChain(database, [.. partials, late, later]);
     }
 
+    [Fact]
+    public async Task The_chain_continues_from_the_floor_stored_before_the_look_back()
+    {
+        // 35 minutes (11:30-12:04); the first cycle at 12:00:30 covers the look-back 11:30-11:59, the second at
+        // 12:05:30 recomputes 11:35-12:04 from what is stored before 11:35: floors of 11:32-11:34, and before them
+        // two minutes too thin for any recommendation (NULL in the view, which must neither be taken as a floor nor
+        // break the read), with 11:33 thin again (it keeps 11:32's floor).
+        var (runner, store, database) = await StartAsync("floorchain", progress: false);
+        var random = new Random(5);
+        var partials = Enumerable.Range(0, 35).Select(i => Partial(Day.AddHours(11).AddMinutes(30 + i).ToUnixTimeMilliseconds(), 0, random,
+            bids: i is < 2 or 3 ? 50 : 300, top: 2_000_000 + i * 200_000)).ToList();
+        await InsertSlotMinutes(store, database, partials);
+        await StoreProgress(store, database, BidLandscapeJob.JobName, Day.AddHours(12).AddSeconds(30));
+        Assert.Equal(30, await runner.CycleAsync());
+        await StoreProgress(store, database, BidLandscapeJob.JobName, Day.AddHours(12).AddMinutes(5).AddSeconds(30));
+        await runner.CycleAsync();
+        AssertChain(database, partials);
+    }
+
     private static async Task InsertSlotMinutes(IClickHouseStore store, string database, List<WindowResult<int, SlotMinute>> results)
     {
         var symbols = new SymbolTable();

@@ -65,7 +65,11 @@ public sealed class LivePublisher : ILiveSink, IAsyncDisposable
     private void Offer((string Subject, string Key, long Window, int Partition) slot, byte[] payload, string? correlationId)
     {
         var replaced = false;
-        _latest.AddOrUpdate(slot, (payload, correlationId), (_, _) =>
+        _latest.AddOrUpdate(slot, _ =>
+        {
+            replaced = false; // a retry after the sender took the old value adds: not a replacement
+            return (payload, correlationId);
+        }, (_, _) =>
         {
             replaced = true;
             return (payload, correlationId);

@@ -83,6 +83,32 @@ public sealed class HubFanoutTests
         Assert.Equal(3, clients.Received.Where(r => r.Connection == "late").Count());
     }
 
+    [Fact]
+    public async Task A_value_offered_while_the_sender_takes_the_one_it_replaces_is_still_sent()
+    {
+        // Each partition's newer partial arrives while the sender is busy draining the older ones: whichever way the
+        // two race (replaced while waiting, or added after the sender took the old one), the newest is delivered.
+        var clients = new FakeClients();
+        var fanout = new HubFanout(new FakeHubContext(clients));
+        var caller = new FakeCaller("one");
+        fanout.Connect(caller);
+        fanout.Subscribe(caller, new LiveKey(AdLiveTopics.Campaign, "cmp-1"));
+        const int Partitions = 400;
+        for (var round = 1; round <= 3; round++)
+        {
+            foreach (var partition in Enumerable.Range(0, Partitions))
+            {
+                fanout.Offer(new LiveUpdate(AdLiveTopics.CampaignMetrics, "cmp-1", 60_000, Encoding.UTF8.GetBytes($$"""{"partition":{{partition}},"impressions":{{round}}}""")) { Partition = partition });
+            }
+
+            await Task.Yield();
+        }
+
+        IReadOnlyList<long> Newest() => [.. clients.Received.Where(r => r.Connection == "one").GroupBy(r => (long)r.Payload["partition"]!).Select(g => (long)g.Last().Payload["impressions"]!)];
+        await Until(() => Newest() is { Count: Partitions } newest && newest.All(v => v == 3));
+        Assert.Equal(Enumerable.Repeat(3L, Partitions), Newest());
+    }
+
     /// <summary>Waits for a state the fanout's own threads reach; the wall-clock limit only stops a test that would hang.</summary>
     private static async Task Until(Func<bool> reached)
     {

@@ -201,8 +201,15 @@ public sealed class HubFanout(IHubContext<MetricsHub> hub, HubFanoutOptions? opt
                 return;
             }
 
+            // Whether this replaced a value still waiting (then the sender is awake for it already) or added one (wake it).
+            // Set in both factories: AddOrUpdate retries when the sender takes the old value meanwhile, and the add that
+            // follows must wake the sender (a flag set only on update left such a value unsent until the next post).
             var replaced = false;
-            _pending.AddOrUpdate(key, message, (_, _) =>
+            _pending.AddOrUpdate(key, _ =>
+            {
+                replaced = false;
+                return message;
+            }, (_, _) =>
             {
                 replaced = true;
                 return message;

@@ -90,7 +90,14 @@ public sealed class DashboardResultsTests(EmbeddedClickHouseFixture clickHouse)
 
             // A campaign, today and the last 15 minutes: the tiles, the number of minutes, its pacing, the top creative.
             var campaign = (await browser.OverviewRowsAsync())[0].Split('\t')[0];
-            await page.ClickAsync($"#overview-table a[href='#/campaign/{campaign}']");
+            // By keyboard: a column's sort button takes Space, a campaign's link takes Enter.
+            await page.FocusAsync("#overview-table th[data-sort=campaign] button");
+            await page.Keyboard.PressAsync("Space");
+            await browser.WaitAsync(async () => await page.GetAttributeAsync("#overview-table th[data-sort=campaign]", "aria-sort") == "ascending" &&
+                (await browser.OverviewRowsAsync()).Select(r => r.Split('\t')[0]).SequenceEqual((await browser.OverviewRowsAsync()).Select(r => r.Split('\t')[0]).Order(StringComparer.Ordinal)),
+                "the overview sorted by campaign from the keyboard");
+            await page.FocusAsync($"#overview-table a[href='#/campaign/{campaign}']");
+            await page.Keyboard.PressAsync("Enter");
             await browser.ExpectAsync("#view-campaign:not([hidden])");
             foreach (var (range, since) in new[] { ("today", Today), ("15m", "window_start >= (SELECT max(window_start) FROM ads.campaign_minute) - INTERVAL 14 MINUTE") })
             {

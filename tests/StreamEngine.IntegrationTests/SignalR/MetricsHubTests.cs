@@ -11,14 +11,17 @@ namespace StreamEngine.IntegrationTests.SignalR;
 /// <summary>
 /// The SignalR hub of a running engine (<c>run --job ad-metrics</c>), with real clients (Microsoft.AspNetCore.SignalR.Client,
 /// one on JSON, one on MessagePack): each receives <c>metrics</c> for the campaign it subscribed to and none for others,
-/// and the last value of each minute equals what the engine stored.
+/// and the last value of each minute (partials added up over partitions) equals what the engine stored, whether producers
+/// key by campaign or by event id.
 /// </summary>
 public sealed class MetricsHubTests
 {
     private static readonly TimeSpan Patience = TimeSpan.FromMinutes(2);
 
-    [Fact]
-    public async Task A_client_receives_pushes_for_its_campaign_and_none_for_others_on_both_protocols()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_client_receives_pushes_for_its_campaign_and_none_for_others_on_both_protocols(bool keyedByEventId)
     {
         using var kafka = EmbeddedKafkaFixture.Start(new StreamEngine.Kafka.Embedded.EmbeddedKafkaOptions { Brokers = 1 });
         var topic = kafka.CreateTopic("hub", 4);
@@ -37,7 +40,7 @@ public sealed class MetricsHubTests
         // Traffic while they listen: the two campaigns are the busiest (Zipf), so both get updates every second.
         using (var producer = new ProducerBuilder<string, byte[]>(kafka.ProducerConfig()).Build())
         {
-            var generator = new TrafficGenerator(new TrafficOptions { Seed = 9, Campaigns = 20 }).Messages().GetEnumerator();
+            var generator = new TrafficGenerator(new TrafficOptions { Seed = 9, Campaigns = 20, KeyByEventId = keyedByEventId }).Messages().GetEnumerator();
             var deadline = DateTime.UtcNow + Patience;
             while ((onJson.Received.IsEmpty || onMessagePack.Received.IsEmpty) && DateTime.UtcNow < deadline)
             {
@@ -59,8 +62,8 @@ public sealed class MetricsHubTests
         Assert.All(onJson.Received.Concat(onMessagePack.Received), m => Assert.Matches("^[0-9a-f]{16}$", m.CorrelationId));
 
         // Live values against stored results: with the traffic over, the last value each client got for each minute of
-        // its campaign converges to ads.campaign_minute (messages are keyed by campaign, so one partition holds each
-        // campaign and its value is the whole campaign's), read with streamengine query through the running engine.
+        // its campaign converges to ads.campaign_minute, read with streamengine query through the running engine: keyed by
+        // campaign one partition holds each campaign; keyed by event id every partition holds a partial, added up.
         async Task<string> StoredAsync()
         {
             using var query = await StreamEngineCli.RunAsync(Patience, "query", "--set", $"clickhouse.path={folder.Path}", "--set", clickHousePort,
@@ -70,7 +73,7 @@ public sealed class MetricsHubTests
             return query.StandardOutput.Trim();
         }
 
-        // Per minute, the newest value of each partition added up (here one partition holds each campaign).
+        // Per minute, the newest value of each partition added up.
         string Live() => string.Join('\n', onJson.Received.Concat(onMessagePack.Received)
             .GroupBy(m => (m.Campaign, Window: m.WindowStart.ToUnixTimeSeconds(), m.Partition))
             .Select(g => g.Last())

@@ -43,8 +43,13 @@ public sealed record ResultsApiOptions
 /// </summary>
 public static class ResultsApi
 {
-    /// <summary>The ranges a history can be asked for: the last 15 minutes, the last hour, the day so far (UTC).</summary>
-    public static IReadOnlyList<string> Ranges { get; } = ["15m", "1h", "today"];
+    /// <summary>The ranges a history can be asked for, each with its minutes up to the newest one: the last 15 minutes, the last hour, the day so far (UTC).</summary>
+    private static readonly (string Name, Func<long, Span> Span)[] Ranges =
+    [
+        ("15m", newest => Span.Last(15, newest)),
+        ("1h", newest => Span.Last(60, newest)),
+        ("today", Span.DayOf),
+    ];
 
     /// <summary>Maps the API's routes; dispose what it returns when the host stops.</summary>
     public static IDisposable MapResultsApi(this IEndpointRouteBuilder routes, ResultsApiOptions options)
@@ -105,8 +110,7 @@ public static class ResultsApi
             return Empty(result, "minutes", "pacing", "by_ad", "by_country_device", "alerts");
         }
 
-        var span = SpanOf(range, newest);
-        result["range"] = new JsonObject { ["name"] = range, ["from"] = span.FromMs, ["to"] = span.ToMs };
+        var span = InRange(result, range, newest);
         var minutes = await store.RowsAsync(store.Sql.CampaignMinutes(campaign, span), cancellationToken);
         var finality = (await store.RowsAsync(store.Sql.CampaignFinality(campaign, span), cancellationToken)).ToDictionary(r => (long)r["t"]!, r => (bool)r["final"]!);
         foreach (var minute in minutes)
@@ -140,8 +144,7 @@ public static class ResultsApi
             return Empty(result, "minutes", "floors");
         }
 
-        var span = SpanOf(range, newest);
-        result["range"] = new JsonObject { ["name"] = range, ["from"] = span.FromMs, ["to"] = span.ToMs };
+        var span = InRange(result, range, newest);
         result["policy"] = new JsonObject { ["min_samples"] = options.FloorMinSamples, ["max_step_change"] = options.FloorMaxStepChange };
         var minutes = await store.RowsAsync(store.Sql.SlotMinutes(slot, span), cancellationToken);
         result["minutes"] = new JsonArray([.. minutes]);
@@ -182,12 +185,13 @@ public static class ResultsApi
         ["day"] = newestMs == 0 ? null : DateTimeOffset.FromUnixTimeMilliseconds(newestMs).ToString("yyyy-MM-dd", CultureInfo.InvariantCulture),
     };
 
-    private static Span SpanOf(string range, long newestMs) => range switch
+    /// <summary>The range's minutes up to the newest, written into the answer as <c>range</c>.</summary>
+    private static Span InRange(JsonObject result, string range, long newestMs)
     {
-        "15m" => Span.Last(15, newestMs),
-        "1h" => Span.Last(60, newestMs),
-        _ => Span.DayOf(newestMs),
-    };
+        var span = Ranges.Single(r => r.Name == range).Span(newestMs);
+        result["range"] = new JsonObject { ["name"] = range, ["from"] = span.FromMs, ["to"] = span.ToMs };
+        return span;
+    }
 
     /// <summary>Nothing stored yet: every history empty.</summary>
     private static JsonObject Empty(JsonObject result, params string[] histories)
@@ -217,8 +221,8 @@ public static class ResultsApi
     private static string RangeOf(HttpContext http) => http.Request.Query["range"].FirstOrDefault() switch
     {
         null or "" => "1h",
-        var r when Ranges.Contains(r) => r,
-        var r => throw new BadRequestException($"range '{r}' is not one of {string.Join(", ", Ranges)}"),
+        var r when Ranges.Any(known => known.Name == r) => r,
+        var r => throw new BadRequestException($"range '{r}' is not one of {string.Join(", ", Ranges.Select(known => known.Name))}"),
     };
 
     private static int LimitOf(HttpContext http) => http.Request.Query["limit"].FirstOrDefault() switch

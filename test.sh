@@ -73,5 +73,17 @@ if [ "$test_rc" -ne 0 ] && [ "$failed" -eq 0 ]; then
   failed=1
 fi
 
+# CI shows the end of the output: name each failed test there, with the first lines of its message.
+for trx in "$results"/*.trx; do
+  [ -f "$trx" ] || continue
+  awk '
+    /<UnitTestResult / && /outcome="Failed"/ { match($0, /testName="[^"]*"/); name = substr($0, RSTART + 10, RLENGTH - 11); failing = 1
+      print "test.sh: FAILED " name > "/dev/stderr"; lines = 0; next }
+    /<\/UnitTestResult>/ { failing = 0; inmsg = 0 }
+    failing && /<Message>/ { inmsg = 1; sub(/.*<Message>/, "") }
+    failing && inmsg { done = sub(/<\/Message>.*/, ""); if (lines++ < 12) print "test.sh:   " $0 > "/dev/stderr"; if (done) inmsg = 0 }
+  ' "$trx"
+done
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

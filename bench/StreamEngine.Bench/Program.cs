@@ -11,8 +11,11 @@ using StreamEngine.Bench;
 //     [--event-time-rate 500000]   (how dense event time is: a 500k events/s stream's by default)
 //   dotnet run -c Release --project bench/StreamEngine.Bench -- nexmark [--events 10000000] [--repetitions 5]
 //   dotnet run -c Release --project bench/StreamEngine.Bench -- soak [--rate 20000] [--minutes 20] [--partitions 12] [--warm-up 3]
+//   dotnet run -c Release --project bench/StreamEngine.Bench -- demo [--minutes 10] [--warm-up 4] [--redirected]
 switch (args)
 {
+    case ["demo", .. var demo]:
+        return await DemoSoak.RunAsync(TimeSpan.FromMinutes(Option(demo, "--minutes", 10)), TimeSpan.FromMinutes(Option(demo, "--warm-up", 4)), demo.Contains("--redirected"));
     case ["soak", .. var soak]:
         return await Soak.RunAsync(Option(soak, "--rate", 20_000), TimeSpan.FromMinutes(Option(soak, "--minutes", 20)), Option(soak, "--partitions", 12),
             TimeSpan.FromMinutes(Option(soak, "--warm-up", 3)));

@@ -86,7 +86,7 @@ public static class GenerateCommand
         var summary = new Summary(total);
         var failures = 0L;
         string? firstFailure = null;
-        using var producer = KafkaClients.HighThroughputProducer(bootstrap, "streamengine-generate");
+        using var producer = KafkaClients.HighThroughputProducer(bootstrap, "streamengine-generate", rate > 0 ? KafkaClients.PacedLinger : null);
         var watch = Stopwatch.StartNew();
         ProgressTask? bar = null;
         Task Send() => Task.Run(() => TrafficSender.Send(producer, topic, new TrafficGenerator(options).Messages().Take(total), rate, cancel,

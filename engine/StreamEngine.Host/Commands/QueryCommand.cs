@@ -77,7 +77,10 @@ public static class QueryCommand
             Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes($"{user}:{password}")));
         try
         {
-            using var ping = await http.GetAsync("/ping").WaitAsync(TimeSpan.FromSeconds(2));
+            // Patient: with no engine there the connection is refused at once, while a running engine on a loaded
+            // machine may take seconds to answer a cold client's first request (with 2 s, query then opened the folder
+            // the engine holds and failed: "is another process using it?").
+            using var ping = await http.GetAsync("/ping").WaitAsync(TimeSpan.FromSeconds(30));
             if (!ping.Headers.TryGetValues(ClickHouseHttpEndpoint.DataPathHeader, out var served) || served.FirstOrDefault() != path)
             {
                 return false;

@@ -120,6 +120,20 @@
     return `<svg width="80" height="20" viewBox="0 0 80 20" aria-hidden="true"><polyline fill="none" stroke="currentColor" stroke-width="1.2" points="${path}"/></svg>`;
   }
 
+  // Replaces an element's content only when it changed, and keeps the keyboard focus on the same link or button
+  // when it did: a refresh redrawing the rows took the focus (and a screen reader's place) off it every few seconds.
+  const lastHtml = new WeakMap();
+  const focusKey = e => e.getAttribute('href') ?? e.dataset.status;
+  function setHtml(el, html) {
+    if (lastHtml.get(el) === html) return;
+    lastHtml.set(el, html);
+    const focused = el.contains(document.activeElement) ? focusKey(document.activeElement) : undefined;
+    el.innerHTML = html;
+    if (focused !== undefined && focused !== null) {
+      [...el.querySelectorAll('a[href], button[data-status]')].find(e => focusKey(e) === focused)?.focus({ preventScroll: true });
+    }
+  }
+
   function renderOverview() {
     if (!overview) return;
     $('overview-day').textContent = overview.day ? `on ${overview.day} (UTC)` : '';
@@ -128,15 +142,15 @@
     const counts = new Map();
     for (const c of campaigns) { const s = c.pacing?.status ?? 'no_budget'; counts.set(s, (counts.get(s) || 0) + 1); }
     const order = ['exhausted', 'over', 'under', 'on_pace', 'warming_up', 'no_budget'];
-    $('status-counts').innerHTML = `<button type="button" class="chip" data-status="" aria-pressed="${state.statusFilter === null}">all <b>${campaigns.length}</b></button>` +
-      order.filter(s => counts.has(s)).map(s => `<button type="button" class="chip ${s}" data-status="${s}" aria-pressed="${state.statusFilter === s}">${statusWords(s === 'no_budget' ? null : s)} <b>${counts.get(s)}</b></button>`).join('');
+    setHtml($('status-counts'), `<button type="button" class="chip" data-status="" aria-pressed="${state.statusFilter === null}">all <b>${campaigns.length}</b></button>` +
+      order.filter(s => counts.has(s)).map(s => `<button type="button" class="chip ${s}" data-status="${s}" aria-pressed="${state.statusFilter === s}">${statusWords(s === 'no_budget' ? null : s)} <b>${counts.get(s)}</b></button>`).join(''));
     const filter = $('overview-filter').value.trim().toLowerCase();
     const key = sortKeys[state.sort.key];
     const rows = campaigns
       .filter(c => !filter || c.campaign.toLowerCase().includes(filter))
       .filter(c => state.statusFilter === null || (c.pacing?.status ?? 'no_budget') === state.statusFilter)
       .sort((a, b) => { const x = key(a), y = key(b); return (x < y ? -1 : x > y ? 1 : a.campaign < b.campaign ? -1 : 1) * state.sort.dir; });
-    $('overview-table').querySelector('tbody').innerHTML = rows.map(c => {
+    setHtml($('overview-table').querySelector('tbody'), rows.map(c => {
       const p = c.pacing;
       const href = '#/campaign/' + encodeURIComponent(c.campaign);
       return `<tr data-campaign="${escape(c.campaign)}">` +
@@ -150,7 +164,7 @@
         `<td data-value="${p ? p.status : ''}"><span class="pill ${p ? escape(p.status) : 'no_budget'}">${statusWords(p?.status)}</span></td>` +
         `<td data-value="${p ? p.throttle_probability : ''}">${p ? percent(p.throttle_probability) : '–'}</td>` +
         `<td>${sparkline(c.sparkline, overview.newest_minute)}</td></tr>`;
-    }).join('') || `<tr><td colspan="10" class="muted">${campaigns.length ? 'no campaign matches' : 'no results stored yet today'}</td></tr>`;
+    }).join('') || `<tr><td colspan="10" class="muted">${campaigns.length ? 'no campaign matches' : 'no results stored yet today'}</td></tr>`);
     for (const th of document.querySelectorAll('#overview-table th[data-sort]')) {
       th.setAttribute('aria-sort', th.dataset.sort === state.sort.key ? (state.sort.dir < 0 ? 'descending' : 'ascending') : 'none');
     }
@@ -258,10 +272,10 @@
   }
 
   function table(id, rows, cells, columns, missing) {
-    $(id).querySelector('tbody').innerHTML = rows === null
+    setHtml($(id).querySelector('tbody'), rows === null
       ? `<tr><td colspan="${columns}" class="muted">${missing}</td></tr>`
       : rows.length === 0 ? `<tr><td colspan="${columns}" class="muted">nothing in this range</td></tr>`
-        : rows.slice(0, 25).map(r => '<tr>' + cells(r).map((c, i) => i === 0 ? `<th scope="row">${c}</th>` : `<td>${c}</td>`).join('') + '</tr>').join('');
+        : rows.slice(0, 25).map(r => '<tr>' + cells(r).map((c, i) => i === 0 ? `<th scope="row">${c}</th>` : `<td>${c}</td>`).join('') + '</tr>').join(''));
   }
 
   function chart(id, options, data) {
@@ -453,10 +467,10 @@
 
   // ---- alerts ------------------------------------------------------------------------------------------------------
   function alertList(list, alerts, withCampaign) {
-    list.innerHTML = alerts.length === 0 ? '<li class="muted">no pacing alerts</li>' : alerts.slice(0, 200).map(a =>
+    setHtml(list, alerts.length === 0 ? '<li class="muted">no pacing alerts</li>' : alerts.slice(0, 200).map(a =>
       `<li class="${escape(a.status)}" data-campaign="${escape(a.campaign)}" data-status="${escape(a.status)}" data-t="${a.t}"><time datetime="${new Date(a.t).toISOString()}" title="${utc(a.t)}">${minuteLocal(a.t)}</time> ` +
       (withCampaign ? `<a href="#/campaign/${encodeURIComponent(a.campaign)}">${escape(a.campaign)}</a> ` : '') +
-      `<b>${escape(statusWords(a.status))}</b> (was ${escape(statusWords(a.previous_status))}): pace ${ratio(a.pace_ratio)}, spent ${money(a.spend_today_micros)} of ${money(a.daily_budget_micros)}</li>`).join('');
+      `<b>${escape(statusWords(a.status))}</b> (was ${escape(statusWords(a.previous_status))}): pace ${ratio(a.pace_ratio)}, spent ${money(a.spend_today_micros)} of ${money(a.daily_budget_micros)}</li>`).join(''));
   }
 
   function renderAlerts() {

@@ -25,11 +25,18 @@ public sealed class DashboardResultsTests(EmbeddedClickHouseFixture clickHouse)
     {
         using var kafka = EmbeddedKafkaFixture.Start(new StreamEngine.Kafka.Embedded.EmbeddedKafkaOptions { Brokers = 1 });
         var topic = kafka.CreateTopic("dashboard", 4);
-        // About 30 minutes of event time, all of it past (the API's "now" is never past the clock), most minutes closed.
+        // About 30 minutes of event time, all of it past (the API's "now" is never past the clock), most minutes closed,
+        // and all in one UTC day ("today" is the newest stored minute's day): run near midnight, it is yesterday evening's.
+        var start = DateTimeOffset.UtcNow.AddMinutes(-40);
+        if (start.Date != start.AddMinutes(45).Date)
+        {
+            start = new DateTimeOffset(start.Date.AddHours(22), TimeSpan.Zero);
+        }
+
         var traffic = new TrafficGenerator(new TrafficOptions
         {
             Seed = 31, Campaigns = 12, Placements = 4, AuctionsPerSecond = 4,
-            StartTimeMs = DateTimeOffset.UtcNow.AddMinutes(-40).ToUnixTimeMilliseconds(),
+            StartTimeMs = start.ToUnixTimeMilliseconds(),
         }).Messages().GetEnumerator();
         using var producer = new ProducerBuilder<string, byte[]>(kafka.ProducerConfig()).Build();
         void Send(int count)
@@ -97,6 +104,10 @@ public sealed class DashboardResultsTests(EmbeddedClickHouseFixture clickHouse)
                 (await browser.OverviewRowsAsync()).Select(r => r.Split('\t')[0]).SequenceEqual((await browser.OverviewRowsAsync()).Select(r => r.Split('\t')[0]).Order(StringComparer.Ordinal)),
                 "the overview sorted by campaign from the keyboard");
             await page.FocusAsync($"#overview-table a[href='#/campaign/{campaign}']");
+            // A redraw with other rows (another sort, clicked by script so the focus stays where it was) keeps the focus on
+            // the campaign's link: the 5 s refresh redraws the table too.
+            await page.EvalOnSelectorAsync("#overview-table th[data-sort=impressions] button", "b => b.click()");
+            Assert.Equal($"#/campaign/{campaign}", await page.EvaluateAsync<string?>("() => document.activeElement?.getAttribute('href')"));
             await page.Keyboard.PressAsync("Enter");
             await browser.ExpectAsync("#view-campaign:not([hidden])");
             foreach (var (range, since) in new[] { ("today", Today), ("15m", "window_start >= (SELECT max(window_start) FROM ads.campaign_minute) - INTERVAL 14 MINUTE") })

@@ -21,6 +21,9 @@ public sealed partial class EngineUnderTest : IDisposable
 
     public ChildProcess Process { get; }
 
+    /// <summary>The engine's own HTTP base address, as its start-up line gave it (the port it bound).</summary>
+    public Uri Url => _http.BaseAddress!;
+
     /// <summary>Waits for the start-up line of <c>run</c> and takes the engine's port from it.</summary>
     public static async Task<EngineUnderTest> AttachAsync(ChildProcess process, TimeSpan patience)
     {

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Globalization;
+using System.Text.RegularExpressions;
 using Confluent.Kafka;
 using Microsoft.AspNetCore.SignalR.Client;
 using Microsoft.Extensions.DependencyInjection;
@@ -26,11 +27,12 @@ public sealed class MetricsHubTests
         using var kafka = EmbeddedKafkaFixture.Start(new StreamEngine.Kafka.Embedded.EmbeddedKafkaOptions { Brokers = 1 });
         var topic = kafka.CreateTopic("hub", 4);
         using var folder = new TemporaryDirectory("streamengine-hub");
-        var port = FreePort.Next();
-        var clickHousePort = $"clickhouse.http.port={FreePort.Next()}";
+        // Both ports bound by the engine (0: any free one) and read back from its start-up line.
         using var engine = StreamEngineCli.Start("run", "--job", "ad-metrics", "--set", $"kafka.bootstrap={kafka.BootstrapServers}", "--set", $"kafka.topic={topic}",
-            "--set", $"clickhouse.path={folder.Path}", "--set", clickHousePort, "--set", $"http.port={port}");
-        await engine.WaitForOutputAsync(line => line.StartsWith("streamengine run:", StringComparison.Ordinal), Patience);
+            "--set", $"clickhouse.path={folder.Path}", "--set", "clickhouse.http.port=0", "--set", "http.port=0");
+        var banner = await engine.WaitForOutputAsync(line => line.StartsWith("streamengine run:", StringComparison.Ordinal), Patience);
+        var port = int.Parse(Regex.Match(banner, @"metrics at http://127\.0\.0\.1:(\d+)/").Groups[1].Value, CultureInfo.InvariantCulture);
+        var clickHousePort = "clickhouse.http.port=" + Regex.Match(banner, @"ClickHouse HTTP at http://127\.0\.0\.1:(\d+)/").Groups[1].Value;
 
         var onJson = await ConnectAsync(port, messagePack: false);
         var onMessagePack = await ConnectAsync(port, messagePack: true);

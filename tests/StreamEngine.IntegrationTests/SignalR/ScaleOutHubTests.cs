@@ -23,12 +23,12 @@ public sealed class ScaleOutHubTests
         var topic = kafka.CreateTopic("hub-scale", 4);
         using var folderA = new TemporaryDirectory("streamengine-hub-a");
         using var folderB = new TemporaryDirectory("streamengine-hub-b");
-        var (portA, portB) = (FreePort.Next(), FreePort.Next());
-        ChildProcess Start(TemporaryDirectory folder, int port) => StreamEngineCli.Start("run", "--job", "ad-metrics",
+        // Each engine binds a free port of its own (StreamEngineCli passes http.port=0) and says which in its start-up line.
+        ChildProcess Start(TemporaryDirectory folder) => StreamEngineCli.Start("run", "--job", "ad-metrics",
             "--set", $"kafka.bootstrap={kafka.BootstrapServers}", "--set", $"kafka.topic={topic}", "--set", "kafka.group=hub-scale",
-            "--set", $"clickhouse.path={folder.Path}", "--set", "clickhouse.http.port=0", "--set", $"http.port={port}", "--set", $"nats.url={nats.Url}");
-        using var a = await EngineUnderTest.AttachAsync(Start(folderA, portA), Patience);
-        using var b = await EngineUnderTest.AttachAsync(Start(folderB, portB), Patience);
+            "--set", $"clickhouse.path={folder.Path}", "--set", "clickhouse.http.port=0", "--set", $"nats.url={nats.Url}");
+        using var a = await EngineUnderTest.AttachAsync(Start(folderA), Patience);
+        using var b = await EngineUnderTest.AttachAsync(Start(folderB), Patience);
         try
         {
             // Traffic keyed by event id, so every partition carries part of every campaign; sent until both engines hold partitions.
@@ -37,7 +37,7 @@ public sealed class ScaleOutHubTests
             var held = await EngineUnderTest.UntilEachPartitionHeldOnceAsync([a, b], 4, "two engines joined");
 
             // A dashboard on engine A, watching every campaign.
-            await using var hub = new HubConnectionBuilder().WithUrl($"http://127.0.0.1:{portA}/hubs/metrics").Build();
+            await using var hub = new HubConnectionBuilder().WithUrl(new Uri(a.Url, "hubs/metrics")).Build();
             var partitions = new ConcurrentDictionary<int, int>();
             hub.On<JsonElement>("metrics", m =>
             {

@@ -170,8 +170,7 @@ public static partial class DemoSoak
             var span = (last.At - first.At).TotalSeconds;
             var xs = steady.Select(s => s.At.TotalMinutes).ToArray();
             var ys = steady.Select(s => (s.RssBytes >> 20) * 1.0).ToArray();
-            var (mx, my) = (xs.Average(), ys.Average());
-            var slope = xs.Zip(ys).Sum(p => (p.First - mx) * (p.Second - my)) / xs.Sum(x => (x - mx) * (x - mx));
+            var slope = Measurement.SlopeOf(xs, ys);
             Console.WriteLine();
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"After the warm-up (minute {first.At.TotalMinutes:F1} to {last.At.TotalMinutes:F1}): {(last.CpuSeconds - first.CpuSeconds) / span:F2} cores; RSS {ys.Min():F0}-{ys.Max():F0} MiB, " +

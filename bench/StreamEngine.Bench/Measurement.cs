@@ -14,6 +14,13 @@ internal sealed record Measurement(string Name, string Unit, IReadOnlyList<doubl
         return sorted.Length == 0 ? double.NaN : sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;
     }
 
+    /// <summary>The least-squares slope of <paramref name="ys"/> over <paramref name="xs"/> (a growth per unit of x).</summary>
+    public static double SlopeOf(IReadOnlyList<double> xs, IReadOnlyList<double> ys)
+    {
+        var (mx, my) = (xs.Average(), ys.Average());
+        return xs.Zip(ys).Sum(p => (p.First - mx) * (p.Second - my)) / xs.Sum(x => (x - mx) * (x - mx));
+    }
+
     public string ToMarkdownRow() =>
         FormattableString.Invariant($"| {Name} | {Median:N0} {Unit} | {Samples.Min():N0} .. {Samples.Max():N0} | {Samples.Count} | {Note} |");
 

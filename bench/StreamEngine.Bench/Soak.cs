@@ -115,8 +115,7 @@ public static class Soak
             // Least squares over the steady samples: MiB per minute.
             var xs = steady.Select(s => s.At.TotalMinutes).ToArray();
             var ys = steady.Select(s => (s.RssBytes >> 20) * 1.0).ToArray();
-            var (mx, my) = (xs.Average(), ys.Average());
-            var slope = xs.Zip(ys).Sum(p => (p.First - mx) * (p.Second - my)) / xs.Sum(x => (x - mx) * (x - mx));
+            var slope = Measurement.SlopeOf(xs, ys);
             Console.WriteLine();
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"After the warm-up: RSS {ys.Min():F0}-{ys.Max():F0} MiB (median {ys.Order().ElementAt(ys.Length / 2):F0}), slope {slope:+0.0;-0.0} MiB/min; " +

@@ -13,11 +13,11 @@ public sealed partial class DemoCommandTests
     {
         using var folder = new TemporaryDirectory("streamengine-demo");
         var store = $"clickhouse.path={folder.Path}";
-        var port = $"clickhouse.http.port={FreePort.Next()}";
-        var httpPort = FreePort.Next();
-        using var demo = StreamEngineCli.Start("demo", "--port", httpPort.ToString(System.Globalization.CultureInfo.InvariantCulture), "--set", store, "--set", port);
+        // Both ports are the ones the demo binds (0: a free one), read back from its banner.
+        using var demo = StreamEngineCli.Start("demo", "--port", "0", "--set", store, "--set", "clickhouse.http.port=0");
         var banner = await demo.WaitForOutputAsync(line => line.Contains("ClickHouse HTTP", StringComparison.Ordinal), Patience);
         var url = new Uri(HttpUrl().Match(banner).Value);
+        var dashboard = new Uri(HttpUrl().Match(await demo.WaitForOutputAsync(line => line.Contains("dashboard (ad ops)", StringComparison.Ordinal), Patience)).Value);
 
         // The demo's banner names the password file of its generated admin; without it nothing gets in.
         var passwordFile = StreamEngine.Host.Security.AdminCredentials.PathIn(folder.Path);
@@ -45,7 +45,7 @@ public sealed partial class DemoCommandTests
         Assert.Contains("job dynamic-pricing", demo.StandardOutput, StringComparison.Ordinal);
 
         // The engine's own port: Prometheus metrics per job (no campaign or slot labels), liveness.
-        using var engine = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{httpPort}/") };
+        using var engine = new HttpClient { BaseAddress = dashboard };
         var metrics = await engine.GetStringAsync("/metrics");
         var decoded = Regex.Match(metrics, @"^streamengine_events_decoded_total\{job=""ad-metrics""\} (\d+)", RegexOptions.Multiline);
         Assert.True(decoded.Success && long.Parse(decoded.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) > 0, metrics);
@@ -53,7 +53,7 @@ public sealed partial class DemoCommandTests
         Assert.DoesNotContain("campaign=", metrics, StringComparison.Ordinal);
         Assert.Equal("ok", (await engine.GetStringAsync("/healthz")).Trim());
         // While the demo holds the store, `query` goes through its endpoint (opening the folder would be refused).
-        using (var live = await StreamEngineCli.RunAsync(Patience, "query", "--set", store, "--set", port, "SELECT count() > 0 FROM ads.campaign_minute"))
+        using (var live = await StreamEngineCli.RunAsync(Patience, "query", "--set", store, "--set", $"clickhouse.http.port={url.Port}", "SELECT count() > 0 FROM ads.campaign_minute"))
         {
             Assert.True(live.ExitCode == 0, live.StandardError);
             Assert.Equal("1", live.StandardOutput.Trim());

@@ -48,8 +48,18 @@ internal sealed class DashboardBrowser : IAsyncDisposable
 
     public Task SizeAsync(int width, int height) => Page.SetViewportSizeAsync(width, height);
 
-    public Task ExpectAsync(string selector) =>
-        Page.Locator(selector).WaitForAsync(new LocatorWaitForOptions { Timeout = (float)Patience.TotalMilliseconds, State = WaitForSelectorState.Attached });
+    /// <summary>Waits until an element matches <paramref name="selector"/>; the failure carries the page's state and console.</summary>
+    public async Task ExpectAsync(string selector)
+    {
+        try
+        {
+            await Page.Locator(selector).WaitForAsync(new LocatorWaitForOptions { Timeout = (float)Patience.TotalMilliseconds, State = WaitForSelectorState.Attached });
+        }
+        catch (TimeoutException)
+        {
+            Assert.Fail($"gave up waiting for {selector}; page {await SafeTextAsync("#status")} {await SafeTextAsync("#problem")}; console: {Tail(string.Join(" | ", _console))}; {Context()}");
+        }
+    }
 
     public async Task<string> TextAsync(string selector) => (await Page.Locator(selector).InnerTextAsync()).Trim();
 

@@ -53,19 +53,19 @@ public sealed class DashboardResultsTests(EmbeddedClickHouseFixture clickHouse)
 
         // One store for the three jobs, as a server would be; budgets small enough that pacing has something to say.
         var db = clickHouse.CreateDatabase("dashboard");
-        var storePort = FreePort.Next();
-        await using var endpoint = await ClickHouseHttpEndpoint.StartAsync(clickHouse.Store, ClickHouse.ServerEndpoint.Options(storePort));
+        await using var endpoint = await ClickHouseHttpEndpoint.StartAsync(clickHouse.Store, ClickHouse.ServerEndpoint.Options(0));
         using var folder = new TemporaryDirectory("streamengine-dashboard");
         var campaigns = Path.Combine(folder.Path, "campaigns.csv");
         await File.WriteAllLinesAsync(campaigns, ["campaign,daily_budget", .. Enumerable.Range(1, 12).Select(i => $"cmp-{i:D4},{(i % 3 == 0 ? 0.02 : 40)}")]);
-        var (metricsPort, slotsPort, pricingPort) = (FreePort.Next(), FreePort.Next(), FreePort.Next());
+        // ad-metrics is restarted on its port (the open page reconnects to it); the others take what they bind.
+        var metricsPort = FreePort.Next();
         string[] Run(string job, int port) =>
             ["run", "--job", job, "--set", $"kafka.bootstrap={kafka.BootstrapServers}", "--set", $"kafka.topic={topic}", "--set", "clickhouse.mode=server",
-             "--set", $"clickhouse.url=http://127.0.0.1:{storePort}/", "--set", $"clickhouse.database={db}", "--set", $"http.port={port}",
+             "--set", $"clickhouse.url={endpoint.Url}", "--set", $"clickhouse.database={db}", "--set", $"http.port={port}",
              "--set", $"pacing.campaigns_file={campaigns}", "--set", "pricing.min_samples=20"];
         var metrics = StreamEngineCli.Start(Run("ad-metrics", metricsPort));
-        using var slots = StreamEngineCli.Start(Run("bid-landscape", slotsPort));
-        using var pricing = StreamEngineCli.Start(Run("dynamic-pricing", pricingPort));
+        using var slots = StreamEngineCli.Start(Run("bid-landscape", 0));
+        using var pricing = StreamEngineCli.Start(Run("dynamic-pricing", 0));
         try
         {
             using var metricsEngine = await EngineUnderTest.AttachAsync(metrics, Patience);

@@ -19,7 +19,7 @@ public sealed class NatsOutageTests
         using var folder = new TemporaryDirectory("streamengine-nats-outage");
         var (kafka, bootstrap) = await KafkaServe.StartAdTopicsAsync(folder, partitions: 4, Patience);
         using var kafkaProcess = kafka;
-        await using var nats = await NatsServerFixture.StartAsync(jetStream: false);
+        await using var nats = await NatsServerFixture.StartAsync(jetStream: false, restartable: true);
         await using var subscriber = new NatsConnection(new NatsOpts { Url = nats.Url, MaxReconnectRetry = -1, ReconnectWaitMin = TimeSpan.FromMilliseconds(100) });
         await using var live = await subscriber.SubscribeCoreAsync<byte[]>("adtrack.metrics.campaign.>");
         long received = 0;

@@ -106,6 +106,36 @@ public sealed class DynamicPricingTests(EmbeddedClickHouseFixture clickHouse)
     }
 
     [Fact]
+    public async Task A_status_entered_in_a_campaigns_first_minute_of_the_day_is_an_alert_and_one_held_since_before_the_look_back_is_not()
+    {
+        var (runner, store, database) = await StartAsync("pacing_first");
+        async Task Spend(string campaign, long budget, params (int Minute, long Micros)[] minutes)
+        {
+            await store.ExecuteAsync($"INSERT INTO {database}.campaign_budgets (campaign, daily_budget_micros) VALUES ('{campaign}', {budget})");
+            foreach (var (minute, micros) in minutes)
+            {
+                await store.ExecuteAsync(
+                    $"INSERT INTO {database}.campaign_minute_results (window_start, campaign, source_partition, bids, wins, impressions, clicks, conversions, " +
+                    $"spend_micros, unique_users, version, is_final) VALUES (toDateTime64('2026-01-15 00:00:00', 3, 'UTC') + {minute * 60}, '{campaign}', 0, 0, 0, 1, 0, 0, {micros}, 0, 1, 1)");
+            }
+        }
+
+        // The look-back is 11:30-11:59. "flash" spends twice its budget in its only minute, 11:45: exhausted with no
+        // status before it. "held" spent 90% of its budget at 09:00 and is over since; its next minute, 11:45, has no
+        // row before it in the look-back, and is no change.
+        await Spend("flash", 1_000_000, (705, 2_000_000));
+        await Spend("held", Budget, (540, Budget * 9 / 10), (705, 1));
+        var statuses = clickHouse.Store.QueryText(
+            $"SELECT campaign, status FROM {database}.campaign_pacing WHERE window_start = toDateTime('2026-01-15 11:45:00', 'UTC') ORDER BY campaign");
+        Assert.Equal("flash\texhausted\nheld\tover\n", statuses);
+
+        await runner.CycleAsync();
+        var stored = clickHouse.Store.QueryText($"SELECT campaign, toUnixTimestamp(window_start), status, previous_status FROM {database}.pacing_alerts FINAL ORDER BY campaign");
+        Assert.Equal($"flash\t{Day.AddMinutes(705).ToUnixTimeSeconds()}\texhausted\t\n", stored);
+        Assert.Equal(0, await runner.CycleAsync());
+    }
+
+    [Fact]
     public async Task Nothing_is_computed_before_the_input_jobs_have_stored_progress_and_only_minutes_it_closed_after()
     {
         var (runner, store, database) = await StartAsync("progress", progress: false);

@@ -35,11 +35,22 @@
     samples: 'Bids the recommendation was computed from',
     confidence: 'How much the recommendation can be trusted, from the number of samples (0-100%)',
     floor_status: 'Why the recommendation is what it is',
+    floor_avg: 'Average floor: the mean floor price the minute\'s bids carried',
+    campaign: 'The campaign id the events name',
+    creative: 'The ad (creative id) the events name',
+    country: 'The country the events name (ISO 3166-1 alpha-2)',
+    device: 'The device class the events name',
+    distribution: 'How many bids (or wins) had each price, from the stored price buckets of every partition',
+    minutes_chart: 'Impressions (count) and spend (USD) per minute; the open minute, dashed, is still counting until every partition has written it final',
+    burn_down: 'Spend since 00:00 UTC against the linear ideal (budget × share of the day gone), the traffic-shaped ideal (budget × share of the day\'s traffic so far) and the daily budget',
+    alert: 'A closed minute whose pacing status turned over, under or exhausted, with the numbers of that minute',
   };
   const money = micros => {
     if (micros === null || micros === undefined || Number.isNaN(micros)) return '–';
     const usd = micros / 1e6;
-    return usd.toLocaleString(undefined, { style: 'currency', currency: 'USD', minimumFractionDigits: 2, maximumFractionDigits: Math.abs(usd) < 1 ? 3 : 2 });
+    // Cents, and a tenth of a cent below a dollar (CPM prices), always with as many digits in one range.
+    const digits = usd !== 0 && Math.abs(usd) < 1 ? 3 : 2;
+    return usd.toLocaleString(undefined, { style: 'currency', currency: 'USD', minimumFractionDigits: digits, maximumFractionDigits: digits });
   };
   const count = v => (v === null || v === undefined) ? '–' : Math.round(v).toLocaleString();
   const percent = v => (v === null || v === undefined || Number.isNaN(v)) ? '–' : (v * 100).toFixed(2) + '%';
@@ -117,7 +128,7 @@
     for (const [t, v] of points) { const i = 59 - Math.round((newest - t) / 60000); if (i >= 0 && i < 60) values[i] = v; }
     const max = Math.max(1, ...values);
     const path = values.map((v, i) => `${(i * 80 / 59).toFixed(1)},${(19 - v * 18 / max).toFixed(1)}`).join(' ');
-    return `<svg width="80" height="20" viewBox="0 0 80 20" aria-hidden="true"><polyline fill="none" stroke="currentColor" stroke-width="1.2" points="${path}"/></svg>`;
+    return `<svg width="80" height="20" viewBox="0 0 80 20" aria-hidden="true" data-values="${values.join(' ')}"><polyline fill="none" stroke="currentColor" stroke-width="1.2" points="${path}"/></svg>`;
   }
 
   // Replaces an element's content only when it changed, and keeps the keyboard focus on the same link or button
@@ -137,6 +148,7 @@
   function renderOverview() {
     if (!overview) return;
     $('overview-day').textContent = overview.day ? `on ${overview.day} (UTC)` : '';
+    $('overview-table').dataset.newest = overview.newest_minute ?? '';
     const campaigns = overview.campaigns;
     // Status counts at the top, each a filter.
     const counts = new Map();
@@ -157,7 +169,7 @@
         `<th scope="row"><a href="${href}">${escape(c.campaign)}</a></th>` +
         `<td data-value="${c.impressions}">${count(c.impressions)}</td>` +
         `<td data-value="${c.clicks}">${count(c.clicks)}</td>` +
-        `<td>${percent(c.impressions ? c.clicks / c.impressions : null)}</td>` +
+        `<td data-value="${c.impressions ? c.clicks / c.impressions : ''}">${percent(c.impressions ? c.clicks / c.impressions : null)}</td>` +
         `<td data-value="${c.spend_micros}">${money(c.spend_micros)}</td>` +
         `<td data-value="${p ? p.daily_budget_micros : ''}">${p ? money(p.daily_budget_micros) : '–'}</td>` +
         `<td data-value="${p ? p.pace_ratio : ''}">${p ? ratio(p.pace_ratio) : '–'}</td>` +
@@ -275,7 +287,8 @@
     setHtml($(id).querySelector('tbody'), rows === null
       ? `<tr><td colspan="${columns}" class="muted">${missing}</td></tr>`
       : rows.length === 0 ? `<tr><td colspan="${columns}" class="muted">nothing in this range</td></tr>`
-        : rows.slice(0, 25).map(r => '<tr>' + cells(r).map((c, i) => i === 0 ? `<th scope="row">${c}</th>` : `<td>${c}</td>`).join('') + '</tr>').join(''));
+        : rows.slice(0, 25).map(r => '<tr>' + cells(r).map((c, i) => i === 0 ? `<th scope="row">${c}</th>` : `<td>${c}</td>`).join('') + '</tr>').join('') +
+          (rows.length > 25 ? `<tr><td colspan="${columns}" class="muted">the top 25 by impressions; the rest are in ClickHouse</td></tr>` : ''));
   }
 
   function chart(id, options, data) {
@@ -444,6 +457,7 @@
       const last = buckets.length ? Math.floor(top / step) : -1;
       const xs = [], ys = [];
       for (let i = 0; i <= last; i++) { xs.push((i + 0.5) * step / 1e6); ys.push(bins.get(i) || 0); }
+      $(kind + '-chart').dataset.total = String(ys.reduce((sum, y) => sum + y, 0));
       chart(kind + '-chart', {
         signature: 'hist',
         height: 180,
@@ -468,9 +482,10 @@
   // ---- alerts ------------------------------------------------------------------------------------------------------
   function alertList(list, alerts, withCampaign) {
     setHtml(list, alerts.length === 0 ? '<li class="muted">no pacing alerts</li>' : alerts.slice(0, 200).map(a =>
-      `<li class="${escape(a.status)}" data-campaign="${escape(a.campaign)}" data-status="${escape(a.status)}" data-t="${a.t}"><time datetime="${new Date(a.t).toISOString()}" title="${utc(a.t)}">${minuteLocal(a.t)}</time> ` +
+      `<li class="${escape(a.status)}" data-campaign="${escape(a.campaign)}" data-status="${escape(a.status)}" data-t="${a.t}" data-spend="${a.spend_today_micros}" data-budget="${a.daily_budget_micros}"><time datetime="${new Date(a.t).toISOString()}" title="${utc(a.t)}">${minuteLocal(a.t)}</time> ` +
       (withCampaign ? `<a href="#/campaign/${encodeURIComponent(a.campaign)}">${escape(a.campaign)}</a> ` : '') +
-      `<b>${escape(statusWords(a.status))}</b> (was ${escape(statusWords(a.previous_status))}): pace ${ratio(a.pace_ratio)}, spent ${money(a.spend_today_micros)} of ${money(a.daily_budget_micros)}</li>`).join(''));
+      `<b title="${DEFINITIONS.status}">${escape(statusWords(a.status))}</b> (${a.previous_status ? 'was ' + escape(statusWords(a.previous_status)) : 'first status of the day'}): ` +
+      `<span title="${DEFINITIONS.pace_ratio}">pace ${ratio(a.pace_ratio)}</span>, <span title="${DEFINITIONS.spend_today}">spent ${money(a.spend_today_micros)}</span> of <span title="${DEFINITIONS.budget}">${money(a.daily_budget_micros)}</span></li>`).join(''));
   }
 
   function renderAlerts() {

@@ -35,7 +35,7 @@ public sealed class DashboardBrowserTests
             var first = (await browser.OverviewRowsAsync())[0].Split('\t');
             await browser.WaitAsync(async () => (await browser.OverviewRowsAsync()).Any(r => r.StartsWith(first[0] + "\t", StringComparison.Ordinal) && r.Split('\t')[1] != first[1]),
                 $"campaign {first[0]}'s impressions in the overview to change live from {first[1]}");
-            await browser.WaitAsync(async () => (await browser.OverviewRowsAsync()).Any(r => r.Split('\t')[6].Length > 0), "a pacing status in the overview");
+            await browser.WaitAsync(async () => (await browser.OverviewRowsAsync()).Any(r => r.Split('\t')[7].Length > 0), "a pacing status in the overview");
 
             // A row opens its campaign: live numbers that change, and its pacing.
             await page.ClickAsync($"#overview-table a[href='#/campaign/{first[0]}']");

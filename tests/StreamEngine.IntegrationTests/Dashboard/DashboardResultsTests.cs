@@ -86,13 +86,54 @@ public sealed class DashboardResultsTests(EmbeddedClickHouseFixture clickHouse)
             // The overview: every campaign of the day, impressions, clicks and spend, budget, pace and status as stored.
             await page.GotoAsync($"http://127.0.0.1:{metricsPort}/");
             await browser.ExpectAsync("#status[data-state=connected]");
-            async Task<string> OverviewShown() => string.Join('\n', (await browser.OverviewRowsAsync()).Select(r => string.Join('\t', r.Split('\t').Where((_, i) => i is <= 4 or 6))).Order(StringComparer.Ordinal));
-            Task<string> OverviewStored() => Stored(
-                $"SELECT c.campaign, i, k, s, p.daily_budget_micros, p.status FROM (SELECT campaign, sum(impressions) AS i, sum(clicks) AS k, sum(spend_micros) AS s " +
-                $"FROM ads.campaign_minute WHERE {Today} GROUP BY campaign) AS c LEFT JOIN (SELECT campaign, argMax(daily_budget_micros, window_start) AS daily_budget_micros, " +
-                $"argMax(status, window_start) AS status FROM ads.campaign_pacing WHERE {Today} GROUP BY campaign) AS p ON c.campaign = p.campaign ORDER BY c.campaign");
+            // Every column: campaign, impressions, clicks, CTR, spend, budget, pace, status, throttle (ratios to 12 digits:
+            // the page prints them as JavaScript does, ClickHouse as it does).
+            async Task<string> OverviewShown() => string.Join('\n', (await browser.OverviewRowsAsync()).Select(Ratios).Order(StringComparer.Ordinal));
+            async Task<string> OverviewStored() => string.Join('\n', (await Stored(
+                $"SELECT c.campaign, i, k, if(i > 0, toString(k / i), ''), s, p.daily_budget_micros, p.pace_ratio, p.status, p.throttle_probability FROM (SELECT campaign, " +
+                $"sum(impressions) AS i, sum(clicks) AS k, sum(spend_micros) AS s FROM ads.campaign_minute WHERE {Today} GROUP BY campaign) AS c LEFT JOIN (SELECT campaign, " +
+                $"argMax(daily_budget_micros, window_start) AS daily_budget_micros, argMax(pace_ratio, window_start) AS pace_ratio, argMax(status, window_start) AS status, " +
+                $"argMax(throttle_probability, window_start) AS throttle_probability FROM ads.campaign_pacing WHERE {Today} GROUP BY campaign) AS p ON c.campaign = p.campaign " +
+                "ORDER BY c.campaign")).Split('\n').Select(Ratios));
             await browser.UntilEqualAsync(OverviewShown, OverviewStored, "the overview's campaigns");
+
+            // The status counts at the top, each campaign's sparkline (impressions per minute over the hour up to the
+            // page's newest minute), the text filter and a status chip.
+            await browser.UntilEqualAsync(
+                async () => string.Join(' ', await page.Locator("#status-counts button[data-status]:not([data-status=''])").EvaluateAllAsync<string[]>(
+                    "chips => chips.map(c => c.dataset.status + '=' + c.querySelector('b').textContent).sort()")),
+                () => Stored($"SELECT arrayStringConcat(arraySort(groupArray(concat(s, '=', toString(n)))), ' ') FROM (SELECT s, count() AS n FROM " +
+                             $"(SELECT campaign, argMax(status, window_start) AS s FROM ads.campaign_pacing WHERE {Today} GROUP BY campaign) GROUP BY s)"),
+                "the overview's status counts");
+            await browser.UntilEqualAsync(
+                async () => string.Join('\n', await page.Locator("#overview-table tbody tr[data-campaign]").EvaluateAllAsync<string[]>(
+                    "rows => rows.map(r => r.dataset.campaign + ' ' + r.querySelector('svg').dataset.values).sort()")),
+                async () =>
+                {
+                    var newest = await page.GetAttributeAsync("#overview-table", "data-newest");
+                    return await Stored(
+                        $"SELECT concat(campaign, ' ', arrayStringConcat(arrayMap(m -> toString(ifNull(m, 0)), arrayMap(k -> byMinute[toInt64(k) * 60 - 3540], range(60))), ' ')) FROM " +
+                        $"(SELECT campaign, CAST(mapFromArrays(groupArray(toInt64(toUnixTimestamp(window_start)) - {newest} DIV 1000), groupArray(toNullable(impressions))), 'Map(Int64, Nullable(UInt64))') AS byMinute " +
+                        $"FROM ads.campaign_minute WHERE {Today} GROUP BY campaign) ORDER BY campaign");
+                },
+                "the overview's sparklines");
+            var prefix = (await browser.OverviewRowsAsync())[0].Split('\t')[0][..^1];
+            await page.FillAsync("#overview-filter", prefix);
+            await browser.WaitAsync(async () => (await browser.OverviewRowsAsync()) is { Count: > 0 } rows && rows.All(r => r.StartsWith(prefix, StringComparison.Ordinal)) &&
+                rows.Count == int.Parse(await Stored($"SELECT count(DISTINCT campaign) FROM ads.campaign_minute WHERE {Today} AND startsWith(campaign, '{prefix}')"), System.Globalization.CultureInfo.InvariantCulture),
+                $"the overview filtered to the campaigns starting with {prefix}");
+            await page.FillAsync("#overview-filter", "");
+            var chip = page.Locator("#status-counts button[data-status]:not([data-status=''])").First;
+            var (chipStatus, chipCount) = (await chip.GetAttributeAsync("data-status"), int.Parse(await chip.Locator("b").InnerTextAsync(), System.Globalization.CultureInfo.InvariantCulture));
+            await chip.ClickAsync();
+            await browser.WaitAsync(async () => (await browser.OverviewRowsAsync()) is var rows && rows.Count == chipCount && rows.All(r => r.Split('\t')[7] == chipStatus),
+                $"the overview filtered to the {chipCount} campaigns {chipStatus}");
+            await page.ClickAsync("#status-counts button[data-status='']");
             await browser.AssertAccessibleAsync("overview");
+            // Every column, tile and chart of every view says on hover what it counts.
+            var undefinedMetrics = await page.EvaluateAsync<string[]>(
+                "() => [...document.querySelectorAll('th[scope=col], .tile .label, figcaption')].filter(e => !e.title && !e.querySelector('[title]:not([title=\"\"])')).map(e => e.textContent.trim())");
+            Assert.True(undefinedMetrics.Length == 0, $"metrics without a definition on hover: {string.Join(", ", undefinedMetrics)}");
             await ScreenshotsAsync(browser, "overview");
 
             // A campaign, today and the last 15 minutes: the tiles, the number of minutes, its pacing, the top creative.
@@ -110,7 +151,7 @@ public sealed class DashboardResultsTests(EmbeddedClickHouseFixture clickHouse)
             Assert.Equal($"#/campaign/{campaign}", await page.EvaluateAsync<string?>("() => document.activeElement?.getAttribute('href')"));
             await page.Keyboard.PressAsync("Enter");
             await browser.ExpectAsync("#view-campaign:not([hidden])");
-            foreach (var (range, since) in new[] { ("today", Today), ("15m", "window_start >= (SELECT max(window_start) FROM ads.campaign_minute) - INTERVAL 14 MINUTE") })
+            foreach (var (range, since) in new[] { ("today", Today), ("1h", "window_start >= (SELECT max(window_start) FROM ads.campaign_minute) - INTERVAL 59 MINUTE"), ("15m", "window_start >= (SELECT max(window_start) FROM ads.campaign_minute) - INTERVAL 14 MINUTE") })
             {
                 await page.ClickAsync($"#view-campaign button[data-range='{range}']");
                 await browser.UntilEqualAsync(
@@ -122,11 +163,17 @@ public sealed class DashboardResultsTests(EmbeddedClickHouseFixture clickHouse)
                     async () => string.Join('\t', (await page.Locator("#by-ad tbody tr").First.InnerTextAsync()).Split('\t').Select(c => c.Trim().Replace(",", "", StringComparison.Ordinal)).Take(3)),
                     () => Stored($"SELECT ad, sum(impressions) AS i, sum(clicks) FROM ads.ad_minute WHERE campaign = '{campaign}' AND {since} GROUP BY ad ORDER BY i DESC, ad LIMIT 1"),
                     $"campaign {campaign}'s top creative over {range}");
+                await browser.UntilEqualAsync(
+                    async () => string.Join('\n', (await page.Locator("#by-geo tbody tr:has(th)").AllInnerTextsAsync()).Select(r => string.Join('\t', r.Split('\t').Select(c => c.Trim().Replace(",", "", StringComparison.Ordinal)).Take(4)))),
+                    () => Stored($"SELECT country, device, sum(impressions) AS i, sum(clicks) FROM ads.campaign_geo_device_minute WHERE campaign = '{campaign}' AND {since} GROUP BY country, device ORDER BY i DESC, country, device LIMIT 25"),
+                    $"campaign {campaign}'s countries and devices over {range}");
             }
 
             await browser.UntilEqualAsync(
-                async () => string.Join('\t', await browser.ValueAsync("#spend-today"), await browser.ValueAsync("#budget"), await browser.ValueAsync("#pace-status")),
-                () => Stored($"SELECT spend_today_micros, daily_budget_micros, status FROM ads.campaign_pacing WHERE campaign = '{campaign}' ORDER BY window_start DESC LIMIT 1"),
+                async () => Ratios(string.Join('\t', await browser.ValueAsync("#spend-today"), await browser.ValueAsync("#budget"), await browser.ValueAsync("#pace-status"),
+                    await browser.ValueAsync("#ideal-today"), await browser.ValueAsync("#pace-ratio"), await browser.ValueAsync("#throttle"))),
+                async () => Ratios(await Stored($"SELECT spend_today_micros, daily_budget_micros, status, ideal_shaped_micros, pace_ratio, throttle_probability FROM ads.campaign_pacing " +
+                                                $"WHERE campaign = '{campaign}' ORDER BY window_start DESC LIMIT 1")),
                 $"campaign {campaign}'s pacing");
             await browser.AssertAccessibleAsync("campaign");
             await ScreenshotsAsync(browser, "campaign");
@@ -141,20 +188,44 @@ public sealed class DashboardResultsTests(EmbeddedClickHouseFixture clickHouse)
                 () => Stored($"SELECT bids, wins, concat(ifNull(toString(clearing_p50_micros), ''), ',', ifNull(toString(clearing_p90_micros), ''), ',', ifNull(toString(clearing_p99_micros), '')) " +
                              $"FROM ads.slot_minute WHERE slot = '{slot}' ORDER BY window_start DESC LIMIT 1"),
                 $"slot {slot}'s newest minute");
+            // Its price distributions hold every bid and win of the minute and of the hour up to it (the stored buckets).
+            foreach (var (window, minutes) in new[] { ("minute", 0), ("hour", 59) })
+            {
+                await page.ClickAsync($"#view-slot button[data-dist={window}]");
+                await browser.UntilEqualAsync(
+                    async () => $"{await page.GetAttributeAsync("#bid-chart", "data-total")} {await page.GetAttributeAsync("#clearing-chart", "data-total")}",
+                    () => Stored($"SELECT concat(toString(sum(bids)), ' ', toString(sum(wins))) FROM ads.slot_minute WHERE slot = '{slot}' AND window_start >= " +
+                                 $"(SELECT max(window_start) FROM ads.slot_minute WHERE slot = '{slot}') - INTERVAL {minutes} MINUTE"),
+                    $"slot {slot}'s bid and clearing distributions over the {window}");
+            }
+
             await browser.UntilEqualAsync(
-                async () => string.Join('\t', await browser.ValueAsync("#slot-samples"), await browser.ValueAsync("#slot-floor-status"),
+                async () => string.Join('\t', await browser.ValueAsync("#slot-samples"), await browser.ValueAsync("#slot-floor-status"), Ratio(await browser.ValueAsync("#slot-confidence")),
+                    Ratio(await browser.ValueAsync("#slot-optimal")),
                     await browser.ValueAsync("#slot-floor") is { Length: > 0 } floor ? Math.Floor(double.Parse(floor, System.Globalization.CultureInfo.InvariantCulture)).ToString(System.Globalization.CultureInfo.InvariantCulture) : ""),
-                () => Stored($"SELECT samples, status, ifNull(toString(floor(recommended_floor_micros)), '') FROM ads.floor_recommendation WHERE slot = '{slot}' ORDER BY window_start DESC LIMIT 1"),
+                async () => Ratios(await Stored($"SELECT samples, status, confidence, optimal_floor_micros, ifNull(toString(floor(recommended_floor_micros)), '') FROM ads.floor_recommendation " +
+                                                $"WHERE slot = '{slot}' ORDER BY window_start DESC LIMIT 1")),
                 $"slot {slot}'s floor recommendation");
             await browser.AssertAccessibleAsync("slot");
             await ScreenshotsAsync(browser, "slot");
 
-            // The alerts feed: the day's pacing alerts, newest first, as stored (the 0.02 budgets run out).
+            // Alerts agree with the statuses: a campaign over, under or exhausted now has the alert of that status today
+            // (the 0.02 budgets are spent within the campaign's first minute, when there is no earlier status to leave).
+            var missing = "";
+            await browser.WaitAsync(async () => (missing = await Stored(
+                    $"SELECT groupArray(concat(campaign, ' ', s)) FROM (SELECT campaign, argMax(status, window_start) AS s FROM ads.campaign_pacing WHERE {Today} GROUP BY campaign) " +
+                    $"WHERE s IN ('over', 'under', 'exhausted') AND (campaign, s) NOT IN (SELECT campaign, status FROM ads.pacing_alerts FINAL WHERE {Today})")) == "[]",
+                () => $"every campaign in an alerting status to have its alert; without one: {missing}");
+
+            // The alerts feed: the day's pacing alerts, newest first, with their numbers, as stored.
             await page.ClickAsync("nav a[data-view=alerts]");
             await browser.ExpectAsync("#view-alerts:not([hidden])");
             await browser.UntilEqualAsync(
-                async () => string.Join('\n', await page.Locator("#alerts li[data-campaign]").EvaluateAllAsync<string[]>("items => items.map(i => i.dataset.campaign + ' ' + i.dataset.status + ' ' + i.dataset.t)")),
-                () => Stored($"SELECT concat(campaign, ' ', status, ' ', toString(toUnixTimestamp(window_start) * 1000)) FROM ads.pacing_alerts FINAL WHERE {Today} ORDER BY window_start DESC, campaign, status LIMIT 100"),
+                async () => string.Join('\n', await page.Locator("#alerts li[data-campaign]").EvaluateAllAsync<string[]>(
+                    "items => items.map(i => [i.dataset.campaign, i.dataset.status, i.dataset.t, i.dataset.spend, i.dataset.budget].join(' '))")),
+                () => Stored(
+                    $"SELECT concat(campaign, ' ', status, ' ', toString(toUnixTimestamp(window_start) * 1000), ' ', toString(spend_today_micros), ' ', toString(daily_budget_micros)) " +
+                    $"FROM ads.pacing_alerts FINAL WHERE {Today} ORDER BY window_start DESC, campaign, status LIMIT 100"),
                 "the alerts feed");
             Assert.Contains("exhausted", await browser.TextAsync("#alerts"), StringComparison.Ordinal);
             await browser.AssertAccessibleAsync("alerts");
@@ -194,13 +265,24 @@ public sealed class DashboardResultsTests(EmbeddedClickHouseFixture clickHouse)
                EngineUnderTest.Value(exposition, "streamengine_pending_rows") == 0;
     }, "the engine to catch up and write everything");
 
-    /// <summary>The view at 1400 px and on a 390 px phone, which it must fit.</summary>
+    /// <summary>The view at 1400 px, fitting 1280 px, and on a 390 px phone, which it must fit and be accessible on.</summary>
     private static async Task ScreenshotsAsync(DashboardBrowser browser, string view)
     {
         await browser.ScreenshotAsync($"{view}-1400");
+        await browser.SizeAsync(1280, 900);
+        await browser.UntilFitsWidthAsync(view);
         await browser.SizeAsync(390, 844);
         await browser.UntilFitsWidthAsync(view);
+        await browser.AssertAccessibleAsync($"{view} at 390 px");
         await browser.ScreenshotAsync($"{view}-390");
         await browser.SizeAsync(1400, 1000);
     }
+
+    /// <summary>A row's numbers with a fraction to 12 significant digits (the page and ClickHouse print doubles each their own way).</summary>
+    private static string Ratios(string row) => string.Join('\t', row.Split('\t').Select(Ratio));
+
+    private static string Ratio(string field) =>
+        field.AsSpan().IndexOfAny('.', 'e', 'E') >= 0 && double.TryParse(field, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var value)
+            ? value.ToString("G12", System.Globalization.CultureInfo.InvariantCulture)
+            : field;
 }

@@ -44,6 +44,52 @@ internal static class JobRun
         return (database, TopicTruth.Read(kafka.BootstrapServers, topic, messages, Patience).Reference.Counted);
     }
 
+    /// <summary>
+    /// The same run, live: the engine holds every partition before the first message is sent, the messages go out in
+    /// small paced batches while it reads at the head of the topic, and it is stopped (SIGTERM, drained) once it has
+    /// read them all and has nothing left unwritten.
+    /// </summary>
+    public static async Task<(string Database, IReadOnlyList<WireEvent> Events)> RunLiveAsync(
+        string job, EmbeddedClickHouse clickHouse, string databasePrefix, TrafficOptions traffic, int messages, int partitions = 6, params string[] settings)
+    {
+        using var kafka = EmbeddedKafkaFixture.Start(new StreamEngine.Kafka.Embedded.EmbeddedKafkaOptions { Brokers = 1 });
+        var topic = kafka.CreateTopic(databasePrefix, partitions);
+        var database = $"{databasePrefix}_{Guid.NewGuid():N}"[..(databasePrefix.Length + 9)];
+        await using var endpoint = await ClickHouseHttpEndpoint.StartAsync(clickHouse, StreamEngine.IntegrationTests.ClickHouse.ServerEndpoint.Options(0));
+        using var process = StreamEngineCli.Start([
+            "run", "--job", job, "--set", $"kafka.bootstrap={kafka.BootstrapServers}", "--set", $"kafka.topic={topic}", "--set", "http.port=0",
+            "--set", "clickhouse.mode=server", "--set", $"clickhouse.url={endpoint.Url}", "--set", $"clickhouse.database={database}",
+            .. settings.SelectMany(s => new[] { "--set", s })]);
+        using (var engine = await EngineUnderTest.AttachAsync(process, Patience))
+        {
+            await engine.UntilAsync(async () => (await engine.HeldPartitionsAsync()).Count == partitions, $"the engine to hold all {partitions} partitions");
+            using (var producer = new ProducerBuilder<string, byte[]>(kafka.ProducerConfig()).Build())
+            {
+                foreach (var batch in new TrafficGenerator(traffic).Messages().Take(messages).Chunk(250))
+                {
+                    foreach (var message in batch)
+                    {
+                        producer.Produce(topic, new Message<string, byte[]> { Key = message.Key, Value = message.Value });
+                    }
+
+                    producer.Flush(Patience);
+                    await Task.Delay(50);
+                }
+            }
+
+            await engine.UntilAsync(async () =>
+            {
+                var exposition = await engine.MetricsAsync();
+                return EngineUnderTest.Value(exposition, "streamengine_messages_read_total") >= messages && EngineUnderTest.Value(exposition, "streamengine_pending_rows") == 0;
+            }, $"the engine to read the {messages} messages and write what they make");
+        }
+
+        process.Signal(15);
+        await process.WaitForExitAsync(Patience);
+        Assert.True(process.ExitCode == 0, $"exit {process.ExitCode}: {process.StandardError}");
+        return (database, TopicTruth.Read(kafka.BootstrapServers, topic, messages, Patience).Reference.Counted);
+    }
+
     /// <summary>Rows of a query as tab-separated fields, keyed by the first <paramref name="keyFields"/> fields joined.</summary>
     public static Dictionary<string, string[]> Rows(EmbeddedClickHouse clickHouse, string sql, int keyFields) =>
         clickHouse.QueryText(sql)

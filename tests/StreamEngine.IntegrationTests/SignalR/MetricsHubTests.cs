@@ -20,13 +20,36 @@ public sealed class MetricsHubTests
     private static readonly TimeSpan Patience = TimeSpan.FromMinutes(2);
 
     [Theory]
-    [InlineData(false)]
-    [InlineData(true)]
-    public async Task A_client_receives_pushes_for_its_campaign_and_none_for_others_on_both_protocols(bool keyedByEventId)
+    [InlineData(false, false)]
+    [InlineData(true, false)]
+    [InlineData(false, true)]
+    [InlineData(true, true)]
+    public async Task A_client_receives_pushes_for_its_campaign_and_none_for_others_on_both_protocols(bool keyedByEventId, bool afterCatchUp)
     {
         using var kafka = EmbeddedKafkaFixture.Start(new StreamEngine.Kafka.Embedded.EmbeddedKafkaOptions { Brokers = 1 });
         var topic = kafka.CreateTopic("hub", 4);
         using var folder = new TemporaryDirectory("streamengine-hub");
+        var produced = 0L;
+        using var producer = new ProducerBuilder<string, byte[]>(kafka.ProducerConfig()).Build();
+        using var generator = new TrafficGenerator(new TrafficOptions { Seed = 9, Campaigns = 20, KeyByEventId = keyedByEventId }).Messages().GetEnumerator();
+        void Send(int messages)
+        {
+            for (var i = 0; i < messages && generator.MoveNext(); i++)
+            {
+                producer.Produce(topic, new Message<string, byte[]> { Key = generator.Current.Key, Value = generator.Current.Value });
+                produced++;
+            }
+
+            producer.Flush(Patience);
+        }
+
+        // After a catch-up: the topic holds the traffic before the engine starts, and the clients subscribe to values
+        // the engine may have sent already (the hub replays each campaign's newest values to a new subscriber).
+        if (afterCatchUp)
+        {
+            Send(20_000);
+        }
+
         // Both ports bound by the engine (0: any free one) and read back from its start-up line.
         using var engine = StreamEngineCli.Start("run", "--job", "ad-metrics", "--set", $"kafka.bootstrap={kafka.BootstrapServers}", "--set", $"kafka.topic={topic}",
             "--set", $"clickhouse.path={folder.Path}", "--set", "clickhouse.http.port=0", "--set", "http.port=0");
@@ -39,23 +62,16 @@ public sealed class MetricsHubTests
         await onJson.Connection.InvokeAsync("Subscribe", "cmp-0001");
         await onMessagePack.Connection.InvokeAsync("Subscribe", "cmp-0002");
 
-        var produced = 0L;
-        // Traffic while they listen: the two campaigns are the busiest (Zipf), so both get updates every second.
-        using (var producer = new ProducerBuilder<string, byte[]>(kafka.ProducerConfig()).Build())
+        // Live: traffic while they listen; the two campaigns are the busiest (Zipf), so both get updates every second.
+        var deadline = DateTime.UtcNow + Patience;
+        while ((onJson.Received.IsEmpty || onMessagePack.Received.IsEmpty) && DateTime.UtcNow < deadline)
         {
-            var generator = new TrafficGenerator(new TrafficOptions { Seed = 9, Campaigns = 20, KeyByEventId = keyedByEventId }).Messages().GetEnumerator();
-            var deadline = DateTime.UtcNow + Patience;
-            while ((onJson.Received.IsEmpty || onMessagePack.Received.IsEmpty) && DateTime.UtcNow < deadline)
+            if (!afterCatchUp)
             {
-                for (var i = 0; i < 500 && generator.MoveNext(); i++)
-                {
-                    producer.Produce(topic, new Message<string, byte[]> { Key = generator.Current.Key, Value = generator.Current.Value });
-                    produced++;
-                }
-
-                producer.Flush(Patience);
-                await Task.Delay(200);
+                Send(500);
             }
+
+            await Task.Delay(200);
         }
 
         Assert.NotEmpty(onJson.Received);

@@ -184,9 +184,9 @@ public sealed class DashboardResultsTests(EmbeddedClickHouseFixture clickHouse)
             await browser.WaitAsync(async () => (await page.InputValueAsync("#slot")).Length > 0, "a slot in the picker");
             var slot = await page.InputValueAsync("#slot");
             await browser.UntilEqualAsync(
-                async () => string.Join('\t', await browser.ValueAsync("#slot-bids"), await browser.ValueAsync("#slot-wins"), await browser.ValueAsync("#slot-clearing")),
-                () => Stored($"SELECT bids, wins, concat(ifNull(toString(clearing_p50_micros), ''), ',', ifNull(toString(clearing_p90_micros), ''), ',', ifNull(toString(clearing_p99_micros), '')) " +
-                             $"FROM ads.slot_minute WHERE slot = '{slot}' ORDER BY window_start DESC LIMIT 1"),
+                async () => string.Join('\t', await browser.ValueAsync("#slot-bids"), await browser.ValueAsync("#slot-wins"), Ratio(await browser.ValueAsync("#slot-win-rate")), await browser.ValueAsync("#slot-clearing")),
+                async () => Ratios(await Stored($"SELECT bids, wins, win_rate, concat(ifNull(toString(clearing_p50_micros), ''), ',', ifNull(toString(clearing_p90_micros), ''), ',', ifNull(toString(clearing_p99_micros), '')) " +
+                             $"FROM ads.slot_minute WHERE slot = '{slot}' ORDER BY window_start DESC LIMIT 1")),
                 $"slot {slot}'s newest minute");
             // Its price distributions hold every bid and win of the minute and of the hour up to it (the stored buckets).
             foreach (var (window, minutes) in new[] { ("minute", 0), ("hour", 59) })

@@ -39,11 +39,13 @@ public sealed class ScaleOutHubTests
             // A dashboard on engine A, watching every campaign.
             await using var hub = new HubConnectionBuilder().WithUrl(new Uri(a.Url, "hubs/metrics")).Build();
             var partitions = new ConcurrentDictionary<int, int>();
+            var newest = new ConcurrentDictionary<(string Campaign, long Window, int Partition), long>();
             hub.On<JsonElement>("metrics", m =>
             {
-                if (m.TryGetProperty("impressions", out _) && m.TryGetProperty("partition", out var p))
+                if (m.TryGetProperty("impressions", out var impressions) && m.TryGetProperty("partition", out var p))
                 {
                     partitions.AddOrUpdate(p.GetInt32(), 1, (_, n) => n + 1);
+                    newest[(m.GetProperty("campaign").GetString()!, m.GetProperty("window_start").GetDateTimeOffset().ToUnixTimeSeconds(), p.GetInt32())] = impressions.GetInt64();
                 }
             });
             await hub.StartAsync();
@@ -53,9 +55,10 @@ public sealed class ScaleOutHubTests
             }
 
             var deadline = DateTime.UtcNow + Patience;
+            var produced = 0;
             while (!held.SelectMany(h => h).All(partitions.ContainsKey) && DateTime.UtcNow < deadline)
             {
-                for (var i = 0; i < 400 && traffic.MoveNext(); i++)
+                for (var i = 0; i < 400 && traffic.MoveNext(); i++, produced++)
                 {
                     producer.Produce(topic, new Message<string, byte[]> { Key = traffic.Current.Key, Value = traffic.Current.Value });
                 }
@@ -69,6 +72,41 @@ public sealed class ScaleOutHubTests
             Assert.Equal(held[1], await b.HeldPartitionsAsync());
             Assert.True(held[1].All(partitions.ContainsKey),
                 $"engine A's hub should carry engine B's partitions {string.Join(',', held[1])} as well as its own {string.Join(',', held[0])}; it carried {string.Join(',', partitions.Keys.Order())}");
+
+            // And the values are right: once both engines have read and written everything sent, A's hub's newest value of
+            // each partition, added up per campaign and minute, equals what the two engines stored (each its partitions').
+            await a.UntilAsync(async () => await a.MetricAsync("streamengine_messages_read_total") + await b.MetricAsync("streamengine_messages_read_total") >= produced &&
+                                           await a.MetricAsync("streamengine_pending_rows") + await b.MetricAsync("streamengine_pending_rows") == 0,
+                $"the two engines to read the {produced} messages sent and write what they make");
+            async Task<string> StoredAsync()
+            {
+                var sums = new Dictionary<string, long>(StringComparer.Ordinal);
+                foreach (var (engine, folder) in new[] { (a, folderA), (b, folderB) })
+                {
+                    var port = System.Text.RegularExpressions.Regex.Match(engine.Process.StandardOutput, @"ClickHouse HTTP at http://127\.0\.0\.1:(\d+)/").Groups[1].Value;
+                    using var query = await StreamEngineCli.RunAsync(Patience, "query", "--set", $"clickhouse.path={folder.Path}", "--set", $"clickhouse.http.port={port}",
+                        "SELECT campaign, toUnixTimestamp(window_start), impressions FROM ads.campaign_minute");
+                    Assert.True(query.ExitCode == 0, query.StandardError);
+                    foreach (var fields in query.StandardOutput.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l.Split('\t')))
+                    {
+                        sums[$"{fields[0]} {fields[1]}"] = sums.GetValueOrDefault($"{fields[0]} {fields[1]}") + long.Parse(fields[2], System.Globalization.CultureInfo.InvariantCulture);
+                    }
+                }
+
+                return string.Join('\n', sums.OrderBy(s => s.Key, StringComparer.Ordinal).Select(s => $"{s.Key} {s.Value}"));
+            }
+
+            string Live() => string.Join('\n', newest.ToArray().GroupBy(v => $"{v.Key.Campaign} {v.Key.Window}", StringComparer.Ordinal)
+                .OrderBy(g => g.Key, StringComparer.Ordinal).Select(g => $"{g.Key} {g.Sum(v => v.Value)}"));
+            var converged = DateTime.UtcNow + Patience;
+            var (stored, live) = (await StoredAsync(), Live());
+            while (stored != live && DateTime.UtcNow < converged)
+            {
+                await Task.Delay(500);
+                (stored, live) = (await StoredAsync(), Live());
+            }
+
+            Assert.Equal(stored, live);
         }
         finally
         {

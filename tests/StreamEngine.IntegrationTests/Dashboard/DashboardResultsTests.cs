@@ -169,6 +169,13 @@ public sealed class DashboardResultsTests(EmbeddedClickHouseFixture clickHouse)
                     $"campaign {campaign}'s countries and devices over {range}");
             }
 
+            // The open minute is said to be partial exactly when a partition's newest partial of it is not final.
+            await browser.UntilEqualAsync(
+                async () => (await browser.TextAsync("#campaign-window")).Contains("still open (partial)", StringComparison.Ordinal) ? "false" : "true",
+                () => Stored($"SELECT toBool(min(f)) FROM (SELECT source_partition, argMax(is_final, version) AS f FROM ads.campaign_minute_results WHERE campaign = '{campaign}' " +
+                             $"AND window_start = (SELECT max(window_start) FROM ads.campaign_minute_results WHERE campaign = '{campaign}') GROUP BY source_partition)"),
+                $"campaign {campaign}'s newest minute marked partial as long as it is");
+
             await browser.UntilEqualAsync(
                 async () => Ratios(string.Join('\t', await browser.ValueAsync("#spend-today"), await browser.ValueAsync("#budget"), await browser.ValueAsync("#pace-status"),
                     await browser.ValueAsync("#ideal-today"), await browser.ValueAsync("#pace-ratio"), await browser.ValueAsync("#throttle"))),
@@ -228,6 +235,14 @@ public sealed class DashboardResultsTests(EmbeddedClickHouseFixture clickHouse)
                     $"FROM ads.pacing_alerts FINAL WHERE {Today} ORDER BY window_start DESC, campaign, status LIMIT 100"),
                 "the alerts feed");
             Assert.Contains("exhausted", await browser.TextAsync("#alerts"), StringComparison.Ordinal);
+            // Times in the viewer's zone (the browser's is Europe/Berlin), with UTC on hover.
+            var first = page.Locator("#alerts li[data-campaign] time").First;
+            var at = DateTimeOffset.FromUnixTimeMilliseconds(long.Parse(await page.Locator("#alerts li[data-campaign]").First.GetAttributeAsync("data-t") ?? "", System.Globalization.CultureInfo.InvariantCulture));
+            var berlin = TimeZoneInfo.ConvertTime(at, TimeZoneInfo.FindSystemTimeZoneById("Europe/Berlin"));
+            // As the browser's en-US locale writes a 2-digit hour and minute (this process has no cultures to ask).
+            var hour12 = berlin.Hour % 12 == 0 ? 12 : berlin.Hour % 12;
+            Assert.Equal($"{hour12:00}:{berlin.Minute:00} {(berlin.Hour < 12 ? "AM" : "PM")}", (await first.InnerTextAsync()).Trim());
+            Assert.Equal(at.ToString("yyyy-MM-dd HH:mm 'UTC'", System.Globalization.CultureInfo.InvariantCulture), await first.GetAttributeAsync("title"));
             await browser.AssertAccessibleAsync("alerts");
             await ScreenshotsAsync(browser, "alerts");
 

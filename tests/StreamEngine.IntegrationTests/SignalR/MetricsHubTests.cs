@@ -107,16 +107,7 @@ public sealed class MetricsHubTests
             await running.UntilAsync(async () => await running.MetricAsync("streamengine_messages_read_total") >= produced, $"the engine read the {produced} messages sent");
         }
 
-        // The assertion is on the pair the loop compared last: what converges, not a second reading taken later.
-        var converged = DateTime.UtcNow + Patience;
-        var (stored, live) = (await StoredAsync(), Live());
-        while (stored != live && DateTime.UtcNow < converged)
-        {
-            await Task.Delay(500);
-            (stored, live) = (await StoredAsync(), Live());
-        }
-
-        Assert.Equal(stored, live);
+        await LiveConvergence.AssertConvergesAsync(StoredAsync, Live, Patience);
 
         await onJson.Connection.DisposeAsync();
         await onMessagePack.Connection.DisposeAsync();

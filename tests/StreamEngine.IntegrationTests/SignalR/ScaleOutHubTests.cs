@@ -98,15 +98,7 @@ public sealed class ScaleOutHubTests
 
             string Live() => string.Join('\n', newest.ToArray().GroupBy(v => $"{v.Key.Campaign} {v.Key.Window}", StringComparer.Ordinal)
                 .OrderBy(g => g.Key, StringComparer.Ordinal).Select(g => $"{g.Key} {g.Sum(v => v.Value)}"));
-            var converged = DateTime.UtcNow + Patience;
-            var (stored, live) = (await StoredAsync(), Live());
-            while (stored != live && DateTime.UtcNow < converged)
-            {
-                await Task.Delay(500);
-                (stored, live) = (await StoredAsync(), Live());
-            }
-
-            Assert.Equal(stored, live);
+            await LiveConvergence.AssertConvergesAsync(StoredAsync, Live, Patience);
         }
         finally
         {

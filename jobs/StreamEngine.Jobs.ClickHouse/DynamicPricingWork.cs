@@ -279,19 +279,19 @@ public sealed class DynamicPricingWork : IScheduledWork
             .Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(PacingRow.Parse).ToList();
         // A status is entered when the campaign's previous row of the same UTC day had another one, or when there was
         // none (its first minute of the day, e.g. a budget spent within it). A campaign whose first row here has no
-        // earlier one in the range may have one before it, on the same day: those are read once, for those campaigns.
+        // earlier one in the range may have one before it on the same day: read once per cycle when there is such a one.
         static bool SameDay(long a, long b) => a / 86_400 == b / 86_400;
-        var earlier = await StatusesBeforeAsync(
-            rows.Where((row, i) => row.Minute >= from && (i == 0 || rows[i - 1].Campaign != row.Campaign) && SameDay(row.Minute, from - 60)
-                                   && DynamicPricing.AlertingStatuses.Contains(row.Status)).Select(row => row.Campaign).ToList(),
-            from - 60, cancellationToken);
+        var earlier = rows.Where((row, i) => row.Minute >= from && (i == 0 || rows[i - 1].Campaign != row.Campaign) && SameDay(row.Minute, from - 60)
+                                             && DynamicPricing.AlertingStatuses.Contains(row.Status)).Any()
+            ? await StatusesBeforeAsync(from - 60, cancellationToken)
+            : [];
         var alerts = new List<(PacingRow Row, string Previous)>();
         for (var i = 0; i < rows.Count; i++)
         {
             var row = rows[i];
             var previous = i > 0 && rows[i - 1].Campaign == row.Campaign
                 ? SameDay(rows[i - 1].Minute, row.Minute) ? rows[i - 1].Status : ""
-                : earlier.GetValueOrDefault(row.Campaign, "");
+                : SameDay(row.Minute, from - 60) ? earlier.GetValueOrDefault(row.Campaign, "") : "";
             if (row.Minute >= from && DynamicPricing.AlertingStatuses.Contains(row.Status) && previous != row.Status && !_raised.Contains((row.Campaign, row.Minute, row.Status)))
             {
                 alerts.Add((row, previous));
@@ -331,19 +331,17 @@ public sealed class DynamicPricingWork : IScheduledWork
         return alerts.Count;
     }
 
-    /// <summary>Each campaign's newest status on <paramref name="before"/>'s UTC day before that minute (absent: none that day).</summary>
-    private async Task<Dictionary<string, string>> StatusesBeforeAsync(List<string> campaigns, long before, CancellationToken cancellationToken)
+    /// <summary>
+    /// Each campaign's newest status on <paramref name="before"/>'s UTC day before that minute (absent: none that day).
+    /// All campaigns at once, not a list of names in the query: the list would have no bound, and the view reads the
+    /// day's rows either way.
+    /// </summary>
+    private async Task<Dictionary<string, string>> StatusesBeforeAsync(long before, CancellationToken cancellationToken)
     {
-        if (campaigns.Count == 0)
-        {
-            return [];
-        }
-
         var db = ClickHouseSql.Identifier(_database);
-        var names = string.Join(", ", campaigns.Distinct(StringComparer.Ordinal).Select(ClickHouseSql.Literal));
         return (await _alerts.QueryAsync(
-                $"SELECT campaign, argMax(status, window_start) FROM {db}.campaign_pacing WHERE campaign IN ({names}) " +
-                $"AND window_start >= toStartOfDay(toDateTime({before}, 'UTC')) AND window_start < toDateTime({before}, 'UTC') GROUP BY campaign",
+                $"SELECT campaign, argMax(status, window_start) FROM {db}.campaign_pacing " +
+                $"WHERE window_start >= toStartOfDay(toDateTime({before}, 'UTC')) AND window_start < toDateTime({before}, 'UTC') GROUP BY campaign",
                 cancellationToken))
             .Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l.Split('\t')).ToDictionary(f => f[0], f => f[1], StringComparer.Ordinal);
     }

@@ -76,7 +76,10 @@ public sealed partial class NatsServerFixture : IAsyncDisposable, IDisposable
         _server = ChildProcess.Start(executable, arguments);
         var server = _server;
         var listening = await server.WaitForStandardErrorAsync("Listening for client connections on", TimeSpan.FromSeconds(20));
-        Port = int.Parse(ListeningOn().Match(listening).Groups["port"].Value, System.Globalization.CultureInfo.InvariantCulture);
+        var listeningOn = ListeningOn().Match(listening);
+        Port = listeningOn.Success
+            ? int.Parse(listeningOn.Groups["port"].Value, System.Globalization.CultureInfo.InvariantCulture)
+            : throw new InvalidOperationException($"nats-server said where it listens in a form not understood: {listening}; all it said: {server.StandardError}");
         await FreePort.WaitUntilListeningAsync(Port, TimeSpan.FromSeconds(20), () => server.HasExited);
         if (server.HasExited)
         {

@@ -42,7 +42,7 @@ internal sealed class DashboardBrowser : IAsyncDisposable
             // This machine's network is closed: Chromium's background connections only produce errors.
             Args = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
         });
-        var page = await browser.NewPageAsync(new BrowserNewPageOptions { ViewportSize = new ViewportSize { Width = 1400, Height = 1000 }, TimezoneId = "Europe/Berlin" });
+        var page = await browser.NewPageAsync(new BrowserNewPageOptions { ViewportSize = new ViewportSize { Width = 1400, Height = 1000 }, TimezoneId = "Europe/Berlin", Locale = "en-US" });
         return new DashboardBrowser(playwright, browser, page) { Context = context ?? (() => "") };
     }
 

@@ -136,6 +136,38 @@ public sealed class DynamicPricingTests(EmbeddedClickHouseFixture clickHouse)
     }
 
     [Fact]
+    public async Task A_new_UTC_day_starts_campaigns_without_a_status_so_the_same_status_after_midnight_is_an_alert_again()
+    {
+        // Progress at 00:20:30 on the 16th: the look-back is 23:50-00:19, its rows read from 23:49.
+        var (runner, store, database) = await StartAsync("pacing_midnight", progress: false);
+        var now = Day.AddDays(1).AddMinutes(20).AddSeconds(30);
+        await StoreProgress(store, database, BidLandscapeJob.JobName, now);
+        await StoreProgress(store, database, AdMetricsJob.JobName, now);
+        async Task Spend(string campaign, params (DateTimeOffset Minute, long Micros)[] minutes)
+        {
+            await store.ExecuteAsync($"INSERT INTO {database}.campaign_budgets (campaign, daily_budget_micros) VALUES ('{campaign}', 1000000)");
+            foreach (var (minute, micros) in minutes)
+            {
+                await store.ExecuteAsync(
+                    $"INSERT INTO {database}.campaign_minute_results (window_start, campaign, source_partition, bids, wins, impressions, clicks, conversions, " +
+                    $"spend_micros, unique_users, version, is_final) VALUES (toDateTime64({minute.ToUnixTimeSeconds()}, 3, 'UTC'), '{campaign}', 0, 0, 0, 1, 0, 0, {micros}, 0, 1, 1)");
+            }
+        }
+
+        // Each spends twice its budget in a minute. "carried": 23:55 (its first minute on the 15th) and 00:05 (its first
+        // on the 16th), the row before 00:05 in the look-back being yesterday's. "fresh": 10:00 on the 15th, before the
+        // look-back, and 00:05: yesterday's status is not the one it had before today's first minute.
+        await Spend("carried", (Day.AddHours(23).AddMinutes(55), 2_000_000), (Day.AddDays(1).AddMinutes(5), 2_000_000));
+        await Spend("fresh", (Day.AddHours(10), 2_000_000), (Day.AddDays(1).AddMinutes(5), 2_000_000));
+
+        await runner.CycleAsync();
+        var stored = clickHouse.Store.QueryText(
+            $"SELECT campaign, toUnixTimestamp(window_start), status, previous_status FROM {database}.pacing_alerts FINAL ORDER BY campaign, window_start");
+        var (late, early) = (Day.AddHours(23).AddMinutes(55).ToUnixTimeSeconds(), Day.AddDays(1).AddMinutes(5).ToUnixTimeSeconds());
+        Assert.Equal($"carried\t{late}\texhausted\t\ncarried\t{early}\texhausted\t\nfresh\t{early}\texhausted\t\n", stored);
+    }
+
+    [Fact]
     public async Task Nothing_is_computed_before_the_input_jobs_have_stored_progress_and_only_minutes_it_closed_after()
     {
         var (runner, store, database) = await StartAsync("progress", progress: false);

@@ -279,22 +279,22 @@ public sealed class DynamicPricingWork : IScheduledWork
             .Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(PacingRow.Parse).ToList();
         // A status is entered when the campaign's previous row of the same UTC day had another one, or when there was
         // none (its first minute of the day, e.g. a budget spent within it). A campaign whose first row here has no
-        // earlier one in the range may have one before it on the same day: read once per cycle when there is such a one.
+        // earlier one in the range may have one before it on the same day: read once per cycle, when first needed.
         static bool SameDay(long a, long b) => a / 86_400 == b / 86_400;
-        var earlier = rows.Where((row, i) => row.Minute >= from && (i == 0 || rows[i - 1].Campaign != row.Campaign) && SameDay(row.Minute, from - 60)
-                                             && DynamicPricing.AlertingStatuses.Contains(row.Status)).Any()
-            ? await StatusesBeforeAsync(from - 60, cancellationToken)
-            : [];
+        Dictionary<string, string>? earlier = null;
         var alerts = new List<(PacingRow Row, string Previous)>();
         for (var i = 0; i < rows.Count; i++)
         {
             var row = rows[i];
-            var previous = i > 0 && rows[i - 1].Campaign == row.Campaign
-                ? SameDay(rows[i - 1].Minute, row.Minute) ? rows[i - 1].Status : ""
-                : SameDay(row.Minute, from - 60) ? earlier.GetValueOrDefault(row.Campaign, "") : "";
-            if (row.Minute >= from && DynamicPricing.AlertingStatuses.Contains(row.Status) && previous != row.Status && !_raised.Contains((row.Campaign, row.Minute, row.Status)))
+            if (row.Minute >= from && DynamicPricing.AlertingStatuses.Contains(row.Status) && !_raised.Contains((row.Campaign, row.Minute, row.Status)))
             {
-                alerts.Add((row, previous));
+                var previous = i > 0 && rows[i - 1].Campaign == row.Campaign
+                    ? SameDay(rows[i - 1].Minute, row.Minute) ? rows[i - 1].Status : ""
+                    : SameDay(row.Minute, from - 60) ? (earlier ??= await StatusesBeforeAsync(from - 60, cancellationToken)).GetValueOrDefault(row.Campaign, "") : "";
+                if (previous != row.Status)
+                {
+                    alerts.Add((row, previous));
+                }
             }
 
             var newest = i + 1 == rows.Count || rows[i + 1].Campaign != row.Campaign;

@@ -57,7 +57,7 @@ internal sealed class DashboardBrowser : IAsyncDisposable
         }
         catch (TimeoutException)
         {
-            Assert.Fail($"gave up waiting for {selector}; page {await SafeTextAsync("#status")} {await SafeTextAsync("#problem")}; console: {Tail(string.Join(" | ", _console))}; {Context()}");
+            Assert.Fail(await GaveUpAsync(selector));
         }
     }
 
@@ -79,7 +79,7 @@ internal sealed class DashboardBrowser : IAsyncDisposable
         {
             if (DateTime.UtcNow >= deadline)
             {
-                Assert.Fail($"gave up waiting for {what()}; page {await SafeTextAsync("#status")} {await SafeTextAsync("#problem")}; console: {Tail(string.Join(" | ", _console))}; {Context()}");
+                Assert.Fail(await GaveUpAsync(what()));
             }
 
             await Task.Delay(500);
@@ -138,6 +138,10 @@ internal sealed class DashboardBrowser : IAsyncDisposable
         var violations = JsonSerializer.Deserialize<string[]>(json)!;
         Assert.True(violations.Length == 0, $"accessibility of the {view} view: {string.Join("; ", violations)}");
     }
+
+    /// <summary>What a failed wait reports: what it waited for, the page's status and problem, its console, and <see cref="Context"/>.</summary>
+    private async Task<string> GaveUpAsync(string what) =>
+        $"gave up waiting for {what}; page {await SafeTextAsync("#status")} {await SafeTextAsync("#problem")}; console: {Tail(string.Join(" | ", _console))}; {Context()}";
 
     private async Task<string> SafeTextAsync(string selector)
     {

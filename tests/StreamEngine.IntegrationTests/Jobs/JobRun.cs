@@ -33,13 +33,11 @@ internal static class JobRun
             producer.Flush(Patience);
         }
 
-        var database = $"{databasePrefix}_{Guid.NewGuid():N}"[..(databasePrefix.Length + 9)];
+        var database = Database(databasePrefix);
         await using var endpoint = await ClickHouseHttpEndpoint.StartAsync(clickHouse, StreamEngine.IntegrationTests.ClickHouse.ServerEndpoint.Options(0));
         using var run = await StreamEngineCli.RunAsync(Patience, [
             "run", "--job", job, "--until-idle", "2", .. assembly is null ? Array.Empty<string>() : ["--assembly", assembly],
-            "--set", $"kafka.bootstrap={kafka.BootstrapServers}", "--set", $"kafka.topic={topic}",
-            "--set", "clickhouse.mode=server", "--set", $"clickhouse.url={endpoint.Url}", "--set", $"clickhouse.database={database}",
-            .. settings.SelectMany(s => new[] { "--set", s })]);
+            .. Settings(kafka, topic, endpoint, database, settings)]);
         Assert.True(run.ExitCode == 0, $"exit {run.ExitCode}: {run.StandardError}");
         return (database, TopicTruth.Read(kafka.BootstrapServers, topic, messages, Patience).Reference.Counted);
     }
@@ -54,12 +52,9 @@ internal static class JobRun
     {
         using var kafka = EmbeddedKafkaFixture.Start(new StreamEngine.Kafka.Embedded.EmbeddedKafkaOptions { Brokers = 1 });
         var topic = kafka.CreateTopic(databasePrefix, partitions);
-        var database = $"{databasePrefix}_{Guid.NewGuid():N}"[..(databasePrefix.Length + 9)];
+        var database = Database(databasePrefix);
         await using var endpoint = await ClickHouseHttpEndpoint.StartAsync(clickHouse, StreamEngine.IntegrationTests.ClickHouse.ServerEndpoint.Options(0));
-        using var process = StreamEngineCli.Start([
-            "run", "--job", job, "--set", $"kafka.bootstrap={kafka.BootstrapServers}", "--set", $"kafka.topic={topic}", "--set", "http.port=0",
-            "--set", "clickhouse.mode=server", "--set", $"clickhouse.url={endpoint.Url}", "--set", $"clickhouse.database={database}",
-            .. settings.SelectMany(s => new[] { "--set", s })]);
+        using var process = StreamEngineCli.Start(["run", "--job", job, "--set", "http.port=0", .. Settings(kafka, topic, endpoint, database, settings)]);
         using (var engine = await EngineUnderTest.AttachAsync(process, Patience))
         {
             await engine.UntilAsync(async () => (await engine.HeldPartitionsAsync()).Count == partitions, $"the engine to hold all {partitions} partitions");
@@ -89,6 +84,17 @@ internal static class JobRun
         Assert.True(process.ExitCode == 0, $"exit {process.ExitCode}: {process.StandardError}");
         return (database, TopicTruth.Read(kafka.BootstrapServers, topic, messages, Patience).Reference.Counted);
     }
+
+    /// <summary>A fresh database's name: the prefix and 8 random hex digits.</summary>
+    private static string Database(string prefix) => $"{prefix}_{Guid.NewGuid():N}"[..(prefix.Length + 9)];
+
+    /// <summary>The run's source and store settings (the topic of the cluster, the endpoint's database), then the test's own.</summary>
+    private static string[] Settings(EmbeddedKafkaFixture kafka, string topic, ClickHouseHttpEndpoint endpoint, string database, string[] settings) =>
+    [
+        "--set", $"kafka.bootstrap={kafka.BootstrapServers}", "--set", $"kafka.topic={topic}",
+        "--set", "clickhouse.mode=server", "--set", $"clickhouse.url={endpoint.Url}", "--set", $"clickhouse.database={database}",
+        .. settings.SelectMany(s => new[] { "--set", s }),
+    ];
 
     /// <summary>Rows of a query as tab-separated fields, keyed by the first <paramref name="keyFields"/> fields joined.</summary>
     public static Dictionary<string, string[]> Rows(EmbeddedClickHouse clickHouse, string sql, int keyFields) =>

@@ -24,7 +24,8 @@ public sealed class LivePublisher : ILiveSink, IAsyncDisposable
     // Keyed by the value's key too: two ids can share a subject (unsafe characters become '_'), and one must not
     // conflate the other away; and by partition: partials of one window from two partitions are both needed.
     private readonly ConcurrentDictionary<(string Subject, string Key, long Window, int Partition), (byte[] Payload, string? CorrelationId)> _latest = new();
-    private readonly ConcurrentQueue<(string Subject, byte[] Payload)> _events = new();
+    private readonly Queue<QueuedEvent> _events = new();
+    private readonly NatsJSContext _jetStream;
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _loop;
     private long _published;
@@ -46,8 +47,12 @@ public sealed class LivePublisher : ILiveSink, IAsyncDisposable
             CredsFile = options.CredentialsFile,
         };
         _connection = new NatsConnection(NatsOpts.Default with { Url = options.Url, Name = "streamengine", AuthOpts = auth });
+        _jetStream = new NatsJSContext(_connection);
         _loop = Task.Run(RunAsync);
     }
+
+    /// <summary>An event waiting to go out; a class, so the sender knows whether the one it sent is still queued.</summary>
+    private sealed record QueuedEvent(string Subject, byte[] Payload);
 
     public LivePublisherCounters Counters => new(Interlocked.Read(ref _published), Interlocked.Read(ref _superseded), Interlocked.Read(ref _droppedEvents), Interlocked.Read(ref _failures));
 
@@ -85,10 +90,13 @@ public sealed class LivePublisher : ILiveSink, IAsyncDisposable
     /// <summary>An event that goes out once, in order (dropping the oldest when too many wait).</summary>
     public void Enqueue(string subject, byte[] payload)
     {
-        _events.Enqueue((subject, payload));
-        while (_events.Count > _options.MaxQueuedEvents && _events.TryDequeue(out _))
+        lock (_events)
         {
-            Interlocked.Increment(ref _droppedEvents);
+            _events.Enqueue(new QueuedEvent(subject, payload));
+            while (_events.Count > _options.MaxQueuedEvents && _events.TryDequeue(out _))
+            {
+                Interlocked.Increment(ref _droppedEvents);
+            }
         }
 
         Wake();
@@ -108,9 +116,7 @@ public sealed class LivePublisher : ILiveSink, IAsyncDisposable
         // What was offered since the last round still goes out, if NATS is there to take it.
         try
         {
-            await FlushAsync().WaitAsync(TimeSpan.FromSeconds(2));
-            // A round trip: everything written before it has reached the server before the connection closes.
-            await _connection.PingAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(2));
+            await FlushAsync().WaitAsync(_options.SendTimeout + TimeSpan.FromSeconds(2));
         }
         catch (Exception e) when (e is NatsException or TimeoutException or OperationCanceledException)
         {
@@ -174,13 +180,14 @@ public sealed class LivePublisher : ILiveSink, IAsyncDisposable
     {
         if (_connection.ConnectionState != NatsConnectionState.Open)
         {
-            await _connection.ConnectAsync();
+            // While NATS is away the client's own reconnecting makes this wait: a round that waits too long counts as failed.
+            await _connection.ConnectAsync().AsTask().WaitAsync(_options.SendTimeout, cancellationToken);
         }
 
         if (_options.JetStream && !_streamReady)
         {
             // Only fields nats-server 2.9 knows: newer ones it would silently ignore.
-            await new NatsJSContext(_connection).CreateOrUpdateStreamAsync(
+            await _jetStream.CreateOrUpdateStreamAsync(
                 new StreamConfig(_options.StreamName, ["adtrack.>"])
                 {
                     MaxAge = _options.HistoryMaxAge,
@@ -191,30 +198,94 @@ public sealed class LivePublisher : ILiveSink, IAsyncDisposable
             _streamReady = true;
         }
 
-        while (_events.TryPeek(out var next))
+        // A value or event counts as published, and leaves memory, only once NATS confirmed it: a write into a
+        // socket whose server has just died is buffered as happily as one that arrives, and would be lost.
+        List<QueuedEvent> events;
+        lock (_events)
         {
-            await _connection.PublishAsync(next.Subject, next.Payload, cancellationToken: cancellationToken);
-            _events.TryDequeue(out _);
-            Interlocked.Increment(ref _published);
+            events = [.. _events];
+        }
+
+        if (events.Count > 0)
+        {
+            await SendConfirmedAsync(events.Select(e => (e.Subject, e.Payload, (NatsHeaders?)null)), cancellationToken);
+            lock (_events)
+            {
+                // The queue may have dropped its oldest meanwhile (overflow): only what is still at its head goes.
+                foreach (var sent in events)
+                {
+                    if (_events.TryPeek(out var head) && ReferenceEquals(head, sent))
+                    {
+                        _events.Dequeue();
+                    }
+                }
+            }
+
+            Interlocked.Add(ref _published, events.Count);
         }
 
         // Oldest window first, so a subscriber sees a subject's windows in order.
-        foreach (var key in _latest.Keys.OrderBy(k => k.Window))
+        var round = _latest.OrderBy(v => v.Key.Window).ToList();
+        if (round.Count == 0)
         {
-            if (_latest.TryRemove(key, out var payload))
+            return;
+        }
+
+        await SendConfirmedAsync(
+            round.Select(v => (v.Key.Subject, v.Value.Payload, v.Value.CorrelationId is null ? null : new NatsHeaders { [CorrelationHeader] = v.Value.CorrelationId })),
+            cancellationToken);
+        foreach (var sent in round)
+        {
+            // Removed only if no newer value replaced it while this one was on its way: the newer one goes next round.
+            _latest.TryRemove(sent);
+        }
+
+        Interlocked.Add(ref _published, round.Count);
+    }
+
+    /// <summary>
+    /// Sends messages in order and returns once NATS confirmed every one, or throws (then all of them are sent again
+    /// next round: a duplicate of a live value or alert is harmless, a loss is not). With JetStream the confirmation is
+    /// the stream's ack of each message; without, a round trip on the same connection (the server answers a ping after
+    /// reading everything written before it) with no reconnect in between (bytes in the dead socket are gone).
+    /// </summary>
+    private async Task SendConfirmedAsync(IEnumerable<(string Subject, byte[] Payload, NatsHeaders? Headers)> messages, CancellationToken cancellationToken)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(_options.SendTimeout);
+        try
+        {
+            if (_options.JetStream)
             {
-                try
+                var acks = new List<Task<PubAckResponse>>();
+                foreach (var (subject, payload, headers) in messages)
                 {
-                    var headers = payload.CorrelationId is null ? null : new NatsHeaders { [CorrelationHeader] = payload.CorrelationId };
-                    await _connection.PublishAsync(key.Subject, payload.Payload, headers, cancellationToken: cancellationToken);
-                    Interlocked.Increment(ref _published);
+                    acks.Add(_jetStream.PublishAsync(subject, payload, headers: headers, cancellationToken: timeout.Token).AsTask());
                 }
-                catch
+
+                foreach (var ack in await Task.WhenAll(acks))
                 {
-                    _latest.TryAdd(key, payload); // not sent: keep it unless a newer one came meanwhile
-                    throw;
+                    ack.EnsureSuccess();
                 }
+
+                return;
             }
+
+            var server = _connection.ServerInfo;
+            foreach (var (subject, payload, headers) in messages)
+            {
+                await _connection.PublishAsync(subject, payload, headers, cancellationToken: timeout.Token);
+            }
+
+            await _connection.PingAsync(timeout.Token);
+            if (!ReferenceEquals(server, _connection.ServerInfo) || _connection.ConnectionState != NatsConnectionState.Open)
+            {
+                throw new NatsException("the connection to NATS was renewed while sending: what went into the old one is not confirmed");
+            }
+        }
+        catch (OperationCanceledException) when (timeout.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+        {
+            throw new TimeoutException($"NATS did not confirm a round within {_options.SendTimeout.TotalSeconds:0.#} s");
         }
     }
 }

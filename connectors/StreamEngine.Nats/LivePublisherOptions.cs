@@ -20,6 +20,12 @@ public sealed record LivePublisherOptions
     public TimeSpan Interval { get; init; } = TimeSpan.FromSeconds(1);
 
     /// <summary>
+    /// How long a round waits for NATS to confirm what it sent (the stream's acks, or a round trip without JetStream)
+    /// before it counts as failed and everything in it is sent again; also how long disposing waits for the last round.
+    /// </summary>
+    public TimeSpan SendTimeout { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>
     /// Keep what is published in a JetStream stream (<see cref="StreamName"/> over <c>adtrack.&gt;</c>), so a subscriber
     /// that arrives late reads the recent history; the server must run with JetStream.
     /// </summary>

@@ -46,9 +46,15 @@ public sealed class SinkTests(EmbeddedClickHouseFixture clickHouse) : IAsyncLife
         _endpoint = null;
 
         var write = writer.WriteAsync(Rows(0, 500));
-        await Task.Delay(TimeSpan.FromSeconds(1.5));
-        Assert.False(write.IsCompleted, "the write must wait for ClickHouse, not complete or drop the batch");
-        Assert.True(writer.Counters.FailedAttempts > 1);
+        // Several attempts failed, and the write still waits: it neither completed nor dropped the batch.
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+        while (writer.Counters.FailedAttempts < 3 && !write.IsCompleted)
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"no failed attempts while ClickHouse is down: {writer.Counters}");
+            await Task.Delay(20);
+        }
+
+        Assert.False(write.IsCompleted, $"the write must wait for ClickHouse, not complete or drop the batch: {write.Exception}");
 
         _endpoint = await ClickHouseHttpEndpoint.StartAsync(clickHouse.Store, StreamEngine.IntegrationTests.ClickHouse.ServerEndpoint.Options(_port));
         await write.WaitAsync(TimeSpan.FromSeconds(60));

@@ -25,14 +25,15 @@ public sealed class ServerSinkTests(EmbeddedClickHouseFixture clickHouse)
         var database = clickHouse.CreateDatabase("server_sink");
         var port = FreePort.Next();
         var endpoint = await ClickHouseHttpEndpoint.StartAsync(clickHouse.Store, StreamEngine.IntegrationTests.ClickHouse.ServerEndpoint.Options(port));
-        using var engine = StreamEngineCli.Start("run", "--job", "ad-metrics", "--until-idle", "3",
+        using var engine = StreamEngineCli.Start("run", "--job", "ad-metrics", "--until-idle", "3", "--set", "http.port=0",
             "--set", $"kafka.bootstrap={kafka.BootstrapServers}", "--set", $"kafka.topic={topic}",
             "--set", "clickhouse.mode=server", "--set", $"clickhouse.url=http://127.0.0.1:{port}/", "--set", $"clickhouse.database={database}");
-        await engine.WaitForOutputAsync(line => line.StartsWith("streamengine run:", StringComparison.Ordinal), Patience);
+        using var observed = await EngineUnderTest.AttachAsync(engine, Patience);
 
-        // ClickHouse goes away mid-run: inserts and checkpoints fail and are retried; then it is back.
+        // ClickHouse goes away mid-run: inserts and checkpoints fail and are retried (the engine says so, and waits
+        // instead of stopping: UntilAsync fails if it exits); then it is back.
         await endpoint.DisposeAsync();
-        await Task.Delay(TimeSpan.FromSeconds(5));
+        await observed.UntilAsync(async () => await observed.MetricAsync("streamengine_sink_failed_attempts_total") >= 3, "writes fail and are retried while ClickHouse is away");
         Assert.False(engine.HasExited, $"the engine must wait for ClickHouse, not stop: {engine.StandardError}");
         endpoint = await ClickHouseHttpEndpoint.StartAsync(clickHouse.Store, StreamEngine.IntegrationTests.ClickHouse.ServerEndpoint.Options(port));
         try

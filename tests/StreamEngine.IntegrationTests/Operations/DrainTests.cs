@@ -30,7 +30,8 @@ public sealed class DrainTests(EmbeddedClickHouseFixture clickHouse)
             await engine.WaitForStandardErrorAsync("caught up", Patience);
             await endpoint.DisposeAsync(); // ClickHouse goes away with results still to write
             traffic.Produce(5_000);
-            await Task.Delay(TimeSpan.FromSeconds(2));
+            // The signal comes once the engine has failed to reach ClickHouse: a drain now cannot finish.
+            await engine.WaitForStandardErrorAsync("retrying (the results wait", Patience);
             engine.Signal(15);
             await engine.WaitForExitAsync(Patience);
             Assert.True(engine.ExitCode == 1, $"exit {engine.ExitCode}: {engine.StandardError}");

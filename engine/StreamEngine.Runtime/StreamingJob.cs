@@ -166,6 +166,7 @@ public sealed class StreamingJob<TEvent, TKey, TResult> : IRunningJob
             var caughtUp = _handle.IsAttached && _source.IsCaughtUp;
             var firstCatchUp = caughtUp && CaughtUpAfter is null;
             var catchingUp = _source.ConsumerLag.Values.Sum() > _options.CatchUpLag;
+            _handle.BacklogEmitInterval = catchingUp ? _options.CatchUpEmitInterval : null;
             if (sinceCheckpoint.Elapsed < (catchingUp ? _options.CatchUpCheckpointInterval : _options.CheckpointInterval) && !firstCatchUp &&
                 PendingRows < Math.Min(catchingUp ? _options.CatchUpFlushAtPendingRows : _options.FlushAtPendingRows, _options.MaxPendingRows / 2))
             {

@@ -55,6 +55,12 @@ public sealed record StreamingJobOptions
     /// <summary>Time between checkpoints while catching up.</summary>
     public TimeSpan CatchUpCheckpointInterval { get; init; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>
+    /// How often early and late updates go out while catching up (instead of every window emit interval): results
+    /// minutes or hours behind are not live, and each update is a live message and a row the next checkpoint rewrites.
+    /// </summary>
+    public TimeSpan CatchUpEmitInterval { get; init; } = TimeSpan.FromSeconds(10);
+
     /// <summary>How long a checkpoint waits for late records to be delivered.</summary>
     public TimeSpan SideOutputFlushTimeout { get; init; } = TimeSpan.FromSeconds(30);
 

@@ -181,6 +181,39 @@ public sealed class DslVirtualTimeTests : IDisposable
     }
 
     [Fact]
+    public void While_the_runner_reads_a_backlog_updates_go_out_at_its_pace_and_finals_at_once()
+    {
+        var handle = new CheckpointHandle { RestoreState = (_, _, _) => [] };
+        using var subscription = _source.WithEventTime(e => e.TimestampMs)
+            .KeyBy(e => e.Key)
+            .Window(Windows.Tumbling(TimeSpan.FromMinutes(1)))
+            .Aggregate(Aggregators.Sum<TestEvent>(e => e.Value), Options, _clock, handle)
+            .Subscribe(_outputs.Add);
+        void SendOwned(params TestEvent[] events) => _source.OnNext(new EventBatch<TestEvent>(0, events, 0, EventBatchKind.Events, 1));
+        List<(long Value, WindowEmission Emission)> Updates() => [.. Results.Where(r => r.Key == 7).Select(r => (r.Value, r.Emission))];
+
+        _source.OnNext(EventBatch.Assigned<TestEvent>(0, -1, generation: 1));
+        handle.BacklogEmitInterval = TimeSpan.FromSeconds(10);
+        SendOwned(new TestEvent(1, 7, Minute(1, 10), 5));
+        _clock.AdvanceBy(TimeSpan.FromSeconds(1));
+        Assert.Equal([(5L, WindowEmission.Early)], Updates());
+
+        SendOwned(new TestEvent(2, 7, Minute(1, 20), 6));
+        _clock.AdvanceBy(TimeSpan.FromSeconds(8)); // eight ticks of the window's 1 s cadence: the backlog's 10 s are not up
+        Assert.Equal([(5L, WindowEmission.Early)], Updates());
+        _clock.AdvanceBy(TimeSpan.FromSeconds(2));
+        Assert.Equal([(5L, WindowEmission.Early), (11L, WindowEmission.Early)], Updates());
+
+        SendOwned(new TestEvent(3, 7, Minute(1, 30), 1), new TestEvent(4, 9, Minute(2, 6), 1)); // the watermark passes minute 1
+        Assert.Equal((12L, WindowEmission.Final), Updates()[^1]);
+
+        handle.BacklogEmitInterval = null; // caught up: updates at the window's own cadence again
+        SendOwned(new TestEvent(5, 9, Minute(2, 16), 2));
+        _clock.AdvanceBy(TimeSpan.FromSeconds(1));
+        Assert.Contains(Results, r => r is { Key: 9, Value: 3, Emission: WindowEmission.Early });
+    }
+
+    [Fact]
     public void Without_an_emit_interval_only_finals_are_emitted()
     {
         using var _ = Pipeline(Options with { EmitInterval = TimeSpan.Zero });

@@ -84,13 +84,13 @@ internal sealed class AggregationTasks<TEvent, TKey, TAccumulator, TResult>
         Process(task, batch, nowMs, results, late, accepted);
     }
 
-    /// <summary>A processing-time tick for every state (idleness, early and late updates).</summary>
-    public void Tick(long nowMs, List<WindowResult<TKey, TResult>> results)
+    /// <summary>A processing-time tick for every state (idleness; early and late updates unless <paramref name="emitUpdates"/> is false).</summary>
+    public void Tick(long nowMs, List<WindowResult<TKey, TResult>> results, bool emitUpdates)
     {
         foreach (var task in _tasks.Values)
         {
             var before = results.Count;
-            task.Engine.Tick(nowMs, results);
+            task.Engine.Tick(nowMs, results, emitUpdates);
             if (results.Count > before)
             {
                 task.Revision = ++_revision; // windows closed or updates went out: the state changed

@@ -54,6 +54,22 @@ public sealed class CheckpointHandle
     /// <summary>How keys are written into snapshots; the default handles int, long, string, Guid and UInt128.</summary>
     public object? KeyCodec { get; init; }
 
+    /// <summary>
+    /// Set by the runner while the job reads a backlog (a replay, a catch-up after downtime), null otherwise: early
+    /// and late updates then go out at most this often instead of every <see cref="Windowing.WindowOptions.EmitInterval"/>.
+    /// Results that far behind are not live, and every update is a live message and a row rewritten at the next
+    /// checkpoint; finals still go out as the watermark passes, and updates held back stay in the state (a
+    /// checkpoint keeps them pending) until the next tick that emits.
+    /// </summary>
+    public TimeSpan? BacklogEmitInterval
+    {
+        get => Volatile.Read(ref _backlogEmitTicks) is var ticks and > 0 ? TimeSpan.FromTicks(ticks) : null;
+        set => Volatile.Write(ref _backlogEmitTicks, value is { Ticks: > 0 } interval ? interval.Ticks : 0);
+    }
+
+    // Written by the runner's loop, read by the aggregation's timer: one long, so no torn reads.
+    private long _backlogEmitTicks;
+
     /// <summary>Whether an aggregation is attached (subscribed) now.</summary>
     public bool IsAttached
     {

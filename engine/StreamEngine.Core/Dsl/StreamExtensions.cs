@@ -152,6 +152,7 @@ public sealed class WindowedStream<TEvent, TKey>
 
             var done = false;
             var emitUpdates = options.EmitInterval > TimeSpan.Zero;
+            var lastUpdatesMs = long.MinValue / 2; // when the last tick emitted updates
             var tickInterval = emitUpdates ? options.EmitInterval : TimeSpan.FromTicks(Math.Max(TimeSpan.TicksPerMillisecond, options.IdleTimeout.Ticks / 4));
 
             void Publish(List<WindowResult<TKey, TResult>> results, List<LateEvent<TEvent>> late, EventBatch<TEvent> accepted = default, bool discarded = false)
@@ -181,14 +182,22 @@ public sealed class WindowedStream<TEvent, TKey>
                     }
 
                     var results = new List<WindowResult<TKey, TResult>>();
+                    var nowMs = scheduler.Now.ToUnixTimeMilliseconds();
+                    // While the runner reads a backlog, updates go out at its slower pace (idleness is still checked every tick).
+                    var paced = checkpoints?.BacklogEmitInterval is { } backlogInterval && nowMs - lastUpdatesMs < (long)backlogInterval.TotalMilliseconds;
                     try
                     {
-                        tasks.Tick(scheduler.Now.ToUnixTimeMilliseconds(), results);
+                        tasks.Tick(nowMs, results, emitUpdates: !paced);
                     }
                     catch (Exception e) when (e is InvalidOperationException or InvalidDataException or ArgumentException)
                     {
                         Fail(e);
                         return;
+                    }
+
+                    if (!paced)
+                    {
+                        lastUpdatesMs = nowMs;
                     }
 
                     if (!emitUpdates)

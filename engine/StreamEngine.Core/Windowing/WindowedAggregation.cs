@@ -158,7 +158,10 @@ public sealed class WindowedAggregation<TEvent, TKey, TAccumulator, TResult>
     /// back, and windows changed since the last tick are emitted (early updates for open ones, late updates for
     /// closed ones). The wall clock decides when updates go out, never what they hold.
     /// </summary>
-    public void Tick(long nowMs, List<WindowResult<TKey, TResult>> results)
+    /// <param name="nowMs">Processing time, epoch ms.</param>
+    /// <param name="results">Where emitted results go.</param>
+    /// <param name="emitUpdates">False: only idleness and the windows it closes; changed windows stay pending for a later tick.</param>
+    public void Tick(long nowMs, List<WindowResult<TKey, TResult>> results, bool emitUpdates = true)
     {
         ArgumentNullException.ThrowIfNull(results);
         if (_watermarks.Refresh(nowMs))
@@ -166,7 +169,10 @@ public sealed class WindowedAggregation<TEvent, TKey, TAccumulator, TResult>
             OnWatermarkAdvanced(results);
         }
 
-        EmitDirty(results);
+        if (emitUpdates)
+        {
+            EmitDirty(results);
+        }
     }
 
     /// <summary>A partition left this process: it no longer holds the watermark back.</summary>

@@ -165,7 +165,8 @@ public sealed class StreamingJob<TEvent, TKey, TResult> : IRunningJob
             // caught up (what recovery time measures), and the line says when.
             var caughtUp = _handle.IsAttached && _source.IsCaughtUp;
             var firstCatchUp = caughtUp && CaughtUpAfter is null;
-            var catchingUp = _source.ConsumerLag.Values.Sum() > _options.CatchUpLag;
+            // The lag comes from the client's statistics (every few seconds): once everything is read, it is not a backlog whatever they still say.
+            var catchingUp = _source.ConsumerLag.Values.Sum() > _options.CatchUpLag && !caughtUp;
             _handle.BacklogEmitInterval = catchingUp ? _options.CatchUpEmitInterval : null;
             if (sinceCheckpoint.Elapsed < (catchingUp ? _options.CatchUpCheckpointInterval : _options.CheckpointInterval) && !firstCatchUp &&
                 PendingRows < Math.Min(catchingUp ? _options.CatchUpFlushAtPendingRows : _options.FlushAtPendingRows, _options.MaxPendingRows / 2))

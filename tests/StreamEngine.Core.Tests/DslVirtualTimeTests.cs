@@ -181,7 +181,7 @@ public sealed class DslVirtualTimeTests : IDisposable
     }
 
     [Fact]
-    public void While_the_runner_reads_a_backlog_updates_go_out_at_its_pace_and_finals_at_once()
+    public void While_the_runner_reads_a_backlog_updates_go_out_at_its_pace_a_checkpoint_first_emits_what_it_held_back_and_finals_go_out_at_once()
     {
         var handle = new CheckpointHandle { RestoreState = (_, _, _) => [] };
         using var subscription = _source.WithEventTime(e => e.TimestampMs)
@@ -201,14 +201,23 @@ public sealed class DslVirtualTimeTests : IDisposable
         SendOwned(new TestEvent(2, 7, Minute(1, 20), 6));
         _clock.AdvanceBy(TimeSpan.FromSeconds(8)); // eight ticks of the window's 1 s cadence: the backlog's 10 s are not up
         Assert.Equal([(5L, WindowEmission.Early)], Updates());
-        _clock.AdvanceBy(TimeSpan.FromSeconds(2));
-        Assert.Equal([(5L, WindowEmission.Early), (11L, WindowEmission.Early)], Updates());
 
-        SendOwned(new TestEvent(3, 7, Minute(1, 30), 1), new TestEvent(4, 9, Minute(2, 6), 1)); // the watermark passes minute 1
-        Assert.Equal((12L, WindowEmission.Final), Updates()[^1]);
+        // A checkpoint first emits what the pace held back: what it stores covers every result of its offsets.
+        var checkpoint = handle.Take();
+        Assert.Equal([(5L, WindowEmission.Early), (11L, WindowEmission.Early)], Updates());
+        Assert.Equal(0, Assert.Single(checkpoint.Partitions).Partition);
+
+        SendOwned(new TestEvent(3, 7, Minute(1, 25), 2));
+        _clock.AdvanceBy(TimeSpan.FromSeconds(9));
+        Assert.Equal(2, Updates().Count);
+        _clock.AdvanceBy(TimeSpan.FromSeconds(2)); // 10 s since the checkpoint's emission
+        Assert.Equal((13L, WindowEmission.Early), Updates()[^1]);
+
+        SendOwned(new TestEvent(4, 7, Minute(1, 30), 1), new TestEvent(5, 9, Minute(2, 6), 1)); // the watermark passes minute 1
+        Assert.Equal((14L, WindowEmission.Final), Updates()[^1]);
 
         handle.BacklogEmitInterval = null; // caught up: updates at the window's own cadence again
-        SendOwned(new TestEvent(5, 9, Minute(2, 16), 2));
+        SendOwned(new TestEvent(6, 9, Minute(2, 16), 2));
         _clock.AdvanceBy(TimeSpan.FromSeconds(1));
         Assert.Contains(Results, r => r is { Key: 9, Value: 3, Emission: WindowEmission.Early });
     }

@@ -58,8 +58,8 @@ public sealed class CheckpointHandle
     /// Set by the runner while the job reads a backlog (a replay, a catch-up after downtime), null otherwise: early
     /// and late updates then go out at most this often instead of every <see cref="Windowing.WindowOptions.EmitInterval"/>.
     /// Results that far behind are not live, and every update is a live message and a row rewritten at the next
-    /// checkpoint; finals still go out as the watermark passes, and updates held back stay in the state (a
-    /// checkpoint keeps them pending) until the next tick that emits.
+    /// checkpoint; finals still go out as the watermark passes, and <see cref="Take"/> first emits the updates held
+    /// back, so a checkpoint's results cover its offsets as without the pace.
     /// </summary>
     public TimeSpan? BacklogEmitInterval
     {

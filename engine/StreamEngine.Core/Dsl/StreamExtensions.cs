@@ -148,11 +148,11 @@ public sealed class WindowedStream<TEvent, TKey>
         {
             var tasks = new AggregationTasks<TEvent, TKey, TAccumulator, TResult>(spec, aggregator, options, checkpoints);
             var gate = new object();
-            checkpoints?.Attach(changedSince => tasks.Take(changedSince, gate));
 
             var done = false;
             var emitUpdates = options.EmitInterval > TimeSpan.Zero;
             var lastUpdatesMs = long.MinValue / 2; // when the last tick emitted updates
+            var heldBack = false; // a paced tick left updates pending since
             var tickInterval = emitUpdates ? options.EmitInterval : TimeSpan.FromTicks(Math.Max(TimeSpan.TicksPerMillisecond, options.IdleTimeout.Ticks / 4));
 
             void Publish(List<WindowResult<TKey, TResult>> results, List<LateEvent<TEvent>> late, EventBatch<TEvent> accepted = default, bool discarded = false)
@@ -172,19 +172,21 @@ public sealed class WindowedStream<TEvent, TKey>
                 observer.OnError(error);
             }
 
-            var timer = scheduler.SchedulePeriodic(tickInterval, () =>
+            // A processing-time tick. While the runner reads a backlog, updates go out at its slower pace (idleness is
+            // still checked every tick); a checkpoint first emits what that held back (flush), so what it stores has
+            // every result its offsets cover: the first catch-up, a revocation and the end of a run write the newest values.
+            void TickNow(bool flush)
             {
                 lock (gate)
                 {
-                    if (done)
+                    if (done || (flush && !heldBack))
                     {
                         return;
                     }
 
                     var results = new List<WindowResult<TKey, TResult>>();
                     var nowMs = scheduler.Now.ToUnixTimeMilliseconds();
-                    // While the runner reads a backlog, updates go out at its slower pace (idleness is still checked every tick).
-                    var paced = checkpoints?.BacklogEmitInterval is { } backlogInterval && nowMs - lastUpdatesMs < (long)backlogInterval.TotalMilliseconds;
+                    var paced = !flush && checkpoints?.BacklogEmitInterval is { } backlogInterval && nowMs - lastUpdatesMs < (long)backlogInterval.TotalMilliseconds;
                     try
                     {
                         tasks.Tick(nowMs, results, emitUpdates: !paced);
@@ -195,6 +197,7 @@ public sealed class WindowedStream<TEvent, TKey>
                         return;
                     }
 
+                    heldBack = paced;
                     if (!paced)
                     {
                         lastUpdatesMs = nowMs;
@@ -207,7 +210,14 @@ public sealed class WindowedStream<TEvent, TKey>
 
                     Publish(results, []);
                 }
+            }
+
+            checkpoints?.Attach(changedSince =>
+            {
+                TickNow(flush: true);
+                return tasks.Take(changedSince, gate);
             });
+            var timer = scheduler.SchedulePeriodic(tickInterval, () => TickNow(flush: false));
 
             var subscription = source.Subscribe(
                 batch =>

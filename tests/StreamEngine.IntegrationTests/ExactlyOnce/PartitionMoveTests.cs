@@ -8,7 +8,7 @@ namespace StreamEngine.IntegrationTests.ExactlyOnce;
 
 /// <summary>
 /// The partition lifecycle with real processes, on the paths where it used to break: partitions that move while the
-/// engines' poll loops are full (a catch-up of 1.5 million events with joins, SIGTERMs and SIGKILLs), a partition whose
+/// engines' poll loops are full (a catch-up of 2.5 million events with joins, SIGTERMs and SIGKILLs), a partition whose
 /// leader is down for longer than the allowed lateness plus the idle timeout under live traffic, and an owner frozen
 /// (SIGSTOP) past its session timeout that wakes after its partitions moved. Engines write through the server sink to
 /// one store behind this process's ClickHouse HTTP endpoint; after a clean drain <c>ads.campaign_minute</c> equals the
@@ -20,16 +20,18 @@ public sealed partial class PartitionMoveTests(EmbeddedClickHouseFixture clickHo
     private static readonly TimeSpan Patience = TimeSpan.FromMinutes(3);
 
     [Fact]
-    public async Task Rebalances_during_a_catch_up_of_one_and_a_half_million_events_with_joins_SIGTERMs_and_SIGKILLs_leave_results_equal_to_the_truth()
+    public async Task Rebalances_during_a_catch_up_of_two_and_a_half_million_events_with_joins_SIGTERMs_and_SIGKILLs_leave_results_equal_to_the_truth()
     {
         using var folder = new TemporaryDirectory("streamengine-catchup");
-        var (kafka, bootstrap) = await KafkaServe.StartAdTopicsAsync(folder, 48, Patience);
+        var (kafka, bootstrap) = await KafkaServe.StartAdTopicsAsync(folder, 72, Patience);
         using var kafkaProcess = kafka;
         var truthFile = folder.File("truth.json");
         // Keyed by event id, as many producers do: every campaign minute is partial in every partition. Enough events
         // that the catch-up outlasts the engines' start-ups and joins (a million were read before the moves once the
-        // engine got faster; the guard below says so when the margin is gone again).
-        using (var generate = await StreamEngineCli.RunAsync(Patience, "generate", "--bootstrap", bootstrap, "--events", "1500000", "--seed", "41",
+        // engine got faster, and 1.5 million after issue #18's third step; the guard below says so when the margin is
+        // gone again). About 35,000 per partition, as many as 1.5 million over 48 had: well within the embedded
+        // cluster's 5 MiB per partition.
+        using (var generate = await StreamEngineCli.RunAsync(Patience, "generate", "--bootstrap", bootstrap, "--events", "2500000", "--seed", "41",
                    "--duplicates", "0.01", "--malformed", "0.002", "--key", "event-id", "--truth", truthFile))
         {
             Assert.True(generate.ExitCode == 0, generate.StandardError);

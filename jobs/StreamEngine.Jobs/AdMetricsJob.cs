@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using StreamEngine.AdEvents;
 using StreamEngine.Core.Dsl;
 using StreamEngine.Core.Events;
@@ -67,27 +68,53 @@ public sealed class AdMetricsJob : AdJob<int, CampaignMinute>
     /// <summary>
     /// Each breakdown part that changed in the batch, with the newest result that carried it: results carry only their
     /// changed parts, so every result is read, not only the newest; retractions do not occur for tumbling windows.
+    /// A window's newest result holds the newest counts of the parts it carries; an older one adds the parts no newer
+    /// one carries. Most windows have one result per batch, so only windows are looked up, not their parts (a
+    /// dictionary of every part was most of a catch-up checkpoint's row building, and large-object garbage).
     /// </summary>
     private static IEnumerable<(WindowResult<int, CampaignMinute>, KeyValuePair<BreakdownKey, EventCounts>)> ChangedParts(IReadOnlyList<WindowResult<int, CampaignMinute>> results)
     {
-        // Sized for every part carried (an upper bound): grown by doubling, it was rehashed a dozen times per checkpoint.
-        var carried = 0;
-        for (var i = 0; i < results.Count; i++)
-        {
-            carried += results[i].Value.Breakdown.Count;
-        }
-
-        var changed = new Dictionary<(long WindowStartMs, int Campaign, int Partition, BreakdownKey Part), (int Result, EventCounts Counts)>(carried);
+        var newest = new Dictionary<(long WindowStartMs, int Campaign, int Partition), int>(results.Count);
+        var previous = new int[results.Count]; // the index of the same window's previous result, or -1
         for (var i = 0; i < results.Count; i++)
         {
             var r = results[i];
-            foreach (var (part, counts) in r.Value.Breakdown)
-            {
-                changed[(r.WindowStartMs, r.Key, r.Partition, part)] = (i, counts);
-            }
+            ref var last = ref CollectionsMarshal.GetValueRefOrAddDefault(newest, (r.WindowStartMs, r.Key, r.Partition), out var seen);
+            previous[i] = seen ? last : -1;
+            last = i;
         }
 
-        return changed.Select(c => (results[c.Value.Result], KeyValuePair.Create(c.Key.Part, c.Value.Counts)));
+        HashSet<BreakdownKey>? written = null;
+        for (var i = 0; i < results.Count; i++)
+        {
+            var r = results[i];
+            if (newest[(r.WindowStartMs, r.Key, r.Partition)] != i)
+            {
+                continue; // written with the window's newest result
+            }
+
+            if (previous[i] < 0)
+            {
+                foreach (var part in r.Value.Breakdown)
+                {
+                    yield return (r, part);
+                }
+
+                continue;
+            }
+
+            (written ??= []).Clear();
+            for (var at = i; at >= 0; at = previous[at])
+            {
+                foreach (var part in results[at].Value.Breakdown)
+                {
+                    if (written.Add(part.Key))
+                    {
+                        yield return (results[at], part);
+                    }
+                }
+            }
+        }
     }
 
     /// <summary>

@@ -1,10 +1,9 @@
-using System.Runtime.CompilerServices;
-using System.Runtime.InteropServices;
 using Apache.Arrow;
 using Apache.Arrow.Types;
 using StreamEngine.AdEvents;
 using StreamEngine.Core.Dsl;
 using StreamEngine.Core.Events;
+using StreamEngine.Runtime.Results;
 
 namespace StreamEngine.Jobs;
 
@@ -35,28 +34,29 @@ public static class RawEvents
     /// <summary>
     /// One Arrow batch of events. <c>event_id_hash</c> is the hex XXH3-128 hash of the wire id (what dedup compares;
     /// the id itself is not kept); <c>floor_micros</c> is -1 when the event had none; <c>user_hash</c> 0 when absent.
-    /// Columns are written by index straight into the buffers Arrow will own, names as cached UTF-8 bytes.
+    /// Columns are written straight into rented buffers Arrow reads in place (given back when the batch is disposed),
+    /// names as cached UTF-8 bytes.
     /// </summary>
     public static RecordBatch ToRows(IReadOnlyList<EventBatch<AdEvent>> batches, Utf8Names names)
     {
         ArgumentNullException.ThrowIfNull(batches);
         ArgumentNullException.ThrowIfNull(names);
         var count = batches.Sum(b => b.Count);
-        var time = new FixedColumn<long>(count);
+        var buffers = new ColumnBuffers();
+        var time = buffers.Fixed<long>(count);
         // type, campaign, ad, slot, publisher, country, device, currency, id (32 hex digits)
         int[] widths = [10, 8, 8, 8, 8, 2, 7, 3, 32];
-        var strings = widths.Select(w => new Utf8Column(count, w)).ToArray();
-        var userHash = new FixedColumn<ulong>(count);
-        var prices = Enumerable.Range(0, 4).Select(_ => new FixedColumn<long>(count)).ToArray(); // bid, floor, price, offset
-        var version = new FixedColumn<byte>(count);
-        var partition = new FixedColumn<int>(count);
+        var strings = widths.Select(w => buffers.Utf8(count, w)).ToArray();
+        var userHash = buffers.Fixed<ulong>(count);
+        var prices = Enumerable.Range(0, 4).Select(_ => buffers.Fixed<long>(count)).ToArray(); // bid, floor, price, offset
+        var version = buffers.Fixed<byte>(count);
+        var partition = buffers.Fixed<int>(count);
         Span<byte> code = stackalloc byte[32];
-        var row = 0;
         foreach (var batch in batches)
         {
             foreach (ref readonly var e in batch.Events.Span)
             {
-                time[row] = e.TimestampMs;
+                time.Append(e.TimestampMs);
                 strings[0].Append(WireNames.TypeUtf8(e.Type));
                 strings[1].Append(names.Of(e.Campaign));
                 strings[2].Append(names.Of(e.Ad));
@@ -66,39 +66,37 @@ public static class RawEvents
                 strings[6].Append(WireNames.DeviceUtf8(e.Device));
                 strings[7].Append(Unpack(e.Currency, code));
                 strings[8].Append(Hex(e.Id, code));
-                userHash[row] = e.UserHash;
-                prices[0][row] = e.BidMicros;
-                prices[1][row] = e.FloorMicros;
-                prices[2][row] = e.PriceMicros;
-                prices[3][row] = e.SourceOffset;
-                version[row] = e.SchemaVersion;
-                partition[row] = batch.Partition;
-                row++;
+                userHash.Append(e.UserHash);
+                prices[0].Append(e.BidMicros);
+                prices[1].Append(e.FloorMicros);
+                prices[2].Append(e.PriceMicros);
+                prices[3].Append(e.SourceOffset);
+                version.Append(e.SchemaVersion);
+                partition.Append(batch.Partition);
             }
         }
 
-        return new RecordBatch.Builder()
-            .Append("event_time", false, new TimestampArray(new TimestampType(TimeUnit.Millisecond, "UTC"), time.Build(), ArrowBuffer.Empty, count, 0, 0))
-            .Append("type", false, strings[0].Build())
-            .Append("campaign", false, strings[1].Build())
-            .Append("ad", false, strings[2].Build())
-            .Append("slot", false, strings[3].Build())
-            .Append("publisher", false, strings[4].Build())
-            .Append("user_hash", false, new UInt64Array(userHash.Build(), ArrowBuffer.Empty, count, 0, 0))
-            .Append("country", false, strings[5].Build())
-            .Append("device", false, strings[6].Build())
-            .Append("bid_micros", false, Int64Column(prices[0], count))
-            .Append("floor_micros", false, Int64Column(prices[1], count))
-            .Append("price_micros", false, Int64Column(prices[2], count))
-            .Append("currency", false, strings[7].Build())
-            .Append("schema_version", false, new UInt8Array(version.Build(), ArrowBuffer.Empty, count, 0, 0))
-            .Append("event_id_hash", false, strings[8].Build())
-            .Append("source_partition", false, new Int32Array(partition.Build(), ArrowBuffer.Empty, count, 0, 0))
-            .Append("source_offset", false, Int64Column(prices[3], count))
-            .Build();
+        return buffers.ToBatch(
+        [
+            ("event_time", time.Build(new TimestampType(TimeUnit.Millisecond, "UTC"))),
+            ("type", strings[0].Build()),
+            ("campaign", strings[1].Build()),
+            ("ad", strings[2].Build()),
+            ("slot", strings[3].Build()),
+            ("publisher", strings[4].Build()),
+            ("user_hash", userHash.Build(UInt64Type.Default)),
+            ("country", strings[5].Build()),
+            ("device", strings[6].Build()),
+            ("bid_micros", prices[0].Build(Int64Type.Default)),
+            ("floor_micros", prices[1].Build(Int64Type.Default)),
+            ("price_micros", prices[2].Build(Int64Type.Default)),
+            ("currency", strings[7].Build()),
+            ("schema_version", version.Build(UInt8Type.Default)),
+            ("event_id_hash", strings[8].Build()),
+            ("source_partition", partition.Build(Int32Type.Default)),
+            ("source_offset", prices[3].Build(Int64Type.Default)),
+        ]);
     }
-
-    private static Int64Array Int64Column(FixedColumn<long> values, int count) => new(values.Build(), ArrowBuffer.Empty, count, 0, 0);
 
     /// <summary>
     /// The id as 32 lower-case hex digits (what <c>x32</c> formatting gives), written byte by byte: the runtime's
@@ -133,55 +131,4 @@ public static class RawEvents
 
         return into[..length];
     }
-}
-
-/// <summary>A fixed-width column written by index straight into the bytes Arrow will own (no per-value builder calls).</summary>
-internal sealed class FixedColumn<T>(int count)
-    where T : unmanaged
-{
-    private readonly byte[] _bytes = new byte[count * Unsafe.SizeOf<T>()];
-
-    public T this[int row]
-    {
-        set => MemoryMarshal.Cast<byte, T>(_bytes.AsSpan())[row] = value;
-    }
-
-    public ArrowBuffer Build() => new(_bytes);
-}
-
-/// <summary>A string column written straight into Arrow's offset and data layout.</summary>
-internal sealed class Utf8Column
-{
-    private readonly byte[] _offsets; // Int32 offsets, as the bytes Arrow will own
-    private byte[] _data;
-    private int _length;
-    private int _used;
-
-    /// <param name="capacity">Rows.</param>
-    /// <param name="typicalBytes">Bytes a value usually takes: the data is sized for them up front, not grown by doubling.</param>
-    public Utf8Column(int capacity, int typicalBytes)
-    {
-        _offsets = new byte[(capacity + 1) * sizeof(int)];
-        _data = new byte[Math.Max(64, capacity * typicalBytes)];
-    }
-
-    public void Append(ReadOnlySpan<byte> utf8)
-    {
-        if (_used + utf8.Length > _data.Length)
-        {
-            System.Array.Resize(ref _data, Math.Max(_data.Length * 2, _used + utf8.Length));
-        }
-
-        utf8.CopyTo(_data.AsSpan(_used));
-        _used += utf8.Length;
-        MemoryMarshal.Cast<byte, int>(_offsets.AsSpan())[++_length] = _used;
-    }
-
-    public StringArray Build() => new(
-        _length,
-        new ArrowBuffer(_offsets.AsMemory(0, (_length + 1) * sizeof(int))),
-        new ArrowBuffer(_data.AsMemory(0, _used)),
-        ArrowBuffer.Empty,
-        0,
-        0);
 }

@@ -25,6 +25,42 @@ public sealed class ResultTableTests
         Assert.Null(Table.ToRows([]));
     }
 
+    [Fact]
+    public void A_batch_far_larger_than_the_one_before_keeps_every_value_as_its_columns_grow()
+    {
+        Assert.NotNull(Table.ToRows([Result("small", 1, 1, version: 1)])); // sizes the next batch's columns for one row
+        const int count = 5_000;
+        var results = Enumerable.Range(0, count)
+            .Select(i => new WindowResult<string, (long Count, int Bucket)>($"key-{i}-\u00fc\u20ac\U0001F600", 1_764_547_200_000 + i * 60_000L, 1_764_547_260_000 + i * 60_000L,
+                (i, (i % 300) - 150), i + 1, i % 2 == 0 ? WindowEmission.Final : WindowEmission.Early, (i % 7) - 1))
+            .ToList();
+
+        var table = Table.ToRows(results)!;
+        using var rows = table.Rows;
+
+        Assert.Equal(count, rows.Length);
+        Assert.All(rows.Schema.FieldsList, f => Assert.False(f.IsNullable));
+        var start = (Apache.Arrow.TimestampArray)rows.Column("window_start");
+        var keys = (Apache.Arrow.StringArray)rows.Column("k");
+        var partitions = (Apache.Arrow.Int32Array)rows.Column("source_partition");
+        var counts = (Apache.Arrow.UInt64Array)rows.Column("n");
+        var buckets = (Apache.Arrow.ListArray)rows.Column("h_buckets");
+        var bucketCounts = (Apache.Arrow.ListArray)rows.Column("h_counts");
+        var versions = (Apache.Arrow.UInt64Array)rows.Column("version");
+        var final = (Apache.Arrow.UInt8Array)rows.Column("is_final");
+        for (var i = 0; i < count; i++)
+        {
+            Assert.Equal(DateTimeOffset.FromUnixTimeMilliseconds(1_764_547_200_000 + i * 60_000L), start.GetTimestamp(i));
+            Assert.Equal($"key-{i}-\u00fc\u20ac\U0001F600", keys.GetString(i));
+            Assert.Equal(Math.Max(0, (i % 7) - 1), partitions.GetValue(i));
+            Assert.Equal((ulong)i, counts.GetValue(i));
+            Assert.Equal([(short)((i % 300) - 150)], ((Apache.Arrow.Int16Array)buckets.GetSlicedValues(i)).Values.ToArray());
+            Assert.Equal([1UL], ((Apache.Arrow.UInt64Array)bucketCounts.GetSlicedValues(i)).Values.ToArray());
+            Assert.Equal((ulong)(i + 1), versions.GetValue(i));
+            Assert.Equal(i % 2 == 0 ? (byte)1 : (byte)0, final.GetValue(i));
+        }
+    }
+
     [Theory]
     [InlineData(-1, 7, "probe_results.n (UInt64)")]
     [InlineData(1, 40_000, "probe_results.h_buckets (Array(Int16))")]

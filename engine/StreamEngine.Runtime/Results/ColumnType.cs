@@ -26,43 +26,41 @@ public abstract class ColumnType
     /// <summary>The ClickHouse type.</summary>
     public override string ToString() => ClickHouse;
 
-    /// <summary>A builder with room for <paramref name="rows"/> values (none grows by doubling while a batch is built).</summary>
-    internal abstract IArrowArrayBuilder CreateBuilder(int rows);
-
-    internal abstract IArrowArray Build(IArrowArrayBuilder builder);
+    /// <summary>A column of this type being written, with room for <paramref name="rows"/> values before it grows.</summary>
+    internal abstract ValueColumn CreateColumn(ColumnBuffers buffers, int rows);
 
     /// <summary>A byte: <c>UInt8</c> (flags).</summary>
-    public static ColumnType<byte> UInt8 { get; } = Of<byte, UInt8Array.Builder>("UInt8", UInt8Type.Default, (b, v) => b.Append(v), b => b.Build());
+    public static ColumnType<byte> UInt8 { get; } = Fixed<byte, byte>("UInt8", UInt8Type.Default, v => v);
 
     /// <summary>An int that fits 16 bits: <c>Int16</c> (e.g. sketch buckets).</summary>
-    public static ColumnType<int> Int16 { get; } = Of<int, Int16Array.Builder>("Int16", Int16Type.Default, (b, v) => b.Append(checked((short)v)), b => b.Build());
+    public static ColumnType<int> Int16 { get; } = Fixed<int, short>("Int16", Int16Type.Default, v => checked((short)v));
 
     /// <summary>An int: <c>Int32</c>.</summary>
-    public static ColumnType<int> Int32 { get; } = Of<int, Int32Array.Builder>("Int32", Int32Type.Default, (b, v) => b.Append(v), b => b.Build());
+    public static ColumnType<int> Int32 { get; } = Fixed<int, int>("Int32", Int32Type.Default, v => v);
 
     /// <summary>A long from 0 to 2^32 - 1: <c>UInt32</c>.</summary>
-    public static ColumnType<long> UInt32 { get; } = Of<long, UInt32Array.Builder>("UInt32", UInt32Type.Default, (b, v) => b.Append(checked((uint)v)), b => b.Build());
+    public static ColumnType<long> UInt32 { get; } = Fixed<long, uint>("UInt32", UInt32Type.Default, v => checked((uint)v));
 
     /// <summary>A long: <c>Int64</c> (sums of money in micros).</summary>
-    public static ColumnType<long> Int64 { get; } = Of<long, Int64Array.Builder>("Int64", Int64Type.Default, (b, v) => b.Append(v), b => b.Build());
+    public static ColumnType<long> Int64 { get; } = Fixed<long, long>("Int64", Int64Type.Default, v => v);
 
     /// <summary>A count: a long that is never negative.</summary>
-    public static ColumnType<long> UInt64 { get; } = Of<long, UInt64Array.Builder>("UInt64", UInt64Type.Default, (b, v) => b.Append(checked((ulong)v)), b => b.Build());
+    public static ColumnType<long> UInt64 { get; } = Fixed<long, ulong>("UInt64", UInt64Type.Default, v => checked((ulong)v));
 
     /// <summary>A double: <c>Float64</c>.</summary>
-    public static ColumnType<double> Float64 { get; } = Of<double, DoubleArray.Builder>("Float64", DoubleType.Default, (b, v) => b.Append(v), b => b.Build());
+    public static ColumnType<double> Float64 { get; } = Fixed<double, double>("Float64", DoubleType.Default, v => v);
 
     /// <summary>A string: <c>String</c>.</summary>
-    public static ColumnType<string> String { get; } = Of<string, StringArray.Builder>("String", StringType.Default, (b, v) => b.Append(v), b => b.Build());
+    public static ColumnType<string> String { get; } = new("String", StringType.Default, (buffers, rows) => new Utf8Values<string>(buffers.Utf8(rows, TypicalBytes), static (c, v) => c.Append(v)));
 
     /// <summary>A string given as its UTF-8 bytes (names cached as bytes are written without encoding them again).</summary>
-    public static ColumnType<byte[]> Utf8 { get; } = Of<byte[], StringArray.Builder>("String", StringType.Default, (b, v) => b.Append(v.AsSpan()), b => b.Build());
+    public static ColumnType<byte[]> Utf8 { get; } = new("String", StringType.Default, (buffers, rows) => new Utf8Values<byte[]>(buffers.Utf8(rows, TypicalBytes), static (c, v) => c.Append(v)));
 
     /// <summary>A point in time in milliseconds since the Unix epoch, as <c>DateTime64(3, 'UTC')</c>.</summary>
-    public static ColumnType<long> DateTime64Ms { get; } = Of<long, TimestampArray.Builder>(
-        "DateTime64(3, 'UTC')", Milliseconds, () => new TimestampArray.Builder(Milliseconds), (b, v) => b.Append(DateTimeOffset.FromUnixTimeMilliseconds(v)), b => b.Build());
+    public static ColumnType<long> DateTime64Ms { get; } = Fixed<long, long>("DateTime64(3, 'UTC')", new TimestampType(TimeUnit.Millisecond, "UTC"), v => v);
 
-    private static TimestampType Milliseconds => new(TimeUnit.Millisecond, "UTC");
+    /// <summary>What a string cell is sized for up front (names, codes); longer ones grow the column.</summary>
+    private const int TypicalBytes = 16;
 
     /// <summary>The same values with ClickHouse's dictionary encoding (few distinct values: countries, devices).</summary>
     public static ColumnType<T> LowCardinality<T>(ColumnType<T> values)
@@ -75,50 +73,27 @@ public abstract class ColumnType
     public static ColumnType<IEnumerable<T>> ArrayOf<T>(ColumnType<T> elements)
     {
         ArgumentNullException.ThrowIfNull(elements);
-        return new ColumnType<IEnumerable<T>>($"Array({elements.ClickHouse})", new ListType(elements.Arrow),
-            rows => new ListArray.Builder(elements.Arrow).Reserve(rows),
-            (builder, values) =>
-            {
-                var list = (ListArray.Builder)builder;
-                list.Append();
-                foreach (var value in values)
-                {
-                    elements.Append(list.ValueBuilder, value);
-                }
-            },
-            builder => ((ListArray.Builder)builder).Build());
+        var type = new ListType(elements.Arrow);
+        return new ColumnType<IEnumerable<T>>($"Array({elements.ClickHouse})", type,
+            (buffers, rows) => new ListValues<T>(buffers.Fixed<int>(rows + 1), elements.CreateTyped(buffers, rows * 4), type));
     }
 
-    private static ColumnType<T> Of<T, TBuilder>(string clickHouse, IArrowType arrow, Action<TBuilder, T> append, Func<TBuilder, IArrowArray> build)
-        where TBuilder : IArrowArrayBuilder<IArrowArray, TBuilder>, new() =>
-        Of(clickHouse, arrow, () => new TBuilder(), append, build);
-
-    // The builder must be the one Arrow's factory makes for the type: array columns append elements to the list's own.
-    private static ColumnType<T> Of<T, TBuilder>(string clickHouse, IArrowType arrow, Func<TBuilder> create, Action<TBuilder, T> append, Func<TBuilder, IArrowArray> build)
-        where TBuilder : IArrowArrayBuilder<IArrowArray, TBuilder> =>
-        new(clickHouse, arrow, rows => create().Reserve(rows), (b, v) => append((TBuilder)b, v), b => build((TBuilder)b));
+    private static ColumnType<T> Fixed<T, TStored>(string clickHouse, IArrowType arrow, Func<T, TStored> convert)
+        where TStored : unmanaged =>
+        new(clickHouse, arrow, (buffers, rows) => new FixedValues<T, TStored>(buffers.Fixed<TStored>(rows), arrow, convert));
 }
 
 /// <summary>A column type whose values are <typeparamref name="T"/>.</summary>
 public sealed class ColumnType<T> : ColumnType
 {
-    private readonly Func<int, IArrowArrayBuilder> _create;
-    private readonly Action<IArrowArrayBuilder, T> _append;
-    private readonly Func<IArrowArrayBuilder, IArrowArray> _build;
+    private readonly Func<ColumnBuffers, int, ValueColumn<T>> _create;
 
-    internal ColumnType(string clickHouse, IArrowType arrow, Func<int, IArrowArrayBuilder> create, Action<IArrowArrayBuilder, T> append, Func<IArrowArrayBuilder, IArrowArray> build)
-        : base(clickHouse, arrow)
-    {
-        _create = create;
-        _append = append;
-        _build = build;
-    }
+    internal ColumnType(string clickHouse, IArrowType arrow, Func<ColumnBuffers, int, ValueColumn<T>> create)
+        : base(clickHouse, arrow) => _create = create;
 
-    internal override IArrowArrayBuilder CreateBuilder(int rows) => _create(rows);
+    internal override ValueColumn CreateColumn(ColumnBuffers buffers, int rows) => _create(buffers, rows);
 
-    internal void Append(IArrowArrayBuilder builder, T value) => _append(builder, value);
+    internal ValueColumn<T> CreateTyped(ColumnBuffers buffers, int rows) => _create(buffers, rows);
 
-    internal override IArrowArray Build(IArrowArrayBuilder builder) => _build(builder);
-
-    internal ColumnType<T> Renamed(string clickHouse) => new(clickHouse, Arrow, _create, _append, _build);
+    internal ColumnType<T> Renamed(string clickHouse) => new(clickHouse, Arrow, _create);
 }

@@ -1,4 +1,5 @@
 using Apache.Arrow;
+using Apache.Arrow.Types;
 using StreamEngine.Core.Dsl;
 using StreamEngine.Core.Windowing;
 
@@ -35,7 +36,27 @@ public static class ResultTable
     /// <summary>A table with one row per window: each (key, window, partition)'s newest result in the batch.</summary>
     public static ResultTableBuilder<TKey, TResult, TResult> Of<TKey, TResult>(string name)
         where TKey : notnull =>
-        new(name, static results => results.LatestPerWindow().Select(r => (r, r.Value)));
+        new(name, static results => NewestPerWindow(results));
+
+    /// <summary>Each (key, window, partition)'s newest result in the batch, found by index: no list of them is built.</summary>
+    private static IEnumerable<(WindowResult<TKey, TResult>, TResult)> NewestPerWindow<TKey, TResult>(IReadOnlyList<WindowResult<TKey, TResult>> results)
+        where TKey : notnull
+    {
+        var newest = new Dictionary<(TKey Key, long Start, int Partition), int>(results.Count);
+        for (var i = 0; i < results.Count; i++)
+        {
+            newest[(results[i].Key, results[i].WindowStartMs, results[i].Partition)] = i;
+        }
+
+        for (var i = 0; i < results.Count; i++)
+        {
+            var r = results[i];
+            if (newest[(r.Key, r.WindowStartMs, r.Partition)] == i)
+            {
+                yield return (r, r.Value);
+            }
+        }
+    }
 
     /// <summary>
     /// A table with the rows <paramref name="rows"/> makes of a batch (several per result, e.g. the parts of a
@@ -75,8 +96,8 @@ public sealed class ResultTableBuilder<TKey, TResult, TRow>
         _rows = rows;
     }
 
-    /// <summary>Writes one cell of a row into its column's builder.</summary>
-    internal delegate void ColumnWriter(IArrowArrayBuilder builder, in WindowResult<TKey, TResult> result, TRow row);
+    /// <summary>Writes one cell of a row into its column.</summary>
+    internal delegate void ColumnWriter(ValueColumn column, in WindowResult<TKey, TResult> result, TRow row);
 
     /// <summary>A key column from the window's key (e.g. the campaign): part of the sort key and of every view's grouping.</summary>
     public ResultTableBuilder<TKey, TResult, TRow> Key<T>(string name, ColumnType<T> type, Func<TKey, T> value)
@@ -88,7 +109,7 @@ public sealed class ResultTableBuilder<TKey, TResult, TRow>
             throw new InvalidOperationException($"{_name}: declare the window keys ({name}) before parts and values");
         }
 
-        _windowKeys.Add((new StoredColumn(Claim(name), type), (IArrowArrayBuilder b, in WindowResult<TKey, TResult> r, TRow _) => type.Append(b, value(r.Key))));
+        _windowKeys.Add((new StoredColumn(Claim(name), type), (ValueColumn c, in WindowResult<TKey, TResult> r, TRow _) => ((ValueColumn<T>)c).Append(value(r.Key))));
         return this;
     }
 
@@ -102,7 +123,7 @@ public sealed class ResultTableBuilder<TKey, TResult, TRow>
             throw new InvalidOperationException($"{_name}: declare the parts ({name}) before the values");
         }
 
-        _rowKeys.Add((new StoredColumn(Claim(name), type), (IArrowArrayBuilder b, in WindowResult<TKey, TResult> _, TRow row) => type.Append(b, value(row))));
+        _rowKeys.Add((new StoredColumn(Claim(name), type), (ValueColumn c, in WindowResult<TKey, TResult> _, TRow row) => ((ValueColumn<T>)c).Append(value(row))));
         return this;
     }
 
@@ -214,7 +235,7 @@ public sealed class ResultTableBuilder<TKey, TResult, TRow>
     {
         ArgumentNullException.ThrowIfNull(type);
         ArgumentNullException.ThrowIfNull(value);
-        _values.Add((new StoredColumn(Claim(name), type), (IArrowArrayBuilder b, in WindowResult<TKey, TResult> _, TRow row) => type.Append(b, value(row))));
+        _values.Add((new StoredColumn(Claim(name), type), (ValueColumn c, in WindowResult<TKey, TResult> _, TRow row) => ((ValueColumn<T>)c).Append(value(row))));
     }
 
     private string Claim(string name)
@@ -240,66 +261,81 @@ public sealed class ResultTableBuilder<TKey, TResult, TRow>
         return name;
     }
 
-    /// <summary>The declared table: writes each batch's rows column by column into Arrow.</summary>
+    /// <summary>The declared table: writes each batch's rows column by column into rented buffers, then one Arrow batch over them.</summary>
     private sealed class Declared(
         ResultTableSchema schema,
         Func<IReadOnlyList<WindowResult<TKey, TResult>>, IEnumerable<(WindowResult<TKey, TResult> Result, TRow Row)>> rows,
         IReadOnlyList<(StoredColumn Column, ColumnWriter Write)> columns) : ResultTable<TKey, TResult>(schema)
     {
+        private static readonly IArrowType Milliseconds = ColumnType.DateTime64Ms.Arrow;
+
+        /// <summary>The previous batch's rows: the next is sized for as many, so its columns seldom grow.</summary>
+        private int _lastRows;
+
         public override TableRows? ToRows(IReadOnlyList<WindowResult<TKey, TResult>> results)
         {
             ArgumentNullException.ThrowIfNull(results);
-            var all = rows(results).ToList(); // counted first, so every column is allocated once at its size
-            if (all.Count == 0)
+            var expected = Math.Max(Volatile.Read(ref _lastRows), 16);
+            var buffers = new ColumnBuffers();
+            try
             {
-                return null;
-            }
-
-            var windowStart = ColumnType.DateTime64Ms.CreateBuilder(all.Count);
-            var partition = ColumnType.Int32.CreateBuilder(all.Count);
-            var version = ColumnType.UInt64.CreateBuilder(all.Count);
-            var final = ColumnType.UInt8.CreateBuilder(all.Count);
-            var builders = columns.Select(c => c.Column.Type.CreateBuilder(all.Count)).ToArray();
-            foreach (var (result, row) in all)
-            {
-                ColumnType.DateTime64Ms.Append(windowStart, result.WindowStartMs);
-                // -1: one state spans every partition (no partition's partial); stored as partition 0.
-                ColumnType.Int32.Append(partition, Math.Max(0, result.Partition));
-                ColumnType.UInt64.Append(version, result.Version);
-                ColumnType.UInt8.Append(final, result.IsFinal ? (byte)1 : (byte)0);
-                for (var i = 0; i < builders.Length; i++)
+                var windowStart = buffers.Fixed<long>(expected);
+                var partition = buffers.Fixed<int>(expected);
+                var version = buffers.Fixed<ulong>(expected);
+                var final = buffers.Fixed<byte>(expected);
+                var cells = columns.Select(c => c.Column.Type.CreateColumn(buffers, expected)).ToArray();
+                foreach (var (result, row) in rows(results))
                 {
-                    try
+                    windowStart.Append(result.WindowStartMs);
+                    // -1: one state spans every partition (no partition's partial); stored as partition 0.
+                    partition.Append(Math.Max(0, result.Partition));
+                    version.Append(checked((ulong)result.Version));
+                    final.Append(result.IsFinal ? (byte)1 : (byte)0);
+                    for (var i = 0; i < cells.Length; i++)
                     {
-                        columns[i].Write(builders[i], result, row);
-                    }
-                    catch (OverflowException e)
-                    {
-                        // A value the column's type cannot hold (a negative count, a bucket past Int16) is stored wrapped by
-                        // nothing: the job stops naming the column, the key and the window rather than write it wrong.
-                        throw new InvalidOperationException(
-                            $"{Schema.Table}.{columns[i].Column.Name} ({columns[i].Column.Type.ClickHouse}) cannot hold the value of key {result.Key}, " +
-                            $"window {DateTimeOffset.FromUnixTimeMilliseconds(result.WindowStartMs):u}, partition {result.Partition}: {e.Message}", e);
+                        try
+                        {
+                            columns[i].Write(cells[i], result, row);
+                        }
+                        catch (OverflowException e)
+                        {
+                            // A value the column's type cannot hold (a negative count, a bucket past Int16) is stored wrapped by
+                            // nothing: the job stops naming the column, the key and the window rather than write it wrong.
+                            throw new InvalidOperationException(
+                                $"{Schema.Table}.{columns[i].Column.Name} ({columns[i].Column.Type.ClickHouse}) cannot hold the value of key {result.Key}, " +
+                                $"window {DateTimeOffset.FromUnixTimeMilliseconds(result.WindowStartMs):u}, partition {result.Partition}: {e.Message}", e);
+                        }
                     }
                 }
-            }
 
-            var batch = new RecordBatch.Builder().Append(ResultTableSchema.WindowStart, false, ColumnType.DateTime64Ms.Build(windowStart));
-            var keys = Schema.WindowKeys.Count;
-            for (var i = 0; i < builders.Length; i++)
-            {
-                if (i == keys)
+                if (windowStart.Count == 0)
                 {
-                    batch.Append(ResultTableSchema.SourcePartition, false, ColumnType.Int32.Build(partition));
+                    buffers.Release();
+                    return null;
                 }
 
-                batch.Append(columns[i].Column.Name, false, columns[i].Column.Type.Build(builders[i]));
-            }
+                Volatile.Write(ref _lastRows, windowStart.Count);
+                var batch = new List<(string, IArrowArray)>(cells.Length + 4) { (ResultTableSchema.WindowStart, windowStart.Build(Milliseconds)) };
+                var keys = Schema.WindowKeys.Count;
+                for (var i = 0; i < cells.Length; i++)
+                {
+                    if (i == keys)
+                    {
+                        batch.Add((ResultTableSchema.SourcePartition, partition.Build(Int32Type.Default)));
+                    }
 
-            return new TableRows(Schema.Table, batch
-                .Append(ResultTableSchema.Version, false, ColumnType.UInt64.Build(version))
-                .Append(ResultTableSchema.IsFinal, false, ColumnType.UInt8.Build(final))
-                .Build());
+                    batch.Add((columns[i].Column.Name, cells[i].Build()));
+                }
+
+                batch.Add((ResultTableSchema.Version, version.Build(UInt64Type.Default)));
+                batch.Add((ResultTableSchema.IsFinal, final.Build(UInt8Type.Default)));
+                return new TableRows(Schema.Table, buffers.ToBatch(batch));
+            }
+            catch
+            {
+                buffers.Release();
+                throw;
+            }
         }
     }
 }

@@ -62,6 +62,23 @@ public sealed class DslVirtualTimeTests : IDisposable
     }
 
     [Fact]
+    public void Accepted_events_are_the_batch_s_events_that_went_into_windows_in_order_and_stay_as_they_were_sent()
+    {
+        using var _ = Pipeline(Options with { EmitAcceptedEvents = true });
+        TestEvent[] clean = [new(1, 7, Minute(1, 10), 5), new(2, 8, Minute(1, 20), 6)];
+        Send(0, clean);
+        // A duplicate (id 1), a filtered event (negative value) and one past the allowed lateness are not accepted.
+        Send(0, new TestEvent(3, 7, Minute(3, 0), 1), new TestEvent(1, 7, Minute(1, 10), 5), new TestEvent(4, 7, Minute(3, 1), -1),
+            new TestEvent(5, 9, Minute(1, 0), 2), new TestEvent(6, 9, Minute(3, 2), 4));
+        Send(1, new TestEvent(7, 7, Minute(3, 5), 3));
+
+        var accepted = _outputs.Where(o => o.Accepted.Count > 0).Select(o => $"{o.Accepted.Partition}: {string.Join(' ', o.Accepted.Events.ToArray().Select(e => e.Id))}").ToList();
+        Assert.Equal(["0: 1 2", "0: 3 6", "1: 7"], accepted);
+        // Kept until their checkpoint: a later batch must not change what an earlier one accepted.
+        Assert.Equal(clean, _outputs.First(o => o.Accepted.Count > 0).Accepted.Events.ToArray());
+    }
+
+    [Fact]
     public void A_late_event_within_the_allowed_lateness_updates_its_window_with_a_higher_version()
     {
         using var _ = Pipeline();

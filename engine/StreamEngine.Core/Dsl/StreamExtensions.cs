@@ -153,6 +153,9 @@ public sealed class WindowedStream<TEvent, TKey>
             var emitUpdates = options.EmitInterval > TimeSpan.Zero;
             var lastUpdatesMs = long.MinValue / 2; // when the last tick emitted updates
             var heldBack = false; // a paced tick left updates pending since
+            // The events of a batch that went into windows: collected in one list reused for every batch, and kept as
+            // the batch's own memory when all of them did (the usual case), so an event is copied at most once.
+            var acceptedScratch = options.EmitAcceptedEvents ? new List<TEvent>() : null;
             var tickInterval = emitUpdates ? options.EmitInterval : TimeSpan.FromTicks(Math.Max(TimeSpan.TicksPerMillisecond, options.IdleTimeout.Ticks / 4));
 
             void Publish(List<WindowResult<TKey, TResult>> results, List<LateEvent<TEvent>> late, EventBatch<TEvent> accepted = default, bool discarded = false)
@@ -163,6 +166,10 @@ public sealed class WindowedStream<TEvent, TKey>
                     observer.OnNext(new WindowOutput<TKey, TResult, TEvent>(results, late, tasks.Counters) { Accepted = accepted });
                 }
             }
+
+            static EventBatch<TEvent> AcceptedOf(in EventBatch<TEvent> batch, List<TEvent>? accepted) =>
+                accepted is not { Count: > 0 } ? default
+                : new EventBatch<TEvent>(batch.Partition, accepted.Count == batch.Count ? batch.Events : accepted.ToArray(), batch.NextOffset, EventBatchKind.Events, batch.Generation);
 
             // A failure inside the operator (a snapshot that does not restore, an aggregator that throws) ends the
             // stream with the error instead of escaping into the source.
@@ -231,7 +238,13 @@ public sealed class WindowedStream<TEvent, TKey>
 
                         var results = new List<WindowResult<TKey, TResult>>();
                         var late = new List<LateEvent<TEvent>>();
-                        var accepted = options.EmitAcceptedEvents && batch.Count > 0 ? new List<TEvent>(batch.Count) : null;
+                        List<TEvent>? accepted = null;
+                        if (acceptedScratch is not null && batch.Count > 0)
+                        {
+                            acceptedScratch.Clear();
+                            accepted = acceptedScratch;
+                        }
+
                         var discardedBefore = tasks.Discarded;
                         try
                         {
@@ -243,8 +256,7 @@ public sealed class WindowedStream<TEvent, TKey>
                             return;
                         }
 
-                        Publish(results, late, accepted is { Count: > 0 } ? new EventBatch<TEvent>(batch.Partition, accepted.ToArray(), batch.NextOffset, EventBatchKind.Events, batch.Generation) : default,
-                            tasks.Discarded != discardedBefore);
+                        Publish(results, late, AcceptedOf(batch, accepted), tasks.Discarded != discardedBefore);
                     }
                 },
                 error =>

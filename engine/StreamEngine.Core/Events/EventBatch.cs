@@ -5,7 +5,10 @@ namespace StreamEngine.Core.Events;
 /// the partition's lifecycle. One <c>OnNext</c> per batch, never one per event; operators loop over <see cref="Events"/>.
 /// </summary>
 /// <param name="Partition">The source partition every event in the batch came from.</param>
-/// <param name="Events">The events, in the order the partition holds them.</param>
+/// <param name="Events">
+/// The events, in the order the partition holds them. They are the batch's own: a source never writes to this memory
+/// again once it has handed the batch on (operators may keep it, e.g. the accepted events until their checkpoint).
+/// </param>
 /// <param name="NextOffset">The source offset after the last event (where a restart resumes), or -1 when unknown.</param>
 /// <param name="Kind">Events, or a step of the partition's lifecycle (no events then).</param>
 /// <param name="Generation">

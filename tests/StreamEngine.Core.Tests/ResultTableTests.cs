@@ -61,6 +61,53 @@ public sealed class ResultTableTests
         }
     }
 
+    [Fact]
+    public unsafe void A_batch_disposed_while_native_code_holds_its_export_keeps_its_values_until_the_export_is_released()
+    {
+        const int count = 100_000;
+        var exported = Apache.Arrow.C.CArrowArray.Create();
+        var others = new List<Apache.Arrow.RecordBatch>();
+        try
+        {
+            using (var batch = Column(count, i => i))
+            {
+                Apache.Arrow.C.CArrowArrayExporter.ExportRecordBatch(batch, exported); // pins the buffers, as the insert into chDB does
+            }
+
+            // Disposed, as the store disposes a batch once its insert returns; other batches of the same size are built meanwhile.
+            for (var b = 0; b < 4; b++)
+            {
+                others.Add(Column(count, _ => -1));
+            }
+
+            var values = (long*)exported->children[0]->buffers[1];
+            var wrong = 0;
+            for (var i = 0; i < count; i++)
+            {
+                wrong += values[i] == i ? 0 : 1;
+            }
+
+            Assert.Equal(0, wrong);
+        }
+        finally
+        {
+            Apache.Arrow.C.CArrowArray.Free(exported);
+            others.ForEach(o => o.Dispose());
+        }
+
+        static Apache.Arrow.RecordBatch Column(int count, Func<long, long> value)
+        {
+            var buffers = new ColumnBuffers();
+            var column = buffers.Fixed<long>(count);
+            for (var i = 0; i < count; i++)
+            {
+                column.Append(value(i));
+            }
+
+            return buffers.ToBatch([("v", column.Build(Apache.Arrow.Types.Int64Type.Default))]);
+        }
+    }
+
     [Theory]
     [InlineData(-1, 7, "probe_results.n (UInt64)")]
     [InlineData(1, 40_000, "probe_results.h_buckets (Array(Int16))")]

@@ -42,8 +42,8 @@ public sealed class ClickHouseResultsStore<TEvent, TKey, TResult>(
 
     public async Task WriteResultsAsync(IReadOnlyList<WindowResult<TKey, TResult>> results, IReadOnlyList<EventBatch<TEvent>> accepted, string batchId, CancellationToken cancellationToken)
     {
-        // The batches' buffers are native memory: freed as soon as they are written, not whenever a finalizer runs
-        // (a catch-up builds hundreds of MiB of them per minute).
+        // The batches' buffers are rented: back to their pool as soon as they are written, not whenever the garbage
+        // collector gets to them (a catch-up builds hundreds of MiB of them per minute).
         var rows = results.Count == 0 ? [] : tables.ToRows(results);
         try
         {

@@ -1,4 +1,6 @@
 using System.Buffers;
+using System.Collections.Concurrent;
+using System.Numerics;
 using System.Runtime.InteropServices;
 using Apache.Arrow;
 using Apache.Arrow.Types;
@@ -6,10 +8,11 @@ using Apache.Arrow.Types;
 namespace StreamEngine.Runtime.Results;
 
 /// <summary>
-/// The columns of one Arrow batch, written value by value into buffers rented from the shared pool; the batch
-/// <see cref="ToBatch"/> makes gives them back when it is disposed. A catch-up builds hundreds of MiB of rows per
-/// minute: fresh arrays for each checkpoint were large-object garbage, and the kernel zeroed every new page of them
-/// (a tenth of a catch-up's CPU), where rented ones are memory already in use. Not thread-safe: one builder, one thread.
+/// The columns of one Arrow batch, written value by value into buffers rented from the row buffer pool; the batch
+/// <see cref="ToBatch"/> makes gives them back when it is disposed (and no export to native code still pins them). A
+/// catch-up builds hundreds of MiB of rows per minute: fresh arrays for each checkpoint were large-object garbage, and
+/// the kernel zeroed every new page of them (a tenth of a catch-up's CPU), where rented ones are memory already in use.
+/// Not thread-safe: one builder, one thread.
 /// </summary>
 public sealed class ColumnBuffers
 {
@@ -77,30 +80,163 @@ internal interface IRented
     void Return();
 }
 
-/// <summary>A growable byte buffer rented from <see cref="ArrayPool{T}.Shared"/>; growing rents a larger one and returns the old.</summary>
+/// <summary>
+/// Arrays for rows, by power-of-two size, kept for reuse up to <see cref="MaxRetainedBytes"/> in all: past it a
+/// returned array is left to the garbage collector, so what a catch-up's large checkpoints leave behind is bounded
+/// (the shared ArrayPool keeps up to 32 arrays of every size per core, and trims them only after gen 2 collections).
+/// </summary>
+internal static class RowBufferPool
+{
+    /// <summary>Bytes the pool keeps between batches at most.</summary>
+    public const long MaxRetainedBytes = 256L << 20;
+
+    private const int SmallestShift = 12; // 4 KiB
+    private const int LargestShift = 30; // 1 GiB: larger arrays are allocated at their size and never kept
+    private static readonly ConcurrentStack<byte[]>[] Sizes = [.. Enumerable.Range(0, LargestShift + 1).Select(_ => new ConcurrentStack<byte[]>())];
+    private static long _retained;
+
+    /// <summary>Bytes kept for reuse now.</summary>
+    public static long RetainedBytes => Interlocked.Read(ref _retained);
+
+    /// <summary>An array of at least <paramref name="bytes"/> (not cleared: callers expose only what they wrote).</summary>
+    public static byte[] Rent(int bytes)
+    {
+        var shift = Math.Max(SmallestShift, BitOperations.Log2((uint)Math.Max(bytes, 1) - 1) + 1);
+        if (shift > LargestShift)
+        {
+            return GC.AllocateUninitializedArray<byte>(bytes);
+        }
+
+        if (Sizes[shift].TryPop(out var array))
+        {
+            Interlocked.Add(ref _retained, -array.Length);
+            return array;
+        }
+
+        return GC.AllocateUninitializedArray<byte>(1 << shift);
+    }
+
+    /// <summary>Keeps <paramref name="array"/> for reuse if it is one of the pool's sizes and the pool has room.</summary>
+    public static void Return(byte[] array)
+    {
+        if (array.Length < 1 << SmallestShift || array.Length > 1 << LargestShift || !BitOperations.IsPow2(array.Length))
+        {
+            return;
+        }
+
+        if (Interlocked.Add(ref _retained, array.Length) > MaxRetainedBytes)
+        {
+            Interlocked.Add(ref _retained, -array.Length);
+            return;
+        }
+
+        Sizes[BitOperations.Log2((uint)array.Length)].Push(array);
+    }
+}
+
+/// <summary>
+/// A rented array as the memory of an Arrow buffer. Exporting a batch to native code (chDB's Arrow C data interface)
+/// pins its buffers until the importer releases them; the array goes back to the pool only when the batch is disposed
+/// and no pin is left, so a late release can never read an array another batch has been given.
+/// </summary>
+internal sealed class PooledMemory(byte[] array) : MemoryManager<byte>
+{
+    private int _pins;
+    private int _released;
+    private int _returned;
+
+    public override Span<byte> GetSpan() => array;
+
+    public override unsafe MemoryHandle Pin(int elementIndex = 0)
+    {
+        Interlocked.Increment(ref _pins);
+        var handle = GCHandle.Alloc(array, GCHandleType.Pinned);
+        return new MemoryHandle((byte*)handle.AddrOfPinnedObject() + elementIndex, handle, this);
+    }
+
+    public override void Unpin()
+    {
+        if (Interlocked.Decrement(ref _pins) == 0 && Volatile.Read(ref _released) == 1)
+        {
+            ReturnOnce();
+        }
+    }
+
+    /// <summary>The batch is done with the array: back to the pool now, or at the last unpin.</summary>
+    public void Release()
+    {
+        Volatile.Write(ref _released, 1);
+        if (Volatile.Read(ref _pins) == 0)
+        {
+            ReturnOnce();
+        }
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+    }
+
+    private void ReturnOnce()
+    {
+        if (Interlocked.Exchange(ref _returned, 1) == 0)
+        {
+            RowBufferPool.Return(array);
+        }
+    }
+}
+
+/// <summary>A growable byte buffer from <see cref="RowBufferPool"/>; growing rents a larger one and returns the old.</summary>
 internal struct RentedBytes
 {
     private byte[] _array;
+    private PooledMemory? _exposed;
 
-    public RentedBytes(int bytes) => _array = ArrayPool<byte>.Shared.Rent(Math.Max(bytes, 64));
+    public RentedBytes(int bytes) => _array = RowBufferPool.Rent(Math.Max(bytes, 64));
 
     public readonly byte[] Array => _array;
 
     /// <summary>Room for <paramref name="bytes"/>, keeping the first <paramref name="used"/>.</summary>
-    public void Ensure(int bytes, int used)
+    public void Ensure(long bytes, int used)
     {
-        if (bytes > _array.Length)
+        if (bytes <= _array.Length)
         {
-            var larger = ArrayPool<byte>.Shared.Rent(Math.Max(bytes, checked(_array.Length * 2)));
-            _array.AsSpan(0, used).CopyTo(larger);
-            ArrayPool<byte>.Shared.Return(_array);
-            _array = larger;
+            return;
         }
+
+        if (_exposed is not null)
+        {
+            throw new InvalidOperationException("the column is built: it takes no more values");
+        }
+
+        if (bytes > System.Array.MaxLength)
+        {
+            throw new InvalidOperationException($"one column of a batch would pass {System.Array.MaxLength:N0} bytes: write the rows in smaller batches (pipeline.max_pending_rows)");
+        }
+
+        var larger = RowBufferPool.Rent((int)Math.Min(System.Array.MaxLength, Math.Max(bytes, 2L * _array.Length)));
+        _array.AsSpan(0, used).CopyTo(larger);
+        RowBufferPool.Return(_array);
+        _array = larger;
+    }
+
+    /// <summary>The first <paramref name="length"/> bytes as an Arrow buffer's memory; the buffer takes no more writes that grow it.</summary>
+    public ReadOnlyMemory<byte> Expose(int length)
+    {
+        _exposed ??= new PooledMemory(_array);
+        return _exposed.Memory[..length];
     }
 
     public void Return()
     {
-        ArrayPool<byte>.Shared.Return(_array);
+        if (_exposed is not null)
+        {
+            _exposed.Release();
+        }
+        else
+        {
+            RowBufferPool.Return(_array);
+        }
+
         _array = [];
     }
 }
@@ -112,7 +248,7 @@ public sealed class FixedColumn<T> : IRented
     private static readonly int Width = System.Runtime.CompilerServices.Unsafe.SizeOf<T>();
     private RentedBytes _bytes;
 
-    internal FixedColumn(int rows) => _bytes = new RentedBytes(checked(Math.Max(rows, 1) * Width));
+    internal FixedColumn(int rows) => _bytes = new RentedBytes(Utf8Column.Bytes(rows, Width));
 
     /// <summary>Values appended so far.</summary>
     public int Count { get; private set; }
@@ -123,7 +259,7 @@ public sealed class FixedColumn<T> : IRented
         var at = Count * Width;
         if (at + Width > _bytes.Array.Length)
         {
-            _bytes.Ensure(at + Width, at);
+            _bytes.Ensure((long)at + Width, at);
         }
 
         MemoryMarshal.Write(_bytes.Array.AsSpan(at), in value);
@@ -134,7 +270,7 @@ public sealed class FixedColumn<T> : IRented
     public IArrowArray Build(IArrowType type) => ArrowArrayFactory.BuildArray(new ArrayData(type, Count, 0, 0, [ArrowBuffer.Empty, Values]));
 
     /// <summary>The values' bytes, as the buffer of an Arrow array.</summary>
-    internal ArrowBuffer Values => new(_bytes.Array.AsMemory(0, Count * Width));
+    internal ArrowBuffer Values => new(_bytes.Expose(Count * Width));
 
     void IRented.Return() => _bytes.Return();
 }
@@ -148,8 +284,8 @@ public sealed class Utf8Column : IRented
 
     internal Utf8Column(int rows, int typicalBytes)
     {
-        _offsets = new RentedBytes(checked((Math.Max(rows, 1) + 1) * sizeof(int)));
-        _data = new RentedBytes(checked(Math.Max(rows, 1) * Math.Max(typicalBytes, 1)));
+        _offsets = new RentedBytes(Bytes(rows + 1L, sizeof(int)));
+        _data = new RentedBytes(Bytes(rows, typicalBytes));
         MemoryMarshal.Write(_offsets.Array, 0);
     }
 
@@ -161,7 +297,7 @@ public sealed class Utf8Column : IRented
     {
         if (_used + utf8.Length > _data.Array.Length)
         {
-            _data.Ensure(checked(_used + utf8.Length), _used);
+            _data.Ensure((long)_used + utf8.Length, _used);
         }
 
         utf8.CopyTo(_data.Array.AsSpan(_used));
@@ -176,7 +312,7 @@ public sealed class Utf8Column : IRented
         var most = System.Text.Encoding.UTF8.GetMaxByteCount(value.Length);
         if (_used + most > _data.Array.Length)
         {
-            _data.Ensure(checked(_used + System.Text.Encoding.UTF8.GetByteCount(value)), _used);
+            _data.Ensure((long)_used + System.Text.Encoding.UTF8.GetByteCount(value), _used);
         }
 
         _used += System.Text.Encoding.UTF8.GetBytes(value, _data.Array.AsSpan(_used));
@@ -184,14 +320,17 @@ public sealed class Utf8Column : IRented
     }
 
     /// <summary>The strings as an Arrow string array over the buffers.</summary>
-    public StringArray Build() => new(Count, new ArrowBuffer(_offsets.Array.AsMemory(0, (Count + 1) * sizeof(int))), new ArrowBuffer(_data.Array.AsMemory(0, _used)), ArrowBuffer.Empty, 0, 0);
+    public StringArray Build() => new(Count, new ArrowBuffer(_offsets.Expose((Count + 1) * sizeof(int))), new ArrowBuffer(_data.Expose(_used)), ArrowBuffer.Empty, 0, 0);
+
+    /// <summary>The first size of a buffer for <paramref name="rows"/> values of <paramref name="width"/> bytes (a larger batch grows it).</summary>
+    internal static int Bytes(long rows, int width) => (int)Math.Min(1 << 26, Math.Max(1, rows) * Math.Max(1, width));
 
     private void EndValue()
     {
         var at = (Count + 1) * sizeof(int);
         if (at + sizeof(int) > _offsets.Array.Length)
         {
-            _offsets.Ensure(at + sizeof(int), at);
+            _offsets.Ensure((long)at + sizeof(int), at);
         }
 
         MemoryMarshal.Write(_offsets.Array.AsSpan(at), _used);

@@ -30,7 +30,28 @@ public static class ResultTable
         where TKey : notnull
     {
         ArgumentNullException.ThrowIfNull(tables);
-        return [.. tables.Select(t => t.ToRows(results)).OfType<TableRows>()];
+        var rows = new List<TableRows>(tables.Count);
+        try
+        {
+            foreach (var table in tables)
+            {
+                if (table.ToRows(results) is { } built)
+                {
+                    rows.Add(built);
+                }
+            }
+
+            return rows;
+        }
+        catch
+        {
+            foreach (var built in rows)
+            {
+                built.Rows.Dispose(); // their buffers go back to the pool
+            }
+
+            throw;
+        }
     }
 
     /// <summary>A table with one row per window: each (key, window, partition)'s newest result in the batch.</summary>
@@ -269,13 +290,13 @@ public sealed class ResultTableBuilder<TKey, TResult, TRow>
     {
         private static readonly IArrowType Milliseconds = ColumnType.DateTime64Ms.Arrow;
 
-        /// <summary>The previous batch's rows: the next is sized for as many, so its columns seldom grow.</summary>
-        private int _lastRows;
+        /// <summary>Rows per result in the previous batch: the next is sized by it, so its columns seldom grow and a small batch after a large one stays small.</summary>
+        private double _rowsPerResult = 1;
 
         public override TableRows? ToRows(IReadOnlyList<WindowResult<TKey, TResult>> results)
         {
             ArgumentNullException.ThrowIfNull(results);
-            var expected = Math.Max(Volatile.Read(ref _lastRows), 16);
+            var expected = (int)Math.Clamp(Math.Ceiling(results.Count * Volatile.Read(ref _rowsPerResult)), 16, 1 << 24);
             var buffers = new ColumnBuffers();
             try
             {
@@ -297,10 +318,10 @@ public sealed class ResultTableBuilder<TKey, TResult, TRow>
                         {
                             columns[i].Write(cells[i], result, row);
                         }
-                        catch (OverflowException e)
+                        catch (Exception e) when (e is OverflowException or ArgumentNullException)
                         {
-                            // A value the column's type cannot hold (a negative count, a bucket past Int16) is stored wrapped by
-                            // nothing: the job stops naming the column, the key and the window rather than write it wrong.
+                            // A value the column's type cannot hold (a negative count, a bucket past Int16, a null string) is
+                            // stored wrapped or empty by nothing: the job stops naming the column, the key and the window rather than write it wrong.
                             throw new InvalidOperationException(
                                 $"{Schema.Table}.{columns[i].Column.Name} ({columns[i].Column.Type.ClickHouse}) cannot hold the value of key {result.Key}, " +
                                 $"window {DateTimeOffset.FromUnixTimeMilliseconds(result.WindowStartMs):u}, partition {result.Partition}: {e.Message}", e);
@@ -314,7 +335,7 @@ public sealed class ResultTableBuilder<TKey, TResult, TRow>
                     return null;
                 }
 
-                Volatile.Write(ref _lastRows, windowStart.Count);
+                Volatile.Write(ref _rowsPerResult, (double)windowStart.Count / results.Count);
                 var batch = new List<(string, IArrowArray)>(cells.Length + 4) { (ResultTableSchema.WindowStart, windowStart.Build(Milliseconds)) };
                 var keys = Schema.WindowKeys.Count;
                 for (var i = 0; i < cells.Length; i++)

@@ -15,6 +15,8 @@ public sealed class AdLiveTopicsTests
         Assert.Equal("adtrack.metrics.slot.slot-9", AdLiveTopics.SlotMetrics.Subject("slot-9"));
         Assert.Equal("adtrack.pacing.campaign._", AdLiveTopics.Pacing.Subject(""));
         Assert.Equal("adtrack.pricing.floor.s_1", AdLiveTopics.Floors.Subject("s\t1"));
+        // Whitespace and control characters beyond ASCII too; other Unicode stays as it is.
+        Assert.Equal("adtrack.metrics.campaign.\u00fcber_a_b_c_d_e", AdLiveTopics.CampaignMetrics.Subject("\u00fcber\u00a0a\u2028b\u0085c\u3000d\u009fe"));
         Assert.Equal("adtrack.alerts.pacing", AdLiveTopics.PacingAlertSubject);
         Assert.Equal([AdLiveTopics.Campaign, AdLiveTopics.Slot, AdLiveTopics.Campaign, AdLiveTopics.Slot],
             new[] { AdLiveTopics.CampaignMetrics, AdLiveTopics.SlotMetrics, AdLiveTopics.Pacing, AdLiveTopics.Floors }.Select(t => t.Audience));

@@ -69,19 +69,15 @@ public sealed class LivePublisher : ILiveSink, IAsyncDisposable
 
     private void Offer((string Subject, string Key, long Window, int Partition) slot, byte[] payload, string? correlationId)
     {
-        var replaced = false;
-        _latest.AddOrUpdate(slot, _ =>
+        // Added, or put in place of an unsent value (a replacement); no capturing lambdas: every live value passes here.
+        var value = (payload, correlationId);
+        while (!_latest.TryAdd(slot, value))
         {
-            replaced = false; // a retry after the sender took the old value adds: not a replacement
-            return (payload, correlationId);
-        }, (_, _) =>
-        {
-            replaced = true;
-            return (payload, correlationId);
-        });
-        if (replaced)
-        {
-            Interlocked.Increment(ref _superseded);
+            if (_latest.TryGetValue(slot, out var unsent) && _latest.TryUpdate(slot, value, unsent))
+            {
+                Interlocked.Increment(ref _superseded);
+                break;
+            }
         }
 
         Wake();

@@ -116,21 +116,24 @@ public sealed class HubFanout(IHubContext<MetricsHub> hub, HubFanoutOptions? opt
     {
         ArgumentNullException.ThrowIfNull(update);
         var key = update.Audience;
+        var subject = update.Subject;
+        // Static merges with the update as their argument: every live value passes here, and a capturing lambda was an allocation each.
         if (update.Topic.Catalogued)
         {
-            _seen.AddOrUpdate((key, update.Partition), (update.WindowStartMs, update.Volume), (_, old) => update.WindowStartMs >= old.Window ? (update.WindowStartMs, update.Volume) : old);
+            _seen.AddOrUpdate((key, update.Partition), static (_, u) => (u.WindowStartMs, u.Volume),
+                static (_, old, u) => u.WindowStartMs >= old.Window ? (u.WindowStartMs, u.Volume) : old, update);
         }
 
-        _last.AddOrUpdate((key, update.Subject, update.Partition), update, (_, old) => update.WindowStartMs >= old.WindowStartMs ? update : old);
+        _last.AddOrUpdate((key, subject, update.Partition), static (_, u) => u, static (_, old, u) => u.WindowStartMs >= old.WindowStartMs ? u : old, update);
         if (!_subscribers.TryGetValue(key, out var subscribers) || subscribers.IsEmpty)
         {
             return;
         }
 
-        var message = new LiveMessage(update.Subject, Payload(update.Json, update.CorrelationId));
+        var message = new LiveMessage(subject, Payload(update.Json, update.CorrelationId));
         foreach (var mailbox in subscribers.Values)
         {
-            mailbox.Post((update.Subject, update.Key, update.WindowStartMs, update.Partition), message);
+            mailbox.Post((subject, update.Key, update.WindowStartMs, update.Partition), message);
         }
     }
 

@@ -6,6 +6,7 @@ using StreamEngine.ClickHouse.Stores;
 using StreamEngine.Core.Dsl;
 using StreamEngine.Core.Events;
 using StreamEngine.Runtime.Ports;
+using StreamEngine.Runtime.Results;
 
 namespace StreamEngine.ClickHouse.Sink;
 
@@ -284,38 +285,25 @@ public sealed class CheckpointStore : IResumePositions
 
     private async Task WriteAsync(IReadOnlyList<PartitionCheckpoint> parts, CancellationToken cancellationToken)
     {
-        using var batch = new RecordBatch.Builder()
-            .Append("job", false, c => c.String(s => s.AppendRange(parts.Select(_ => Job))))
-            .Append("topic", false, c => c.String(s => s.AppendRange(parts.Select(_ => _topic))))
-            .Append("partition", false, c => c.Int32(s => s.AppendRange(parts.Select(p => p.Partition))))
-            .Append("generation", false, c => c.UInt32(s => s.AppendRange(parts.Select(p => checked((uint)p.Generation)))))
-            .Append("owner", false, c => c.UInt32(s => s.AppendRange(parts.Select(_ => _owner))))
-            .Append("next_offset", false, c => c.UInt64(s => s.AppendRange(parts.Select(p => (ulong)p.NextOffset))))
-            .Append("watermark", false, c => c.Int64(s => s.AppendRange(parts.Select(p => p.WatermarkMs))))
-            .Append("state", false, StateColumn(parts))
-            .Build();
+        // The states (tens of MiB while catching up) go into reused buffers, laid out at their total size; the batch gives them back when disposed.
+        var buffers = new ColumnBuffers();
+        var state = buffers.Utf8(parts.Count, (int)Math.Min(int.MaxValue, parts.Sum(p => (long)p.State.Length) / Math.Max(1, parts.Count) + 1));
+        foreach (var part in parts)
+        {
+            state.Append(part.State);
+        }
+
+        using var batch = buffers.ToBatch(
+        [
+            ("job", new StringArray.Builder().AppendRange(parts.Select(_ => Job)).Build()),
+            ("topic", new StringArray.Builder().AppendRange(parts.Select(_ => _topic)).Build()),
+            ("partition", new Int32Array.Builder().AppendRange(parts.Select(p => p.Partition)).Build()),
+            ("generation", new UInt32Array.Builder().AppendRange(parts.Select(p => checked((uint)p.Generation))).Build()),
+            ("owner", new UInt32Array.Builder().AppendRange(parts.Select(_ => _owner)).Build()),
+            ("next_offset", new UInt64Array.Builder().AppendRange(parts.Select(p => (ulong)p.NextOffset)).Build()),
+            ("watermark", new Int64Array.Builder().AppendRange(parts.Select(p => p.WatermarkMs)).Build()),
+            ("state", state.BuildBinary()),
+        ]);
         await _writer.WriteAsync(batch, cancellationToken: cancellationToken);
-    }
-
-    /// <summary>
-    /// The partitions' states as one binary column, laid out at its final size: appended one by one, a builder doubles
-    /// its buffer up to the sum of every state (tens of MiB while catching up), once per checkpoint.
-    /// </summary>
-    private static BinaryArray StateColumn(IReadOnlyList<PartitionCheckpoint> parts)
-    {
-        var offsetBytes = new byte[(parts.Count + 1) * sizeof(int)]; // Int32 offsets, as the bytes Arrow will own
-        var offsets = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, int>(offsetBytes.AsSpan());
-        for (var i = 0; i < parts.Count; i++)
-        {
-            offsets[i + 1] = checked(offsets[i] + parts[i].State.Length);
-        }
-
-        var data = new byte[offsets[^1]];
-        for (var i = 0; i < parts.Count; i++)
-        {
-            parts[i].State.CopyTo(data, offsets[i]);
-        }
-
-        return new BinaryArray(BinaryType.Default, parts.Count, new ArrowBuffer(offsetBytes), new ArrowBuffer(data), ArrowBuffer.Empty, 0, 0);
     }
 }

@@ -275,7 +275,7 @@ public sealed class FixedColumn<T> : IRented
     void IRented.Return() => _bytes.Return();
 }
 
-/// <summary>UTF-8 strings appended into rented offset and data buffers, then one Arrow string array over them.</summary>
+/// <summary>UTF-8 strings (or other bytes) appended into rented offset and data buffers, then one Arrow string (or binary) array over them.</summary>
 public sealed class Utf8Column : IRented
 {
     private RentedBytes _offsets; // Int32 offsets, the first 0
@@ -318,6 +318,9 @@ public sealed class Utf8Column : IRented
         _used += System.Text.Encoding.UTF8.GetBytes(value, _data.Array.AsSpan(_used));
         EndValue();
     }
+
+    /// <summary>The values as an Arrow binary array over the buffers (bytes that are not text, e.g. snapshots).</summary>
+    public BinaryArray BuildBinary() => new(BinaryType.Default, Count, new ArrowBuffer(_offsets.Expose((Count + 1) * sizeof(int))), new ArrowBuffer(_data.Expose(_used)), ArrowBuffer.Empty, 0, 0);
 
     /// <summary>The strings as an Arrow string array over the buffers.</summary>
     public StringArray Build() => new(Count, new ArrowBuffer(_offsets.Expose((Count + 1) * sizeof(int))), new ArrowBuffer(_data.Expose(_used)), ArrowBuffer.Empty, 0, 0);

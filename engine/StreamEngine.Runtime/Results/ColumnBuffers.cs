@@ -95,9 +95,6 @@ internal static class RowBufferPool
     private static readonly ConcurrentStack<byte[]>[] Sizes = [.. Enumerable.Range(0, LargestShift + 1).Select(_ => new ConcurrentStack<byte[]>())];
     private static long _retained;
 
-    /// <summary>Bytes kept for reuse now.</summary>
-    public static long RetainedBytes => Interlocked.Read(ref _retained);
-
     /// <summary>An array of at least <paramref name="bytes"/> (not cleared: callers expose only what they wrote).</summary>
     public static byte[] Rent(int bytes)
     {

@@ -285,7 +285,8 @@ public sealed class CheckpointStore : IResumePositions
 
     private async Task WriteAsync(IReadOnlyList<PartitionCheckpoint> parts, CancellationToken cancellationToken)
     {
-        // The states (tens of MiB while catching up) go into reused buffers, laid out at their total size; the batch gives them back when disposed.
+        // The states (tens of MiB while catching up) go into reused buffers sized for their total (up to 64 MiB, grown past
+        // that); the batch gives them back when disposed.
         var buffers = new ColumnBuffers();
         var state = buffers.Utf8(parts.Count, (int)Math.Min(int.MaxValue, parts.Sum(p => (long)p.State.Length) / Math.Max(1, parts.Count) + 1));
         foreach (var part in parts)

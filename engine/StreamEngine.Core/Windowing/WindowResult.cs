@@ -85,18 +85,19 @@ public static class WindowResults
         where TKey : notnull
     {
         ArgumentNullException.ThrowIfNull(results);
-        var index = new Dictionary<(TKey Key, long Start, int Partition), int>();
-        var latest = new List<WindowResult<TKey, TResult>>();
+        // Sized for the batch and one lookup per result: a catch-up's checkpoint passes hundreds of thousands here.
+        var index = new Dictionary<(TKey Key, long Start, int Partition), int>(results.Count);
+        var latest = new List<WindowResult<TKey, TResult>>(results.Count);
         foreach (var result in results)
         {
-            var id = (result.Key, result.WindowStartMs, result.Partition);
-            if (index.TryGetValue(id, out var at))
+            ref var at = ref System.Runtime.InteropServices.CollectionsMarshal.GetValueRefOrAddDefault(index, (result.Key, result.WindowStartMs, result.Partition), out var seen);
+            if (seen)
             {
                 latest[at] = result;
             }
             else
             {
-                index[id] = latest.Count;
+                at = latest.Count;
                 latest.Add(result);
             }
         }

@@ -57,27 +57,7 @@ public static class ResultTable
     /// <summary>A table with one row per window: each (key, window, partition)'s newest result in the batch.</summary>
     public static ResultTableBuilder<TKey, TResult, TResult> Of<TKey, TResult>(string name)
         where TKey : notnull =>
-        new(name, static results => NewestPerWindow(results));
-
-    /// <summary>Each (key, window, partition)'s newest result in the batch, found by index: no list of them is built.</summary>
-    private static IEnumerable<(WindowResult<TKey, TResult>, TResult)> NewestPerWindow<TKey, TResult>(IReadOnlyList<WindowResult<TKey, TResult>> results)
-        where TKey : notnull
-    {
-        var newest = new Dictionary<(TKey Key, long Start, int Partition), int>(results.Count);
-        for (var i = 0; i < results.Count; i++)
-        {
-            newest[(results[i].Key, results[i].WindowStartMs, results[i].Partition)] = i;
-        }
-
-        for (var i = 0; i < results.Count; i++)
-        {
-            var r = results[i];
-            if (newest[(r.Key, r.WindowStartMs, r.Partition)] == i)
-            {
-                yield return (r, r.Value);
-            }
-        }
-    }
+        new(name, static results => results.LatestPerWindow().Select(r => (r, r.Value)));
 
     /// <summary>
     /// A table with the rows <paramref name="rows"/> makes of a batch (several per result, e.g. the parts of a

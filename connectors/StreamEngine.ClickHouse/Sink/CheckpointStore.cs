@@ -1,10 +1,12 @@
 using System.Collections.Concurrent;
+using System.Diagnostics;
 using System.Globalization;
 using Apache.Arrow;
 using Apache.Arrow.Types;
 using StreamEngine.ClickHouse.Stores;
 using StreamEngine.Core.Dsl;
 using StreamEngine.Core.Events;
+using StreamEngine.Core.State;
 using StreamEngine.Runtime.Ports;
 using StreamEngine.Runtime.Results;
 
@@ -25,11 +27,30 @@ namespace StreamEngine.ClickHouse.Sink;
 /// the consumer's poll interval, its partitions moved meanwhile): exactly one of them wins, and the other's writes
 /// are fenced like an older generation's.
 /// </para>
+/// <para>
+/// A state comes in segments (<see cref="StateSegments"/>): each segment is kept once in
+/// <c>partition_state_segments</c> under its hash, written before the checkpoint row that refers to it, and the
+/// checkpoint row holds the header and the hashes. A checkpoint writes only the segments its partition changed (the
+/// aggregation refers to stored, unchanged ones by hash). A claim reads the segments back and writes them again under
+/// the new generation's time; segments no newest checkpoint refers to are deleted after <see cref="SegmentGrace"/>.
+/// </para>
 /// </summary>
 public sealed class CheckpointStore : IResumePositions
 {
     /// <summary>The table's name in the job's database.</summary>
     public const string TableName = "partition_checkpoints_v2";
+
+    /// <summary>The table of state segments (by job, topic, partition and hash) that checkpoint rows refer to.</summary>
+    public const string SegmentsTableName = "partition_state_segments";
+
+    /// <summary>
+    /// How long a segment no newest checkpoint refers to is kept before it is deleted: longer than a claim may take
+    /// between reading a checkpoint and its segments (<see cref="ClaimTimeout"/>), so a claim never finds one gone.
+    /// </summary>
+    public TimeSpan SegmentGrace { get; init; } = TimeSpan.FromMinutes(10);
+
+    /// <summary>How often the segments of the partitions a checkpoint stored are swept (at most).</summary>
+    public TimeSpan SegmentSweepInterval { get; init; } = TimeSpan.FromMinutes(5);
 
     /// <summary>
     /// The order in which a partition's checkpoints supersede each other, for <c>argMax</c>: (generation, owner,
@@ -51,6 +72,11 @@ public sealed class CheckpointStore : IResumePositions
     private readonly string _table;
     private readonly string _topic;
     private readonly TableWriter _writer;
+    private readonly TableWriter _segments;
+    private readonly string _segmentsTable;
+    private readonly Action<string>? _warn;
+    private long _lastFenceCheck;
+    private long _lastSweep = Stopwatch.GetTimestamp();
     private readonly ConcurrentDictionary<(int Partition, long Generation), (long Offset, byte[] State)> _restorable = new();
 
     /// <param name="warn">Where stalled checkpoint writes are reported (see <see cref="TableWriter.Warn"/>).</param>
@@ -65,6 +91,9 @@ public sealed class CheckpointStore : IResumePositions
         _topic = topic;
         _table = $"{database}.{TableName}";
         _writer = new TableWriter(store, _table, options) { Warn = warn, Inform = inform };
+        _warn = warn;
+        _segmentsTable = $"{database}.{SegmentsTableName}";
+        _segments = new TableWriter(store, _segmentsTable, options) { Warn = warn, Inform = inform };
     }
 
     /// <summary>
@@ -91,12 +120,20 @@ public sealed class CheckpointStore : IResumePositions
             "SELECT job, topic, partition, 0, 0, max(next_offset), -9223372036854775808, argMax(state, next_offset), max(written_at) " +
             "FROM {database}.partition_checkpoints GROUP BY job, topic, partition",
         ]),
+        new(5, "state segments kept once, checkpoints refer to them by hash",
+        [
+            "CREATE TABLE IF NOT EXISTS {database}.partition_state_segments (job String, topic String, partition Int32, hash String, data String, " +
+            "written_at DateTime64(3, 'UTC')) ENGINE = ReplacingMergeTree(written_at) ORDER BY (job, topic, partition, hash)",
+        ]),
     ];
 
     public string Job { get; }
 
     /// <summary>Rows, batches and failed attempts of the checkpoint writes.</summary>
     public WriterCounters Counters => _writer.Counters;
+
+    /// <summary>Rows, batches and failed attempts of the state segments' writes.</summary>
+    public WriterCounters SegmentCounters => _segments.Counters;
 
     /// <summary>
     /// Stops the start when the job has checkpoints only in the whole-process format of migration 2: they cannot be
@@ -119,6 +156,7 @@ public sealed class CheckpointStore : IResumePositions
     public async Task ForgetAsync(CancellationToken cancellationToken = default)
     {
         await _store.ExecuteAsync($"DELETE FROM {ClickHouseSql.Identifier(_table)} WHERE job = {ClickHouseSql.Literal(Job)}", cancellationToken);
+        await _store.ExecuteAsync($"DELETE FROM {ClickHouseSql.Identifier(_segmentsTable)} WHERE job = {ClickHouseSql.Literal(Job)}", cancellationToken);
         if (await LegacyTableExistsAsync(cancellationToken))
         {
             await _store.ExecuteAsync($"DELETE FROM {ClickHouseSql.Identifier(LegacyTable)} WHERE job = {ClickHouseSql.Literal(Job)}", cancellationToken);
@@ -177,15 +215,17 @@ public sealed class CheckpointStore : IResumePositions
     private async Task<IReadOnlyDictionary<int, PartitionStart>> ClaimCoreAsync(IReadOnlyList<int> partitions, CancellationToken cancellationToken)
     {
         var claims = new Dictionary<int, PartitionStart>();
-        var stored = await NewestAsync(partitions, cancellationToken);
+        var (stored, resolved) = await NewestResolvedAsync(partitions, cancellationToken);
         var rows = new List<PartitionCheckpoint>();
         foreach (var partition in partitions.Distinct())
         {
             if (stored.TryGetValue(partition, out var newest))
             {
                 claims[partition] = new PartitionStart(newest.NextOffset, newest.Generation + 1);
-                _restorable[(partition, newest.Generation + 1)] = (newest.NextOffset, newest.State);
-                rows.Add(newest with { Generation = newest.Generation + 1 });
+                _restorable[(partition, newest.Generation + 1)] = (newest.NextOffset, resolved[partition]);
+                // The claim writes the segments again with the claim's time, so they outlive any sweep of the former
+                // owner (its checkpoints stop at the fence), even before the new owner's first checkpoint.
+                rows.Add(newest with { Generation = newest.Generation + 1, State = resolved[partition] });
             }
             else
             {
@@ -207,6 +247,7 @@ public sealed class CheckpointStore : IResumePositions
     public async Task<IReadOnlySet<int>> FencedAsync(IReadOnlyDictionary<int, long> held, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(held);
+        Volatile.Write(ref _lastFenceCheck, Stopwatch.GetTimestamp());
         var fenced = new HashSet<int>();
         if (held.Count == 0)
         {
@@ -253,8 +294,82 @@ public sealed class CheckpointStore : IResumePositions
         ArgumentNullException.ThrowIfNull(checkpoint);
         if (!checkpoint.IsEmpty)
         {
+            var fencedAt = Volatile.Read(ref _lastFenceCheck);
             await WriteAsync(checkpoint.Partitions, cancellationToken);
+            // Only right after a fence check these partitions passed: a sweep must never act for an owner that has lost them.
+            if (Stopwatch.GetElapsedTime(_lastSweep) >= SegmentSweepInterval && fencedAt != 0 && Stopwatch.GetElapsedTime(fencedAt) < SweepAfterFenceCheckAtMost)
+            {
+                _lastSweep = Stopwatch.GetTimestamp();
+                await SweepAsync(checkpoint.Partitions, cancellationToken);
+            }
         }
+    }
+
+    /// <summary>How recent a passed fence check must be for a sweep (far below <see cref="SegmentGrace"/>).</summary>
+    private static readonly TimeSpan SweepAfterFenceCheckAtMost = TimeSpan.FromMinutes(1);
+
+    /// <summary>
+    /// Deletes the segments of these partitions that their newest checkpoints (just stored) do not refer to and that
+    /// are older than <see cref="SegmentGrace"/>: those of superseded checkpoints, and those of a write that failed
+    /// before its checkpoint row.
+    /// </summary>
+    private async Task SweepAsync(IReadOnlyList<PartitionCheckpoint> newest, CancellationToken cancellationToken)
+    {
+        var keep = newest.SelectMany(p => StateSegments.References(p.State).Select(h => $"({p.Partition.ToString(CultureInfo.InvariantCulture)},'{h:x32}')")).ToList();
+        var sql = $"DELETE FROM {ClickHouseSql.Identifier(_segmentsTable)} WHERE {Where(newest.Select(p => p.Partition))} " +
+                  $"AND written_at < now64(3) - toIntervalMillisecond({(long)SegmentGrace.TotalMilliseconds})" +
+                  (keep.Count > 0 ? $" AND (partition, hash) NOT IN ({string.Join(',', keep)})" : "");
+        try
+        {
+            await _store.ExecuteAsync(sql, cancellationToken);
+        }
+        catch (Exception e) when (e is ClickHouseException or HttpRequestException or TimeoutException)
+        {
+            // A sweep only frees space: it is tried again at the next interval, the checkpoint stands.
+            _warn?.Invoke($"job {Job}: could not delete state segments no checkpoint refers to (tried again in {SegmentSweepInterval.TotalMinutes:F0} min): {e.Message}");
+        }
+    }
+
+    /// <summary>
+    /// The newest stored checkpoint of each partition that has one, and its state with the segments put back. A
+    /// segment can only be missing when a newer checkpoint was stored between the two reads (and a sweep followed):
+    /// then it reads again.
+    /// </summary>
+    private async Task<(Dictionary<int, PartitionCheckpoint> Newest, Dictionary<int, byte[]> Resolved)> NewestResolvedAsync(IReadOnlyList<int> partitions, CancellationToken cancellationToken)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            var newest = await NewestAsync(partitions, cancellationToken);
+            var wanted = newest.Values.Where(p => StateSegments.IsSegmented(p.State)).ToList();
+            var segments = wanted.Count == 0 ? [] : await SegmentsAsync(wanted, cancellationToken);
+            try
+            {
+                var resolved = newest.ToDictionary(p => p.Key, p => StateSegments.Resolve(p.Value.State,
+                    hash => segments.TryGetValue((p.Key, hash), out var data) ? data : null));
+                return (newest, resolved);
+            }
+            catch (InvalidDataException) when (attempt < 3)
+            {
+                // read again: the newest checkpoint moved on meanwhile
+            }
+        }
+    }
+
+    /// <summary>The stored segments the checkpoints refer to, by partition and hash.</summary>
+    private async Task<Dictionary<(int Partition, UInt128 Hash), ReadOnlyMemory<byte>?>> SegmentsAsync(IReadOnlyList<PartitionCheckpoint> checkpoints, CancellationToken cancellationToken)
+    {
+        var hashes = checkpoints.SelectMany(p => StateSegments.References(p.State)).Distinct().Select(h => $"'{h:x32}'").ToList();
+        var output = await _segments.QueryAsync(
+            $"SELECT partition, hash, base64Encode(any(data)) FROM {ClickHouseSql.Identifier(_segmentsTable)} " +
+            $"WHERE {Where(checkpoints.Select(p => p.Partition))} AND hash IN ({string.Join(',', hashes)}) GROUP BY partition, hash",
+            cancellationToken);
+        var found = new Dictionary<(int, UInt128), ReadOnlyMemory<byte>?>();
+        foreach (var fields in output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(line => line.Split('\t')))
+        {
+            found[(int.Parse(fields[0], CultureInfo.InvariantCulture), UInt128.Parse(fields[1], NumberStyles.HexNumber, CultureInfo.InvariantCulture))] = Convert.FromBase64String(fields[2]);
+        }
+
+        return found;
     }
 
     /// <summary>The newest stored checkpoint (by generation, then offset) of each partition that has one.</summary>
@@ -285,6 +400,10 @@ public sealed class CheckpointStore : IResumePositions
 
     private async Task WriteAsync(IReadOnlyList<PartitionCheckpoint> parts, CancellationToken cancellationToken)
     {
+        // The segments first: a checkpoint row never refers to a segment that is not stored.
+        await WriteSegmentsAsync(parts, cancellationToken);
+        parts = [.. parts.Select(p => StateSegments.IsSegmented(p.State) ? p with { State = StateSegments.ToManifest(p.State) } : p)];
+
         // The states (tens of MiB while catching up) go into reused buffers sized for their total (up to 64 MiB, grown past
         // that); the batch gives them back when disposed.
         var buffers = new ColumnBuffers();
@@ -306,5 +425,34 @@ public sealed class CheckpointStore : IResumePositions
             ("state", state.BuildBinary()),
         ]);
         await _writer.WriteAsync(batch, cancellationToken: cancellationToken);
+    }
+
+    /// <summary>Writes the segments the states carry inline, stamped with the time of this write (what a sweep goes by).</summary>
+    private async Task WriteSegmentsAsync(IReadOnlyList<PartitionCheckpoint> parts, CancellationToken cancellationToken)
+    {
+        var segments = parts.SelectMany(p => StateSegments.Inline(p.State).Select(s => (p.Partition, s.Hash, s.Data))).ToList();
+        if (segments.Count == 0)
+        {
+            return;
+        }
+
+        var buffers = new ColumnBuffers();
+        var data = buffers.Utf8(segments.Count, (int)Math.Min(int.MaxValue, segments.Sum(s => (long)s.Data.Length) / segments.Count + 1));
+        foreach (var segment in segments)
+        {
+            data.Append(segment.Data.Span);
+        }
+
+        var now = DateTimeOffset.UtcNow;
+        using var batch = buffers.ToBatch(
+        [
+            ("job", new StringArray.Builder().AppendRange(segments.Select(_ => Job)).Build()),
+            ("topic", new StringArray.Builder().AppendRange(segments.Select(_ => _topic)).Build()),
+            ("partition", new Int32Array.Builder().AppendRange(segments.Select(s => s.Partition)).Build()),
+            ("hash", new StringArray.Builder().AppendRange(segments.Select(s => s.Hash.ToString("x32", CultureInfo.InvariantCulture))).Build()),
+            ("data", data.BuildBinary()),
+            ("written_at", new TimestampArray.Builder(new TimestampType(TimeUnit.Millisecond, "UTC")).AppendRange(segments.Select(_ => now)).Build()),
+        ]);
+        await _segments.WriteAsync(batch, cancellationToken: cancellationToken);
     }
 }

@@ -145,6 +145,21 @@ internal sealed class AggregationTasks<TEvent, TKey, TAccumulator, TResult>
         return new Checkpoint(parts);
     }
 
+    /// <summary>
+    /// A checkpoint was stored: each partition's state segments in it are stored, so its snapshots refer to them by
+    /// hash while unchanged. Only for the assignment that took it (a partition assigned again since starts afresh).
+    /// </summary>
+    public void Stored(Checkpoint checkpoint)
+    {
+        foreach (var part in checkpoint.Partitions)
+        {
+            if (_tasks.TryGetValue(part.Partition, out var task) && task.Generation == part.Generation)
+            {
+                task.Engine.MarkStored(StateSegments.References(part.State));
+            }
+        }
+    }
+
     private void Process(PartitionTask task, in EventBatch<TEvent> batch, long nowMs, List<WindowResult<TKey, TResult>> results, List<LateEvent<TEvent>> late, List<TEvent>? accepted)
     {
         task.Engine.Process(batch, nowMs, results, late, accepted);

@@ -41,6 +41,7 @@ public sealed class CheckpointHandle
     private readonly object _gate = new();
     private readonly Dictionary<int, long> _confirmed = [];
     private Func<Func<int, long, bool>, Checkpoint>? _take;
+    private Action<Checkpoint>? _stored;
 
     /// <summary>
     /// A partition's stored snapshot for the assignment that starts it (the checkpoint the source seeked to, read in
@@ -94,17 +95,25 @@ public sealed class CheckpointHandle
         return take is null ? throw new InvalidOperationException("no aggregation is running on this checkpoint handle") : take(Changed);
     }
 
-    /// <summary>Says the checkpoint is stored: its partitions are left out of the next <see cref="Take"/> until they change again.</summary>
+    /// <summary>
+    /// Says the checkpoint is stored: its partitions are left out of the next <see cref="Take"/> until they change
+    /// again, and the state segments it carried are referred to by hash while they stay unchanged.
+    /// </summary>
     public void Confirm(Checkpoint checkpoint)
     {
         ArgumentNullException.ThrowIfNull(checkpoint);
+        Action<Checkpoint>? stored;
         lock (_gate)
         {
             foreach (var partition in checkpoint.Partitions)
             {
                 _confirmed[partition.Partition] = partition.Revision;
             }
+
+            stored = _stored;
         }
+
+        stored?.Invoke(checkpoint);
     }
 
     private bool Changed(int partition, long revision)
@@ -117,7 +126,7 @@ public sealed class CheckpointHandle
 
     internal KeyCodec<TKey>? CodecFor<TKey>() => KeyCodec as KeyCodec<TKey>;
 
-    internal void Attach(Func<Func<int, long, bool>, Checkpoint> take)
+    internal void Attach(Func<Func<int, long, bool>, Checkpoint> take, Action<Checkpoint> stored)
     {
         lock (_gate)
         {
@@ -126,7 +135,7 @@ public sealed class CheckpointHandle
                 throw new InvalidOperationException("a checkpoint handle serves one running aggregation at a time");
             }
 
-            _take = take;
+            (_take, _stored) = (take, stored);
         }
     }
 
@@ -134,7 +143,7 @@ public sealed class CheckpointHandle
     {
         lock (_gate)
         {
-            _take = null;
+            (_take, _stored) = (null, null);
         }
     }
 }

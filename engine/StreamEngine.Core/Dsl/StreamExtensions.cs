@@ -219,11 +219,19 @@ public sealed class WindowedStream<TEvent, TKey>
                 }
             }
 
-            checkpoints?.Attach(changedSince =>
-            {
-                TickNow(flush: true);
-                return tasks.Take(changedSince, gate);
-            });
+            checkpoints?.Attach(
+                changedSince =>
+                {
+                    TickNow(flush: true);
+                    return tasks.Take(changedSince, gate);
+                },
+                stored =>
+                {
+                    lock (gate)
+                    {
+                        tasks.Stored(stored);
+                    }
+                });
             var timer = scheduler.SchedulePeriodic(tickInterval, () => TickNow(flush: false));
 
             var subscription = source.Subscribe(

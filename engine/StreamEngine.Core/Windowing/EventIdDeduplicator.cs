@@ -12,6 +12,7 @@ public sealed class EventIdDeduplicator
     private readonly SortedDictionary<long, HashSet<UInt128>> _buckets = [];
     private readonly Stack<HashSet<UInt128>> _spare = new(); // forgotten buckets keep their capacity for reuse
     private readonly long _bucketMs;
+    private long _lastChanged = long.MinValue;
 
     /// <summary>Remembers ids for <paramref name="horizon"/> of event time, at most <paramref name="maxIds"/> of them.</summary>
     public EventIdDeduplicator(TimeSpan horizon, int maxIds)
@@ -52,6 +53,13 @@ public sealed class EventIdDeduplicator
             return false;
         }
 
+        if (bucket != _lastChanged)
+        {
+            // Most ids land in the newest bucket: one set operation per bucket between snapshots, not per id.
+            ChangedBuckets.Add(bucket);
+            _lastChanged = bucket;
+        }
+
         if (++TrackedIds > MaxIds)
         {
             Forget(_buckets.First());
@@ -89,23 +97,47 @@ public sealed class EventIdDeduplicator
         _spare.Push(bucket.Value);
     }
 
-    internal void Write(BinaryWriter writer)
-    {
-        writer.Write(_buckets.Count);
-        foreach (var (bucket, ids) in _buckets)
-        {
-            writer.Write(bucket);
-            writer.Write(ids.Count);
-            foreach (var id in ids)
-            {
-                writer.Write((ulong)(id >> 64));
-                writer.Write((ulong)id);
-            }
-        }
+    /// <summary>The buckets with ids added since <see cref="ClearChanged"/>: the state segments a snapshot writes again.</summary>
+    internal HashSet<long> ChangedBuckets { get; } = [];
 
-        writer.Write(EarlyEvictions);
+    /// <summary>The buckets of remembered ids, oldest first (a snapshot writes one segment per bucket).</summary>
+    internal SortedDictionary<long, HashSet<UInt128>> Buckets => _buckets;
+
+    internal void ClearChanged()
+    {
+        ChangedBuckets.Clear();
+        _lastChanged = long.MinValue;
     }
 
+    internal static void WriteBucket(BinaryWriter writer, HashSet<UInt128> ids)
+    {
+        writer.Write(ids.Count);
+        foreach (var id in ids)
+        {
+            writer.Write((ulong)(id >> 64));
+            writer.Write((ulong)id);
+        }
+    }
+
+    /// <summary>Restores one bucket of a segmented snapshot (see <see cref="WriteBucket"/>).</summary>
+    internal void ReadBucket(BinaryReader reader, long bucket)
+    {
+        var count = reader.ReadInt32();
+        var ids = new HashSet<UInt128>(count);
+        for (var i = 0; i < count; i++)
+        {
+            var high = reader.ReadUInt64();
+            ids.Add(new UInt128(high, reader.ReadUInt64()));
+        }
+
+        _buckets[bucket] = ids;
+        TrackedIds += count;
+    }
+
+    /// <summary>Restores the count of early evictions (a segmented snapshot's header keeps it).</summary>
+    internal void RestoreEarlyEvictions(long earlyEvictions) => EarlyEvictions = earlyEvictions;
+
+    /// <summary>Restores the whole set from a snapshot of format 1 or 2 (one block of every bucket).</summary>
     internal void Read(BinaryReader reader)
     {
         _buckets.Clear();

@@ -44,6 +44,10 @@ public sealed class WindowedAggregation<TEvent, TKey, TAccumulator, TResult>
     private List<WindowResult<TKey, TResult>>? _emitInto;
     private readonly List<Slot> _dirty = [];
     private readonly List<Slot> _overlapping = [];
+    private readonly Dictionary<(byte Kind, long Bucket), SegmentMark> _segments = [];
+    private readonly HashSet<long> _changedWindowSegments = [];
+    private readonly long _segmentMs;
+    private long _lastChangedWindowSegment = long.MinValue;
     private long _sequence;
     private long _eventsIn;
     private long _filtered;
@@ -64,6 +68,7 @@ public sealed class WindowedAggregation<TEvent, TKey, TAccumulator, TResult>
         _window = spec.Window;
         _latenessMs = (long)Options.AllowedLateness.TotalMilliseconds;
         _watermarks = new WatermarkTracker(Options.WatermarkDelay, Options.IdleTimeout);
+        _segmentMs = Math.Max(1000, _window.ExtentMs);
         _closeDue = CloseDue;
         _expireDue = ExpireDue;
         if (spec.EventId is not null)
@@ -190,7 +195,12 @@ public sealed class WindowedAggregation<TEvent, TKey, TAccumulator, TResult>
         OnWatermarkAdvanced(results);
     }
 
-    /// <summary>Everything needed to continue exactly where this left off: watermarks, dedup ids, windows.</summary>
+    /// <summary>
+    /// Everything needed to continue exactly where this left off: watermarks, dedup ids, windows, in segments
+    /// (<see cref="StateSegments"/>): the dedup ids of each bucket of event time, and the windows starting in each
+    /// stretch of a window's extent. A segment unchanged since a snapshot that <see cref="MarkStored"/> confirmed goes
+    /// in as its hash alone, so a checkpoint writes what changed (the newest windows and ids), not the whole state.
+    /// </summary>
     public byte[] Snapshot(KeyCodec<TKey>? keyCodec = null)
     {
         keyCodec ??= KeyCodecs.Default<TKey>();
@@ -200,7 +210,8 @@ public sealed class WindowedAggregation<TEvent, TKey, TAccumulator, TResult>
         buffer.SetLength(0);
         using (var writer = new BinaryWriter(buffer, System.Text.Encoding.UTF8, leaveOpen: true))
         {
-            writer.Write(SnapshotFormat);
+            writer.Write(StateSegments.Format);
+            writer.Write(0); // the header's length, set below
             writer.Write(_window.ToString());
             writer.Write(_watermarks.Current);
             var partitions = _watermarks.Partitions().ToList();
@@ -214,26 +225,73 @@ public sealed class WindowedAggregation<TEvent, TKey, TAccumulator, TResult>
             }
 
             writer.Write(_dedup is not null);
-            _dedup?.Write(writer);
+            writer.Write(_dedup?.EarlyEvictions ?? 0);
             writer.Write(_eventsIn);
             writer.Write(_filtered);
             writer.Write(_duplicates);
             writer.Write(_late);
             writer.Write(_aggregated);
-            var slots = AllSlots().OrderBy(s => s.Sequence).ToList();
-            writer.Write(slots.Count);
-            foreach (var slot in slots)
+            writer.Write(_sequence);
+            writer.Flush();
+            PatchInt32(buffer, 4, checked((int)buffer.Length - 8));
+
+            var countAt = buffer.Length;
+            writer.Write(0); // the segment count, set below
+            var count = 0;
+            var seen = new HashSet<(byte, long)>();
+            if (_dedup is not null)
             {
-                keyCodec.Write(writer, slot.Key);
-                writer.Write(slot.Start);
-                writer.Write(slot.End);
-                writer.Write(slot.Version);
-                writer.Write(slot.EmittedVersion);
-                writer.Write(slot.Closed);
-                writer.Write(slot.FinalEmitted);
-                writer.Write(slot.Dirty);
-                _aggregator.Write(writer, slot.Accumulator);
+                foreach (var (bucket, ids) in _dedup.Buckets)
+                {
+                    seen.Add((IdSegment, bucket));
+                    WriteSegment(writer, (IdSegment, bucket), _dedup.ChangedBuckets.Contains(bucket), w =>
+                    {
+                        w.Write(IdSegment);
+                        w.Write(bucket);
+                        EventIdDeduplicator.WriteBucket(w, ids);
+                    });
+                    count++;
+                }
+
+                _dedup.ClearChanged();
             }
+
+            // The windows of each stretch, in the order they were opened (the order a restore keeps).
+            foreach (var group in AllSlots().GroupBy(SegmentOf).OrderBy(g => g.Key))
+            {
+                seen.Add((WindowSegment, group.Key));
+                WriteSegment(writer, (WindowSegment, group.Key), _changedWindowSegments.Contains(group.Key), w =>
+                {
+                    var slots = group.OrderBy(s => s.Sequence).ToList();
+                    w.Write(WindowSegment);
+                    w.Write(group.Key);
+                    w.Write(slots.Count);
+                    foreach (var slot in slots)
+                    {
+                        keyCodec.Write(w, slot.Key);
+                        w.Write(slot.Start);
+                        w.Write(slot.End);
+                        w.Write(slot.Sequence);
+                        w.Write(slot.Version);
+                        w.Write(slot.EmittedVersion);
+                        w.Write(slot.Closed);
+                        w.Write(slot.FinalEmitted);
+                        w.Write(slot.Dirty);
+                        _aggregator.Write(w, slot.Accumulator);
+                    }
+                });
+                count++;
+            }
+
+            _changedWindowSegments.Clear();
+            _lastChangedWindowSegment = long.MinValue;
+            foreach (var gone in _segments.Keys.Where(k => !seen.Contains(k)).ToList())
+            {
+                _segments.Remove(gone);
+            }
+
+            writer.Flush();
+            PatchInt32(buffer, countAt, count);
         }
 
         var snapshot = buffer.ToArray();
@@ -243,6 +301,85 @@ public sealed class WindowedAggregation<TEvent, TKey, TAccumulator, TResult>
         }
 
         return snapshot;
+    }
+
+    /// <summary>
+    /// Says the segments with these hashes are stored (a checkpoint holding them was saved): later snapshots refer
+    /// to them by hash while they stay unchanged. Only for this aggregation's own snapshots of the same assignment.
+    /// </summary>
+    internal void MarkStored(IReadOnlyCollection<UInt128> hashes)
+    {
+        ArgumentNullException.ThrowIfNull(hashes);
+        var stored = hashes as IReadOnlySet<UInt128> ?? hashes.ToHashSet();
+        foreach (var mark in _segments.Values)
+        {
+            mark.Stored |= stored.Contains(mark.Hash);
+        }
+    }
+
+    /// <summary>
+    /// Writes one segment: its hash alone when it is unchanged and stored, else its bytes (and remembers their hash;
+    /// bytes equal to a stored segment's stay stored).
+    /// </summary>
+    private void WriteSegment(BinaryWriter writer, (byte Kind, long Bucket) key, bool changed, Action<BinaryWriter> write)
+    {
+        if (!changed && _segments.TryGetValue(key, out var known) && known.Stored)
+        {
+            Span<byte> reference = stackalloc byte[20];
+            StateSegments.WriteHash(reference, known.Hash);
+            System.Buffers.Binary.BinaryPrimitives.WriteInt32LittleEndian(reference[16..], -1);
+            writer.Write(reference);
+            return;
+        }
+
+        writer.Flush();
+        var buffer = (MemoryStream)writer.BaseStream;
+        var headAt = (int)buffer.Length;
+        writer.Write(new byte[20]);
+        write(writer);
+        writer.Flush();
+        var length = (int)buffer.Length - headAt - 20;
+        var bytes = buffer.GetBuffer().AsSpan(headAt + 20, length);
+        var hash = StateSegments.HashOf(bytes);
+        StateSegments.WriteHash(buffer.GetBuffer().AsSpan(headAt), hash);
+        System.Buffers.Binary.BinaryPrimitives.WriteInt32LittleEndian(buffer.GetBuffer().AsSpan(headAt + 16), length);
+        if (_segments.TryGetValue(key, out var mark))
+        {
+            mark.Stored &= mark.Hash == hash;
+            mark.Hash = hash;
+        }
+        else
+        {
+            _segments[key] = new SegmentMark { Hash = hash };
+        }
+    }
+
+    private static void PatchInt32(MemoryStream buffer, long at, int value) =>
+        System.Buffers.Binary.BinaryPrimitives.WriteInt32LittleEndian(buffer.GetBuffer().AsSpan((int)at), value);
+
+    /// <summary>The segment a window's state is kept in: the stretch of one window extent its start falls in.</summary>
+    private long SegmentOf(Slot slot) => WindowSpec.FloorTo(slot.Start, _segmentMs);
+
+    /// <summary>The window's segment has changed since the last snapshot (it must be written again).</summary>
+    private void Changed(Slot slot)
+    {
+        var segment = SegmentOf(slot);
+        if (segment != _lastChangedWindowSegment)
+        {
+            // Events mostly touch the newest windows: one set operation per segment between snapshots, not per event.
+            _changedWindowSegments.Add(segment);
+            _lastChangedWindowSegment = segment;
+        }
+    }
+
+    private const byte IdSegment = 0;
+    private const byte WindowSegment = 1;
+
+    /// <summary>What the last snapshot wrote of a segment: its hash, and whether a stored checkpoint holds it.</summary>
+    private sealed class SegmentMark
+    {
+        public UInt128 Hash;
+        public bool Stored;
     }
 
     /// <summary>The largest snapshot buffer a thread keeps for the next snapshot.</summary>
@@ -261,6 +398,12 @@ public sealed class WindowedAggregation<TEvent, TKey, TAccumulator, TResult>
         }
 
         keyCodec ??= KeyCodecs.Default<TKey>();
+        if (StateSegments.IsSegmented(snapshot))
+        {
+            RestoreSegmented(snapshot, keyCodec);
+            return;
+        }
+
         using var reader = new BinaryReader(new MemoryStream(snapshot));
         var format = reader.ReadInt32();
         if (format is not (SnapshotFormat or SnapshotFormatWithoutEnds))
@@ -315,6 +458,114 @@ public sealed class WindowedAggregation<TEvent, TKey, TAccumulator, TResult>
                 Dirty = reader.ReadBoolean(),
             };
             slot.Accumulator = _aggregator.Read(reader);
+            Track(slot);
+            Enqueue(slot);
+            _liveWindows++;
+            if (slot.Dirty)
+            {
+                _dirty.Add(slot);
+            }
+        }
+    }
+
+    /// <summary>Restores a snapshot in segments (format 3) whose segments are all inline (<see cref="StateSegments.Resolve"/>).</summary>
+    private void RestoreSegmented(byte[] snapshot, KeyCodec<TKey> keyCodec)
+    {
+        using var reader = new BinaryReader(new MemoryStream(snapshot));
+        reader.ReadInt32(); // the format
+        var headerEnd = 8 + reader.ReadInt32();
+        var window = reader.ReadString();
+        if (window != _window.ToString())
+        {
+            throw new InvalidDataException($"the snapshot holds {window} windows, this operator has {_window}");
+        }
+
+        _watermarks.AdvanceTo(reader.ReadInt64());
+        var partitions = reader.ReadInt32();
+        for (var i = 0; i < partitions; i++)
+        {
+            var (partition, max, endReachedAt) = (reader.ReadInt32(), reader.ReadInt64(), reader.ReadInt64());
+            _watermarks.RestorePartition(partition, max, endReachedAt == long.MinValue ? null : endReachedAt, reader.ReadBoolean());
+        }
+
+        var hasDedup = reader.ReadBoolean();
+        if (hasDedup && _dedup is null)
+        {
+            throw new InvalidDataException("the snapshot has dedup state but this operator does no dedup");
+        }
+
+        _dedup?.RestoreEarlyEvictions(reader.ReadInt64());
+        if (_dedup is null)
+        {
+            reader.ReadInt64();
+        }
+
+        _eventsIn = reader.ReadInt64();
+        _filtered = reader.ReadInt64();
+        _duplicates = reader.ReadInt64();
+        _late = reader.ReadInt64();
+        _aggregated = reader.ReadInt64();
+        _sequence = reader.ReadInt64();
+        if (reader.BaseStream.Position != headerEnd)
+        {
+            throw new InvalidDataException("the snapshot's header has another length than it says");
+        }
+
+        var slots = new List<Slot>();
+        var segments = reader.ReadInt32();
+        for (var i = 0; i < segments; i++)
+        {
+            var hash = StateSegments.ReadHash(reader.ReadBytes(16));
+            var length = reader.ReadInt32();
+            if (length < 0)
+            {
+                throw new InvalidDataException($"state segment {hash:x32} was not put back before the restore (the store resolves references)");
+            }
+
+            var end = reader.BaseStream.Position + length;
+            var kind = reader.ReadByte();
+            var bucket = reader.ReadInt64();
+            _segments[(kind, bucket)] = new SegmentMark { Hash = hash };
+            switch (kind)
+            {
+                case IdSegment:
+                    (_dedup ?? throw new InvalidDataException("the snapshot has dedup ids but this operator does no dedup")).ReadBucket(reader, bucket);
+                    break;
+                case WindowSegment:
+                    var count = reader.ReadInt32();
+                    for (var w = 0; w < count; w++)
+                    {
+                        var slot = new Slot
+                        {
+                            Key = keyCodec.Read(reader),
+                            Start = reader.ReadInt64(),
+                            End = reader.ReadInt64(),
+                            Sequence = reader.ReadInt64(),
+                            Version = reader.ReadInt64(),
+                            EmittedVersion = reader.ReadInt64(),
+                            Closed = reader.ReadBoolean(),
+                            FinalEmitted = reader.ReadBoolean(),
+                            Dirty = reader.ReadBoolean(),
+                        };
+                        slot.Accumulator = _aggregator.Read(reader);
+                        slots.Add(slot);
+                    }
+
+                    break;
+                default:
+                    throw new InvalidDataException($"state segment {hash:x32} is of an unknown kind ({kind})");
+            }
+
+            if (reader.BaseStream.Position != end)
+            {
+                throw new InvalidDataException($"state segment {hash:x32} has another length than it says");
+            }
+        }
+
+        // In the order the windows were opened, as one unsegmented state would be.
+        foreach (var slot in slots.OrderBy(s => s.Sequence))
+        {
+            _sequence = Math.Max(_sequence, slot.Sequence);
             Track(slot);
             Enqueue(slot);
             _liveWindows++;
@@ -423,6 +674,7 @@ public sealed class WindowedAggregation<TEvent, TKey, TAccumulator, TResult>
         slot.Reset(key, start, end, ++_sequence, _aggregator.Create());
         // A window can be born closed: its first event arrives after the watermark passed its end, within lateness.
         slot.Closed = end <= _watermarks.Current;
+        Changed(slot);
         Enqueue(slot);
         _liveWindows++;
         return slot;
@@ -432,6 +684,7 @@ public sealed class WindowedAggregation<TEvent, TKey, TAccumulator, TResult>
     {
         _aggregator.Add(ref slot.Accumulator, item);
         slot.Version++;
+        Changed(slot);
         if (!slot.Dirty)
         {
             slot.Dirty = true;
@@ -445,6 +698,7 @@ public sealed class WindowedAggregation<TEvent, TKey, TAccumulator, TResult>
     /// </summary>
     private void Reshape(Slot slot, long start, long end, List<WindowResult<TKey, TResult>> results)
     {
+        Changed(slot); // its segment before the move; the one after below
         if (start != slot.Start && slot.EmittedVersion > 0)
         {
             results.Add(new WindowResult<TKey, TResult>(slot.Key, slot.Start, slot.End, _aggregator.Result(slot.Accumulator), slot.EmittedVersion, WindowEmission.Retraction, Partition));
@@ -454,6 +708,7 @@ public sealed class WindowedAggregation<TEvent, TKey, TAccumulator, TResult>
 
         slot.Start = start;
         slot.End = end;
+        Changed(slot);
         if (!slot.Closed || end > _watermarks.Current)
         {
             slot.Closed = end <= _watermarks.Current;
@@ -466,6 +721,7 @@ public sealed class WindowedAggregation<TEvent, TKey, TAccumulator, TResult>
     {
         slot.Removed = true;
         slot.Generation++; // its queue entries go stale
+        Changed(slot);
         _liveWindows--;
         if (_window.Kind == WindowKind.Session)
         {
@@ -506,7 +762,7 @@ public sealed class WindowedAggregation<TEvent, TKey, TAccumulator, TResult>
         }
 
         slot.Closed = true;
-        Emit(slot, _emitInto!);
+        Emit(slot, _emitInto!); // marks its segment changed
         Enqueue(slot);
     }
 
@@ -544,6 +800,7 @@ public sealed class WindowedAggregation<TEvent, TKey, TAccumulator, TResult>
         slot.FinalEmitted |= slot.Closed;
         slot.Dirty = false;
         slot.EmittedVersion = slot.Version;
+        Changed(slot);
         results.Add(new WindowResult<TKey, TResult>(slot.Key, slot.Start, slot.End, _aggregator.Result(slot.Accumulator), slot.Version, emission, Partition));
     }
 

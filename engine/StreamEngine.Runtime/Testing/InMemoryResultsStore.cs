@@ -1,5 +1,6 @@
 using StreamEngine.Core.Dsl;
 using StreamEngine.Core.Events;
+using StreamEngine.Core.State;
 using StreamEngine.Core.Windowing;
 
 namespace StreamEngine.Runtime.Testing;
@@ -7,7 +8,8 @@ namespace StreamEngine.Runtime.Testing;
 /// <summary>
 /// A results store with the semantics of the ClickHouse sink, in memory: result rows keyed by (key, window start,
 /// source partition), the newest version winning (a retraction removes its row); per partition the checkpoint with
-/// the newest (generation, offset) winning, every assignment claiming a generation above all stored ones. It can be
+/// the newest (generation, offset) winning, every assignment claiming a generation above all stored ones, its state's
+/// segments kept once by hash and the checkpoint holding their hashes (<see cref="StateSegments"/>). It can be
 /// told to fail writes, to test what a failing store does to a job.
 /// </summary>
 public sealed class InMemoryResultsStore<TKey, TResult>
@@ -15,13 +17,14 @@ public sealed class InMemoryResultsStore<TKey, TResult>
 {
     private readonly Dictionary<(TKey Key, long Start, int Partition), WindowResult<TKey, TResult>> _rows = [];
     private readonly Dictionary<int, PartitionCheckpoint> _checkpoints = [];
+    private readonly Dictionary<(int Partition, UInt128 Hash), byte[]> _segments = [];
     private readonly List<IReadOnlyList<WindowResult<TKey, TResult>>> _written = [];
     private int _failingWrites;
 
     /// <summary>The rows as analysts' views read them: per (key, window start, partition) the newest version.</summary>
     public IReadOnlyDictionary<(TKey Key, long Start, int Partition), WindowResult<TKey, TResult>> Rows => _rows;
 
-    /// <summary>The winning checkpoint of each partition.</summary>
+    /// <summary>The winning checkpoint of each partition (its state as stored: segments as hashes).</summary>
     public IReadOnlyDictionary<int, PartitionCheckpoint> Checkpoints => _checkpoints;
 
     /// <summary>Result rows written, replays included.</summary>
@@ -43,7 +46,8 @@ public sealed class InMemoryResultsStore<TKey, TResult>
         {
             var claimed = newest with { Generation = newest.Generation + 1 };
             _checkpoints[partition] = claimed;
-            return (new PartitionStart(newest.NextOffset, claimed.Generation), newest.State);
+            var state = StateSegments.Resolve(newest.State, hash => _segments.TryGetValue((partition, hash), out var data) ? data : null);
+            return (new PartitionStart(newest.NextOffset, claimed.Generation), state);
         }
 
         _checkpoints[partition] = new PartitionCheckpoint(partition, -1, [], 0) { Generation = 1 };
@@ -86,10 +90,16 @@ public sealed class InMemoryResultsStore<TKey, TResult>
         FailIfAsked();
         foreach (var partition in checkpoint.Partitions)
         {
+            // As the ClickHouse store does: every segment carried inline is kept (even of a checkpoint that loses).
+            foreach (var (hash, data) in StateSegments.Inline(partition.State))
+            {
+                _segments[(partition.Partition, hash)] = data.ToArray();
+            }
+
             if (!_checkpoints.TryGetValue(partition.Partition, out var stored) ||
                 (partition.Generation, partition.NextOffset).CompareTo((stored.Generation, stored.NextOffset)) >= 0)
             {
-                _checkpoints[partition.Partition] = partition;
+                _checkpoints[partition.Partition] = partition with { State = StateSegments.ToManifest(partition.State) };
             }
         }
     }

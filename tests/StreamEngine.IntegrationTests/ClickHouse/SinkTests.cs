@@ -200,6 +200,67 @@ public sealed class SinkTests(EmbeddedClickHouseFixture clickHouse) : IAsyncLife
         Assert.Equal("b"u8.ToArray(), store.TakeRestoredState(3, 90, 1));
     }
 
+    [Fact]
+    public async Task State_segments_are_written_once_read_back_by_a_claim_and_swept_when_no_newest_checkpoint_refers_to_them()
+    {
+        await new SchemaMigrator(Store, _db).ApplyAsync(CheckpointStore.Migrations);
+        var owner = new CheckpointStore(Store, _db, "ad-metrics", "ad-events", FastRetries) { SegmentGrace = TimeSpan.Zero, SegmentSweepInterval = TimeSpan.Zero };
+        await owner.ClaimAsync("ad-events", [0]);
+        byte[] a = [1, 1, 1], b = [2, 2], c = [3, 3, 3, 3];
+        await owner.SaveAsync(new Checkpoint([new(0, 10, Segmented([9], (a, true), (b, true)), 1) { Generation = 1 }]));
+        // The next checkpoint refers to a by hash, drops b and carries the new c.
+        await owner.FencedAsync(new Dictionary<int, long> { [0] = 1 });
+        await owner.SaveAsync(new Checkpoint([new(0, 20, Segmented([8], (a, false), (c, true)), 2) { Generation = 1 }]));
+
+        // b is no newest checkpoint's any more: swept; a and c stay. The checkpoint row holds hashes, not the bytes.
+        Assert.Equal(Hashes(a, c), await StoredSegmentsAsync());
+        var row = (await Store.QueryAsync($"SELECT length(state) FROM {_db}.{CheckpointStore.TableName} WHERE next_offset = 20")).Trim();
+        Assert.Equal(Segmented([8], (a, false), (c, false)).Length.ToString(System.Globalization.CultureInfo.InvariantCulture), row);
+
+        // The next owner's claim puts the segments back, and writes them again under its own time.
+        var beforeClaim = (await Store.QueryAsync("SELECT toUnixTimestamp64Milli(now64(3))")).Trim();
+        var next = new CheckpointStore(Store, _db, "ad-metrics", "ad-events", FastRetries);
+        Assert.Equal(new PartitionStart(20, 2), (await next.ClaimAsync("ad-events", [0]))[0]);
+        Assert.Equal(Segmented([8], (a, true), (c, true)), next.TakeRestoredState(0, 20, 2));
+        Assert.Equal("2", (await Store.QueryAsync(
+            $"SELECT count() FROM (SELECT hash FROM {_db}.{CheckpointStore.SegmentsTableName} GROUP BY hash HAVING toUnixTimestamp64Milli(max(written_at)) >= {beforeClaim})")).Trim());
+
+        // A segment the store lost is an error that names it: never a state restored without it.
+        await Store.ExecuteAsync($"DELETE FROM {_db}.{CheckpointStore.SegmentsTableName} WHERE hash = '{Core.State.StateSegments.HashOf(c):x32}'");
+        var error = await Assert.ThrowsAsync<InvalidDataException>(() => new CheckpointStore(Store, _db, "ad-metrics", "ad-events", FastRetries).ClaimAsync("ad-events", [0]));
+        Assert.Contains($"{Core.State.StateSegments.HashOf(c):x32}", error.Message, StringComparison.Ordinal);
+    }
+
+    private async Task<string[]> StoredSegmentsAsync() =>
+        (await Store.QueryAsync($"SELECT DISTINCT hash FROM {_db}.{CheckpointStore.SegmentsTableName} ORDER BY hash")).Split('\n', StringSplitOptions.RemoveEmptyEntries);
+
+    private static string[] Hashes(params byte[][] segments) => [.. segments.Select(s => $"{Core.State.StateSegments.HashOf(s):x32}").Order(StringComparer.Ordinal)];
+
+    /// <summary>A state in segments (<see cref="Core.State.StateSegments"/>'s layout), each inline or as its hash.</summary>
+    private static byte[] Segmented(byte[] header, params (byte[] Data, bool Inline)[] segments)
+    {
+        using var bytes = new MemoryStream();
+        using var writer = new BinaryWriter(bytes);
+        writer.Write(Core.State.StateSegments.Format);
+        writer.Write(header.Length);
+        writer.Write(header);
+        writer.Write(segments.Length);
+        foreach (var (data, inline) in segments)
+        {
+            var hash = Core.State.StateSegments.HashOf(data);
+            writer.Write((ulong)(hash >> 64));
+            writer.Write((ulong)hash);
+            writer.Write(inline ? data.Length : -1);
+            if (inline)
+            {
+                writer.Write(data);
+            }
+        }
+
+        writer.Flush();
+        return bytes.ToArray();
+    }
+
     private static RecordBatch Rows(int from, int count) => new RecordBatch.Builder()
         .Append("campaign", false, c => c.String(s => s.AppendRange(Enumerable.Range(from, count).Select(i => $"c{i}"))))
         .Append("impressions", false, c => c.UInt64(s => s.AppendRange(Enumerable.Range(from, count).Select(i => (ulong)i))))

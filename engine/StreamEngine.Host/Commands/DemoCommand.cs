@@ -269,7 +269,8 @@ public static class DemoCommand
     /// <summary>Sends <paramref name="traffic"/> at <see cref="EventsPerSecond"/> until cancelled.</summary>
     private static void Generate(string bootstrap, TrafficOptions traffic, CancellationToken cancellation)
     {
-        using var producer = KafkaClients.HighThroughputProducer(bootstrap, "streamengine-demo", KafkaClients.PacedLinger);
+        // Uncompressed: the embedded cluster in this process walks every batch it keeps per fetch, compressed ones are just more of them.
+        using var producer = KafkaClients.HighThroughputProducer(bootstrap, "streamengine-demo", KafkaClients.PacedLinger, compress: false);
         var generator = new TrafficGenerator(traffic with { StartTimeMs = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() });
         TrafficSender.Send(producer, "ad-events", generator.Messages(), EventsPerSecond, cancellation);
         producer.Flush(TimeSpan.FromSeconds(10));

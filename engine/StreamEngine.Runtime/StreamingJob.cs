@@ -537,7 +537,7 @@ public sealed class StreamingJob<TEvent, TKey, TResult> : IRunningJob
         foreach (var partition in checkpoint.Partitions)
         {
             _source.MarkProcessed(partition.Partition, partition.NextOffset);
-            _stateBytes[partition.Partition] = partition.State.Length;
+            _stateBytes[partition.Partition] = partition.StateBytes;
             if (partition.NewestEventTimeMs != long.MinValue)
             {
                 EngineTelemetry.EndToEndLatency.Record(Math.Max(0, storedAtMs - partition.NewestEventTimeMs) / 1000.0, job);

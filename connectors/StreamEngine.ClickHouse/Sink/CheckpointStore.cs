@@ -44,8 +44,8 @@ public sealed class CheckpointStore : IResumePositions
     public const string SegmentsTableName = "partition_state_segments";
 
     /// <summary>
-    /// How long a segment no newest checkpoint refers to is kept before it is deleted: longer than a claim may take
-    /// between reading a checkpoint and its segments (<see cref="ClaimTimeout"/>), so a claim never finds one gone.
+    /// How old a segment no newest checkpoint refers to must be before a sweep deletes it: the segments of a
+    /// checkpoint whose row is not stored yet (they are written first) and those a new owner's claim wrote are younger.
     /// </summary>
     public TimeSpan SegmentGrace { get; init; } = TimeSpan.FromMinutes(10);
 

@@ -71,11 +71,11 @@ public sealed class ClickHouseResultsStore<TEvent, TKey, TResult>(
 
     public long ResultRows => ResultWriters.Sum(w => w.Counters.Rows);
 
-    public long FailedWriteAttempts => ResultWriters.Append(_eventWriter).Sum(w => w?.Counters.FailedAttempts ?? 0) + checkpoints.Counters.FailedAttempts;
+    public long FailedWriteAttempts => ResultWriters.Append(_eventWriter).Sum(w => w?.Counters.FailedAttempts ?? 0) + checkpoints.Counters.FailedAttempts + checkpoints.SegmentCounters.FailedAttempts;
 
     /// <summary>The results' and accepted events' writers, then the checkpoints'.</summary>
     public IReadOnlyList<(string Table, WriterCounters Counters)> Sinks =>
-        [.. ResultWriters.Append(_eventWriter).OfType<TableWriter>().Select(w => (w.TableName, w.Counters)), (CheckpointStore.TableName, checkpoints.Counters)];
+        [.. ResultWriters.Append(_eventWriter).OfType<TableWriter>().Select(w => (w.TableName, w.Counters)), (CheckpointStore.TableName, checkpoints.Counters), (CheckpointStore.SegmentsTableName, checkpoints.SegmentCounters)];
 
     private TableWriter[] ResultWriters
     {

@@ -135,6 +135,7 @@ internal sealed class AggregationTasks<TEvent, TKey, TAccumulator, TResult>
 
                 parts.Add(new PartitionCheckpoint(partition, task.NextOffset, task.Engine.Snapshot(_keyCodec), task.Revision)
                 {
+                    StateBytes = task.Engine.SnapshotBytes,
                     NewestEventTimeMs = task.Engine.NewestEventTimeMs,
                     WatermarkMs = task.Engine.WatermarkMs,
                     Generation = task.Generation,

@@ -17,6 +17,12 @@ public sealed record PartitionCheckpoint(int Partition, long NextOffset, byte[] 
 
     /// <summary>The assignment of the partition that computed this state: the store lets the newest generation win over a further offset (fencing).</summary>
     public long Generation { get; init; }
+
+    /// <summary>
+    /// The size of the whole state in bytes, the segments <see cref="State"/> refers to by hash included
+    /// (<see cref="State.StateSegments"/>): what the partition keeps, not what this checkpoint writes.
+    /// </summary>
+    public long StateBytes { get; init; } = State?.Length ?? 0;
 }
 
 /// <summary>A consistent cut of a running aggregation: the partitions that changed since the last confirmed cut.</summary>

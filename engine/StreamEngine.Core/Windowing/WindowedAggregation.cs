@@ -292,6 +292,7 @@ public sealed class WindowedAggregation<TEvent, TKey, TAccumulator, TResult>
 
             writer.Flush();
             PatchInt32(buffer, countAt, count);
+            SnapshotBytes = countAt + 4 + (20L * count) + _segments.Values.Sum(s => (long)s.Length);
         }
 
         var snapshot = buffer.ToArray();
@@ -346,11 +347,11 @@ public sealed class WindowedAggregation<TEvent, TKey, TAccumulator, TResult>
         if (_segments.TryGetValue(key, out var mark))
         {
             mark.Stored &= mark.Hash == hash;
-            mark.Hash = hash;
+            (mark.Hash, mark.Length) = (hash, length);
         }
         else
         {
-            _segments[key] = new SegmentMark { Hash = hash };
+            _segments[key] = new SegmentMark { Hash = hash, Length = length };
         }
     }
 
@@ -380,7 +381,11 @@ public sealed class WindowedAggregation<TEvent, TKey, TAccumulator, TResult>
     {
         public UInt128 Hash;
         public bool Stored;
+        public int Length;
     }
+
+    /// <summary>The size of the whole state at the last <see cref="Snapshot"/>, segments referred to by hash included.</summary>
+    internal long SnapshotBytes { get; private set; }
 
     /// <summary>The largest snapshot buffer a thread keeps for the next snapshot.</summary>
     private const int MaxRetainedSnapshotBuffer = 16 << 20;
@@ -525,7 +530,7 @@ public sealed class WindowedAggregation<TEvent, TKey, TAccumulator, TResult>
             var end = reader.BaseStream.Position + length;
             var kind = reader.ReadByte();
             var bucket = reader.ReadInt64();
-            _segments[(kind, bucket)] = new SegmentMark { Hash = hash };
+            _segments[(kind, bucket)] = new SegmentMark { Hash = hash, Length = length };
             switch (kind)
             {
                 case IdSegment:

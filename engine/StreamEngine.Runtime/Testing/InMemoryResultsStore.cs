@@ -88,18 +88,29 @@ public sealed class InMemoryResultsStore<TKey, TResult>
     {
         ArgumentNullException.ThrowIfNull(checkpoint);
         FailIfAsked();
+        SaveSegments(checkpoint);
         foreach (var partition in checkpoint.Partitions)
         {
-            // As the ClickHouse store does: every segment carried inline is kept (even of a checkpoint that loses).
-            foreach (var (hash, data) in StateSegments.Inline(partition.State))
-            {
-                _segments[(partition.Partition, hash)] = data.ToArray();
-            }
-
             if (!_checkpoints.TryGetValue(partition.Partition, out var stored) ||
                 (partition.Generation, partition.NextOffset).CompareTo((stored.Generation, stored.NextOffset)) >= 0)
             {
                 _checkpoints[partition.Partition] = partition with { State = StateSegments.ToManifest(partition.State) };
+            }
+        }
+    }
+
+    /// <summary>
+    /// Keeps the state segments the checkpoint carries inline, as the ClickHouse store does before it writes the
+    /// checkpoint's rows (every one, even of a checkpoint that then loses or never gets its rows).
+    /// </summary>
+    public void SaveSegments(Checkpoint checkpoint)
+    {
+        ArgumentNullException.ThrowIfNull(checkpoint);
+        foreach (var partition in checkpoint.Partitions)
+        {
+            foreach (var (hash, data) in StateSegments.Inline(partition.State))
+            {
+                _segments[(partition.Partition, hash)] = data.ToArray();
             }
         }
     }

@@ -26,6 +26,9 @@ public enum CrashPoint
 
     /// <summary>After the checkpoint is stored, before the process learns it is (it never confirms it).</summary>
     AfterCheckpoint,
+
+    /// <summary>After the checkpoint's state segments are stored, before its rows (segments no row refers to).</summary>
+    AfterStateSegments,
 }
 
 /// <summary>
@@ -404,9 +407,13 @@ public sealed class JobTestDriver<TEvent, TKey, TResult>
 
         public Task SaveCheckpointAsync(Checkpoint checkpoint, CancellationToken cancellationToken)
         {
-            if (CrashAt == CrashPoint.BeforeCheckpoint)
+            switch (CrashAt)
             {
-                throw new ProcessCrashed();
+                case CrashPoint.BeforeCheckpoint:
+                    throw new ProcessCrashed();
+                case CrashPoint.AfterStateSegments:
+                    Refused(() => store.SaveSegments(checkpoint));
+                    throw new ProcessCrashed();
             }
 
             Refused(() => store.Save(checkpoint));

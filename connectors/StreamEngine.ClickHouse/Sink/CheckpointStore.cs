@@ -75,7 +75,7 @@ public sealed class CheckpointStore : IResumePositions
     private readonly TableWriter _segments;
     private readonly string _segmentsTable;
     private readonly Action<string>? _warn;
-    private long _lastFenceCheck;
+    private long _fencedAtServerMs;
     private long _lastSweep = Stopwatch.GetTimestamp();
     private readonly ConcurrentDictionary<(int Partition, long Generation), (long Offset, byte[] State)> _restorable = new();
 
@@ -123,7 +123,7 @@ public sealed class CheckpointStore : IResumePositions
         new(5, "state segments kept once, checkpoints refer to them by hash",
         [
             "CREATE TABLE IF NOT EXISTS {database}.partition_state_segments (job String, topic String, partition Int32, hash String, data String, " +
-            "written_at DateTime64(3, 'UTC')) ENGINE = ReplacingMergeTree(written_at) ORDER BY (job, topic, partition, hash)",
+            "write_id UInt64, written_at DateTime64(3, 'UTC') DEFAULT now64(3)) ENGINE = ReplacingMergeTree(written_at) ORDER BY (job, topic, partition, hash)",
         ]),
     ];
 
@@ -247,18 +247,20 @@ public sealed class CheckpointStore : IResumePositions
     public async Task<IReadOnlySet<int>> FencedAsync(IReadOnlyDictionary<int, long> held, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(held);
-        Volatile.Write(ref _lastFenceCheck, Stopwatch.GetTimestamp());
         var fenced = new HashSet<int>();
         if (held.Count == 0)
         {
             return fenced;
         }
 
+        // The server's clock at the check goes with it: a sweep after it deletes only what was written a grace before
+        // this moment, however long the process then stalls (a claim that fences it writes its segments after that).
         var output = await _writer.QueryAsync(
-            $"SELECT partition, argMax(generation, {NewestFirst}), argMax(owner, {NewestFirst}) FROM {ClickHouseSql.Identifier(_table)} WHERE {Where(held.Keys)} GROUP BY partition",
+            $"SELECT partition, argMax(generation, {NewestFirst}), argMax(owner, {NewestFirst}), toUnixTimestamp64Milli(now64(3)) FROM {ClickHouseSql.Identifier(_table)} WHERE {Where(held.Keys)} GROUP BY partition",
             cancellationToken);
         foreach (var fields in output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(line => line.Split('\t')))
         {
+            Interlocked.Exchange(ref _fencedAtServerMs, long.Parse(fields[3], CultureInfo.InvariantCulture));
             var partition = int.Parse(fields[0], CultureInfo.InvariantCulture);
             var newest = (long.Parse(fields[1], CultureInfo.InvariantCulture), uint.Parse(fields[2], CultureInfo.InvariantCulture));
             if (newest.CompareTo((held[partition], _owner)) > 0)
@@ -294,36 +296,52 @@ public sealed class CheckpointStore : IResumePositions
         ArgumentNullException.ThrowIfNull(checkpoint);
         if (!checkpoint.IsEmpty)
         {
-            var fencedAt = Volatile.Read(ref _lastFenceCheck);
+            // The fence check these partitions passed before this checkpoint (the runner checks before every one).
+            var fencedAt = Interlocked.Exchange(ref _fencedAtServerMs, 0);
             await WriteAsync(checkpoint.Partitions, cancellationToken);
-            // Only right after a fence check these partitions passed: a sweep must never act for an owner that has lost them.
-            if (Stopwatch.GetElapsedTime(_lastSweep) >= SegmentSweepInterval && fencedAt != 0 && Stopwatch.GetElapsedTime(fencedAt) < SweepAfterFenceCheckAtMost)
+            if (fencedAt != 0 && Stopwatch.GetElapsedTime(_lastSweep) >= SegmentSweepInterval)
             {
                 _lastSweep = Stopwatch.GetTimestamp();
-                await SweepAsync(checkpoint.Partitions, cancellationToken);
+                await SweepAsync(checkpoint.Partitions, fencedAt, cancellationToken);
             }
         }
     }
 
-    /// <summary>How recent a passed fence check must be for a sweep (far below <see cref="SegmentGrace"/>).</summary>
-    private static readonly TimeSpan SweepAfterFenceCheckAtMost = TimeSpan.FromMinutes(1);
+    /// <summary>
+    /// The grace a sweep keeps: <see cref="SegmentGrace"/>, and never less than <see cref="ClaimTimeout"/>, the longest
+    /// a claim may take from writing its segments to writing the row that fences the former owner.
+    /// </summary>
+    private TimeSpan EffectiveGrace => SegmentGrace > ClaimTimeout ? SegmentGrace : ClaimTimeout;
+
+    /// <summary>How long a sweep may take before it is given up (it is tried again at the next interval).</summary>
+    private static readonly TimeSpan SweepTimeout = TimeSpan.FromSeconds(30);
+
+    /// <summary>Partitions per query when segments are read or swept, so the statement stays far below max_query_size.</summary>
+    private const int PartitionsPerSegmentQuery = 64;
 
     /// <summary>
     /// Deletes the segments of these partitions that their newest checkpoints (just stored) do not refer to and that
-    /// are older than <see cref="SegmentGrace"/>: those of superseded checkpoints, and those of a write that failed
-    /// before its checkpoint row.
+    /// were written a grace before <paramref name="fencedAtServerMs"/> (the server's clock at the fence check they
+    /// passed): those of superseded checkpoints, and those of a write that failed before its checkpoint row. Best
+    /// effort: a failure is logged and the next interval tries again; the checkpoint stands.
     /// </summary>
-    private async Task SweepAsync(IReadOnlyList<PartitionCheckpoint> newest, CancellationToken cancellationToken)
+    private async Task SweepAsync(IReadOnlyList<PartitionCheckpoint> newest, long fencedAtServerMs, CancellationToken cancellationToken)
     {
-        var keep = newest.SelectMany(p => StateSegments.References(p.State).Select(h => $"({p.Partition.ToString(CultureInfo.InvariantCulture)},'{h:x32}')")).ToList();
-        var sql = $"DELETE FROM {ClickHouseSql.Identifier(_segmentsTable)} WHERE {Where(newest.Select(p => p.Partition))} " +
-                  $"AND written_at < now64(3) - toIntervalMillisecond({(long)SegmentGrace.TotalMilliseconds})" +
-                  (keep.Count > 0 ? $" AND (partition, hash) NOT IN ({string.Join(',', keep)})" : "");
+        var cutoff = fencedAtServerMs - (long)EffectiveGrace.TotalMilliseconds;
+        using var bounded = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        bounded.CancelAfter(SweepTimeout);
         try
         {
-            await _store.ExecuteAsync(sql, cancellationToken);
+            foreach (var chunk in newest.Chunk(PartitionsPerSegmentQuery))
+            {
+                var keep = chunk.SelectMany(p => StateSegments.References(p.State).Select(h => $"({p.Partition.ToString(CultureInfo.InvariantCulture)},'{h:x32}')")).ToList();
+                var sql = $"DELETE FROM {ClickHouseSql.Identifier(_segmentsTable)} WHERE {Where(chunk.Select(p => p.Partition))} " +
+                          $"AND written_at < fromUnixTimestamp64Milli({cutoff.ToString(CultureInfo.InvariantCulture)}, 'UTC')" +
+                          (keep.Count > 0 ? $" AND (partition, hash) NOT IN ({string.Join(',', keep)})" : "");
+                await _store.ExecuteAsync(sql, bounded.Token);
+            }
         }
-        catch (Exception e) when (e is ClickHouseException or HttpRequestException or TimeoutException)
+        catch (Exception e) when (!cancellationToken.IsCancellationRequested)
         {
             // A sweep only frees space: it is tried again at the next interval, the checkpoint stands.
             _warn?.Invoke($"job {Job}: could not delete state segments no checkpoint refers to (tried again in {SegmentSweepInterval.TotalMinutes:F0} min): {e.Message}");
@@ -342,31 +360,41 @@ public sealed class CheckpointStore : IResumePositions
             var newest = await NewestAsync(partitions, cancellationToken);
             var wanted = newest.Values.Where(p => StateSegments.IsSegmented(p.State)).ToList();
             var segments = wanted.Count == 0 ? [] : await SegmentsAsync(wanted, cancellationToken);
-            try
+            var missing = wanted.Any(p => StateSegments.References(p.State).Any(h => !segments.ContainsKey((p.Partition, h))));
+            if (missing && attempt < 5)
             {
-                var resolved = newest.ToDictionary(p => p.Key, p => StateSegments.Resolve(p.Value.State,
-                    hash => segments.TryGetValue((p.Key, hash), out var data) ? data : null));
-                return (newest, resolved);
+                // The newest checkpoint moved on between the two reads: read again (a segment still missing after
+                // that is an error Resolve names; a damaged one is one at once).
+                await Task.Delay(TimeSpan.FromMilliseconds(100 * attempt), cancellationToken);
+                continue;
             }
-            catch (InvalidDataException) when (attempt < 3)
-            {
-                // read again: the newest checkpoint moved on meanwhile
-            }
+
+            var resolved = newest.ToDictionary(p => p.Key, p => StateSegments.Resolve(p.Value.State,
+                hash => segments.TryGetValue((p.Key, hash), out var data) ? data : null));
+            return (newest, resolved);
         }
     }
 
     /// <summary>The stored segments the checkpoints refer to, by partition and hash.</summary>
     private async Task<Dictionary<(int Partition, UInt128 Hash), ReadOnlyMemory<byte>?>> SegmentsAsync(IReadOnlyList<PartitionCheckpoint> checkpoints, CancellationToken cancellationToken)
     {
-        var hashes = checkpoints.SelectMany(p => StateSegments.References(p.State)).Distinct().Select(h => $"'{h:x32}'").ToList();
-        var output = await _segments.QueryAsync(
-            $"SELECT partition, hash, base64Encode(any(data)) FROM {ClickHouseSql.Identifier(_segmentsTable)} " +
-            $"WHERE {Where(checkpoints.Select(p => p.Partition))} AND hash IN ({string.Join(',', hashes)}) GROUP BY partition, hash",
-            cancellationToken);
         var found = new Dictionary<(int, UInt128), ReadOnlyMemory<byte>?>();
-        foreach (var fields in output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(line => line.Split('\t')))
+        foreach (var chunk in checkpoints.Chunk(PartitionsPerSegmentQuery))
         {
-            found[(int.Parse(fields[0], CultureInfo.InvariantCulture), UInt128.Parse(fields[1], NumberStyles.HexNumber, CultureInfo.InvariantCulture))] = Convert.FromBase64String(fields[2]);
+            var hashes = chunk.SelectMany(p => StateSegments.References(p.State)).Distinct().Select(h => $"'{h:x32}'").ToList();
+            if (hashes.Count == 0)
+            {
+                continue; // headers alone (every window and id of these partitions expired)
+            }
+
+            var output = await _segments.QueryAsync(
+                $"SELECT partition, hash, base64Encode(any(data)) FROM {ClickHouseSql.Identifier(_segmentsTable)} " +
+                $"WHERE {Where(chunk.Select(p => p.Partition))} AND hash IN ({string.Join(',', hashes)}) GROUP BY partition, hash",
+                cancellationToken);
+            foreach (var fields in output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(line => line.Split('\t')))
+            {
+                found[(int.Parse(fields[0], CultureInfo.InvariantCulture), UInt128.Parse(fields[1], NumberStyles.HexNumber, CultureInfo.InvariantCulture))] = Convert.FromBase64String(fields[2]);
+            }
         }
 
         return found;
@@ -427,7 +455,10 @@ public sealed class CheckpointStore : IResumePositions
         await _writer.WriteAsync(batch, cancellationToken: cancellationToken);
     }
 
-    /// <summary>Writes the segments the states carry inline, stamped with the time of this write (what a sweep goes by).</summary>
+    /// <summary>
+    /// Writes the segments the states carry inline. The server stamps them with its time (what a sweep goes by); the
+    /// write's random id keeps a block of segments written again (a claim) from being dropped as a repeat of an older one.
+    /// </summary>
     private async Task WriteSegmentsAsync(IReadOnlyList<PartitionCheckpoint> parts, CancellationToken cancellationToken)
     {
         var segments = parts.SelectMany(p => StateSegments.Inline(p.State).Select(s => (p.Partition, s.Hash, s.Data))).ToList();
@@ -443,7 +474,7 @@ public sealed class CheckpointStore : IResumePositions
             data.Append(segment.Data.Span);
         }
 
-        var now = DateTimeOffset.UtcNow;
+        var writeId = BitConverter.ToUInt64(System.Security.Cryptography.RandomNumberGenerator.GetBytes(8));
         using var batch = buffers.ToBatch(
         [
             ("job", new StringArray.Builder().AppendRange(segments.Select(_ => Job)).Build()),
@@ -451,7 +482,7 @@ public sealed class CheckpointStore : IResumePositions
             ("partition", new Int32Array.Builder().AppendRange(segments.Select(s => s.Partition)).Build()),
             ("hash", new StringArray.Builder().AppendRange(segments.Select(s => s.Hash.ToString("x32", CultureInfo.InvariantCulture))).Build()),
             ("data", data.BuildBinary()),
-            ("written_at", new TimestampArray.Builder(new TimestampType(TimeUnit.Millisecond, "UTC")).AppendRange(segments.Select(_ => now)).Build()),
+            ("write_id", new UInt64Array.Builder().AppendRange(segments.Select(_ => writeId)).Build()),
         ]);
         await _segments.WriteAsync(batch, cancellationToken: cancellationToken);
     }

@@ -91,6 +91,7 @@ public sealed class EventIdDeduplicator
 
     private void Forget(KeyValuePair<long, HashSet<UInt128>> bucket)
     {
+        ForgottenBuckets.Add(bucket.Key);
         TrackedIds -= bucket.Value.Count;
         _buckets.Remove(bucket.Key);
         bucket.Value.Clear();
@@ -103,15 +104,20 @@ public sealed class EventIdDeduplicator
     /// <summary>The buckets of remembered ids, oldest first (a snapshot writes one segment per bucket).</summary>
     internal SortedDictionary<long, HashSet<UInt128>> Buckets => _buckets;
 
+    /// <summary>The buckets forgotten since <see cref="ClearChanged"/>: one made again under the same key holds other ids.</summary>
+    internal HashSet<long> ForgottenBuckets { get; } = [];
+
     internal void ClearChanged()
     {
         ChangedBuckets.Clear();
+        ForgottenBuckets.Clear();
         _lastChanged = long.MinValue;
     }
 
-    internal static void WriteBucket(BinaryWriter writer, HashSet<UInt128> ids)
+    /// <summary>Writes some of a bucket's ids (a part of it, in the order they came), counted.</summary>
+    internal static void WriteIds(BinaryWriter writer, ReadOnlySpan<UInt128> ids)
     {
-        writer.Write(ids.Count);
+        writer.Write(ids.Length);
         foreach (var id in ids)
         {
             writer.Write((ulong)(id >> 64));
@@ -119,19 +125,23 @@ public sealed class EventIdDeduplicator
         }
     }
 
-    /// <summary>Restores one bucket of a segmented snapshot (see <see cref="WriteBucket"/>).</summary>
-    internal void ReadBucket(BinaryReader reader, long bucket)
+    /// <summary>Adds one part of a bucket's ids (see <see cref="WriteIds"/>) to the bucket; returns how many it held.</summary>
+    internal int ReadBucket(BinaryReader reader, long bucket)
     {
         var count = reader.ReadInt32();
-        var ids = new HashSet<UInt128>(count);
+        if (!_buckets.TryGetValue(bucket, out var ids))
+        {
+            _buckets[bucket] = ids = new HashSet<UInt128>(count);
+        }
+
         for (var i = 0; i < count; i++)
         {
             var high = reader.ReadUInt64();
             ids.Add(new UInt128(high, reader.ReadUInt64()));
         }
 
-        _buckets[bucket] = ids;
         TrackedIds += count;
+        return count;
     }
 
     /// <summary>Restores the count of early evictions (a segmented snapshot's header keeps it).</summary>

@@ -44,7 +44,7 @@ public sealed class WindowedAggregation<TEvent, TKey, TAccumulator, TResult>
     private List<WindowResult<TKey, TResult>>? _emitInto;
     private readonly List<Slot> _dirty = [];
     private readonly List<Slot> _overlapping = [];
-    private readonly Dictionary<(byte Kind, long Bucket), SegmentMark> _segments = [];
+    private readonly Dictionary<(byte Kind, long Bucket, int Part), SegmentMark> _segments = [];
     private readonly HashSet<long> _changedWindowSegments = [];
     private readonly long _segmentMs;
     private long _lastChangedWindowSegment = long.MinValue;
@@ -238,19 +238,32 @@ public sealed class WindowedAggregation<TEvent, TKey, TAccumulator, TResult>
             var countAt = buffer.Length;
             writer.Write(0); // the segment count, set below
             var count = 0;
-            var seen = new HashSet<(byte, long)>();
+            var seen = new HashSet<(byte, long, int)>();
             if (_dedup is not null)
             {
+                // A bucket's ids in parts of IdsPerSegment, in the order they came: ids are only ever added to a
+                // bucket (it is forgotten whole), so a full part never changes and only the last one is written again.
+                var chunk = _idChunk ??= new UInt128[IdsPerSegment];
                 foreach (var (bucket, ids) in _dedup.Buckets)
                 {
-                    seen.Add((IdSegment, bucket));
-                    WriteSegment(writer, (IdSegment, bucket), _dedup.ChangedBuckets.Contains(bucket), w =>
+                    var changed = _dedup.ChangedBuckets.Contains(bucket);
+                    var madeAgain = _dedup.ForgottenBuckets.Contains(bucket); // no part of it is what it was
+                    var (part, filled) = (0, 0);
+                    foreach (var id in ids)
                     {
-                        w.Write(IdSegment);
-                        w.Write(bucket);
-                        EventIdDeduplicator.WriteBucket(w, ids);
-                    });
-                    count++;
+                        chunk[filled++] = id;
+                        if (filled == IdsPerSegment)
+                        {
+                            WriteIdPart(writer, bucket, part++, filled, changed, madeAgain, seen);
+                            (filled, count) = (0, count + 1);
+                        }
+                    }
+
+                    if (filled > 0)
+                    {
+                        WriteIdPart(writer, bucket, part, filled, changed, madeAgain, seen);
+                        count++;
+                    }
                 }
 
                 _dedup.ClearChanged();
@@ -259,8 +272,8 @@ public sealed class WindowedAggregation<TEvent, TKey, TAccumulator, TResult>
             // The windows of each stretch, in the order they were opened (the order a restore keeps).
             foreach (var group in AllSlots().GroupBy(SegmentOf).OrderBy(g => g.Key))
             {
-                seen.Add((WindowSegment, group.Key));
-                WriteSegment(writer, (WindowSegment, group.Key), _changedWindowSegments.Contains(group.Key), w =>
+                seen.Add((WindowSegment, group.Key, 0));
+                WriteSegment(writer, (WindowSegment, group.Key, 0), _changedWindowSegments.Contains(group.Key), count: 0, w =>
                 {
                     var slots = group.OrderBy(s => s.Sequence).ToList();
                     w.Write(WindowSegment);
@@ -322,7 +335,7 @@ public sealed class WindowedAggregation<TEvent, TKey, TAccumulator, TResult>
     /// Writes one segment: its hash alone when it is unchanged and stored, else its bytes (and remembers their hash;
     /// bytes equal to a stored segment's stay stored).
     /// </summary>
-    private void WriteSegment(BinaryWriter writer, (byte Kind, long Bucket) key, bool changed, Action<BinaryWriter> write)
+    private void WriteSegment(BinaryWriter writer, (byte Kind, long Bucket, int Part) key, bool changed, int count, Action<BinaryWriter> write)
     {
         if (!changed && _segments.TryGetValue(key, out var known) && known.Stored)
         {
@@ -347,13 +360,36 @@ public sealed class WindowedAggregation<TEvent, TKey, TAccumulator, TResult>
         if (_segments.TryGetValue(key, out var mark))
         {
             mark.Stored &= mark.Hash == hash;
-            (mark.Hash, mark.Length) = (hash, length);
+            (mark.Hash, mark.Length, mark.Count) = (hash, length, count);
         }
         else
         {
-            _segments[key] = new SegmentMark { Hash = hash, Length = length };
+            _segments[key] = new SegmentMark { Hash = hash, Length = length, Count = count };
         }
     }
+
+    /// <summary>One part of a dedup bucket's ids (the first <paramref name="filled"/> of the chunk buffer).</summary>
+    private void WriteIdPart(BinaryWriter writer, long bucket, int part, int filled, bool bucketChanged, bool madeAgain, HashSet<(byte, long, int)> seen)
+    {
+        var key = (IdSegment, bucket, part);
+        seen.Add(key);
+        // A part that was full when written is what it was: ids only ever go to a bucket's last part (unless the
+        // bucket was forgotten and made again since).
+        var changed = madeAgain || (bucketChanged && !(_segments.TryGetValue(key, out var known) && known.Count == IdsPerSegment && filled == IdsPerSegment));
+        WriteSegment(writer, key, changed, filled, w =>
+        {
+            w.Write(IdSegment);
+            w.Write(bucket);
+            w.Write(part);
+            EventIdDeduplicator.WriteIds(w, _idChunk.AsSpan(0, filled));
+        });
+    }
+
+    /// <summary>Ids per dedup segment: 64 KiB of them, so a checkpoint rewrites at most that much of a bucket.</summary>
+    private const int IdsPerSegment = 4096;
+
+    [ThreadStatic]
+    private static UInt128[]? _idChunk;
 
     private static void PatchInt32(MemoryStream buffer, long at, int value) =>
         System.Buffers.Binary.BinaryPrimitives.WriteInt32LittleEndian(buffer.GetBuffer().AsSpan((int)at), value);
@@ -382,6 +418,7 @@ public sealed class WindowedAggregation<TEvent, TKey, TAccumulator, TResult>
         public UInt128 Hash;
         public bool Stored;
         public int Length;
+        public int Count; // ids in a dedup part (a full one never changes)
     }
 
     /// <summary>The size of the whole state at the last <see cref="Snapshot"/>, segments referred to by hash included.</summary>
@@ -530,11 +567,14 @@ public sealed class WindowedAggregation<TEvent, TKey, TAccumulator, TResult>
             var end = reader.BaseStream.Position + length;
             var kind = reader.ReadByte();
             var bucket = reader.ReadInt64();
-            _segments[(kind, bucket)] = new SegmentMark { Hash = hash, Length = length };
+            var part = kind == IdSegment ? reader.ReadInt32() : 0;
+            // The store holds every segment of a state it restores (a claim writes them again): refer to them.
+            var mark = _segments[(kind, bucket, part)] = new SegmentMark { Hash = hash, Length = length, Stored = true };
             switch (kind)
             {
                 case IdSegment:
-                    (_dedup ?? throw new InvalidDataException("the snapshot has dedup ids but this operator does no dedup")).ReadBucket(reader, bucket);
+                    // Parts come in the order they were written, so the bucket's ids keep their order.
+                    mark.Count = (_dedup ?? throw new InvalidDataException("the snapshot has dedup ids but this operator does no dedup")).ReadBucket(reader, bucket);
                     break;
                 case WindowSegment:
                     var count = reader.ReadInt32();

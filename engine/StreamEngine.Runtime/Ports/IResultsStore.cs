@@ -32,6 +32,9 @@ public interface IResultsStore<TEvent, TKey, TResult>
     /// <summary>
     /// The stored snapshot for the assignment (partition, start offset, generation) the source's claim started: empty
     /// when the checkpoint holds no state, null when none is known (see <see cref="CheckpointHandle.RestoreState"/>).
+    /// A state in segments comes back with every segment inline (<see cref="Core.State.StateSegments.Resolve"/>), and
+    /// the store keeps those segments for as long as the partition's newest checkpoint refers to them: the restored
+    /// aggregation refers to them by hash from its first checkpoint on.
     /// </summary>
     byte[]? RestoreState(int partition, long offset, long generation);
 
@@ -41,7 +44,11 @@ public interface IResultsStore<TEvent, TKey, TResult>
     /// <summary>Writes results and the events the job accepted (raw events, when the store keeps them); completes once they are stored.</summary>
     Task WriteResultsAsync(IReadOnlyList<WindowResult<TKey, TResult>> results, IReadOnlyList<EventBatch<TEvent>> accepted, string batchId, CancellationToken cancellationToken);
 
-    /// <summary>Stores the checkpoint that says everything before it is written.</summary>
+    /// <summary>
+    /// Stores the checkpoint that says everything before it is written. Its states may refer to segments of the
+    /// partition's earlier stored checkpoints by hash (<see cref="Core.State.StateSegments"/>): the store keeps each
+    /// segment carried inline, before the checkpoint, and puts them back when the state is restored.
+    /// </summary>
     Task SaveCheckpointAsync(Checkpoint checkpoint, CancellationToken cancellationToken);
 
     /// <summary>Result rows written so far (replays included).</summary>

@@ -176,8 +176,10 @@ public sealed class SinkTests(EmbeddedClickHouseFixture clickHouse) : IAsyncLife
 
         // One claim stalled past the consumer's poll interval, the partition moved and was claimed meanwhile: both
         // read generation 1 and both write generation 2.
-        var stalled = new CheckpointStore(Store, _db, "ad-metrics", "ad-events", FastRetries);
-        var moved = new CheckpointStore(Store, _db, "ad-metrics", "ad-events", FastRetries);
+        // Each claim's writes wait until both have read, so neither sees the other's generation whatever the timing.
+        var bothRead = new ReadsBeforeWrites(Store, reads: 2);
+        var stalled = new CheckpointStore(bothRead, _db, "ad-metrics", "ad-events", FastRetries);
+        var moved = new CheckpointStore(bothRead, _db, "ad-metrics", "ad-events", FastRetries);
         var claims = await Task.WhenAll(stalled.ClaimAsync("ad-events", [7]), moved.ClaimAsync("ad-events", [7]));
         Assert.All(claims, c => Assert.Equal(new PartitionStart(10, 2), c[7]));
 
@@ -204,16 +206,26 @@ public sealed class SinkTests(EmbeddedClickHouseFixture clickHouse) : IAsyncLife
     public async Task State_segments_are_written_once_read_back_by_a_claim_and_swept_when_no_newest_checkpoint_refers_to_them()
     {
         await new SchemaMigrator(Store, _db).ApplyAsync(CheckpointStore.Migrations);
-        var owner = new CheckpointStore(Store, _db, "ad-metrics", "ad-events", FastRetries) { SegmentGrace = TimeSpan.Zero, SegmentSweepInterval = TimeSpan.Zero };
+        var owner = new CheckpointStore(Store, _db, "ad-metrics", "ad-events", FastRetries) { SegmentSweepInterval = TimeSpan.Zero };
         await owner.ClaimAsync("ad-events", [0]);
-        byte[] a = [1, 1, 1], b = [2, 2], c = [3, 3, 3, 3];
+        byte[] a = [1, 1, 1], b = [2, 2], c = [3, 3, 3, 3], old = [4];
         await owner.SaveAsync(new Checkpoint([new(0, 10, Segmented([9], (a, true), (b, true)), 1) { Generation = 1 }]));
+        // An hour ago: a copy of a, and a segment of a checkpoint whose row was never written.
+        foreach (var segment in new[] { a, old })
+        {
+            await Store.ExecuteAsync($"INSERT INTO {_db}.{CheckpointStore.SegmentsTableName} (job, topic, partition, hash, data, write_id, written_at) " +
+                                     $"SELECT 'ad-metrics', 'ad-events', 0, '{Core.State.StateSegments.HashOf(segment):x32}', unhex('{Convert.ToHexString(segment)}'), 1, now64(3) - INTERVAL 1 HOUR");
+        }
+
         // The next checkpoint refers to a by hash, drops b and carries the new c.
         await owner.FencedAsync(new Dictionary<int, long> { [0] = 1 });
         await owner.SaveAsync(new Checkpoint([new(0, 20, Segmented([8], (a, false), (c, true)), 2) { Generation = 1 }]));
 
-        // b is no newest checkpoint's any more: swept; a and c stay. The checkpoint row holds hashes, not the bytes.
-        Assert.Equal(Hashes(a, c), await StoredSegmentsAsync());
+        // The sweep deleted what no newest checkpoint refers to and is older than the grace (10 min): the old orphan.
+        // b is unreferenced but young (a checkpoint row may still be on its way), a and c are referred to.
+        Assert.Equal(Hashes(a, b, c), await StoredSegmentsAsync());
+        Assert.Equal("1", (await Store.QueryAsync($"SELECT count() FROM {_db}.{CheckpointStore.SegmentsTableName} WHERE written_at < now64(3) - INTERVAL 30 MINUTE")).Trim());
+        // The checkpoint row holds hashes, not the bytes.
         var row = (await Store.QueryAsync($"SELECT length(state) FROM {_db}.{CheckpointStore.TableName} WHERE next_offset = 20")).Trim();
         Assert.Equal(Segmented([8], (a, false), (c, false)).Length.ToString(System.Globalization.CultureInfo.InvariantCulture), row);
 
@@ -229,6 +241,74 @@ public sealed class SinkTests(EmbeddedClickHouseFixture clickHouse) : IAsyncLife
         await Store.ExecuteAsync($"DELETE FROM {_db}.{CheckpointStore.SegmentsTableName} WHERE hash = '{Core.State.StateSegments.HashOf(c):x32}'");
         var error = await Assert.ThrowsAsync<InvalidDataException>(() => new CheckpointStore(Store, _db, "ad-metrics", "ad-events", FastRetries).ClaimAsync("ad-events", [0]));
         Assert.Contains($"{Core.State.StateSegments.HashOf(c):x32}", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_sweep_spares_segments_written_after_the_fence_check_it_follows_however_late_it_runs()
+    {
+        await new SchemaMigrator(Store, _db).ApplyAsync(CheckpointStore.Migrations);
+        await new CheckpointStore(Store, _db, "ad-metrics", "ad-events", FastRetries).ClaimAsync("ad-events", [0]);
+        var owner = new CheckpointStore(Store, _db, "ad-metrics", "ad-events", FastRetries) { SegmentGrace = TimeSpan.Zero, ClaimTimeout = TimeSpan.FromMilliseconds(1), SegmentSweepInterval = TimeSpan.Zero };
+        byte[] mine = [4, 4], theirs = [5, 5, 5];
+        await owner.FencedAsync(new Dictionary<int, long> { [0] = 1 });
+
+        // The owner stalls after its fence check; meanwhile a new owner's claim writes its segments (before its row).
+        await Task.Delay(50);
+        var newOwner = new CheckpointStore(Store, _db, "ad-metrics", "ad-events", FastRetries);
+        await newOwner.SaveAsync(new Checkpoint([new(0, 5, Segmented([1], (theirs, true)), 1) { Generation = 9 }]));
+        await Task.Delay(50);
+
+        // The owner wakes and checkpoints: its sweep deletes only what was written before its fence check.
+        await owner.SaveAsync(new Checkpoint([new(0, 30, Segmented([2], (mine, true)), 1) { Generation = 1 }]));
+        Assert.Equal(Hashes(mine, theirs), await StoredSegmentsAsync());
+    }
+
+    [Fact]
+    public async Task Claims_read_back_the_segments_of_many_partitions_at_once()
+    {
+        await new SchemaMigrator(Store, _db).ApplyAsync(CheckpointStore.Migrations);
+        var partitions = Enumerable.Range(0, 150).ToList();
+        var owner = new CheckpointStore(Store, _db, "ad-metrics", "ad-events", FastRetries);
+        await owner.ClaimAsync("ad-events", partitions);
+        byte[] State(int p) => Segmented([(byte)p], ([1, (byte)p], true), ([2, (byte)p, 0], true), ([3], true));
+        await owner.SaveAsync(new Checkpoint([.. partitions.Select(p => new PartitionCheckpoint(p, 100 + p, State(p), 1) { Generation = 1 })]));
+
+        var next = new CheckpointStore(Store, _db, "ad-metrics", "ad-events", FastRetries);
+        var claims = await next.ClaimAsync("ad-events", partitions);
+        Assert.All(partitions, p => Assert.Equal(State(p), next.TakeRestoredState(p, claims[p].Offset, claims[p].Generation)));
+    }
+
+    /// <summary>Holds every insert until <c>reads</c> claims have read the newest checkpoints: two claims that both read before either writes.</summary>
+    private sealed class ReadsBeforeWrites(IClickHouseStore inner, int reads) : IClickHouseStore
+    {
+        private readonly TaskCompletionSource _allRead = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private int _reads;
+
+        public string Description => inner.Description;
+
+        public Task ExecuteAsync(string sql, CancellationToken cancellationToken = default) => inner.ExecuteAsync(sql, cancellationToken);
+
+        public async Task<string> QueryAsync(string sql, CancellationToken cancellationToken = default)
+        {
+            var answer = await inner.QueryAsync(sql, cancellationToken);
+            // Only a claim's read of the newest checkpoints counts (not a writer's look at the table's settings).
+            if (sql.Contains("argMax(next_offset", StringComparison.Ordinal) && Interlocked.Increment(ref _reads) >= reads)
+            {
+                _allRead.TrySetResult();
+            }
+
+            return answer;
+        }
+
+        public Task<string> QueryJsonRowsAsync(string sql, CancellationToken cancellationToken = default) => inner.QueryJsonRowsAsync(sql, cancellationToken);
+
+        public async Task InsertAsync(string table, RecordBatch batch, string? deduplicationToken, string? logComment = null, CancellationToken cancellationToken = default)
+        {
+            await _allRead.Task.WaitAsync(TimeSpan.FromMinutes(1), cancellationToken);
+            await inner.InsertAsync(table, batch, deduplicationToken, logComment, cancellationToken);
+        }
+
+        public ValueTask DisposeAsync() => ValueTask.CompletedTask;
     }
 
     private async Task<string[]> StoredSegmentsAsync() =>

@@ -80,7 +80,7 @@ public sealed class IncrementalSnapshotTests
             }
 
             // What a stored state saves: later checkpoints write less than the whole state each time (here 0.44-0.69 of
-            // it: a small state that late events keep touching; the demo's checkpoints carry a few percent). Not with
+            // it: a small state that late events keep touching; the demo's checkpoints carry 7-11%). Not with
             // a few thousand ids, where buckets go as fast as they come.
             Assert.True(maxIds < 20_000_000 || inlineBytes < fullBytes * 0.8, $"seed {seed}: checkpoints carried {inlineBytes:N0} bytes inline of {fullBytes:N0} in full snapshots");
         }

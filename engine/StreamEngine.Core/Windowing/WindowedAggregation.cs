@@ -453,14 +453,7 @@ public sealed class WindowedAggregation<TEvent, TKey, TAccumulator, TResult>
             throw new InvalidDataException("the snapshot was written by another version of the windowed aggregation");
         }
 
-        var window = reader.ReadString();
-        if (window != _window.ToString())
-        {
-            throw new InvalidDataException($"the snapshot holds {window} windows, this operator has {_window}");
-        }
-
-        _watermarks.AdvanceTo(reader.ReadInt64());
-        var partitions = reader.ReadInt32();
+        var partitions = ReadWindowAndWatermark(reader);
         for (var i = 0; i < partitions; i++)
         {
             var (partition, max) = (reader.ReadInt32(), reader.ReadInt64());
@@ -487,26 +480,54 @@ public sealed class WindowedAggregation<TEvent, TKey, TAccumulator, TResult>
         var count = reader.ReadInt32();
         for (var i = 0; i < count; i++)
         {
-            var slot = new Slot
-            {
-                Key = keyCodec.Read(reader),
-                Start = reader.ReadInt64(),
-                End = reader.ReadInt64(),
-                Sequence = ++_sequence,
-                Version = reader.ReadInt64(),
-                EmittedVersion = reader.ReadInt64(),
-                Closed = reader.ReadBoolean(),
-                FinalEmitted = reader.ReadBoolean(),
-                Dirty = reader.ReadBoolean(),
-            };
-            slot.Accumulator = _aggregator.Read(reader);
-            Track(slot);
-            Enqueue(slot);
-            _liveWindows++;
-            if (slot.Dirty)
-            {
-                _dirty.Add(slot);
-            }
+            Adopt(ReadSlot(reader, keyCodec, sequence: ++_sequence));
+        }
+    }
+
+    /// <summary>
+    /// Reads one window as a snapshot keeps it: with its own sequence (segments keep it), or numbered now
+    /// (<paramref name="sequence"/>, for the formats before segments, which keep the windows in order instead).
+    /// </summary>
+    private Slot ReadSlot(BinaryReader reader, KeyCodec<TKey> keyCodec, long? sequence)
+    {
+        var slot = new Slot
+        {
+            Key = keyCodec.Read(reader),
+            Start = reader.ReadInt64(),
+            End = reader.ReadInt64(),
+        };
+        slot.Sequence = sequence ?? reader.ReadInt64();
+        slot.Version = reader.ReadInt64();
+        slot.EmittedVersion = reader.ReadInt64();
+        slot.Closed = reader.ReadBoolean();
+        slot.FinalEmitted = reader.ReadBoolean();
+        slot.Dirty = reader.ReadBoolean();
+        slot.Accumulator = _aggregator.Read(reader);
+        return slot;
+    }
+
+    /// <summary>Checks a snapshot's windows are this operator's, restores its watermark; returns how many partitions follow.</summary>
+    private int ReadWindowAndWatermark(BinaryReader reader)
+    {
+        var window = reader.ReadString();
+        if (window != _window.ToString())
+        {
+            throw new InvalidDataException($"the snapshot holds {window} windows, this operator has {_window}");
+        }
+
+        _watermarks.AdvanceTo(reader.ReadInt64());
+        return reader.ReadInt32();
+    }
+
+    /// <summary>Takes a restored window in: tracked, queued to close or expire, and pending emission if it was.</summary>
+    private void Adopt(Slot slot)
+    {
+        Track(slot);
+        Enqueue(slot);
+        _liveWindows++;
+        if (slot.Dirty)
+        {
+            _dirty.Add(slot);
         }
     }
 
@@ -516,14 +537,7 @@ public sealed class WindowedAggregation<TEvent, TKey, TAccumulator, TResult>
         using var reader = new BinaryReader(new MemoryStream(snapshot));
         reader.ReadInt32(); // the format
         var headerEnd = 8 + reader.ReadInt32();
-        var window = reader.ReadString();
-        if (window != _window.ToString())
-        {
-            throw new InvalidDataException($"the snapshot holds {window} windows, this operator has {_window}");
-        }
-
-        _watermarks.AdvanceTo(reader.ReadInt64());
-        var partitions = reader.ReadInt32();
+        var partitions = ReadWindowAndWatermark(reader);
         for (var i = 0; i < partitions; i++)
         {
             var (partition, max, endReachedAt) = (reader.ReadInt32(), reader.ReadInt64(), reader.ReadInt64());
@@ -580,20 +594,7 @@ public sealed class WindowedAggregation<TEvent, TKey, TAccumulator, TResult>
                     var count = reader.ReadInt32();
                     for (var w = 0; w < count; w++)
                     {
-                        var slot = new Slot
-                        {
-                            Key = keyCodec.Read(reader),
-                            Start = reader.ReadInt64(),
-                            End = reader.ReadInt64(),
-                            Sequence = reader.ReadInt64(),
-                            Version = reader.ReadInt64(),
-                            EmittedVersion = reader.ReadInt64(),
-                            Closed = reader.ReadBoolean(),
-                            FinalEmitted = reader.ReadBoolean(),
-                            Dirty = reader.ReadBoolean(),
-                        };
-                        slot.Accumulator = _aggregator.Read(reader);
-                        slots.Add(slot);
+                        slots.Add(ReadSlot(reader, keyCodec, sequence: null));
                     }
 
                     break;
@@ -611,13 +612,7 @@ public sealed class WindowedAggregation<TEvent, TKey, TAccumulator, TResult>
         foreach (var slot in slots.OrderBy(s => s.Sequence))
         {
             _sequence = Math.Max(_sequence, slot.Sequence);
-            Track(slot);
-            Enqueue(slot);
-            _liveWindows++;
-            if (slot.Dirty)
-            {
-                _dirty.Add(slot);
-            }
+            Adopt(slot);
         }
     }
 

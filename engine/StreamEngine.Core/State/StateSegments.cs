@@ -59,16 +59,15 @@ public static class StateSegments
 
         var segments = Walk(state).ToList();
         var headerEnd = 8 + HeaderLength(state);
-        var manifest = new byte[headerEnd + 4 + (segments.Count * 20)];
+        var manifest = new byte[headerEnd + 4 + (segments.Count * HeadBytes)];
         state.AsSpan(0, headerEnd).CopyTo(manifest);
         var at = headerEnd;
         BinaryPrimitives.WriteInt32LittleEndian(manifest.AsSpan(at), segments.Count);
         at += 4;
         foreach (var (hash, _, _) in segments)
         {
-            WriteHash(manifest.AsSpan(at), hash);
-            BinaryPrimitives.WriteInt32LittleEndian(manifest.AsSpan(at + 16), Reference);
-            at += 20;
+            WriteHead(manifest.AsSpan(at), hash, length: null);
+            at += HeadBytes;
         }
 
         return manifest;
@@ -102,23 +101,32 @@ public static class StateSegments
         }
 
         var headerEnd = 8 + HeaderLength(state);
-        var resolved = new byte[headerEnd + 4 + segments.Sum(s => 20 + s.Data.Length)];
+        var resolved = new byte[headerEnd + 4 + segments.Sum(s => HeadBytes + s.Data.Length)];
         state.AsSpan(0, headerEnd).CopyTo(resolved);
         var at = headerEnd;
         BinaryPrimitives.WriteInt32LittleEndian(resolved.AsSpan(at), segments.Count);
         at += 4;
         foreach (var (hash, data) in segments)
         {
-            WriteHash(resolved.AsSpan(at), hash);
-            BinaryPrimitives.WriteInt32LittleEndian(resolved.AsSpan(at + 16), data.Length);
-            data.Span.CopyTo(resolved.AsSpan(at + 20));
-            at += 20 + data.Length;
+            WriteHead(resolved.AsSpan(at), hash, data.Length);
+            data.Span.CopyTo(resolved.AsSpan(at + HeadBytes));
+            at += HeadBytes + data.Length;
         }
 
         return resolved;
     }
 
-    internal static void WriteHash(Span<byte> destination, UInt128 hash)
+    /// <summary>The bytes before a segment's own: its hash and its length.</summary>
+    internal const int HeadBytes = 20;
+
+    /// <summary>Writes a segment's head: its hash, and its length (null: a reference, no bytes follow).</summary>
+    internal static void WriteHead(Span<byte> destination, UInt128 hash, int? length)
+    {
+        WriteHash(destination, hash);
+        BinaryPrimitives.WriteInt32LittleEndian(destination[16..], length ?? Reference);
+    }
+
+    private static void WriteHash(Span<byte> destination, UInt128 hash)
     {
         BinaryPrimitives.WriteUInt64LittleEndian(destination, (ulong)(hash >> 64));
         BinaryPrimitives.WriteUInt64LittleEndian(destination[8..], (ulong)hash);
@@ -148,14 +156,14 @@ public static class StateSegments
         at += 4;
         for (var i = 0; i < count; i++)
         {
-            if (at + 20L > state.Length)
+            if (at + (long)HeadBytes > state.Length)
             {
                 throw new InvalidDataException($"the state ends inside segment {i} of {count}");
             }
 
             var hash = ReadHash(state.AsSpan(at));
             var length = BinaryPrimitives.ReadInt32LittleEndian(state.AsSpan(at + 16));
-            at += 20;
+            at += HeadBytes;
             if (length == Reference)
             {
                 yield return (hash, at, Reference);

@@ -305,7 +305,7 @@ public sealed class WindowedAggregation<TEvent, TKey, TAccumulator, TResult>
 
             writer.Flush();
             PatchInt32(buffer, countAt, count);
-            SnapshotBytes = countAt + 4 + (20L * count) + _segments.Values.Sum(s => (long)s.Length);
+            SnapshotBytes = countAt + 4 + ((long)StateSegments.HeadBytes * count) + _segments.Values.Sum(s => (long)s.Length);
         }
 
         var snapshot = buffer.ToArray();
@@ -339,9 +339,8 @@ public sealed class WindowedAggregation<TEvent, TKey, TAccumulator, TResult>
     {
         if (!changed && _segments.TryGetValue(key, out var known) && known.Stored)
         {
-            Span<byte> reference = stackalloc byte[20];
-            StateSegments.WriteHash(reference, known.Hash);
-            System.Buffers.Binary.BinaryPrimitives.WriteInt32LittleEndian(reference[16..], -1);
+            Span<byte> reference = stackalloc byte[StateSegments.HeadBytes];
+            StateSegments.WriteHead(reference, known.Hash, length: null);
             writer.Write(reference);
             return;
         }
@@ -349,14 +348,12 @@ public sealed class WindowedAggregation<TEvent, TKey, TAccumulator, TResult>
         writer.Flush();
         var buffer = (MemoryStream)writer.BaseStream;
         var headAt = (int)buffer.Length;
-        writer.Write(new byte[20]);
+        writer.Write(new byte[StateSegments.HeadBytes]); // the head, once the bytes (and so the hash) are known
         write(writer);
         writer.Flush();
-        var length = (int)buffer.Length - headAt - 20;
-        var bytes = buffer.GetBuffer().AsSpan(headAt + 20, length);
-        var hash = StateSegments.HashOf(bytes);
-        StateSegments.WriteHash(buffer.GetBuffer().AsSpan(headAt), hash);
-        System.Buffers.Binary.BinaryPrimitives.WriteInt32LittleEndian(buffer.GetBuffer().AsSpan(headAt + 16), length);
+        var length = (int)buffer.Length - headAt - StateSegments.HeadBytes;
+        var hash = StateSegments.HashOf(buffer.GetBuffer().AsSpan(headAt + StateSegments.HeadBytes, length));
+        StateSegments.WriteHead(buffer.GetBuffer().AsSpan(headAt), hash, length);
         if (_segments.TryGetValue(key, out var mark))
         {
             mark.Stored &= mark.Hash == hash;

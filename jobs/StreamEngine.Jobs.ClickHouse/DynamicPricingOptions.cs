@@ -23,13 +23,21 @@ public sealed record DynamicPricingOptions
     /// <summary>How far back before the stored progress a cycle recomputes (<c>pricing.lookback</c>).</summary>
     public TimeSpan Lookback { get; init; } = TimeSpan.FromMinutes(30);
 
+    /// <summary>
+    /// How long a slot-minute row may take, after its <c>written_at</c>, to become visible to a query (an insert in
+    /// flight; on a cluster, a distributed insert still queued): rows written up to this long before a cycle's read
+    /// count as new again in the next one, whose floors are recomputed from their minute on. Whatever comes later
+    /// still, the whole look-back is recomputed every <see cref="DynamicPricingWork.WholeLookbackEvery"/> cycles.
+    /// </summary>
+    public TimeSpan InputSettleTime { get; init; } = TimeSpan.FromMinutes(1);
+
     /// <summary>Throws when a value is outside what the cycle can work with (the configuration keys have the same bounds).</summary>
     public void Validate()
     {
         Policy.Validate();
-        if (Interval < TimeSpan.FromMilliseconds(100) || Lookback < TimeSpan.FromMinutes(2) || Database.Length == 0 || Topic.Length == 0)
+        if (Interval < TimeSpan.FromMilliseconds(100) || Lookback < TimeSpan.FromMinutes(2) || InputSettleTime < TimeSpan.Zero || Database.Length == 0 || Topic.Length == 0)
         {
-            throw new ArgumentException($"dynamic-pricing needs an interval of at least 100 ms ({Interval}), a look-back of at least 2 min ({Lookback}), a database and a topic");
+            throw new ArgumentException($"dynamic-pricing needs an interval of at least 100 ms ({Interval}), a look-back of at least 2 min ({Lookback}), an input settle time of at least 0 ({InputSettleTime}), a database and a topic");
         }
     }
 

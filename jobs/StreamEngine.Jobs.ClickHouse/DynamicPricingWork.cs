@@ -19,7 +19,8 @@ namespace StreamEngine.Jobs.ClickHouse;
 /// reads how far the <c>bid-landscape</c> and <c>ad-metrics</c> jobs' stored results are complete (the lowest
 /// watermark in their checkpoints over the partitions that have seen events), recomputes the floor recommendations of
 /// the slot minutes that progress has closed, within the look-back before it, from the merged bid distributions in
-/// ClickHouse, in minute order per slot (each depends on the one before), writes those that changed, and raises an
+/// ClickHouse, in minute order per slot (each depends on the one before; a cycle starts at the first minute whose
+/// distributions were rewritten since the one before, the whole look-back now and then), writes those that changed, and raises an
 /// alert for every closed campaign minute whose pacing status turned to over, under or exhausted. Nothing depends on
 /// the wall clock: replaying yesterday's traffic gives yesterday's floors and alerts. Everything it writes is keyed
 /// (slot and minute; campaign, minute and status); alerts already stored are not raised again, across restarts.
@@ -31,6 +32,7 @@ public sealed class DynamicPricingWork : IScheduledWork
     private readonly FloorPolicy _policy;
     private readonly TimeSpan _interval;
     private readonly TimeSpan _lookback;
+    private readonly TimeSpan _inputSettleTime;
     private readonly ILogger _log;
     private readonly TableWriter _recommendations;
     private readonly TableWriter _alerts;
@@ -48,6 +50,7 @@ public sealed class DynamicPricingWork : IScheduledWork
         _policy = options.Policy;
         _interval = options.Interval;
         _lookback = options.Lookback;
+        _inputSettleTime = options.InputSettleTime;
         _log = log;
         _recommendations = Writer(store, DynamicPricing.RecommendationTable);
         _alerts = Writer(store, DynamicPricing.AlertTable);
@@ -174,15 +177,31 @@ public sealed class DynamicPricingWork : IScheduledWork
 
         var db = ClickHouseSql.Identifier(_database);
         // From the look-back, or from after the last minute done (by this run, or stored by an earlier one) if progress
-        // jumped further (a catch-up, a pause): no minute is skipped; a long way is taken in steps.
+        // jumped further (a catch-up, a pause): no minute is skipped; a long way is taken in steps. Within the look-back,
+        // the minutes before the first one whose bid distributions were rewritten since the last cycle keep their floors
+        // (each floor depends only on its minute and the floor before it), so a live cycle recomputes a minute or two.
         _floorsDoneUpTo ??= await StoredFloorsUpToAsync(cancellationToken);
-        var from = Minute(DateTimeOffset.FromUnixTimeMilliseconds(progress) - _lookback);
-        if (_floorsDoneUpTo is { } done && done != NoneYet)
+        var lookbackFrom = Minute(DateTimeOffset.FromUnixTimeMilliseconds(progress) - _lookback);
+        var from = lookbackFrom;
+        var since = _inputsChangedSince;
+        _inputsChangedSince = null; // set again only by a cycle that completes: one that fails is followed by a whole one
+        var (serverNowMs, firstChanged) = await FirstChangedMinuteAsync(lookbackFrom, _floorsDoneUpTo, since, cancellationToken);
+        var incremental = false;
+        if (_floorsDoneUpTo is { } upTo && upTo != NoneYet)
         {
-            from = Math.Min(from, done + 60);
+            from = Math.Min(from, upTo + 60);
+            var unchangedUpTo = Math.Min(upTo + 60, Math.Max(lookbackFrom, firstChanged));
+            // What this process holds covers the minutes from _floorsBeforeMinute on (progress can step back).
+            incremental = since is not null && unchangedUpTo >= _floorsBeforeMinute && _cyclesSinceWhole + 1 < WholeLookbackEvery;
+            from = incremental ? unchangedUpTo : from;
         }
 
         var to = Math.Min(LastClosedMinute(progress), from + (MaxMinutesPerCycle - 1) * 60L);
+        if (!incremental)
+        {
+            _written.Clear(); // what a failed write left here is not in the store: read it again
+        }
+
         // What is stored (by an earlier run or another engine) decides what changed and which version comes next.
         foreach (var f in (await _recommendations.QueryAsync(
                      $"SELECT slot, toUnixTimestamp(window_start), argMax(samples, computed_at), argMax(recommended_floor_micros, computed_at), " +
@@ -194,11 +213,7 @@ public sealed class DynamicPricingWork : IScheduledWork
                 double.Parse(f[3], CultureInfo.InvariantCulture), long.Parse(f[4], CultureInfo.InvariantCulture));
         }
 
-        var previous = (await _recommendations.QueryAsync(
-                $"SELECT slot, argMax(recommended_floor_micros, window_start) FROM {db}.floor_recommendation " +
-                $"WHERE window_start < toDateTime({from}, 'UTC') AND recommended_floor_micros IS NOT NULL GROUP BY slot", cancellationToken))
-            .Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l.Split('\t'))
-            .ToDictionary(f => f[0], f => double.Parse(f[1], CultureInfo.InvariantCulture), StringComparer.Ordinal);
+        var previous = incremental ? FloorsBefore(from) : await StoredFloorsBeforeAsync(from, cancellationToken);
         var minutes = await _recommendations.QueryAsync(
             $"SELECT toUnixTimestamp(window_start), slot, bid.1, bid.2 FROM (SELECT window_start, slot, sumMap(b, c) AS bid FROM (" +
             $"SELECT window_start, slot, source_partition, argMax(bid_buckets, version) AS b, argMax(bid_counts, version) AS c FROM {db}.slot_minute_results " +
@@ -239,14 +254,87 @@ public sealed class DynamicPricingWork : IScheduledWork
             }
         }
 
-        foreach (var stale in _written.Keys.Where(k => k.Minute < from).ToList())
+        if (!incremental)
         {
-            _written.Remove(stale);
+            // What the store holds before this cycle's first minute, and nothing this process knew before.
+            _floorsBefore.Clear();
+            _floorsBeforeMinute = from;
+            foreach (var (slotName, floor) in previous)
+            {
+                _floorsBefore[slotName] = (from - 60, floor);
+            }
         }
 
+        foreach (var stale in _written.Where(w => w.Key.Minute < lookbackFrom).ToList())
+        {
+            if (!_floorsBefore.TryGetValue(stale.Key.Slot, out var before) || before.Minute < stale.Key.Minute)
+            {
+                _floorsBefore[stale.Key.Slot] = (stale.Key.Minute, stale.Value.Recommended);
+            }
+
+            _written.Remove(stale.Key);
+        }
+
+        _floorsBeforeMinute = Math.Max(_floorsBeforeMinute, lookbackFrom);
         _floorsDoneUpTo = to;
+        _inputsChangedSince = serverNowMs - (long)_inputSettleTime.TotalMilliseconds;
+        _cyclesSinceWhole = incremental ? _cyclesSinceWhole + 1 : 0;
 
         return rows.Count;
+    }
+
+    /// <summary>Every this many cycles the floors of the whole look-back are recomputed, not only those after new input.</summary>
+    public const int WholeLookbackEvery = 60;
+
+    private int _cyclesSinceWhole;
+
+    /// <summary>Server time (epoch ms) from which slot-minute rows are new to the next cycle; null: recompute the look-back.</summary>
+    private long? _inputsChangedSince;
+
+    /// <summary>Each slot's newest floor (minute epoch s, value) before <see cref="_floorsBeforeMinute"/>, from which on <see cref="_written"/> holds every floor.</summary>
+    private readonly Dictionary<string, (long Minute, double Recommended)> _floorsBefore = new(StringComparer.Ordinal);
+
+    private long _floorsBeforeMinute = long.MaxValue;
+
+    /// <summary>
+    /// The store's clock (epoch ms) and the first minute in [<paramref name="lookbackFrom"/>, <paramref name="doneUpTo"/>]
+    /// with a slot-minute row written at or after <paramref name="sinceMs"/> (<see cref="long.MaxValue"/>: none, or
+    /// nothing to compare with yet).
+    /// </summary>
+    private async Task<(long ServerNowMs, long FirstChanged)> FirstChangedMinuteAsync(long lookbackFrom, long? doneUpTo, long? sinceMs, CancellationToken cancellationToken)
+    {
+        var db = ClickHouseSql.Identifier(_database);
+        var changed = $"written_at >= fromUnixTimestamp64Milli(toInt64({sinceMs ?? 0}), 'UTC')";
+        var fields = (await _recommendations.QueryAsync(
+                $"SELECT toUnixTimestamp64Milli(now64(3)), countIf({changed}), toUnixTimestamp(minIf(window_start, {changed})) " +
+                $"FROM {db}.slot_minute_results WHERE window_start >= toDateTime({lookbackFrom}, 'UTC') " +
+                $"AND window_start <= toDateTime({Math.Max(doneUpTo ?? lookbackFrom, lookbackFrom)}, 'UTC')", cancellationToken))
+            .Trim().Split('\t');
+        var serverNowMs = long.Parse(fields[0], CultureInfo.InvariantCulture);
+        return (serverNowMs, sinceMs is null || fields[1] == "0" ? long.MaxValue : long.Parse(fields[2], CultureInfo.InvariantCulture));
+    }
+
+    /// <summary>Each slot's newest stored floor before <paramref name="minute"/> (NaN where it had too few bids for one).</summary>
+    private async Task<Dictionary<string, double>> StoredFloorsBeforeAsync(long minute, CancellationToken cancellationToken) =>
+        (await _recommendations.QueryAsync(
+            $"SELECT slot, argMax(recommended_floor_micros, window_start) FROM {ClickHouseSql.Identifier(_database)}.floor_recommendation " +
+            $"WHERE window_start < toDateTime({minute}, 'UTC') GROUP BY slot", cancellationToken))
+        .Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l.Split('\t'))
+        .ToDictionary(f => f[0], f => double.Parse(f[1], CultureInfo.InvariantCulture), StringComparer.Ordinal);
+
+    /// <summary>The same as <see cref="StoredFloorsBeforeAsync"/>, from what the earlier cycles stored and read.</summary>
+    private Dictionary<string, double> FloorsBefore(long minute)
+    {
+        var newest = new Dictionary<string, (long Minute, double Recommended)>(_floorsBefore, StringComparer.Ordinal);
+        foreach (var ((slotName, at), written) in _written)
+        {
+            if (at < minute && (!newest.TryGetValue(slotName, out var known) || known.Minute < at))
+            {
+                newest[slotName] = (at, written.Recommended);
+            }
+        }
+
+        return newest.ToDictionary(n => n.Key, n => n.Value.Recommended, StringComparer.Ordinal);
     }
 
     /// <summary>

@@ -190,10 +190,12 @@ public sealed class DynamicPricingTests(EmbeddedClickHouseFixture clickHouse)
         Assert.Equal($"{minute / 1000}\n{minute / 1000 + 60}", clickHouse.Store.QueryText($"SELECT toUnixTimestamp(window_start) FROM {database}.floor_recommendation ORDER BY 1").Trim());
     }
 
-    [Fact]
-    public async Task Floors_are_chained_over_merged_partials_and_recomputed_when_a_late_partial_arrives()
+    [Theory]
+    [InlineData(0)] // each cycle after the first starts at the first minute with new input
+    [InlineData(60)] // every row was written within the settle time: each cycle recomputes every minute
+    public async Task Floors_are_chained_over_merged_partials_and_recomputed_when_a_late_partial_arrives(int settleSeconds)
     {
-        var (runner, store, database) = await StartAsync("floors");
+        var (runner, store, database) = await StartAsync("floors", settle: TimeSpan.FromSeconds(settleSeconds));
         var minutes = Enumerable.Range(0, 19).Select(i => Day.AddHours(11).AddMinutes(40 + i).ToUnixTimeMilliseconds()).ToList();
         var partials = new List<WindowResult<int, SlotMinute>>();
         var random = new Random(3);
@@ -221,9 +223,77 @@ public sealed class DynamicPricingTests(EmbeddedClickHouseFixture clickHouse)
         // before it started (their versions are read back, not assumed).
         var later = Partial(minutes[8], 3, random, bids: 500, top: 9_000_000);
         await InsertSlotMinutes(store, database, [later]);
-        var restarted = await DynamicPricingWork.StartAsync(Settings(database), store, NullLogger.Instance, CancellationToken.None);
+        var restarted = await DynamicPricingWork.StartAsync(Settings(database, TimeSpan.FromSeconds(settleSeconds)), store, NullLogger.Instance, CancellationToken.None);
         Assert.Equal(11, await restarted.CycleAsync());
         AssertChain(database, [.. partials, late, later]);
+
+        // The look-back moves on (11:35 onwards at 12:05:30): the chain from the floors this runner knew before it.
+        var after = Enumerable.Range(19, 6).Select(i => Partial(Day.AddHours(11).AddMinutes(40 + i).ToUnixTimeMilliseconds(), 0, random, bids: 300, top: 3_000_000)).ToList();
+        await InsertSlotMinutes(store, database, after);
+        await StoreProgress(store, database, BidLandscapeJob.JobName, Day.AddHours(12).AddMinutes(5).AddSeconds(30));
+        Assert.Equal(6, await restarted.CycleAsync());
+        AssertChain(database, [.. partials, late, later, .. after]);
+    }
+
+    [Fact]
+    public async Task A_cycle_after_one_that_saw_every_minute_reads_the_bid_distributions_of_the_newly_closed_minutes_only()
+    {
+        var database = clickHouse.CreateDatabase("floorsteps");
+        var store = new QueryLog(new EmbeddedStore(clickHouse.Store, ownsConnection: false));
+        var runner = await DynamicPricingWork.StartAsync(Settings(database, TimeSpan.Zero), store, NullLogger.Instance, CancellationToken.None);
+        var random = new Random(7);
+        var partials = Enumerable.Range(0, 24).Select(i => Partial(Day.AddHours(11).AddMinutes(35 + i).ToUnixTimeMilliseconds(), i % 3, random,
+            bids: 300, top: 2_000_000 + i * 100_000)).ToList();
+        await InsertSlotMinutes(store, database, partials[..20]);
+        await StoreProgress(store, database, BidLandscapeJob.JobName, Day.AddHours(11).AddMinutes(56).AddSeconds(30));
+        Assert.Equal(20, await runner.CycleAsync()); // 11:35-11:54, the whole look-back
+
+        // 11:55-11:58 arrive and close; nothing before them changed.
+        await InsertSlotMinutes(store, database, partials[20..]);
+        await StoreProgress(store, database, BidLandscapeJob.JobName, Day.AddHours(12).AddSeconds(30));
+        store.Queries.Clear();
+        Assert.Equal(4, await runner.CycleAsync());
+        AssertChain(database, partials);
+        var read = Assert.Single(store.Queries, q => q.Contains("sumMap", StringComparison.Ordinal));
+        Assert.Contains($"window_start >= toDateTime({Day.AddHours(11).AddMinutes(55).ToUnixTimeSeconds()}, 'UTC')", read, StringComparison.Ordinal);
+
+        // Progress leaps (a pause) to 12:40:30: the look-back (12:10 on) no longer holds the slot's newest floor before
+        // 12:39, 11:58's, which a late minute in between, 12:20, must still chain from.
+        var leap = Partial(Day.AddHours(12).AddMinutes(39).ToUnixTimeMilliseconds(), 0, random, bids: 300, top: 4_000_000);
+        await InsertSlotMinutes(store, database, [leap]);
+        await StoreProgress(store, database, BidLandscapeJob.JobName, Day.AddHours(12).AddMinutes(40).AddSeconds(30));
+        Assert.Equal(1, await runner.CycleAsync());
+        var gap = Partial(Day.AddHours(12).AddMinutes(20).ToUnixTimeMilliseconds(), 1, random, bids: 300, top: 8_000_000);
+        await InsertSlotMinutes(store, database, [gap]);
+        Assert.Equal(2, await runner.CycleAsync()); // 12:20, and 12:39 after it
+        AssertChain(database, [.. partials, leap, gap]);
+    }
+
+    /// <summary>The store, with the text of every query it was asked.</summary>
+    private sealed class QueryLog(IClickHouseStore inner) : IClickHouseStore
+    {
+        public List<string> Queries { get; } = [];
+
+        public string Description => inner.Description;
+
+        public Task ExecuteAsync(string sql, CancellationToken cancellationToken = default) => inner.ExecuteAsync(sql, cancellationToken);
+
+        public Task<string> QueryAsync(string sql, CancellationToken cancellationToken = default)
+        {
+            lock (Queries)
+            {
+                Queries.Add(sql);
+            }
+
+            return inner.QueryAsync(sql, cancellationToken);
+        }
+
+        public Task<string> QueryJsonRowsAsync(string sql, CancellationToken cancellationToken = default) => inner.QueryJsonRowsAsync(sql, cancellationToken);
+
+        public Task InsertAsync(string table, Apache.Arrow.RecordBatch batch, string? deduplicationToken, string? logComment = null, CancellationToken cancellationToken = default) =>
+            inner.InsertAsync(table, batch, deduplicationToken, logComment, cancellationToken);
+
+        public ValueTask DisposeAsync() => inner.DisposeAsync();
     }
 
     [Fact]
@@ -297,11 +367,12 @@ public sealed class DynamicPricingTests(EmbeddedClickHouseFixture clickHouse)
         return new WindowResult<int, SlotMinute>(1, minute, minute + 60_000, value, bids, WindowEmission.Final, partition);
     }
 
-    private async Task<(DynamicPricingWork Runner, IClickHouseStore Store, string Database)> StartAsync(string prefix, LivePublisher? live = null, bool progress = true)
+    private async Task<(DynamicPricingWork Runner, IClickHouseStore Store, string Database)> StartAsync(
+        string prefix, LivePublisher? live = null, bool progress = true, TimeSpan? settle = null)
     {
         var database = clickHouse.CreateDatabase(prefix);
         var store = new EmbeddedStore(clickHouse.Store, ownsConnection: false);
-        var runner = await DynamicPricingWork.StartAsync(Settings(database), store, NullLogger.Instance, CancellationToken.None, live);
+        var runner = await DynamicPricingWork.StartAsync(Settings(database, settle), store, NullLogger.Instance, CancellationToken.None, live);
         if (progress)
         {
             await StoreProgress(store, database, BidLandscapeJob.JobName, Now);
@@ -311,7 +382,12 @@ public sealed class DynamicPricingTests(EmbeddedClickHouseFixture clickHouse)
         return (runner, store, database);
     }
 
-    private static DynamicPricingOptions Settings(string database) => new() { Database = database, Policy = new FloorPolicy { MinSamples = 200 } };
+    private static DynamicPricingOptions Settings(string database, TimeSpan? settle = null) => new()
+    {
+        Database = database,
+        Policy = new FloorPolicy { MinSamples = 200 },
+        InputSettleTime = settle ?? new DynamicPricingOptions().InputSettleTime,
+    };
 
     /// <summary>A number of a view's TSV; NULL (\N, an undefined value) as NaN, what the recommender says for one.</summary>
     private static double Double(string text) => text == "\\N" ? double.NaN : double.Parse(text, CultureInfo.InvariantCulture);

@@ -361,7 +361,7 @@ public sealed class DynamicPricingWork : IScheduledWork
 
         var rows = (await _alerts.QueryAsync(
                 $"SELECT campaign, toUnixTimestamp(window_start), status, pace_ratio, spend_today_micros, daily_budget_micros, ideal_shaped_micros, " +
-                $"pacing_multiplier, throttle_probability FROM {db}.campaign_pacing WHERE window_start >= toDateTime({from - 60}, 'UTC') " +
+                $"pacing_multiplier, throttle_probability FROM ({DynamicPricing.PacingRows(db, $"toDateTime({from - 60}, 'UTC')")}) WHERE window_start >= toDateTime({from - 60}, 'UTC') " +
                 $"AND window_start <= toDateTime({to}, 'UTC') ORDER BY campaign, window_start",
                 cancellationToken))
             .Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(PacingRow.Parse).ToList();
@@ -421,14 +421,14 @@ public sealed class DynamicPricingWork : IScheduledWork
 
     /// <summary>
     /// Each campaign's newest status on <paramref name="before"/>'s UTC day before that minute (absent: none that day).
-    /// All campaigns at once, not a list of names in the query: the list would have no bound, and the view reads the
-    /// day's rows either way.
+    /// All campaigns at once, not a list of names in the query: the list would have no bound, and the day's rows are
+    /// read either way.
     /// </summary>
     private async Task<Dictionary<string, string>> StatusesBeforeAsync(long before, CancellationToken cancellationToken)
     {
         var db = ClickHouseSql.Identifier(_database);
         return (await _alerts.QueryAsync(
-                $"SELECT campaign, argMax(status, window_start) FROM {db}.campaign_pacing " +
+                $"SELECT campaign, argMax(status, window_start) FROM ({DynamicPricing.PacingRows(db, $"toDateTime({before}, 'UTC')")}) " +
                 $"WHERE window_start >= toStartOfDay(toDateTime({before}, 'UTC')) AND window_start < toDateTime({before}, 'UTC') GROUP BY campaign",
                 cancellationToken))
             .Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l.Split('\t')).ToDictionary(f => f[0], f => f[1], StringComparer.Ordinal);

@@ -82,8 +82,19 @@ public static class DynamicPricing
     /// ratio against the shaped ideal; a pacing multiplier (ideal / actual, 0..2) with the throttle probability that
     /// brings an over-delivering campaign back to pace (1 - multiplier, at least 0); and the status.
     /// </summary>
-    private static string PacingView =>
-        "CREATE OR REPLACE VIEW {database}.campaign_pacing AS SELECT window_start, campaign, daily_budget_micros, spend_micros, spend_today_micros, " +
+    private static string PacingView => "CREATE OR REPLACE VIEW {database}.campaign_pacing AS " + PacingRows("{database}");
+
+    /// <summary>
+    /// The query of <c>campaign_pacing</c> over <paramref name="database"/>; with <paramref name="fromDayOf"/> (an SQL
+    /// time), only the rows of the UTC days from that time's on: a day's spend adds up from its first minute, so they are
+    /// the view's rows for those days, without reading and adding up the days before (a WHERE on the view cannot do
+    /// that: it does not reach through the running sum, and every query would read the whole history).
+    /// </summary>
+    public static string PacingRows(string database, string? fromDayOf = null) =>
+        PacingQuery(fromDayOf).Replace("{database}", database, StringComparison.Ordinal);
+
+    private static string PacingQuery(string? fromDayOf) =>
+        "SELECT window_start, campaign, daily_budget_micros, spend_micros, spend_today_micros, " +
         "ideal_linear_micros, ideal_shaped_micros, if(ideal_shaped_micros = 0, 0, spend_today_micros / ideal_shaped_micros) AS pace_ratio, " +
         "least(2, if(spend_today_micros = 0, 2, ideal_shaped_micros / spend_today_micros)) AS pacing_multiplier, " +
         "greatest(0, 1 - pacing_multiplier) AS throttle_probability, " +
@@ -95,7 +106,8 @@ public static class DynamicPricing
         $"b.daily_budget_micros * (arraySum(arraySlice({Weights}, 1, toHour(c.window_start))) + {Weights}[toHour(c.window_start) + 1] * (toMinute(c.window_start) + 1) / 60) " +
         $"/ {HourlyTrafficWeights.Sum()} AS ideal_shaped_micros " +
         "FROM {database}.campaign_minute AS c INNER JOIN (SELECT campaign, argMax(daily_budget_micros, updated_at) AS daily_budget_micros " +
-        "FROM {database}.campaign_budgets GROUP BY campaign) AS b ON c.campaign = b.campaign)";
+        "FROM {database}.campaign_budgets GROUP BY campaign) AS b ON c.campaign = b.campaign" +
+        (fromDayOf is null ? "" : $" WHERE c.window_start >= toStartOfDay({fromDayOf}, 'UTC')") + ")";
 
     private static string Weights => "[" + string.Join(", ", HourlyTrafficWeights) + "]";
 

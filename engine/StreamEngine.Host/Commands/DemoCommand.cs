@@ -221,10 +221,15 @@ public static class DemoCommand
               top campaigns (impressions, last 5 min)   {Top(clickHouse, "SELECT campaign, sum(impressions) AS i FROM ads.campaign_minute WHERE window_start >= now() - INTERVAL 5 MINUTE GROUP BY campaign ORDER BY i DESC LIMIT 3")}
               busiest slots (bids, last minute)          {Top(clickHouse, "SELECT slot, bids FROM ads.slot_minute WHERE window_start >= now() - INTERVAL 2 MINUTE ORDER BY window_start DESC, bids DESC LIMIT 3")}
               recommended floors (CPM micros)            {Top(clickHouse, "SELECT slot, round(recommended_floor_micros) FROM ads.floor_recommendation WHERE window_start >= now() - INTERVAL 10 MINUTE AND recommended_floor_micros IS NOT NULL ORDER BY window_start DESC, samples DESC LIMIT 3")}
-              pacing (campaign status pace)             {Top(clickHouse, "SELECT campaign, s, round(p, 2) FROM (SELECT campaign, argMax(status, window_start) AS s, argMax(pace_ratio, window_start) AS p FROM ads.campaign_pacing WHERE window_start >= today() GROUP BY campaign) ORDER BY p DESC LIMIT 3")}
+              pacing (campaign status pace)             {Top(clickHouse, PacingToday)}
               pacing alerts today                        {Top(clickHouse, "SELECT status, count() FROM ads.pacing_alerts WHERE window_start >= today() GROUP BY status ORDER BY status")}
 
             """);
+
+    /// <summary>Each campaign's newest status and pace today, from today's rows only (<see cref="DynamicPricing.PacingRows"/>).</summary>
+    private static readonly string PacingToday =
+        "SELECT campaign, s, round(p, 2) FROM (SELECT campaign, argMax(status, window_start) AS s, argMax(pace_ratio, window_start) AS p FROM (" +
+        DynamicPricing.PacingRows("ads", "now('UTC')") + ") WHERE window_start >= toStartOfDay(now('UTC'), 'UTC') GROUP BY campaign) ORDER BY p DESC LIMIT 3";
 
     /// <summary>
     /// Daily budgets for the generator's campaigns, sized from the traffic the demo is about to send (and what the

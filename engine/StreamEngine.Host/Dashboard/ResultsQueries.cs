@@ -14,7 +14,7 @@ internal sealed class ResultsQueries(string database)
 {
     /// <summary>
     /// Appended to every query: plain JSON numbers and a time limit (rows are bounded by each query's LIMIT:
-    /// <c>max_result_rows</c> would also count the rows of subqueries, such as the pacing view's whole history).
+    /// <c>max_result_rows</c> would also count the rows of subqueries, such as the pacing query's day).
     /// </summary>
     private const string Settings =
         " SETTINGS output_format_json_quote_64bit_integers = 0, output_format_json_quote_denormals = 0, max_execution_time = 10";
@@ -47,7 +47,7 @@ internal sealed class ResultsQueries(string database)
     /// <summary>Per campaign, its newest pacing row in the span.</summary>
     public string LatestPacing(Span span) =>
         "SELECT campaign, toUnixTimestamp(window_start) * 1000 AS t, daily_budget_micros, spend_today_micros, pace_ratio, throttle_probability, status " +
-        $"FROM {_db}.campaign_pacing WHERE {span.Where} ORDER BY campaign, window_start DESC LIMIT 1 BY campaign" + Settings;
+        $"FROM ({Pacing(span)}) WHERE {span.Where} ORDER BY campaign, window_start DESC LIMIT 1 BY campaign" + Settings;
 
     /// <summary>Per campaign and minute, the impressions (the overview's sparklines).</summary>
     public string Sparklines(Span span) =>
@@ -63,9 +63,12 @@ internal sealed class ResultsQueries(string database)
         $"FROM {_db}.campaign_minute_results WHERE campaign = {ClickHouseSql.Literal(campaign)} AND {span.Where} GROUP BY window_start, source_partition) " +
         "GROUP BY window_start ORDER BY window_start LIMIT 1440" + Settings;
 
+    /// <summary><c>campaign_pacing</c>'s rows of the span's days, not of the whole history (<see cref="DynamicPricing.PacingRows"/>).</summary>
+    private string Pacing(Span span) => DynamicPricing.PacingRows(_db, string.Create(CultureInfo.InvariantCulture, $"toDateTime({span.FromMs / 1000}, 'UTC')"));
+
     public string CampaignPacing(string campaign, Span span) =>
         "SELECT toUnixTimestamp(window_start) * 1000 AS t, daily_budget_micros, spend_micros, spend_today_micros, ideal_linear_micros, ideal_shaped_micros, " +
-        $"pace_ratio, pacing_multiplier, throttle_probability, status FROM {_db}.campaign_pacing WHERE campaign = {ClickHouseSql.Literal(campaign)} AND {span.Where} " +
+        $"pace_ratio, pacing_multiplier, throttle_probability, status FROM ({Pacing(span)}) WHERE campaign = {ClickHouseSql.Literal(campaign)} AND {span.Where} " +
         "ORDER BY window_start LIMIT 1440" + Settings;
 
     public string ByAd(string campaign, Span span) =>

@@ -106,6 +106,32 @@ public sealed class DynamicPricingTests(EmbeddedClickHouseFixture clickHouse)
     }
 
     [Fact]
+    public async Task Pacing_rows_read_from_a_days_start_are_the_views_rows_of_that_day_and_after()
+    {
+        var (_, store, database) = await StartAsync("pacingdays", progress: false);
+        // Two days (Jan 14 and 15) of uneven spend for two campaigns; the bound at 06:00 of the second day.
+        foreach (var campaign in new[] { "a", "b" })
+        {
+            await store.ExecuteAsync(
+                $"INSERT INTO {database}.campaign_minute_results (window_start, campaign, source_partition, bids, wins, impressions, clicks, conversions, " +
+                $"spend_micros, unique_users, version, is_final) SELECT toDateTime64('2026-01-14 00:00:00', 3, 'UTC') + number * 60, '{campaign}', 0, 0, 0, 1, 0, 0, " +
+                $"toInt64(1000 + (number * 7919) % 5000), 0, 1, 1 FROM numbers(2 * 1440)");
+            await store.ExecuteAsync($"INSERT INTO {database}.campaign_budgets (campaign, daily_budget_micros) VALUES ('{campaign}', {Budget})");
+        }
+
+        const string bound = "toDateTime('2026-01-15 06:00:00', 'UTC')";
+        var view = clickHouse.Store.QueryText($"SELECT * FROM {database}.campaign_pacing WHERE window_start >= {bound} ORDER BY campaign, window_start");
+        var bounded = clickHouse.Store.QueryText(
+            $"SELECT * FROM ({DynamicPricing.PacingRows(database, bound)}) WHERE window_start >= {bound} ORDER BY campaign, window_start");
+        Assert.Equal(2 * 18 * 60, view.Split('\n', StringSplitOptions.RemoveEmptyEntries).Length);
+        Assert.Equal(view, bounded);
+        // The running sum starts at the day's first minute, not at the bound: 06:00's spend today is six hours' and a minute's.
+        Assert.Equal(clickHouse.Store.QueryText(
+                $"SELECT sum(spend_micros) FROM {database}.campaign_minute WHERE campaign = 'a' AND window_start >= '2026-01-15 00:00:00' AND window_start <= {bound}").Trim(),
+            clickHouse.Store.QueryText($"SELECT spend_today_micros FROM ({DynamicPricing.PacingRows(database, bound)}) WHERE campaign = 'a' AND window_start = {bound}").Trim());
+    }
+
+    [Fact]
     public async Task A_status_entered_in_a_campaigns_first_minute_of_the_day_is_an_alert_and_one_held_since_before_the_look_back_is_not()
     {
         var (runner, store, database) = await StartAsync("pacing_first");

@@ -62,6 +62,21 @@ public record struct EventCounts(long Bids, long Wins, long Impressions, long Cl
 
     public static EventCounts Read(BinaryReader reader) =>
         new(reader.ReadInt64(), reader.ReadInt64(), reader.ReadInt64(), reader.ReadInt64(), reader.ReadInt64(), reader.ReadInt64());
+
+    /// <summary>The counts as varints: a part of a minute with a few events takes 6-10 bytes, not 48.</summary>
+    public readonly void WriteCompact(BinaryWriter writer)
+    {
+        writer.Write7BitEncodedInt64(Bids);
+        writer.Write7BitEncodedInt64(Wins);
+        writer.Write7BitEncodedInt64(Impressions);
+        writer.Write7BitEncodedInt64(Clicks);
+        writer.Write7BitEncodedInt64(Conversions);
+        writer.Write7BitEncodedInt64(SpendMicros);
+    }
+
+    public static EventCounts ReadCompact(BinaryReader reader) =>
+        new(reader.Read7BitEncodedInt64(), reader.Read7BitEncodedInt64(), reader.Read7BitEncodedInt64(), reader.Read7BitEncodedInt64(),
+            reader.Read7BitEncodedInt64(), reader.Read7BitEncodedInt64());
 }
 
 /// <summary>The running counters of a campaign's minute; users as a HyperLogLog so partials merge.</summary>
@@ -131,22 +146,28 @@ public sealed class CampaignMinuteAggregator(SymbolTable symbols) : IAggregator<
         return new CampaignMinute(t.Bids, t.Wins, t.Impressions, t.Clicks, t.Conversions, t.SpendMicros, accumulator.Users.Estimate()) { Breakdown = changed };
     }
 
-    /// <summary>Marks the snapshot layout that carries each part's changed flag (an older one has none: all its parts count as changed).</summary>
+    /// <summary>
+    /// Marks the compact snapshot layout (counts as varints, each part with its changed flag). The layouts before it
+    /// start with the minute's bid count, never negative.
+    /// </summary>
+    private const long CompactLayout = -1;
+
+    /// <summary>In the layout before the compact one, marks that each part carries its changed flag (an older one has none: all its parts count as changed).</summary>
     private const int WithChangedFlags = -1;
 
     public void Write(BinaryWriter writer, CampaignCounters accumulator)
     {
         ArgumentNullException.ThrowIfNull(writer);
-        accumulator.Totals.Write(writer);
+        writer.Write(CompactLayout);
+        accumulator.Totals.WriteCompact(writer);
         accumulator.Users.Write(writer);
-        writer.Write(WithChangedFlags);
-        writer.Write(accumulator.Breakdown.Count);
+        writer.Write7BitEncodedInt(accumulator.Breakdown.Count);
         foreach (var (key, counts) in accumulator.Breakdown)
         {
             writer.Write(symbols.Name(key.Ad));
-            writer.Write(key.Country);
+            writer.Write7BitEncodedInt(key.Country);
             writer.Write((byte)key.Device);
-            counts.Write(writer);
+            counts.WriteCompact(writer);
             writer.Write(accumulator.Changed.Contains(key));
         }
     }
@@ -154,7 +175,32 @@ public sealed class CampaignMinuteAggregator(SymbolTable symbols) : IAggregator<
     public CampaignCounters Read(BinaryReader reader)
     {
         ArgumentNullException.ThrowIfNull(reader);
-        var totals = EventCounts.Read(reader);
+        var first = reader.ReadInt64();
+        if (first != CompactLayout)
+        {
+            return ReadFixed(reader, bids: first);
+        }
+
+        var totals = EventCounts.ReadCompact(reader);
+        var counters = new CampaignCounters { Users = HyperLogLog.Read(reader) };
+        counters.Totals = totals;
+        for (int parts = reader.Read7BitEncodedInt(), i = 0; i < parts; i++)
+        {
+            var key = new BreakdownKey(symbols.Intern(reader.ReadString()), checked((ushort)reader.Read7BitEncodedInt()), (DeviceType)reader.ReadByte());
+            counters.Breakdown[key] = EventCounts.ReadCompact(reader);
+            if (reader.ReadBoolean())
+            {
+                counters.Changed.Add(key);
+            }
+        }
+
+        return counters;
+    }
+
+    /// <summary>The layouts before <see cref="CompactLayout"/>: fixed-width counts, with or without the changed flags.</summary>
+    private CampaignCounters ReadFixed(BinaryReader reader, long bids)
+    {
+        var totals = new EventCounts(bids, reader.ReadInt64(), reader.ReadInt64(), reader.ReadInt64(), reader.ReadInt64(), reader.ReadInt64());
         var counters = new CampaignCounters { Users = HyperLogLog.Read(reader) };
         counters.Totals = totals;
         var parts = reader.ReadInt32();

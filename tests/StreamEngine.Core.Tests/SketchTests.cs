@@ -99,6 +99,39 @@ public sealed class SketchTests
     }
 
     [Fact]
+    public void The_compact_form_of_a_quantile_sketch_reads_back_the_same_buckets_in_fewer_bytes()
+    {
+        var random = new Random(11);
+        foreach (var values in new[] { 0, 1, 40, 100_000 })
+        {
+            var sketch = new QuantileSketch();
+            sketch.Add(0, values % 3);
+            for (var i = 0; i < values; i++)
+            {
+                sketch.Add(i % 5 == 0 ? random.NextDouble() : Sample("lognormal", random)); // a fifth below 1: negative buckets
+            }
+
+            var compact = RoundTrip(sketch, s => s.WriteCompact, QuantileSketch.ReadCompact);
+            Assert.Equal(sketch.Buckets(), compact.Buckets());
+            Assert.Equal((sketch.Count, sketch.ZeroCount, sketch.RelativeAccuracy), (compact.Count, compact.ZeroCount, compact.RelativeAccuracy));
+            Assert.Equal(sketch.Quantile(0.5), compact.Quantile(0.5));
+            if (values == 40)
+            {
+                Assert.True(Length(sketch.WriteCompact) * 3 < Length(sketch.Write), $"compact {Length(sketch.WriteCompact)} bytes, fixed {Length(sketch.Write)}");
+            }
+        }
+
+        static long Length(Action<BinaryWriter> write)
+        {
+            using var buffer = new MemoryStream();
+            using var writer = new BinaryWriter(buffer);
+            write(writer);
+            writer.Flush();
+            return buffer.Length;
+        }
+    }
+
+    [Fact]
     public void TopK_finds_the_heavy_hitters_of_a_skewed_stream_and_merges_partials()
     {
         var random = new Random(3);

@@ -14,6 +14,83 @@ namespace StreamEngine.Jobs.Tests;
 /// </summary>
 public sealed class AdMetricsJobTests
 {
+    [Fact]
+    public void A_campaign_minute_reads_back_from_its_compact_snapshot_layout_and_from_the_fixed_ones_older_snapshots_have()
+    {
+        var symbols = new SymbolTable();
+        var aggregator = new CampaignMinuteAggregator(symbols);
+        var counters = aggregator.Create();
+        counters.Totals = new EventCounts(120, 30, 25, 3, 1, 41_250);
+        for (var user = 0UL; user < 60; user++)
+        {
+            counters.Users.Add(user * 0x9E3779B97F4A7C15UL);
+        }
+
+        var parts = new[]
+        {
+            (new BreakdownKey(symbols.Intern("ad-1"), 276, DeviceType.Mobile), new EventCounts(0, 0, 20, 2, 1, 33_000), true),
+            (new BreakdownKey(symbols.Intern("ad-2"), 840, DeviceType.Ctv), new EventCounts(0, 0, 5, 1, 0, 8_250), false),
+            (new BreakdownKey(symbols.Intern("ad-ü"), ushort.MaxValue, DeviceType.Unknown), new EventCounts(0, 0, 0, 0, 0, 0), true),
+        };
+        foreach (var (key, counts, changed) in parts)
+        {
+            counters.Breakdown[key] = counts;
+            if (changed)
+            {
+                counters.Changed.Add(key);
+            }
+        }
+
+        // The layouts before the compact one: fixed-width counts, the parts with their changed flags (after -1) or without.
+        byte[] Fixed(bool flags) => Bytes(w =>
+        {
+            counters.Totals.Write(w);
+            counters.Users.Write(w);
+            if (flags)
+            {
+                w.Write(-1);
+            }
+
+            w.Write(parts.Length);
+            foreach (var (key, counts, changed) in parts)
+            {
+                w.Write(symbols.Name(key.Ad));
+                w.Write(key.Country);
+                w.Write((byte)key.Device);
+                counts.Write(w);
+                if (flags)
+                {
+                    w.Write(changed);
+                }
+            }
+        });
+        var compact = Bytes(w => aggregator.Write(w, counters));
+        foreach (var (bytes, changedParts) in new[] { (compact, 2), (Fixed(flags: true), 2), (Fixed(flags: false), 3) })
+        {
+            using var stream = new MemoryStream(bytes);
+            var read = aggregator.Read(new BinaryReader(stream));
+            Assert.Equal(bytes.Length, stream.Position);
+            Assert.Equal(counters.Totals, read.Totals);
+            Assert.Equal(counters.Users.Estimate(), read.Users.Estimate());
+            Assert.Equal(parts.Select(p => (p.Item1, p.Item2)), read.Breakdown.Select(b => (b.Key, b.Value)).OrderBy(b => System.Array.FindIndex(parts, p => p.Item1 == b.Key)));
+            Assert.Equal(changedParts, read.Changed.Count); // an older layout has no flags: every part counts as changed
+        }
+
+        // The counts of a few events take a byte each, not eight: 7 x 7 bytes fewer for the totals and each part.
+        Assert.True(compact.Length + 4 * 35 < Fixed(flags: true).Length, $"compact {compact.Length} bytes, fixed {Fixed(flags: true).Length}");
+
+        static byte[] Bytes(Action<BinaryWriter> write)
+        {
+            using var buffer = new MemoryStream();
+            using (var writer = new BinaryWriter(buffer))
+            {
+                write(writer);
+            }
+
+            return buffer.ToArray();
+        }
+    }
+
     [Theory]
     [MemberData(nameof(CrashPoints), MemberType = typeof(DriverRuns))]
     public void Every_event_counts_once_per_campaign_and_minute(CrashPoint crash)

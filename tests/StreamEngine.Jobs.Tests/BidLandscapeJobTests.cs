@@ -18,6 +18,72 @@ public sealed class BidLandscapeJobTests
     private const int ZeroBucket = -32768;
     private static readonly double Gamma = (1 + Accuracy) / (1 - Accuracy);
 
+    [Fact]
+    public void A_slot_minute_reads_back_from_its_compact_snapshot_layout_and_from_the_fixed_one_older_snapshots_have()
+    {
+        var aggregator = new SlotMinuteAggregator();
+        var random = new Random(5);
+        var counters = new SlotCounters { Bids = 42, Wins = 7, FloorCount = 30, FloorSumMicros = 9_000_000, FloorMinMicros = 100_000, FloorMaxMicros = 900_000 };
+        counters.BidPrices.Add(0);
+        for (var i = 0; i < 41; i++)
+        {
+            var bid = random.Next(1, 30_000_000);
+            counters.BidPrices.Add(bid);
+            counters.Density[Math.Min(bid / 250_000, 80)]++;
+        }
+
+        for (var i = 0; i < 7; i++)
+        {
+            counters.ClearingPrices.Add(random.NextDouble() * 5); // below 1: buckets below zero
+        }
+
+        foreach (var original in new[] { counters, aggregator.Create() })
+        {
+            var compact = Bytes(w => aggregator.Write(w, original));
+            // The layout before the compact one, as 0.x snapshots hold it: fixed-width numbers, all 81 density steps.
+            var fixedWidth = Bytes(w =>
+            {
+                w.Write(original.Bids);
+                w.Write(original.Wins);
+                original.BidPrices.Write(w);
+                original.ClearingPrices.Write(w);
+                w.Write(original.FloorCount);
+                w.Write(original.FloorSumMicros);
+                w.Write(original.FloorMinMicros);
+                w.Write(original.FloorMaxMicros);
+                foreach (var count in original.Density)
+                {
+                    w.Write(count);
+                }
+            });
+            foreach (var bytes in new[] { compact, fixedWidth })
+            {
+                using var stream = new MemoryStream(bytes);
+                var read = aggregator.Read(new BinaryReader(stream));
+                Assert.Equal(bytes.Length, stream.Position);
+                Assert.Equal(Text(aggregator.Result(original)), Text(aggregator.Result(read)));
+                Assert.Equal((original.BidPrices.Count, original.BidPrices.ZeroCount, original.FloorMinMicros), (read.BidPrices.Count, read.BidPrices.ZeroCount, read.FloorMinMicros));
+            }
+
+            Assert.True(compact.Length * 4 < fixedWidth.Length, $"compact {compact.Length} bytes, fixed {fixedWidth.Length}");
+        }
+
+        static byte[] Bytes(Action<BinaryWriter> write)
+        {
+            using var buffer = new MemoryStream();
+            using (var writer = new BinaryWriter(buffer))
+            {
+                write(writer);
+            }
+
+            return buffer.ToArray();
+        }
+
+        static string Text(SlotMinute m) =>
+            $"{m.Bids} {m.Wins} [{string.Join(",", m.BidBuckets)}] [{string.Join(",", m.ClearingBuckets)}] {m.FloorCount} {m.FloorSumMicros} " +
+            $"{m.FloorMinMicros} {m.FloorMaxMicros} [{string.Join(",", m.BidDensity)}]";
+    }
+
     [Theory]
     [MemberData(nameof(CrashPoints), MemberType = typeof(DriverRuns))]
     public void Each_slot_minute_has_the_counts_floors_density_and_price_buckets_of_its_distinct_bids_and_wins(CrashPoint crash)

@@ -27,7 +27,7 @@ public sealed record DynamicPricingOptions
     /// How long a slot-minute row may take, after its <c>written_at</c>, to become visible to a query (an insert in
     /// flight; on a cluster, a distributed insert still queued): rows written up to this long before a cycle's read
     /// count as new again in the next one, whose floors are recomputed from their minute on. Whatever comes later
-    /// still, the whole look-back is recomputed every <see cref="DynamicPricingWork.WholeLookbackEvery"/> cycles.
+    /// still, the whole look-back is recomputed every <see cref="DynamicPricingWork.WholeLookbackEvery"/>.
     /// </summary>
     public TimeSpan InputSettleTime { get; init; } = TimeSpan.FromMinutes(1);
 

@@ -20,7 +20,7 @@ namespace StreamEngine.Jobs.ClickHouse;
 /// watermark in their checkpoints over the partitions that have seen events), recomputes the floor recommendations of
 /// the slot minutes that progress has closed, within the look-back before it, from the merged bid distributions in
 /// ClickHouse, in minute order per slot (each depends on the one before; a cycle starts at the first minute whose
-/// distributions were rewritten since the one before, the whole look-back now and then), writes those that changed, and raises an
+/// distributions were rewritten since the one before, the whole look-back every few minutes), writes those that changed, and raises an
 /// alert for every closed campaign minute whose pacing status turned to over, under or exhausted. Nothing depends on
 /// the wall clock: replaying yesterday's traffic gives yesterday's floors and alerts. Everything it writes is keyed
 /// (slot and minute; campaign, minute and status); alerts already stored are not raised again, across restarts.
@@ -192,7 +192,7 @@ public sealed class DynamicPricingWork : IScheduledWork
             from = Math.Min(from, upTo + 60);
             var unchangedUpTo = Math.Min(upTo + 60, Math.Max(lookbackFrom, firstChanged));
             // What this process holds covers the minutes from _floorsBeforeMinute on (progress can step back).
-            incremental = since is not null && unchangedUpTo >= _floorsBeforeMinute && _cyclesSinceWhole + 1 < WholeLookbackEvery;
+            incremental = since is not null && unchangedUpTo >= _floorsBeforeMinute && _cyclesSinceWhole + 1 < Math.Max(1, (int)(WholeLookbackEvery / _interval));
             from = incremental ? unchangedUpTo : from;
         }
 
@@ -283,8 +283,8 @@ public sealed class DynamicPricingWork : IScheduledWork
         return rows.Count;
     }
 
-    /// <summary>Every this many cycles the floors of the whole look-back are recomputed, not only those after new input.</summary>
-    public const int WholeLookbackEvery = 60;
+    /// <summary>How often the floors of the whole look-back are recomputed, not only those after new input (in cycles, at least every one).</summary>
+    public static readonly TimeSpan WholeLookbackEvery = TimeSpan.FromMinutes(5);
 
     private int _cyclesSinceWhole;
 
@@ -314,11 +314,15 @@ public sealed class DynamicPricingWork : IScheduledWork
         return (serverNowMs, sinceMs is null || fields[1] == "0" ? long.MaxValue : long.Parse(fields[2], CultureInfo.InvariantCulture));
     }
 
-    /// <summary>Each slot's newest stored floor before <paramref name="minute"/> (NaN where it had too few bids for one).</summary>
+    /// <summary>
+    /// Each slot's newest stored floor before <paramref name="minute"/>. A slot whose floors there are all undefined
+    /// (NULL in the view: it never had the bids for one) is left out, as it would start without one either way; a
+    /// floor once defined is carried through thin minutes, so an undefined one is never newer than a defined one.
+    /// </summary>
     private async Task<Dictionary<string, double>> StoredFloorsBeforeAsync(long minute, CancellationToken cancellationToken) =>
         (await _recommendations.QueryAsync(
             $"SELECT slot, argMax(recommended_floor_micros, window_start) FROM {ClickHouseSql.Identifier(_database)}.floor_recommendation " +
-            $"WHERE window_start < toDateTime({minute}, 'UTC') GROUP BY slot", cancellationToken))
+            $"WHERE window_start < toDateTime({minute}, 'UTC') AND recommended_floor_micros IS NOT NULL GROUP BY slot", cancellationToken))
         .Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l.Split('\t'))
         .ToDictionary(f => f[0], f => double.Parse(f[1], CultureInfo.InvariantCulture), StringComparer.Ordinal);
 

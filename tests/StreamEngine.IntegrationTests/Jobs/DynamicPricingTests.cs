@@ -336,8 +336,16 @@ public sealed class DynamicPricingTests(EmbeddedClickHouseFixture clickHouse)
         await InsertSlotMinutes(store, database, partials);
         await StoreProgress(store, database, BidLandscapeJob.JobName, Day.AddHours(12).AddSeconds(30));
         Assert.Equal(30, await runner.CycleAsync());
+        // Runners started later read what is stored before their look-back (a started runner holds nothing): at
+        // 12:01:30 that is 11:30 alone, undefined; at 12:05:30 11:30-11:34.
+        await StoreProgress(store, database, BidLandscapeJob.JobName, Day.AddHours(12).AddMinutes(1).AddSeconds(30));
+        var started = await DynamicPricingWork.StartAsync(Settings(database), store, NullLogger.Instance, CancellationToken.None);
+        Assert.Equal(1, await started.CycleAsync()); // 12:00, newly closed; the rest as stored
         await StoreProgress(store, database, BidLandscapeJob.JobName, Day.AddHours(12).AddMinutes(5).AddSeconds(30));
-        await runner.CycleAsync();
+        started = await DynamicPricingWork.StartAsync(Settings(database), store, NullLogger.Instance, CancellationToken.None);
+        Assert.Equal(4, await started.CycleAsync());
+        AssertChain(database, partials);
+        Assert.Equal(0, await runner.CycleAsync()); // the first runner, from what it holds: nothing changed
         AssertChain(database, partials);
     }
 

@@ -168,23 +168,14 @@ public sealed class QuantileSketch
         ArgumentNullException.ThrowIfNull(writer);
         writer.Write(RelativeAccuracy);
         writer.Write7BitEncodedInt64(ZeroCount);
-        var buckets = 0;
-        for (var bucket = _low; bucket <= _high; bucket++)
-        {
-            buckets += _counts[bucket - _offset] != 0 ? 1 : 0;
-        }
-
-        writer.Write7BitEncodedInt(buckets);
+        writer.Write7BitEncodedInt(Buckets().Count());
         var previous = 0;
-        for (var bucket = _low; bucket <= _high; bucket++)
+        foreach (var (bucket, count) in Buckets())
         {
-            if (_counts[bucket - _offset] is var count and not 0)
-            {
-                var step = bucket - previous;
-                writer.Write7BitEncodedInt((step << 1) ^ (step >> 31)); // zigzag: small steps of either sign in one byte
-                writer.Write7BitEncodedInt64(count);
-                previous = bucket;
-            }
+            var step = bucket - previous;
+            writer.Write7BitEncodedInt((step << 1) ^ (step >> 31)); // zigzag: small steps of either sign in one byte
+            writer.Write7BitEncodedInt64(count);
+            previous = bucket;
         }
     }
 

@@ -168,6 +168,49 @@ public sealed class SketchTests
         Assert.Empty(selection.TakeLargestFirst());
     }
 
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(3)]
+    public void The_dedup_id_set_holds_what_a_hash_set_holds_and_keeps_the_order_they_came_in(int seed)
+    {
+        var random = new Random(seed);
+        var set = new EventIdSet();
+        var model = new HashSet<UInt128>();
+        var order = new List<UInt128>();
+        for (var round = 0; round < 2; round++)
+        {
+            for (var i = 0; i < 20_000; i++)
+            {
+                // Repeats, ids alike in one half (as hostile input would make them), and random ones.
+                UInt128 id = random.Next(4) switch
+                {
+                    0 when order.Count > 0 => order[random.Next(order.Count)],
+                    1 => new UInt128((ulong)random.Next(64), (ulong)random.Next(64)),
+                    2 => new UInt128(7, (ulong)i),
+                    _ => new UInt128((ulong)random.NextInt64(), (ulong)random.NextInt64()),
+                };
+                var added = model.Add(id);
+                Assert.Equal(added, set.Add(id));
+                if (added)
+                {
+                    order.Add(id);
+                }
+            }
+
+            Assert.Equal(model.Count, set.Count);
+            var parts = Enumerable.Range(0, set.PartCount).Select(p => set.Part(p).ToArray()).ToList();
+            Assert.All(parts.SkipLast(1), p => Assert.Equal(EventIdSet.IdsPerPart, p.Length));
+            Assert.Equal(order, parts.SelectMany(p => p));
+
+            set.Clear(); // a forgotten bucket's set is reused: nothing of it may be found again
+            model.Clear();
+            order.Clear();
+            Assert.Equal(0, set.Count);
+            Assert.Equal(0, set.PartCount);
+        }
+    }
+
     [Fact]
     public void The_dedup_memory_cap_forgets_the_oldest_ids_first_and_counts_it()
     {

@@ -241,27 +241,15 @@ public sealed class WindowedAggregation<TEvent, TKey, TAccumulator, TResult>
             var seen = new HashSet<(byte, long, int)>();
             if (_dedup is not null)
             {
-                // A bucket's ids in parts of IdsPerSegment, in the order they came: ids are only ever added to a
-                // bucket (it is forgotten whole), so a full part never changes and only the last one is written again.
-                var chunk = _idChunk ??= new UInt128[IdsPerSegment];
+                // A bucket's ids in parts of EventIdSet.IdsPerPart, in the order they came: ids are only ever added to
+                // a bucket (it is forgotten whole), so a full part never changes and only the last one is written again.
                 foreach (var (bucket, ids) in _dedup.Buckets)
                 {
                     var changed = _dedup.ChangedBuckets.Contains(bucket);
                     var madeAgain = _dedup.ForgottenBuckets.Contains(bucket); // no part of it is what it was
-                    var (part, filled) = (0, 0);
-                    foreach (var id in ids)
+                    for (var part = 0; part < ids.PartCount; part++)
                     {
-                        chunk[filled++] = id;
-                        if (filled == IdsPerSegment)
-                        {
-                            WriteIdPart(writer, bucket, part++, filled, changed, madeAgain, seen);
-                            (filled, count) = (0, count + 1);
-                        }
-                    }
-
-                    if (filled > 0)
-                    {
-                        WriteIdPart(writer, bucket, part, filled, changed, madeAgain, seen);
+                        WriteIdPart(writer, bucket, part, ids, changed, madeAgain, seen);
                         count++;
                     }
                 }
@@ -365,28 +353,23 @@ public sealed class WindowedAggregation<TEvent, TKey, TAccumulator, TResult>
         }
     }
 
-    /// <summary>One part of a dedup bucket's ids (the first <paramref name="filled"/> of the chunk buffer).</summary>
-    private void WriteIdPart(BinaryWriter writer, long bucket, int part, int filled, bool bucketChanged, bool madeAgain, HashSet<(byte, long, int)> seen)
+    /// <summary>One part of a dedup bucket's ids.</summary>
+    private void WriteIdPart(BinaryWriter writer, long bucket, int part, EventIdSet ids, bool bucketChanged, bool madeAgain, HashSet<(byte, long, int)> seen)
     {
+        var filled = ids.Part(part).Length;
         var key = (IdSegment, bucket, part);
         seen.Add(key);
         // A part that was full when written is what it was: ids only ever go to a bucket's last part (unless the
         // bucket was forgotten and made again since).
-        var changed = madeAgain || (bucketChanged && !(_segments.TryGetValue(key, out var known) && known.Count == IdsPerSegment && filled == IdsPerSegment));
+        var changed = madeAgain || (bucketChanged && !(_segments.TryGetValue(key, out var known) && known.Count == EventIdSet.IdsPerPart && filled == EventIdSet.IdsPerPart));
         WriteSegment(writer, key, changed, filled, w =>
         {
             w.Write(IdSegment);
             w.Write(bucket);
             w.Write(part);
-            EventIdDeduplicator.WriteIds(w, _idChunk.AsSpan(0, filled));
+            EventIdDeduplicator.WriteIds(w, ids.Part(part));
         });
     }
-
-    /// <summary>Ids per dedup segment: 64 KiB of them, so a checkpoint rewrites at most that much of a bucket.</summary>
-    private const int IdsPerSegment = 4096;
-
-    [ThreadStatic]
-    private static UInt128[]? _idChunk;
 
     private static void PatchInt32(MemoryStream buffer, long at, int value) =>
         System.Buffers.Binary.BinaryPrimitives.WriteInt32LittleEndian(buffer.GetBuffer().AsSpan((int)at), value);

@@ -51,6 +51,74 @@ public sealed class SketchTests
         Assert.Equal(small.Estimate(), RoundTrip(small, s => s.Write, HyperLogLog.Read).Estimate());
     }
 
+    [Theory]
+    [InlineData(1, 1)]
+    [InlineData(2, 40)]
+    [InlineData(3, 1000)]
+    [InlineData(4, 1100)] // past 1,024 registers: dense
+    [InlineData(5, 5000)]
+    public void HyperLogLog_keeps_the_highest_rank_of_each_register_sparse_or_dense(int seed, int values)
+    {
+        var random = new Random(seed);
+        var sketch = new HyperLogLog();
+        var registers = new byte[1 << 14];
+        var hashes = Enumerable.Range(0, values).Select(_ => (ulong)random.NextInt64() ^ ((ulong)random.Next() << 63)).ToList();
+        foreach (var hash in hashes.Concat(hashes.OrderBy(_ => random.Next()).Take(values / 2))) // and repeats, in another order
+        {
+            sketch.Add(hash);
+            var index = (int)(hash >> 50);
+            registers[index] = Math.Max(registers[index], (byte)(System.Numerics.BitOperations.LeadingZeroCount((hash << 14) | (1UL << 13)) + 1));
+        }
+
+        using var reader = new BinaryReader(new MemoryStream(RoundTripBytes(sketch)));
+        var used = registers.Count(r => r != 0);
+        if (reader.ReadByte() == 1)
+        {
+            Assert.True(used > 1024);
+            Assert.Equal(registers, reader.ReadBytes(1 << 14));
+            return;
+        }
+
+        Assert.True(used <= 1024);
+        var sparse = Enumerable.Range(0, reader.ReadInt32()).Select(_ => (Index: (int)reader.ReadUInt16(), Rank: reader.ReadByte())).ToList();
+        Assert.Equal(registers.Select((rank, index) => (Index: index, Rank: rank)).Where(r => r.Rank != 0), sparse); // ascending by register
+    }
+
+    [Fact]
+    public void A_sparse_HyperLogLog_snapshot_in_the_order_registers_were_set_reads_as_the_sorted_one()
+    {
+        static byte[] Sparse(IEnumerable<(ushort Index, byte Rank)> registers)
+        {
+            using var buffer = new MemoryStream();
+            using var writer = new BinaryWriter(buffer);
+            var list = registers.ToList();
+            writer.Write((byte)0);
+            writer.Write(list.Count);
+            foreach (var (index, rank) in list)
+            {
+                writer.Write(index);
+                writer.Write(rank);
+            }
+
+            writer.Flush();
+            return buffer.ToArray();
+        }
+
+        (ushort, byte)[] registers = [(9000, 3), (12, 1), (16383, 7), (500, 2)]; // as an older engine wrote them
+        var read = HyperLogLog.Read(new BinaryReader(new MemoryStream(Sparse(registers))));
+        Assert.Equal(Sparse(registers.OrderBy(r => r.Item1)), RoundTripBytes(read));
+        Assert.Throws<InvalidDataException>(() => HyperLogLog.Read(new BinaryReader(new MemoryStream(Sparse([(16384, 1)])))));
+    }
+
+    private static byte[] RoundTripBytes(HyperLogLog sketch)
+    {
+        using var buffer = new MemoryStream();
+        using var writer = new BinaryWriter(buffer);
+        sketch.Write(writer);
+        writer.Flush();
+        return buffer.ToArray();
+    }
+
     public static TheoryData<string> Distributions() => new() { "uniform", "lognormal", "exponential", "with-zeros" };
 
     [Theory]

@@ -4,15 +4,18 @@ namespace StreamEngine.Core.Sketches;
 
 /// <summary>
 /// Approximate distinct count (HyperLogLog, 2^14 registers: standard error 0.81%, within 2% at a million distinct
-/// values). Small sets stay sparse (a few bytes per value) and turn dense (16 KiB) past 1,024 registers; two
-/// sketches merge into the sketch of the union. Callers add 64-bit hashes of their values.
+/// values). Small sets stay sparse (4 bytes per register set, sorted by register) and turn dense (16 KiB) past 1,024
+/// registers; two sketches merge into the sketch of the union. Callers add 64-bit hashes of their values. A sketch per
+/// open window is common (a campaign's minute, per partition), so the sparse form is an array, not a dictionary: 10x
+/// less memory for the few users a window of one partition sees.
 /// </summary>
 public sealed class HyperLogLog
 {
     private const int Precision = 14;
     private const int RegisterCount = 1 << Precision;
     private const int SparseLimit = RegisterCount / 16;
-    private Dictionary<int, byte>? _sparse = [];
+    private uint[] _sparse = []; // register index << 8 | rank, ascending by index; the first _sparseCount are used
+    private int _sparseCount;
     private byte[]? _dense;
 
     /// <summary>Adds a value by its 64-bit hash (use a good hash: <see cref="Hashing"/>).</summary>
@@ -39,9 +42,9 @@ public sealed class HyperLogLog
         }
         else
         {
-            foreach (var (index, rank) in other._sparse!)
+            foreach (var entry in other._sparse.AsSpan(0, other._sparseCount))
             {
-                Set(index, rank);
+                Set((int)(entry >> 8), (byte)entry);
             }
         }
     }
@@ -61,11 +64,11 @@ public sealed class HyperLogLog
         }
         else
         {
-            zeros = RegisterCount - _sparse!.Count;
+            zeros = RegisterCount - _sparseCount;
             sum = zeros;
-            foreach (var rank in _sparse.Values)
+            foreach (var entry in _sparse.AsSpan(0, _sparseCount))
             {
-                sum += 1.0 / (1UL << rank);
+                sum += 1.0 / (1UL << (byte)entry);
             }
         }
 
@@ -92,11 +95,11 @@ public sealed class HyperLogLog
         }
 
         writer.Write((byte)0);
-        writer.Write(_sparse!.Count);
-        foreach (var (index, rank) in _sparse)
+        writer.Write(_sparseCount);
+        foreach (var entry in _sparse.AsSpan(0, _sparseCount))
         {
-            writer.Write((ushort)index);
-            writer.Write(rank);
+            writer.Write((ushort)(entry >> 8));
+            writer.Write((byte)entry);
         }
     }
 
@@ -107,15 +110,16 @@ public sealed class HyperLogLog
         var sketch = new HyperLogLog();
         if (reader.ReadByte() == 1)
         {
-            sketch._sparse = null;
             sketch._dense = reader.ReadBytes(RegisterCount);
             return sketch;
         }
 
+        // Older snapshots list the registers in the order they were set: Set sorts them.
         var count = reader.ReadInt32();
         for (var i = 0; i < count; i++)
         {
-            sketch._sparse![reader.ReadUInt16()] = reader.ReadByte();
+            var index = reader.ReadUInt16();
+            sketch.Set(index < RegisterCount ? index : throw new InvalidDataException($"HyperLogLog register {index} is out of range"), reader.ReadByte());
         }
 
         return sketch;
@@ -133,27 +137,44 @@ public sealed class HyperLogLog
             return;
         }
 
-        var sparse = _sparse!;
-        if (sparse.TryGetValue(index, out var current))
+        var (low, high) = (0, _sparseCount - 1);
+        while (low <= high)
         {
-            if (rank > current)
+            var middle = (low + high) >>> 1;
+            var at = (int)(_sparse[middle] >> 8);
+            if (at == index)
             {
-                sparse[index] = rank;
+                if (rank > (byte)_sparse[middle])
+                {
+                    _sparse[middle] = ((uint)index << 8) | rank;
+                }
+
+                return;
             }
 
+            (low, high) = at < index ? (middle + 1, high) : (low, middle - 1);
+        }
+
+        if (_sparseCount == SparseLimit)
+        {
+            _dense = new byte[RegisterCount];
+            foreach (var entry in _sparse.AsSpan(0, _sparseCount))
+            {
+                _dense[entry >> 8] = (byte)entry;
+            }
+
+            _dense[index] = rank;
+            (_sparse, _sparseCount) = ([], 0);
             return;
         }
 
-        sparse[index] = rank;
-        if (sparse.Count > SparseLimit)
+        if (_sparseCount == _sparse.Length)
         {
-            _dense = new byte[RegisterCount];
-            foreach (var (i, r) in sparse)
-            {
-                _dense[i] = r;
-            }
-
-            _sparse = null;
+            System.Array.Resize(ref _sparse, Math.Min(SparseLimit, Math.Max(4, _sparse.Length * 2)));
         }
+
+        _sparse.AsSpan(low, _sparseCount - low).CopyTo(_sparse.AsSpan(low + 1));
+        _sparse[low] = ((uint)index << 8) | rank;
+        _sparseCount++;
     }
 }

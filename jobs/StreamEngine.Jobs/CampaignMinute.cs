@@ -82,6 +82,9 @@ public record struct EventCounts(long Bids, long Wins, long Impressions, long Cl
 /// <summary>The running counters of a campaign's minute; users as a HyperLogLog so partials merge.</summary>
 public sealed class CampaignCounters
 {
+    // Each part's counts with its changed flag in one dictionary: a set of the changed parts beside it was a fifth of
+    // a window's memory, and a catch-up keeps a window per campaign, minute and partition (128,000 at 128 partitions).
+    private readonly Dictionary<BreakdownKey, Part> _parts = [];
     private EventCounts _totals;
 
     /// <summary>The minute's counts, updated in place.</summary>
@@ -89,10 +92,74 @@ public sealed class CampaignCounters
 
     public HyperLogLog Users { get; init; } = new();
 
-    public Dictionary<BreakdownKey, EventCounts> Breakdown { get; init; } = [];
+    /// <summary>Each part of the breakdown with its counts.</summary>
+    public IEnumerable<KeyValuePair<BreakdownKey, EventCounts>> Breakdown => _parts.Select(p => new KeyValuePair<BreakdownKey, EventCounts>(p.Key, p.Value.Counts));
 
-    /// <summary>The parts changed since the last result (kept in snapshots: a restored state still knows what is unwritten).</summary>
-    public HashSet<BreakdownKey> Changed { get; init; } = [];
+    /// <summary>Parts of the breakdown.</summary>
+    public int PartCount => _parts.Count;
+
+    /// <summary>Parts changed since the last result (kept in snapshots: a restored state still knows what is unwritten).</summary>
+    public int ChangedCount { get; private set; }
+
+    /// <summary>The counts of <paramref name="key"/>'s part, to add to: the part counts as changed.</summary>
+    public ref EventCounts Change(BreakdownKey key)
+    {
+        ref var part = ref CollectionsMarshal.GetValueRefOrAddDefault(_parts, key, out _);
+        if (!part.Changed)
+        {
+            part.Changed = true;
+            ChangedCount++;
+        }
+
+        return ref part.Counts;
+    }
+
+    /// <summary>Sets a part's counts and whether it changed since the last result (restoring a snapshot).</summary>
+    public void Set(BreakdownKey key, EventCounts counts, bool changed)
+    {
+        ref var part = ref CollectionsMarshal.GetValueRefOrAddDefault(_parts, key, out var existed);
+        ChangedCount += (changed ? 1 : 0) - (existed && part.Changed ? 1 : 0);
+        part = new Part { Counts = counts, Changed = changed };
+    }
+
+    /// <summary>Whether <paramref name="key"/>'s part changed since the last result.</summary>
+    public bool HasChanged(BreakdownKey key) => _parts.TryGetValue(key, out var part) && part.Changed;
+
+    /// <summary>The parts changed since the last result, with their counts now; afterwards none counts as changed.</summary>
+    public KeyValuePair<BreakdownKey, EventCounts>[] TakeChanged()
+    {
+        if (ChangedCount == 0)
+        {
+            return [];
+        }
+
+        var changed = new KeyValuePair<BreakdownKey, EventCounts>[ChangedCount];
+        var i = 0;
+        foreach (var (key, part) in _parts)
+        {
+            if (part.Changed)
+            {
+                changed[i++] = new KeyValuePair<BreakdownKey, EventCounts>(key, part.Counts);
+            }
+        }
+
+        foreach (var (key, _) in changed)
+        {
+            CollectionsMarshal.GetValueRefOrNullRef(_parts, key).Changed = false;
+        }
+
+        ChangedCount = 0;
+        return changed;
+    }
+
+    /// <summary>Every part with its counts and changed flag, in the order the parts were added (what a snapshot writes).</summary>
+    internal IReadOnlyDictionary<BreakdownKey, Part> Parts => _parts;
+
+    internal struct Part
+    {
+        public EventCounts Counts;
+        public bool Changed;
+    }
 }
 
 /// <summary>
@@ -107,9 +174,7 @@ public sealed class CampaignMinuteAggregator(SymbolTable symbols) : IAggregator<
     public void Add(ref CampaignCounters accumulator, in AdEvent item)
     {
         accumulator.Totals.Add(item);
-        var part = new BreakdownKey(item.Ad, item.Country, item.Device);
-        CollectionsMarshal.GetValueRefOrAddDefault(accumulator.Breakdown, part, out _).Add(item);
-        accumulator.Changed.Add(part);
+        accumulator.Change(new BreakdownKey(item.Ad, item.Country, item.Device)).Add(item);
         if (item.UserHash != 0)
         {
             accumulator.Users.Add(item.UserHash);
@@ -122,8 +187,7 @@ public sealed class CampaignMinuteAggregator(SymbolTable symbols) : IAggregator<
         into.Users.Merge(other.Users);
         foreach (var (key, counts) in other.Breakdown)
         {
-            CollectionsMarshal.GetValueRefOrAddDefault(into.Breakdown, key, out _).Add(counts);
-            into.Changed.Add(key);
+            into.Change(key).Add(counts);
         }
     }
 
@@ -135,14 +199,7 @@ public sealed class CampaignMinuteAggregator(SymbolTable symbols) : IAggregator<
     {
         ArgumentNullException.ThrowIfNull(accumulator);
         var t = accumulator.Totals;
-        var changed = new KeyValuePair<BreakdownKey, EventCounts>[accumulator.Changed.Count];
-        var i = 0;
-        foreach (var part in accumulator.Changed)
-        {
-            changed[i++] = new KeyValuePair<BreakdownKey, EventCounts>(part, accumulator.Breakdown[part]);
-        }
-
-        accumulator.Changed.Clear();
+        var changed = accumulator.TakeChanged();
         return new CampaignMinute(t.Bids, t.Wins, t.Impressions, t.Clicks, t.Conversions, t.SpendMicros, accumulator.Users.Estimate()) { Breakdown = changed };
     }
 
@@ -161,14 +218,14 @@ public sealed class CampaignMinuteAggregator(SymbolTable symbols) : IAggregator<
         writer.Write(CompactLayout);
         accumulator.Totals.WriteCompact(writer);
         accumulator.Users.Write(writer);
-        writer.Write7BitEncodedInt(accumulator.Breakdown.Count);
-        foreach (var (key, counts) in accumulator.Breakdown)
+        writer.Write7BitEncodedInt(accumulator.PartCount);
+        foreach (var (key, part) in accumulator.Parts)
         {
             writer.Write(symbols.Name(key.Ad));
             writer.Write7BitEncodedInt(key.Country);
             writer.Write((byte)key.Device);
-            counts.WriteCompact(writer);
-            writer.Write(accumulator.Changed.Contains(key));
+            part.Counts.WriteCompact(writer);
+            writer.Write(part.Changed);
         }
     }
 
@@ -187,11 +244,8 @@ public sealed class CampaignMinuteAggregator(SymbolTable symbols) : IAggregator<
         for (int parts = reader.Read7BitEncodedInt(), i = 0; i < parts; i++)
         {
             var key = new BreakdownKey(symbols.Intern(reader.ReadString()), checked((ushort)reader.Read7BitEncodedInt()), (DeviceType)reader.ReadByte());
-            counters.Breakdown[key] = EventCounts.ReadCompact(reader);
-            if (reader.ReadBoolean())
-            {
-                counters.Changed.Add(key);
-            }
+            var counts = EventCounts.ReadCompact(reader);
+            counters.Set(key, counts, changed: reader.ReadBoolean());
         }
 
         return counters;
@@ -209,11 +263,9 @@ public sealed class CampaignMinuteAggregator(SymbolTable symbols) : IAggregator<
         for (var i = 0; i < parts; i++)
         {
             var key = new BreakdownKey(symbols.Intern(reader.ReadString()), reader.ReadUInt16(), (DeviceType)reader.ReadByte());
-            counters.Breakdown[key] = EventCounts.Read(reader);
-            if (!withFlags || reader.ReadBoolean())
-            {
-                counters.Changed.Add(key); // rewriting a part that was written already is harmless: same counts
-            }
+            // Without flags every part counts as changed: rewriting a part that was written already is harmless (same counts).
+            var counts = EventCounts.Read(reader);
+            counters.Set(key, counts, changed: !withFlags || reader.ReadBoolean());
         }
 
         return counters;

@@ -34,11 +34,7 @@ public sealed class AdMetricsJobTests
         };
         foreach (var (key, counts, changed) in parts)
         {
-            counters.Breakdown[key] = counts;
-            if (changed)
-            {
-                counters.Changed.Add(key);
-            }
+            counters.Set(key, counts, changed);
         }
 
         // The layouts before the compact one: fixed-width counts, the parts with their changed flags (after -1) or without.
@@ -73,7 +69,8 @@ public sealed class AdMetricsJobTests
             Assert.Equal(counters.Totals, read.Totals);
             Assert.Equal(counters.Users.Estimate(), read.Users.Estimate());
             Assert.Equal(parts.Select(p => (p.Item1, p.Item2)), read.Breakdown.Select(b => (b.Key, b.Value)).OrderBy(b => System.Array.FindIndex(parts, p => p.Item1 == b.Key)));
-            Assert.Equal(changedParts, read.Changed.Count); // an older layout has no flags: every part counts as changed
+            Assert.Equal(changedParts, read.ChangedCount); // an older layout has no flags: every part counts as changed
+            Assert.Equal(parts.Select(p => p.Item3 || changedParts == 3), parts.Select(p => read.HasChanged(p.Item1)));
         }
 
         // The counts of a few events take a byte each, not eight: 7 x 7 bytes fewer for the totals and each part.

@@ -232,6 +232,7 @@ public sealed class KafkaSource<TEvent> : IPartitionedSource<TEvent>
 
     private void Poll(IConsumer<byte[], byte[]> consumer, RedeliveringProducer deadLetters)
     {
+        var native = new NativeConsumer(consumer);
         var backoff = TimeSpan.FromMilliseconds(100);
         var lastCommit = DateTime.UtcNow;
         var lastCaughtUpCheck = DateTime.MinValue;
@@ -276,16 +277,10 @@ public sealed class KafkaSource<TEvent> : IPartitionedSource<TEvent>
 
             try
             {
-                var first = consumer.Consume(_options.PollTimeout);
-                if (first is not null && !first.IsPartitionEOF)
+                if (native.Poll(_options.PollTimeout) is { } first)
                 {
-                    _caughtUp = false;
-                    Take(consumer, first, deadLetters);
-                    paused = Publish(consumer, paused);
-                }
-                else if (first is not null)
-                {
-                    NoteEndReached(consumer, first);
+                    _caughtUp &= first.IsPartitionEof;
+                    Take(consumer, native, first, deadLetters);
                     paused = Publish(consumer, paused);
                 }
                 else if (!paused && DateTime.UtcNow - lastCaughtUpCheck > TimeSpan.FromMilliseconds(200))
@@ -316,60 +311,83 @@ public sealed class KafkaSource<TEvent> : IPartitionedSource<TEvent>
         }
     }
 
-    /// <summary>Takes the first message and whatever else is ready (up to the poll limit), decoding as it goes.</summary>
-    private void Take(IConsumer<byte[], byte[]> consumer, ConsumeResult<byte[], byte[]> first, RedeliveringProducer deadLetters)
+    /// <summary>
+    /// Takes the first message and whatever else is ready (up to the poll limit), decoding each where librdkafka holds
+    /// it (<see cref="NativeConsumer"/>); ends of partitions are noted, an error stops the poll (as Confluent's
+    /// <c>Consume</c> throws it).
+    /// </summary>
+    private void Take(IConsumer<byte[], byte[]> consumer, NativeConsumer native, NativeConsumer.Polled first, RedeliveringProducer deadLetters)
     {
         var taken = 0;
         var decoded = 0;
         var traced = EngineTelemetry.Activities.HasListeners();
-        for (var result = first; result is not null; result = taken < _options.MaxPollMessages ? consumer.Consume(TimeSpan.Zero) : null)
+        try
         {
-            if (result.IsPartitionEOF)
+            for (NativeConsumer.Polled? next = first; next is { } message; next = taken < _options.MaxPollMessages ? native.Poll(TimeSpan.Zero) : null)
             {
-                NoteEndReached(consumer, result);
-                continue;
-            }
-
-            taken++;
-            _endsReached.Remove(result.Partition.Value);
-            if (traced && result.Message.Headers is { Count: > 0 } headers)
-            {
-                RememberTraceContext(headers);
-            }
-
-            var partition = result.Partition.Value;
-            var known = _progress.TryGetValue(partition, out var sofar);
-            var expected = known ? sofar.Item1 : _nextToRead.GetValueOrDefault(partition, -1);
-            if (expected >= 0 && result.Offset.Value > expected)
-            {
-                NoteGap(consumer, result.TopicPartition, expected, result.Offset.Value);
-            }
-
-            var deadLettered = known ? sofar.Item2 : 0;
-            if (_format.TryDecode(result.Message.Value ?? [], result.Offset.Value, out var value, out var error))
-            {
-                if (!_byPartition.TryGetValue(partition, out var events))
+                try
                 {
-                    _byPartition[partition] = events = new PolledEvents<TEvent>();
+                    if (message.IsPartitionEof)
+                    {
+                        NoteEndReached(consumer, message.Partition, message.Offset);
+                        continue;
+                    }
+
+                    if (message.Error != ErrorCode.NoError)
+                    {
+                        throw new ConsumeException(
+                            new ConsumeResult<byte[], byte[]> { TopicPartitionOffset = new TopicPartitionOffset(_options.Topic, message.Partition, message.Offset) },
+                            new Error(message.Error, message.ErrorText, message.Error == ErrorCode.Local_Fatal));
+                    }
+
+                    taken++;
+                    var partition = message.Partition;
+                    _endsReached.Remove(partition);
+                    if (traced)
+                    {
+                        RememberTraceContext(message);
+                    }
+
+                    var known = _progress.TryGetValue(partition, out var sofar);
+                    var expected = known ? sofar.Item1 : _nextToRead.GetValueOrDefault(partition, -1);
+                    if (expected >= 0 && message.Offset > expected)
+                    {
+                        NoteGap(consumer, new TopicPartition(_options.Topic, partition), expected, message.Offset);
+                    }
+
+                    var deadLettered = known ? sofar.Item2 : 0;
+                    if (_format.TryDecode(message.Value, message.Offset, out var value, out var error))
+                    {
+                        if (!_byPartition.TryGetValue(partition, out var events))
+                        {
+                            _byPartition[partition] = events = new PolledEvents<TEvent>();
+                        }
+
+                        events.Add(value);
+                        decoded++;
+                    }
+                    else
+                    {
+                        DeadLetter(deadLetters, message, error);
+                        deadLettered++;
+                    }
+
+                    _progress[partition] = (message.Offset + 1, deadLettered);
                 }
-
-                events.Add(value);
-                decoded++;
+                finally
+                {
+                    message.Destroy();
+                }
             }
-            else
-            {
-                DeadLetter(deadLetters, result, error);
-                deadLettered++;
-            }
-
-            _progress[partition] = (result.Offset.Value + 1, deadLettered);
         }
-
-        // Counted once per poll, not per message: other threads read them, the loop should not pay for it each time.
-        // Dead letters are not waited for here (that wait was a quarter of the source's time at 0.1% malformed
-        // messages): the checkpoint that covers them waits (DeliverDeadLetters).
-        Interlocked.Add(ref _messagesIn, taken);
-        Interlocked.Add(ref _decoded, decoded);
+        finally
+        {
+            // Counted once per poll, not per message: other threads read them, the loop should not pay for it each time.
+            // Dead letters are not waited for here (that wait was a quarter of the source's time at 0.1% malformed
+            // messages): the checkpoint that covers them waits (DeliverDeadLetters).
+            Interlocked.Add(ref _messagesIn, taken);
+            Interlocked.Add(ref _decoded, decoded);
+        }
     }
 
     /// <summary>
@@ -405,31 +423,30 @@ public sealed class KafkaSource<TEvent> : IPartitionedSource<TEvent>
     }
 
     /// <summary>The consumer reached the end of a partition it holds: the pipeline hears of it after the partition's events of this poll.</summary>
-    private void NoteEndReached(IConsumer<byte[], byte[]> consumer, ConsumeResult<byte[], byte[]> end)
+    private void NoteEndReached(IConsumer<byte[], byte[]> consumer, int partition, long end)
     {
-        var partition = end.Partition.Value;
         if (_generations.ContainsKey(partition))
         {
             // Retention may have emptied the rest of the partition: the end then lies beyond what was expected.
             var expected = _progress.TryGetValue(partition, out var sofar) ? sofar.Item1 : _nextToRead.GetValueOrDefault(partition, -1);
-            if (expected >= 0 && end.Offset.Value > expected)
+            if (expected >= 0 && end > expected)
             {
-                NoteGap(consumer, end.TopicPartition, expected, end.Offset.Value);
+                NoteGap(consumer, new TopicPartition(_options.Topic, partition), expected, end);
             }
 
             _endsReached.Add(partition);
-            _nextToRead[partition] = end.Offset.Value;
+            _nextToRead[partition] = end;
         }
     }
 
-    private void RememberTraceContext(Headers headers)
+    private void RememberTraceContext(in NativeConsumer.Polled message)
     {
-        if (_incomingTraces.Count >= MaxTraceLinks || !headers.TryGetLastBytes("traceparent", out var parent))
+        if (_incomingTraces.Count >= MaxTraceLinks || !message.TryGetLastHeader("traceparent", out var parent))
         {
             return;
         }
 
-        var state = headers.TryGetLastBytes("tracestate", out var stateBytes) ? Encoding.ASCII.GetString(stateBytes) : null;
+        var state = message.TryGetLastHeader("tracestate", out var stateBytes) ? Encoding.ASCII.GetString(stateBytes) : null;
         if (ActivityContext.TryParse(Encoding.ASCII.GetString(parent), state, isRemote: true, out var context))
         {
             _incomingTraces.Enqueue(context);
@@ -564,20 +581,15 @@ public sealed class KafkaSource<TEvent> : IPartitionedSource<TEvent>
         _overflowing = _overflow.Count;
     }
 
-    private void DeadLetter(RedeliveringProducer producer, ConsumeResult<byte[], byte[]> result, DecodeError error)
+    private void DeadLetter(RedeliveringProducer producer, in NativeConsumer.Polled message, DecodeError error)
     {
-        var headers = new Headers();
-        foreach (var header in result.Message.Headers ?? [])
-        {
-            headers.Add(header.Key, header.GetValueBytes());
-        }
-
+        var headers = message.CopyHeaders();
         headers.Add(DeadLetterHeaders.Reason, Encoding.UTF8.GetBytes(error.Reason));
         headers.Add(DeadLetterHeaders.Detail, Encoding.UTF8.GetBytes(error.Detail));
-        headers.Add(DeadLetterHeaders.SourceTopic, Encoding.UTF8.GetBytes(result.Topic));
-        headers.Add(DeadLetterHeaders.SourcePartition, Encoding.UTF8.GetBytes(result.Partition.Value.ToString(CultureInfo.InvariantCulture)));
-        headers.Add(DeadLetterHeaders.SourceOffset, Encoding.UTF8.GetBytes(result.Offset.Value.ToString(CultureInfo.InvariantCulture)));
-        var value = result.Message.Value ?? [];
+        headers.Add(DeadLetterHeaders.SourceTopic, Encoding.UTF8.GetBytes(_options.Topic));
+        headers.Add(DeadLetterHeaders.SourcePartition, Encoding.UTF8.GetBytes(message.Partition.ToString(CultureInfo.InvariantCulture)));
+        headers.Add(DeadLetterHeaders.SourceOffset, Encoding.UTF8.GetBytes(message.Offset.ToString(CultureInfo.InvariantCulture)));
+        var value = message.Value;
         if (value.Length > DeadLetterHeaders.MaxValueBytes)
         {
             // Whole, it would be refused (message.max.bytes) on every try, and the source would stop on it forever.
@@ -585,7 +597,7 @@ public sealed class KafkaSource<TEvent> : IPartitionedSource<TEvent>
             value = value[..DeadLetterHeaders.MaxValueBytes];
         }
 
-        producer.Produce(new Message<byte[], byte[]> { Key = result.Message.Key, Value = value, Headers = headers });
+        producer.Produce(new Message<byte[], byte[]> { Key = message.HasKey ? message.Key.ToArray() : null!, Value = value.ToArray(), Headers = headers });
         Interlocked.Increment(ref _deadLettered);
     }
 

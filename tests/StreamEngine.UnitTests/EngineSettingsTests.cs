@@ -73,6 +73,8 @@ public sealed class EngineSettingsTests
     [InlineData("health.max_lag=-1", "configuration key 'health.max_lag' has a bad value '-1'")]
     [InlineData("tracing.otlp_endpoint=collector:4317", "configuration key 'tracing.otlp_endpoint' has a bad value")]
     [InlineData("tracing.sample_ratio=1.5", "configuration key 'tracing.sample_ratio' has a bad value '1.5'")]
+    [InlineData("clickhouse.embedded.max_memory=1000", "configuration key 'clickhouse.embedded.max_memory' has a bad value '1000'")]
+    [InlineData("clickhouse.embedded.cache_size=-1", "configuration key 'clickhouse.embedded.cache_size' has a bad value '-1'")]
     public void Bad_keys_and_values_are_named(string pair, string message)
     {
         var error = Assert.Throws<UsageException>(() => EngineSettings.Load([pair], NoEnvironment));

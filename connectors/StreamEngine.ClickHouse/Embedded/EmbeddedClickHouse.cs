@@ -44,6 +44,21 @@ public sealed class EmbeddedClickHouse : IDisposable
         ["query_profiler_cpu_time_period_ns"] = "0",
     };
 
+    /// <summary>The memory bounds of <paramref name="options"/> as chDB's server settings (unless its settings name them).</summary>
+    private static IEnumerable<KeyValuePair<string, string>> Bounds(EmbeddedClickHouseOptions options)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(options.MaxMemoryBytes, 64L << 20, nameof(options.MaxMemoryBytes));
+        ArgumentOutOfRangeException.ThrowIfNegative(options.CacheBytes, nameof(options.CacheBytes));
+        var cache = options.CacheBytes.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        return new Dictionary<string, string>
+        {
+            ["max_server_memory_usage"] = options.MaxMemoryBytes.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["mark_cache_size"] = cache,
+            ["primary_index_cache_size"] = cache,
+            ["index_mark_cache_size"] = cache,
+        }.Where(s => !options.Settings.ContainsKey(s.Key));
+    }
+
     /// <summary>The data folder, or <c>:memory:</c>.</summary>
     public string DataPath { get; }
 
@@ -67,7 +82,7 @@ public sealed class EmbeddedClickHouse : IDisposable
             }
 
             var arguments = new List<string> { "clickhouse", $"--path={path}" };
-            arguments.AddRange(options.Settings.Where(s => !NoSignals.ContainsKey(s.Key)).Concat(NoSignals).Select(s => $"--{s.Key}={s.Value}"));
+            arguments.AddRange(options.Settings.Where(s => !NoSignals.ContainsKey(s.Key)).Concat(NoSignals).Concat(Bounds(options)).Select(s => $"--{s.Key}={s.Value}"));
             var handle = ConnectNative(arguments);
             if (handle.IsInvalid)
             {

@@ -62,7 +62,7 @@ public static class DemoCommand
         }
 
         var path = Path.GetFullPath(settings["clickhouse.path"]);
-        using var clickHouse = EmbeddedClickHouse.Connect(new EmbeddedClickHouseOptions { Path = path });
+        using var clickHouse = EmbeddedClickHouse.Connect(settings.ClickHouse.EmbeddedOptions);
         await using var endpoint = await ClickHouseHttpEndpoint.StartAsync(clickHouse, settings.ClickHouseHttpOptions(path), stopping.Token);
         var log = new List<string>();
         void Log(string line)

@@ -60,7 +60,7 @@ public static class RunCommand
 
         // Embedded: chDB in this process, served over ClickHouse's HTTP interface. Server: a ClickHouse server over HTTP(S).
         var target = settings.ClickHouse;
-        using var clickHouse = target.Embedded ? EmbeddedClickHouse.Connect(new EmbeddedClickHouseOptions { Path = target.Path }) : null;
+        using var clickHouse = target.Embedded ? EmbeddedClickHouse.Connect(target.EmbeddedOptions) : null;
         await using var endpoint = clickHouse is null ? null : await ClickHouseHttpEndpoint.StartAsync(clickHouse, settings.ClickHouseHttpOptions(target.Path), stopping.Token);
         await using IClickHouseStore store = clickHouse is not null
             ? new EmbeddedStore(clickHouse, ownsConnection: false)

@@ -51,6 +51,8 @@ public sealed class EngineSettings
         ["http.tls.certificate"] = ("", CheckFile),
         ["http.tls.key"] = ("", CheckFile),
         ["http.port"] = ("5000", v => int.TryParse(v, NumberStyles.None, CultureInfo.InvariantCulture, out var p) && p <= 65535 ? null : "a port from 0 (any free one) to 65535"),
+        ["clickhouse.embedded.max_memory"] = ("4294967296", v => long.TryParse(v, NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n >= 256L << 20 ? null : "a number of bytes, at least 268435456 (the most the embedded store may hold at once: inserts, merges and queries)"),
+        ["clickhouse.embedded.cache_size"] = ("268435456", v => long.TryParse(v, NumberStyles.None, CultureInfo.InvariantCulture, out _) ? null : "a number of bytes (each of the embedded store's mark and index caches)"),
         ["clickhouse.raw_events"] = ("true", v => v is "true" or "false" ? null : "true (write ads.events) or false"),
         ["pricing.min_samples"] = ("200", v => long.TryParse(v, NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n >= 1 ? null : "a whole number of bids, at least 1"),
         ["pricing.max_step_change"] = ("0.2", v => TryNumber(v, out var x) && x > 0 && x <= 10 ? null : "a fraction above 0 and at most 10 (0.2 = 20% per minute)"),
@@ -347,7 +349,7 @@ public sealed class EngineSettings
     /// <summary>The <c>clickhouse.*</c> keys a store is opened with, as one typed record.</summary>
     public ClickHouseSettings ClickHouse => new(this["clickhouse.mode"] == "embedded", this["clickhouse.path"], new Uri(this["clickhouse.url"]),
         this["clickhouse.user"], this["clickhouse.password"], this["clickhouse.database"], ClickHouseCluster, Flag("clickhouse.raw_events"),
-        Flag("clickhouse.tls.accept_invalid_certificate"));
+        Flag("clickhouse.tls.accept_invalid_certificate"), WholeNumber("clickhouse.embedded.max_memory"), WholeNumber("clickhouse.embedded.cache_size"));
 
     /// <summary>The <c>window.*</c> and <c>pipeline.*</c> keys as one typed record.</summary>
     public PipelineSettings Pipeline => new(Duration("window.watermark_delay"), Duration("window.allowed_lateness"), (int)WholeNumber("pipeline.max_pending_rows"));

@@ -22,9 +22,16 @@ public sealed record KafkaSettings(string Bootstrap, string Topic, string? Group
 /// <param name="Cluster">The cluster the schema is made on, or null.</param>
 /// <param name="RawEvents">Whether ad-metrics also writes the raw events.</param>
 /// <param name="AcceptInvalidCertificate">Tests only: no certificate check on https://.</param>
+/// <param name="EmbeddedMaxMemoryBytes">The embedded store's memory bound (chDB's max_server_memory_usage).</param>
+/// <param name="EmbeddedCacheBytes">The size of each of the embedded store's mark and index caches.</param>
 public sealed record ClickHouseSettings(
     bool Embedded, string Path, Uri Url, string User, string Password, string Database, StreamEngine.ClickHouse.Stores.ClickHouseCluster? Cluster, bool RawEvents,
-    bool AcceptInvalidCertificate);
+    bool AcceptInvalidCertificate, long EmbeddedMaxMemoryBytes, long EmbeddedCacheBytes)
+{
+    /// <summary>How the embedded store is opened: its folder and memory bounds.</summary>
+    public StreamEngine.ClickHouse.Embedded.EmbeddedClickHouseOptions EmbeddedOptions =>
+        new() { Path = System.IO.Path.GetFullPath(Path), MaxMemoryBytes = EmbeddedMaxMemoryBytes, CacheBytes = EmbeddedCacheBytes };
+}
 
 /// <summary>The <c>window.*</c> and <c>pipeline.*</c> keys, typed.</summary>
 /// <param name="WatermarkDelay">How far watermarks trail the newest event.</param>

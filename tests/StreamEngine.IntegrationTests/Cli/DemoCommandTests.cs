@@ -14,7 +14,9 @@ public sealed partial class DemoCommandTests
         using var folder = new TemporaryDirectory("streamengine-demo");
         var store = $"clickhouse.path={folder.Path}";
         // Both ports are the ones the demo binds (0: a free one), read back from its banner.
-        using var demo = StreamEngineCli.Start("demo", "--port", "0", "--set", store, "--set", "clickhouse.http.port=0");
+        // The embedded store's memory bounds are settings: chDB takes them as its server settings.
+        using var demo = StreamEngineCli.Start("demo", "--port", "0", "--set", store, "--set", "clickhouse.http.port=0",
+            "--set", "clickhouse.embedded.max_memory=3221225472", "--set", "clickhouse.embedded.cache_size=134217728");
         var banner = await demo.WaitForOutputAsync(line => line.Contains("ClickHouse HTTP", StringComparison.Ordinal), Patience);
         var url = new Uri(HttpUrl().Match(banner).Value);
         var dashboard = new Uri(HttpUrl().Match(await demo.WaitForOutputAsync(line => line.Contains("dashboard (ad ops)", StringComparison.Ordinal), Patience)).Value);
@@ -30,6 +32,8 @@ public sealed partial class DemoCommandTests
         }
 
         http.DefaultRequestHeaders.Authorization = BasicAuth.Header("admin", File.ReadAllText(passwordFile).Trim());
+        var bounds = Uri.EscapeDataString("SELECT name, value FROM system.server_settings WHERE name IN ('max_server_memory_usage', 'mark_cache_size', 'primary_index_cache_size') ORDER BY name");
+        Assert.Equal("mark_cache_size\t134217728\nmax_server_memory_usage\t3221225472\nprimary_index_cache_size\t134217728\n", await http.GetStringAsync($"/?query={bounds}"));
         long impressions = 0, bids = 0;
         var deadline = DateTime.UtcNow + Patience;
         while ((impressions == 0 || bids == 0) && DateTime.UtcNow < deadline)

@@ -74,6 +74,8 @@ public sealed class EngineMetrics : IDisposable
             unit: "s", description: "Now minus the job's watermark (the lowest over its partitions): how far event time lags behind the clock");
         _meter.CreateObservableGauge("streamengine_open_windows", () => PerWindow(w => w.OpenWindows), description: "Windows open in the job's state");
         _meter.CreateObservableGauge("streamengine_dedup_tracked_ids", () => PerWindow(w => w.TrackedIds), description: "Event ids remembered for deduplication");
+        _meter.CreateObservableCounter("streamengine_dedup_early_evictions", () => PerWindow(w => w.DedupEarlyEvictions),
+            description: "Dedup buckets forgotten before their horizon because a partition held its most ids (a repeat of one of their events is no longer caught)");
         _meter.CreateObservableGauge("streamengine_pending_rows", () => jobs().Where(j => j.Telemetry.Topic.Length > 0).Select(j => new Measurement<long>(j.Telemetry.PendingRows, Tag("job", j.Name))),
             description: "Result rows and accepted events waiting for the next checkpoint to write them (bounded: at the bound the source is held back)");
         _meter.CreateObservableGauge("streamengine_source_held_back", () => jobs().Where(j => j.Telemetry.Topic.Length > 0).Select(j => new Measurement<long>(j.Telemetry.SourceHeldBack ? 1 : 0, Tag("job", j.Name))),

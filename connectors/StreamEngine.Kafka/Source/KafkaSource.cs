@@ -57,6 +57,7 @@ public sealed class KafkaSource<TEvent> : IPartitionedSource<TEvent>
     private long _partitionCountChanges;
     private int _partitionCount = -1; // statistics thread only
     private volatile string? _fatal;
+    private volatile System.Runtime.ExceptionServices.ExceptionDispatchInfo? _callbackFailure; // the first consumer callback that threw
     private volatile bool _caughtUp;
     private volatile int _overflowing; // _overflow.Count, for other threads
     private volatile bool _paused;     // the partitions are paused: the statistics' high watermarks are stale
@@ -277,9 +278,8 @@ public sealed class KafkaSource<TEvent> : IPartitionedSource<TEvent>
 
             try
             {
-                if (native.Poll(_options.PollTimeout) is { } first)
+                if (Next(native, _options.PollTimeout) is { } first)
                 {
-                    _caughtUp &= first.IsPartitionEof;
                     Take(consumer, native, first, deadLetters);
                     paused = Publish(consumer, paused);
                 }
@@ -323,7 +323,7 @@ public sealed class KafkaSource<TEvent> : IPartitionedSource<TEvent>
         var traced = EngineTelemetry.Activities.HasListeners();
         try
         {
-            for (NativeConsumer.Polled? next = first; next is { } message; next = taken < _options.MaxPollMessages ? native.Poll(TimeSpan.Zero) : null)
+            for (NativeConsumer.Polled? next = first; next is { } message; next = taken < _options.MaxPollMessages ? Next(native, TimeSpan.Zero) : null)
             {
                 try
                 {
@@ -341,6 +341,7 @@ public sealed class KafkaSource<TEvent> : IPartitionedSource<TEvent>
                     }
 
                     taken++;
+                    _caughtUp = false;
                     var partition = message.Partition;
                     _endsReached.Remove(partition);
                     if (traced)
@@ -421,6 +422,42 @@ public sealed class KafkaSource<TEvent> : IPartitionedSource<TEvent>
             }
         }
     }
+
+    /// <summary>
+    /// The next message, unless a consumer callback (a rebalance's, the statistics') threw: Confluent's <c>Consume</c>
+    /// threw that again to its caller; polling natively, the source stops with it here.
+    /// </summary>
+    private NativeConsumer.Polled? Next(NativeConsumer native, TimeSpan timeout)
+    {
+        var message = native.Poll(timeout);
+        if (_callbackFailure is { SourceException: var failure })
+        {
+            message?.Destroy();
+            throw new KafkaSourceException($"kafka source stopped: a consumer callback failed: {failure.Message}", failure);
+        }
+
+        return message;
+    }
+
+    /// <summary>Runs a consumer callback; one that throws is remembered (the poll loop stops with it) and thrown on to Confluent, which releases a failed assignment.</summary>
+    private T Guarded<T>(Func<T> callback)
+    {
+        try
+        {
+            return callback();
+        }
+        catch (Exception e)
+        {
+            _callbackFailure ??= System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(e);
+            throw;
+        }
+    }
+
+    private void Guarded(Action callback) => Guarded(() =>
+    {
+        callback();
+        return 0;
+    });
 
     /// <summary>The consumer reached the end of a partition it holds: the pipeline hears of it after the partition's events of this poll.</summary>
     private void NoteEndReached(IConsumer<byte[], byte[]> consumer, int partition, long end)
@@ -620,10 +657,10 @@ public sealed class KafkaSource<TEvent> : IPartitionedSource<TEvent>
         // librdkafka's default of 1000 ms caps every consumer on the embedded cluster at 120-140k msg/s (DESIGN.md).
         config.Set("fetch.queue.backoff.ms", "100");
         return new ConsumerBuilder<byte[], byte[]>(config)
-            .SetPartitionsAssignedHandler(OnAssigned)
-            .SetPartitionsRevokedHandler((_, partitions) => OnRevoked(partitions.Select(p => p.Partition.Value).ToList(), lost: false))
-            .SetPartitionsLostHandler((_, partitions) => OnRevoked(partitions.Select(p => p.Partition.Value).ToList(), lost: true))
-            .SetStatisticsHandler((_, json) => ReadLag(json))
+            .SetPartitionsAssignedHandler((c, partitions) => Guarded(() => OnAssigned(c, partitions).ToList()))
+            .SetPartitionsRevokedHandler((_, partitions) => Guarded(() => OnRevoked(partitions.Select(p => p.Partition.Value).ToList(), lost: false)))
+            .SetPartitionsLostHandler((_, partitions) => Guarded(() => OnRevoked(partitions.Select(p => p.Partition.Value).ToList(), lost: true)))
+            .SetStatisticsHandler((_, json) => Guarded(() => ReadLag(json)))
             .SetErrorHandler((_, error) =>
             {
                 if (error.IsFatal)
@@ -668,7 +705,7 @@ public sealed class KafkaSource<TEvent> : IPartitionedSource<TEvent>
     private void OnRevoked(List<int> partitions, bool lost)
     {
         _log($"kafka source: partitions {string.Join(',', partitions.Order())} {(lost ? "lost" : "revoked")}");
-        // Served inside a Consume call, possibly in the middle of taking a poll's messages: what was taken of these
+        // Served inside a poll, possibly in the middle of taking a poll's messages: what was taken of these
         // partitions and not yet handed on must not follow the revocation (it would turn into state nobody restored).
         foreach (var partition in partitions)
         {

@@ -35,8 +35,8 @@ internal sealed unsafe partial class NativeConsumer
     /// <summary>The next message or event (end of a partition, an error), or null after <paramref name="timeout"/>; the caller destroys it.</summary>
     public Polled? Poll(TimeSpan timeout)
     {
-        GC.KeepAlive(Keep);
         var message = rd_kafka_consumer_poll(_handle, (int)Math.Clamp(timeout.TotalMilliseconds, 0, int.MaxValue));
+        GC.KeepAlive(Keep);
         return message == IntPtr.Zero ? null : new Polled((Message*)message);
     }
 
@@ -56,9 +56,6 @@ internal sealed unsafe partial class NativeConsumer
         public ReadOnlySpan<byte> Key => message->Key == IntPtr.Zero ? [] : new ReadOnlySpan<byte>((void*)message->Key, checked((int)message->KeyLength));
 
         public bool HasKey => message->Key != IntPtr.Zero;
-
-        /// <summary>Whether the message has headers at all (cheap: no copy).</summary>
-        public bool HasHeaders => rd_kafka_message_headers((IntPtr)message, out var headers) == 0 && headers != IntPtr.Zero;
 
         /// <summary>The last value of header <paramref name="name"/>, if there is one.</summary>
         public bool TryGetLastHeader(string name, out ReadOnlySpan<byte> value)
@@ -91,8 +88,8 @@ internal sealed unsafe partial class NativeConsumer
             return copy;
         }
 
-        /// <summary>librdkafka's text for the message's error.</summary>
-        public string ErrorText => Marshal.PtrToStringUTF8(rd_kafka_err2str(message->Err)) ?? $"error {message->Err}";
+        /// <summary>librdkafka's text for the message's error (what went wrong, not only the code's name).</summary>
+        public string ErrorText => Marshal.PtrToStringUTF8(rd_kafka_message_errstr((IntPtr)message)) ?? $"error {message->Err}";
 
         public void Destroy() => rd_kafka_message_destroy((IntPtr)message);
     }
@@ -128,5 +125,5 @@ internal sealed unsafe partial class NativeConsumer
     private static partial int rd_kafka_header_get_all(IntPtr headers, nuint index, out IntPtr name, out IntPtr value, out nuint size);
 
     [LibraryImport(Librdkafka.LibraryName)]
-    private static partial IntPtr rd_kafka_err2str(int err);
+    private static partial IntPtr rd_kafka_message_errstr(IntPtr message);
 }

@@ -189,6 +189,30 @@ public sealed class KafkaSourceTests(EmbeddedKafkaFixture kafka) : IClassFixture
         Assert.DoesNotContain(logged, line => line.Contains("hunter2", StringComparison.Ordinal));
     }
 
+    [Fact]
+    public async Task A_rebalance_callback_that_fails_stops_the_source_with_its_reason()
+    {
+        var topic = kafka.CreateTopic("source-claim-fails", 2);
+        using (var producer = new ProducerBuilder<string, string>(kafka.ProducerConfig()).Build())
+        {
+            await producer.ProduceAsync(topic, new Message<string, string> { Key = "k", Value = Valid(1) });
+        }
+
+        // The store could not record the claim (CheckpointStore.Claim times out, say): reading on without the claim
+        // would be reading partitions nobody fenced, so the source must stop and say why.
+        await using var source = new KafkaSource<AdEvent>(Options(topic), new FailingClaims(), new AdEventFormat(new SymbolTable()));
+        source.Start();
+        var failure = await Assert.ThrowsAsync<KafkaSourceException>(() => source.Completion.WaitAsync(Patience));
+        Assert.Contains("the store did not answer the claim", failure.ToString(), StringComparison.Ordinal);
+        Assert.Equal(0, source.Counters.MessagesIn);
+    }
+
+    private sealed class FailingClaims : IResumePositions
+    {
+        public IReadOnlyDictionary<int, PartitionStart> Claim(string topic, IReadOnlyList<int> partitions) =>
+            throw new TimeoutException("the store did not answer the claim");
+    }
+
     private KafkaSourceOptions Options(string topic, string? dlq = null, string? group = null) => new()
     {
         BootstrapServers = kafka.BootstrapServers,

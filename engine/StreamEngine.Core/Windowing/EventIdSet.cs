@@ -4,9 +4,9 @@ namespace StreamEngine.Core.Windowing;
 
 /// <summary>
 /// One dedup bucket's ids: the ids themselves in the order they came, in parts of <see cref="IdsPerPart"/> (64 KiB
-/// each, below the large object heap's threshold, so the collector compacts them), and an open-addressing index of
-/// their positions. About 24 bytes per id where a <c>HashSet&lt;UInt128&gt;</c> took 54, and the parts are what a
-/// snapshot writes, without a copy.
+/// each, below the large object heap's threshold, so the collector compacts them; the first grows to that size, so a
+/// bucket of a quiet partition stays small), and an open-addressing index of their positions. About 26 bytes per id
+/// where a <c>HashSet&lt;UInt128&gt;</c> took 54, and the parts are what a snapshot writes, without a copy.
 /// </summary>
 internal sealed class EventIdSet
 {
@@ -14,6 +14,7 @@ internal sealed class EventIdSet
     public const int IdsPerPart = 4096;
 
     private const int MinIndexBits = 4;
+    private const int FirstPartIds = 16;
 
     // Ids are hashes of event ids, but anyone can send event ids: multipliers of this process's own keep chosen ids
     // from piling into one run of the index (both halves count, so ids alike in one half still spread).
@@ -79,12 +80,19 @@ internal sealed class EventIdSet
     private void Append(UInt128 id)
     {
         var part = Count / IdsPerPart;
+        var at = Count % IdsPerPart;
         if (part == _parts.Count)
         {
-            _parts.Add(new UInt128[IdsPerPart]);
+            _parts.Add(new UInt128[part == 0 ? FirstPartIds : IdsPerPart]);
+        }
+        else if (at == _parts[part].Length)
+        {
+            var grown = _parts[part]; // only the first part grows, doubling up to a whole part
+            System.Array.Resize(ref grown, Math.Min(IdsPerPart, grown.Length * 2));
+            _parts[part] = grown;
         }
 
-        _parts[part][Count % IdsPerPart] = id;
+        _parts[part][at] = id;
         Count++;
     }
 

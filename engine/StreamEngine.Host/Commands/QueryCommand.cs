@@ -44,7 +44,7 @@ public static class QueryCommand
             return 0;
         }
 
-        using var store = EmbeddedClickHouse.Connect(new EmbeddedClickHouseOptions { Path = path });
+        using var store = EmbeddedClickHouse.Connect(settings.ClickHouse.EmbeddedOptions);
         using var result = store.Query(sql, format);
         output.Write(result.Span);
         output.Flush();

@@ -9,6 +9,7 @@ using StreamEngine.Bench;
 //     (BENCH_SET="key=value;key=value" passes engine settings to the latency run, e.g. clickhouse.raw_events=false)
 //   dotnet run -c Release --project bench/StreamEngine.Bench -- e2e [--events 5000000] [--partitions 128] [--repetitions 3] [--contenders raw,hand,...]
 //     [--event-time-rate 500000]   (how dense event time is: a 500k events/s stream's by default)
+//     [--keying spread|campaign]   (spread: every partition sees every campaign; campaign: the wire contract's keying)
 //   dotnet run -c Release --project bench/StreamEngine.Bench -- nexmark [--events 10000000] [--repetitions 5]
 //   dotnet run -c Release --project bench/StreamEngine.Bench -- soak [--rate 20000] [--minutes 20] [--partitions 12] [--warm-up 3]
 //   dotnet run -c Release --project bench/StreamEngine.Bench -- demo [--minutes 10] [--warm-up 4] [--redirected]
@@ -28,7 +29,7 @@ switch (args)
 if (args.Length == 0 || args[0] is not ("ceilings" or "source" or "sinks" or "latency" or "e2e" or "nexmark"))
 {
     Console.Error.WriteLine("usage: bench ceilings|source|sinks|latency|e2e|nexmark [--repetitions N] [--scale F] [--only kafka|chdb|nats] [--rates R,R] [--seconds S] " +
-                            "[--events N] [--partitions P] [--contenders a,b]");
+                            "[--events N] [--partitions P] [--contenders a,b] [--keying spread|campaign]");
     return 2;
 }
 
@@ -36,6 +37,7 @@ var repetitions = args[0] == "e2e" ? 3 : 5;
 long events = args[0] == "nexmark" ? 10_000_000 : 5_000_000;
 var partitions = 128;
 var eventTimeRate = 500_000.0;
+var byCampaign = false;
 IReadOnlyList<string> contenders = StreamEngine.Bench.EndToEnd.E2eHarness.AllContenders;
 var scale = 1.0;
 string? only = null;
@@ -54,6 +56,7 @@ for (var i = 1; i + 1 < args.Length; i += 2)
         case "--partitions": partitions = int.Parse(args[i + 1], CultureInfo.InvariantCulture); break;
         case "--contenders": contenders = args[i + 1].Split(','); break;
         case "--event-time-rate": eventTimeRate = double.Parse(args[i + 1], CultureInfo.InvariantCulture); break;
+        case "--keying": byCampaign = args[i + 1] switch { "campaign" => true, "spread" => false, var k => throw new ArgumentException($"--keying {k}: campaign or spread") }; break;
         default: Console.Error.WriteLine($"bench: unknown option {args[i]}"); return 2;
     }
 }
@@ -61,7 +64,7 @@ for (var i = 1; i + 1 < args.Length; i += 2)
 if (args[0] == "e2e")
 {
     Console.Error.WriteLine("end to end: the preloaded topic through each contender...");
-    return await StreamEngine.Bench.EndToEnd.E2eHarness.RunAsync(events, partitions, repetitions, contenders, eventTimeRate);
+    return await StreamEngine.Bench.EndToEnd.E2eHarness.RunAsync(events, partitions, repetitions, contenders, eventTimeRate, byCampaign);
 }
 
 var results = new List<Measurement>();

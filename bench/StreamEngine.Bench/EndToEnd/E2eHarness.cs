@@ -28,7 +28,11 @@ internal static class E2eHarness
     /// <param name="repetitions">Runs per contender.</param>
     /// <param name="contenders">Which of <see cref="AllContenders"/>; <c>NAME@DLL</c> runs NAME in another build of this harness (before and after a change, same topic).</param>
     /// <param name="eventTimeRate">Events per second of event time: how dense the traffic is (a 500k events/s stream's is 500,000).</param>
-    public static async Task<int> RunAsync(long events, int partitions, int repetitions, IReadOnlyList<string> contenders, double eventTimeRate)
+    /// <param name="byCampaign">
+    /// Each message in its campaign's partition (CRC32 of the key, as librdkafka's default partitioner puts it), as the
+    /// wire contract keys them; otherwise spread over all partitions in runs (every partition sees every campaign).
+    /// </param>
+    public static async Task<int> RunAsync(long events, int partitions, int repetitions, IReadOnlyList<string> contenders, double eventTimeRate, bool byCampaign = false)
     {
         var self = typeof(E2eHarness).Assembly.Location;
         using var kafka = ChildProcess.Start("dotnet", [self, "e2e-kafka"]);
@@ -44,7 +48,7 @@ internal static class E2eHarness
         await CreateTopic(topic, partitions);
         await CreateTopic($"{topic}.dlq", 4);
         await CreateTopic($"{topic}.late", 4);
-        var preload = Preload(bootstrap, topic, partitions, events, eventTimeRate);
+        var preload = Preload(bootstrap, topic, partitions, events, eventTimeRate, byCampaign);
         var target = new RunTarget(bootstrap, topic, partitions, events);
 
         var results = new Dictionary<string, List<RunResult>>();
@@ -110,7 +114,7 @@ internal static class E2eHarness
         return 0;
     }
 
-    private static string Preload(string bootstrap, string topic, int partitions, long events, double eventTimeRate)
+    private static string Preload(string bootstrap, string topic, int partitions, long events, double eventTimeRate, bool byCampaign)
     {
         var started = DateTime.UtcNow;
         using var producer = KafkaClients.HighThroughputProducer(bootstrap, "bench-preload");
@@ -130,11 +134,15 @@ internal static class E2eHarness
             // Runs of consecutive messages per partition, round robin: every partition spans the whole time range,
             // and its batches are large (the mock returns about one batch per partition per fetch, so many small
             // batches, as one message per partition in turn makes, cap every consumer far below its speed).
-            var partition = new TopicPartition(topic, new Partition((int)(sent++ / RunLength % partitions)));
+            var key = Encoding.UTF8.GetBytes(message.Key);
+            var partition = new TopicPartition(topic, new Partition(byCampaign
+                ? (int)(System.IO.Hashing.Crc32.HashToUInt32(key) % (uint)partitions)
+                : (int)(sent / RunLength % partitions)));
+            sent++;
             bytes += message.Value.Length;
             KafkaClients.ProduceWithBackPressure(producer, partition, new Message<byte[], byte[]>
             {
-                Key = Encoding.UTF8.GetBytes(message.Key),
+                Key = key,
                 Value = message.Value,
                 Timestamp = new Timestamp(message.TimestampMs, TimestampType.CreateTime),
             });
@@ -147,7 +155,7 @@ internal static class E2eHarness
 
         TopicChecks.AssertNothingDropped(bootstrap, topic, partitions, events);
         var note = FormattableString.Invariant(
-            $"{events:N0} messages ({bytes / 1048576.0:N0} MiB of JSON, {bytes / (double)events:N0} bytes each, event time as dense as a {eventTimeRate:N0} events/s stream) in {partitions} partitions, none dropped, preloaded in {(DateTime.UtcNow - started).TotalSeconds:N0} s");
+            $"{events:N0} messages ({bytes / 1048576.0:N0} MiB of JSON, {bytes / (double)events:N0} bytes each, event time as dense as a {eventTimeRate:N0} events/s stream) in {partitions} partitions ({(byCampaign ? "each campaign in its own partition, by the key's CRC32" : $"spread in runs of {RunLength:N0}")}), none dropped, preloaded in {(DateTime.UtcNow - started).TotalSeconds:N0} s");
         Console.Error.WriteLine($"  {note}");
         return note;
     }

@@ -43,6 +43,16 @@ public sealed class EngineSettingsTests
     }
 
     [Fact]
+    public void The_memory_bounds_are_read_from_their_keys()
+    {
+        var settings = EngineSettings.Load(["window.max_dedup_ids=5000000", "clickhouse.embedded.max_memory=1073741824", "clickhouse.embedded.cache_size=0"], NoEnvironment);
+
+        Assert.Equal(5_000_000, settings.Pipeline.MaxDedupIds);
+        Assert.Equal((1L << 30, 0L), (settings.ClickHouse.EmbeddedOptions.MaxMemoryBytes, settings.ClickHouse.EmbeddedOptions.CacheBytes));
+        Assert.Equal(20_000_000, EngineSettings.Load([], NoEnvironment).Pipeline.MaxDedupIds);
+    }
+
+    [Fact]
     public void Defaults_apply_when_nothing_is_set()
     {
         var settings = EngineSettings.Load([], NoEnvironment);
@@ -75,6 +85,7 @@ public sealed class EngineSettingsTests
     [InlineData("tracing.sample_ratio=1.5", "configuration key 'tracing.sample_ratio' has a bad value '1.5'")]
     [InlineData("clickhouse.embedded.max_memory=1000", "configuration key 'clickhouse.embedded.max_memory' has a bad value '1000'")]
     [InlineData("clickhouse.embedded.cache_size=-1", "configuration key 'clickhouse.embedded.cache_size' has a bad value '-1'")]
+    [InlineData("window.max_dedup_ids=10", "configuration key 'window.max_dedup_ids' has a bad value '10'")]
     public void Bad_keys_and_values_are_named(string pair, string message)
     {
         var error = Assert.Throws<UsageException>(() => EngineSettings.Load([pair], NoEnvironment));

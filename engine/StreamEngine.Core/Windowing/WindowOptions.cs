@@ -18,7 +18,7 @@ public sealed record WindowOptions
     /// <summary>How long event ids are remembered for dedup; null means window extent plus allowed lateness (the contract's minimum).</summary>
     public TimeSpan? DedupHorizon { get; init; }
 
-    /// <summary>Hard cap on remembered event ids per state (about 54 bytes each: 20 million is about 1 GiB).</summary>
+    /// <summary>Hard cap on remembered event ids per state (<c>window.max_dedup_ids</c>; about 26 bytes each: 20 million is about 500 MiB).</summary>
     public int MaxDedupIds { get; init; } = 20_000_000;
 
     /// <summary>Also emit, per batch, the events that went into windows (<see cref="WindowOutput{TKey,TResult,TEvent}.Accepted"/>): a raw-events sink's input.</summary>

@@ -69,6 +69,7 @@ public sealed class EngineSettings
         ["health.max_lag"] = ("100000", v => long.TryParse(v, NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n >= 1 ? null : "a whole number of messages, at least 1 (/readyz fails above it)"),
         ["window.watermark_delay"] = ("10s", v => TryParseDuration(v, out _) ? null : "a duration such as 250ms, 10s, 5m or 1h"),
         ["window.allowed_lateness"] = ("5m", v => TryParseDuration(v, out _) ? null : "a duration such as 250ms, 10s, 5m or 1h"),
+        ["window.max_dedup_ids"] = ("20000000", v => int.TryParse(v, NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n >= 1000 ? null : "a whole number of event ids, at least 1000 (remembered per partition for dedup, about 26 bytes each; past it the oldest are forgotten early, counted)"),
     };
 
     /// <summary>The user keys of the ClickHouse HTTP endpoint: <c>clickhouse.http.users.NAME.password_sha256</c> and <c>.role</c>.</summary>
@@ -352,7 +353,8 @@ public sealed class EngineSettings
         Flag("clickhouse.tls.accept_invalid_certificate"), WholeNumber("clickhouse.embedded.max_memory"), WholeNumber("clickhouse.embedded.cache_size"));
 
     /// <summary>The <c>window.*</c> and <c>pipeline.*</c> keys as one typed record.</summary>
-    public PipelineSettings Pipeline => new(Duration("window.watermark_delay"), Duration("window.allowed_lateness"), (int)WholeNumber("pipeline.max_pending_rows"));
+    public PipelineSettings Pipeline => new(Duration("window.watermark_delay"), Duration("window.allowed_lateness"), (int)WholeNumber("pipeline.max_pending_rows"),
+        (int)WholeNumber("window.max_dedup_ids"));
 
     /// <summary>The cluster the schema is made on (<c>clickhouse.cluster</c>), or null for one server.</summary>
     public StreamEngine.ClickHouse.Stores.ClickHouseCluster? ClickHouseCluster =>

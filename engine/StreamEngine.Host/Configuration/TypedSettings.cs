@@ -37,4 +37,5 @@ public sealed record ClickHouseSettings(
 /// <param name="WatermarkDelay">How far watermarks trail the newest event.</param>
 /// <param name="AllowedLateness">How late an event may be after its window closed and still count.</param>
 /// <param name="MaxPendingRows">Rows waiting for the store before the source is held back.</param>
-public sealed record PipelineSettings(TimeSpan WatermarkDelay, TimeSpan AllowedLateness, int MaxPendingRows);
+/// <param name="MaxDedupIds">Event ids a partition's state remembers for dedup at most.</param>
+public sealed record PipelineSettings(TimeSpan WatermarkDelay, TimeSpan AllowedLateness, int MaxPendingRows, int MaxDedupIds);

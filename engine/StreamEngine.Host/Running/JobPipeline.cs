@@ -69,6 +69,7 @@ public static class JobPipeline
             {
                 WatermarkDelay = pipeline.WatermarkDelay,
                 AllowedLateness = pipeline.AllowedLateness,
+                MaxDedupIds = pipeline.MaxDedupIds,
                 EmitAcceptedEvents = rawEvents,
             },
         };

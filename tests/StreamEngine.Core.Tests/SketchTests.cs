@@ -280,6 +280,32 @@ public sealed class SketchTests
     }
 
     [Fact]
+    public void Dedup_ids_of_a_whole_snapshot_of_format_1_or_2_read_back_bucket_by_bucket()
+    {
+        var first = Scripts.Start - Scripts.Start % 60_000; // bucket keys: starts of 60 s, an eighth of the horizon
+        using var buffer = new MemoryStream();
+        using (var writer = new BinaryWriter(buffer, System.Text.Encoding.UTF8, leaveOpen: true))
+        {
+            writer.Write(2); // buckets, each its key then its ids as a state segment's part holds them
+            writer.Write(first);
+            EventIdDeduplicator.WriteIds(writer, [1, 2, 3]);
+            writer.Write(first + 60_000);
+            EventIdDeduplicator.WriteIds(writer, [4]);
+            writer.Write(7L); // early evictions
+        }
+
+        var dedup = new EventIdDeduplicator(TimeSpan.FromMinutes(8), maxIds: 1000);
+        dedup.Read(new BinaryReader(new MemoryStream(buffer.ToArray())));
+
+        Assert.Equal(4, dedup.TrackedIds);
+        Assert.Equal(7, dedup.EarlyEvictions);
+        Assert.Equal([first, first + 60_000], dedup.Buckets.Keys);
+        Assert.Equal([1, 2, 3], dedup.Buckets[first].Part(0).ToArray());
+        Assert.False(dedup.TryAdd(4, first + 60_000));
+        Assert.True(dedup.TryAdd(4, first));
+    }
+
+    [Fact]
     public void The_dedup_memory_cap_forgets_the_oldest_ids_first_and_counts_it()
     {
         var dedup = new EventIdDeduplicator(TimeSpan.FromMinutes(8), maxIds: 1000);

@@ -156,17 +156,7 @@ public sealed class EventIdDeduplicator
         var buckets = reader.ReadInt32();
         for (var b = 0; b < buckets; b++)
         {
-            var bucket = reader.ReadInt64();
-            var count = reader.ReadInt32();
-            var ids = new EventIdSet();
-            for (var i = 0; i < count; i++)
-            {
-                var high = reader.ReadUInt64();
-                ids.Add(new UInt128(high, reader.ReadUInt64()));
-            }
-
-            _buckets[bucket] = ids;
-            TrackedIds += ids.Count;
+            ReadBucket(reader, bucket: reader.ReadInt64()); // each block is a bucket's key, then its ids as a part holds them
         }
 
         EarlyEvictions = reader.ReadInt64();

@@ -53,35 +53,24 @@ internal sealed class SpentTime : IDisposable
 }
 
 /// <summary>
-/// Where a run's memory went at its peak: the managed heap's committed bytes (sampled every 250 ms) and chDB's own
-/// tracked memory (its <c>MemoryTracking</c> metric), besides the process's peak RSS the harness reports.
+/// The managed heap's peak committed bytes over a run (sampled every 250 ms), beside the process's peak RSS the
+/// harness reports: how much of the resident memory the collector holds.
 /// </summary>
-internal sealed class MemoryPeaks : IAsyncDisposable
+internal sealed class HeapPeak : IAsyncDisposable
 {
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _sampling;
-    private long _heap;
-    private long _chDb;
+    private long _committed;
 
-    public MemoryPeaks(EmbeddedClickHouse clickHouse) => _sampling = SampleAsync(clickHouse);
+    public HeapPeak() => _sampling = SampleAsync();
 
-    public string Describe() => FormattableString.Invariant($"peak GC heap committed {_heap / 1048576.0:N0} MiB, peak chDB tracked {_chDb / 1048576.0:N0} MiB");
+    public string Describe() => FormattableString.Invariant($"peak GC heap committed {_committed / 1048576.0:N0} MiB");
 
-    private async Task SampleAsync(EmbeddedClickHouse clickHouse)
+    private async Task SampleAsync()
     {
-        var last = DateTime.MinValue;
         while (!_stop.IsCancellationRequested)
         {
-            _heap = Math.Max(_heap, GC.GetGCMemoryInfo().TotalCommittedBytes);
-            if (DateTime.UtcNow - last > TimeSpan.FromSeconds(1))
-            {
-                last = DateTime.UtcNow;
-                if (long.TryParse(clickHouse.QueryText("SELECT value FROM system.metrics WHERE metric = 'MemoryTracking'").Trim(), out var tracked))
-                {
-                    _chDb = Math.Max(_chDb, tracked);
-                }
-            }
-
+            _committed = Math.Max(_committed, GC.GetGCMemoryInfo().TotalCommittedBytes);
             try
             {
                 await Task.Delay(250, _stop.Token);
@@ -298,7 +287,7 @@ internal static class Contenders
             [$"kafka.bootstrap={target.Bootstrap}", $"kafka.topic={target.Topic}", $"kafka.group=bench-{Guid.NewGuid():N}", $"nats.url={natsServer.Url}", .. extra],
             new Dictionary<string, string>());
         using var spent = new SpentTime();
-        await using var memory = new MemoryPeaks(clickHouse);
+        await using var heap = new HeapPeak();
         var running = new List<IRunningJob>();
         await using var http = await EngineHttpHost.StartAsync(new EngineHttpOptions { Port = 0 }, () => running);
         await using var nats = new StreamEngine.Nats.LivePublisher(settings.NatsOptions!);
@@ -340,7 +329,7 @@ internal static class Contenders
         return result with
         {
             Note = $"{status.Events:N0} events, {status.DeadLettered:N0} dead-lettered, {status.SourcePauses:N0} source pauses, {status.ResultRows:N0} result rows, {stored} raw events stored, " +
-                   $"{nats.Counters.Published:N0} NATS messages, {Interlocked.Read(ref pushed):N0} SignalR pushes; {memory.Describe()}; {spent.Describe(result.Seconds)}",
+                   $"{nats.Counters.Published:N0} NATS messages, {Interlocked.Read(ref pushed):N0} SignalR pushes; {heap.Describe()}; {spent.Describe(result.Seconds)}",
         };
     }
 }
